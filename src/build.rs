@@ -1,0 +1,229 @@
+//! Build: `cargo test --no-run --message-format=json-render-diagnostics`
+//! with the user's cargo flags, read with cargo_metadata into the list of
+//! test executables ([`TestBinary`]) and what their environment needs.
+
+use crate::cli::CargoArgs;
+use crate::error::Error;
+use cargo_metadata::{Message, Metadata, MetadataCommand, Package, PackageId};
+use std::collections::HashMap;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// One test executable and what it takes to run it as cargo would.
+#[derive(Debug, Clone)]
+pub struct TestBinary {
+    pub package: String,
+    pub package_id: PackageId,
+    /// The cargo target name.
+    pub target: String,
+    /// lib, bin, test, bench, example or proc-macro.
+    pub kind: String,
+    pub executable: PathBuf,
+    pub manifest_dir: PathBuf,
+    /// `harness = false`: one unit, no libtest listing.
+    pub custom_harness: bool,
+}
+
+/// Everything the build produced that the run needs.
+#[derive(Debug)]
+pub struct BuildOutput {
+    pub binaries: Vec<TestBinary>,
+    pub metadata: Metadata,
+    /// Build script outputs: OUT_DIR per package, native library dirs.
+    pub out_dirs: HashMap<PackageId, PathBuf>,
+    pub linked_paths: Vec<PathBuf>,
+    /// Binaries built alongside, for CARGO_BIN_EXE_<name>.
+    pub bin_exes: HashMap<PackageId, Vec<(String, PathBuf)>>,
+}
+
+fn cargo() -> PathBuf {
+    std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "cargo".into())
+}
+
+pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
+    let mut cmd = Command::new(cargo());
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ])
+    .args(args.to_cargo_args())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::setup(format!("failed to run cargo: {e}: is cargo in PATH?")))?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut binaries = Vec::new();
+    let mut out_dirs = HashMap::new();
+    let mut linked_paths = Vec::new();
+    let mut bin_exes: HashMap<PackageId, Vec<(String, PathBuf)>> = HashMap::new();
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        let Ok(message) = message else { continue };
+        match message {
+            Message::CompilerArtifact(a) => {
+                let Some(exe) = a.executable else { continue };
+                let kind = a
+                    .target
+                    .kind
+                    .first()
+                    .map(|k| k.to_string())
+                    .unwrap_or_else(|| "lib".into());
+                if a.profile.test {
+                    binaries.push(TestBinary {
+                        package: String::new(),
+                        package_id: a.package_id.clone(),
+                        target: a.target.name.clone(),
+                        kind: normalise_kind(&kind),
+                        executable: exe.into_std_path_buf(),
+                        manifest_dir: a
+                            .manifest_path
+                            .parent()
+                            .map(|p| p.as_std_path().to_path_buf())
+                            .unwrap_or_default(),
+                        custom_harness: false,
+                    });
+                } else if kind == "bin" {
+                    bin_exes
+                        .entry(a.package_id.clone())
+                        .or_default()
+                        .push((a.target.name.clone(), exe.into_std_path_buf()));
+                }
+            }
+            Message::BuildScriptExecuted(b) => {
+                out_dirs.insert(b.package_id.clone(), b.out_dir.into_std_path_buf());
+                linked_paths.extend(b.linked_paths.iter().map(|p| {
+                    // "native=/path" or "/path".
+                    let s = p.as_str();
+                    PathBuf::from(s.split_once('=').map(|(_, p)| p).unwrap_or(s))
+                }));
+            }
+            _ => {}
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::setup(format!("failed to wait for cargo: {e}")))?;
+    if !status.success() {
+        return Err(Error::Build(
+            "build failed; see cargo's messages above".into(),
+        ));
+    }
+    let mut meta = MetadataCommand::new();
+    meta.cargo_path(cargo()).no_deps();
+    if let Some(m) = &args.manifest_path {
+        meta.manifest_path(m);
+    }
+    let mut other = Vec::new();
+    if args.frozen || args.offline {
+        other.push("--offline".to_string());
+    }
+    meta.other_options(other);
+    let metadata = meta.exec().map_err(|e| {
+        Error::setup(format!(
+            "failed to read the workspace with cargo metadata: {e}"
+        ))
+    })?;
+    for b in &mut binaries {
+        if let Some(pkg) = metadata.packages.iter().find(|p| p.id == b.package_id) {
+            b.package = pkg.name.to_string();
+            b.custom_harness = !uses_libtest(pkg, &b.target, &b.kind);
+        } else {
+            b.package = package_name_from_id(&b.package_id);
+        }
+    }
+    binaries
+        .sort_by(|a, b| (&a.package, &a.kind, &a.target).cmp(&(&b.package, &b.kind, &b.target)));
+    Ok(BuildOutput {
+        binaries,
+        metadata,
+        out_dirs,
+        linked_paths,
+        bin_exes,
+    })
+}
+
+fn normalise_kind(kind: &str) -> String {
+    match kind {
+        "bin" | "test" | "bench" | "example" | "proc-macro" => kind.to_string(),
+        // lib, rlib, dylib, cdylib, staticlib
+        _ => "lib".to_string(),
+    }
+}
+
+/// Whether the target runs under libtest. cargo metadata does not say, so
+/// read `harness = false` from the package's Cargo.toml.
+fn uses_libtest(pkg: &Package, target: &str, kind: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(&pkg.manifest_path) else {
+        return true;
+    };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return true;
+    };
+    let section = match kind {
+        "lib" | "proc-macro" => {
+            return doc
+                .get("lib")
+                .and_then(|l| l.get("harness"))
+                .and_then(|h| h.as_bool())
+                .unwrap_or(true);
+        }
+        "bin" => "bin",
+        "test" => "test",
+        "bench" => "bench",
+        "example" => "example",
+        _ => return true,
+    };
+    let Some(list) = doc.get(section).and_then(|s| s.as_array()) else {
+        return true;
+    };
+    !list.iter().any(|t| {
+        t.get("name").and_then(|n| n.as_str()) == Some(target)
+            && t.get("harness").and_then(|h| h.as_bool()) == Some(false)
+    })
+}
+
+/// "path+file:///x/demo#0.1.0" or "demo 0.1.0 (path+file:///x)".
+fn package_name_from_id(id: &PackageId) -> String {
+    let repr = &id.repr;
+    if let Some((_, frag)) = repr.rsplit_once('#') {
+        if let Some((name, _)) = frag.split_once('@') {
+            return name.to_string();
+        }
+        if let Some(last) = repr.split('#').next().and_then(|u| u.rsplit('/').next()) {
+            return last.to_string();
+        }
+    }
+    repr.split(' ').next().unwrap_or(repr).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_from_ids() {
+        let id = |s: &str| PackageId { repr: s.into() };
+        assert_eq!(
+            package_name_from_id(&id("path+file:///x/demo#0.1.0")),
+            "demo"
+        );
+        assert_eq!(
+            package_name_from_id(&id("path+file:///x/dir#demo@0.1.0")),
+            "demo"
+        );
+        assert_eq!(
+            package_name_from_id(&id("demo 0.1.0 (path+file:///x)")),
+            "demo"
+        );
+    }
+
+    #[test]
+    fn kinds_are_normalised() {
+        assert_eq!(normalise_kind("dylib"), "lib");
+        assert_eq!(normalise_kind("test"), "test");
+    }
+}

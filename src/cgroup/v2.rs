@@ -1,0 +1,193 @@
+//! cgroup v2: one unified tree. Controllers must be enabled in every
+//! ancestor's `cgroup.subtree_control`, and a cgroup that delegates
+//! controllers may hold no processes, so a runner living in its own cgroup
+//! first moves itself into a leaf (`cargo-isolate-runner-<pid>`).
+
+use super::files::{self, CgroupError, CgroupMount, RUN_PREFIX};
+use super::{HostView, LeafStats, Limits};
+use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+const WANTED: &[&str] = &["memory", "pids", "cpu"];
+
+pub struct RunV2 {
+    dir: PathBuf,
+    controllers: Vec<String>,
+}
+
+impl RunV2 {
+    pub fn create(
+        view: &HostView,
+        mounts: &[CgroupMount],
+        memberships: &[(Vec<String>, String)],
+    ) -> Result<Option<RunV2>, CgroupError> {
+        let Some(mount) = mounts.iter().find(|m| m.v2) else {
+            return Ok(None);
+        };
+        let Some((_, path)) = memberships.iter().find(|(c, _)| c.is_empty()) else {
+            return Ok(None);
+        };
+        let Some(own) = files::own_dir(view, mount, path) else {
+            return Ok(None);
+        };
+        let available = files::read(own.join("cgroup.controllers")).unwrap_or_default();
+        let controllers: Vec<String> = WANTED
+            .iter()
+            .filter(|c| available.split_whitespace().any(|a| a == **c))
+            .map(|c| c.to_string())
+            .collect();
+        // The hybrid layout mounts an empty v2 tree: no memory controller,
+        // nothing to measure with. Use v1 then.
+        if !controllers.iter().any(|c| c == "memory") {
+            return Ok(None);
+        }
+        if !writable(&own) {
+            return Ok(None);
+        }
+        enable_controllers(&own, &controllers)?;
+        let dir = own.join(files::run_dir_name());
+        files::mkdir(&dir)?;
+        let run = RunV2 { dir, controllers };
+        files::write(
+            run.dir.join("cgroup.subtree_control"),
+            &plus(&run.controllers),
+        )?;
+        Ok(Some(run))
+    }
+
+    pub fn unsupported(&self, limits: &Limits) -> Vec<&'static str> {
+        let has = |c: &str| self.controllers.iter().any(|x| x == c);
+        let mut out = Vec::new();
+        if limits.pids_max.is_some() && !has("pids") {
+            out.push("--pids-max");
+        }
+        if limits.cpus.is_some() && !has("cpu") {
+            out.push("--cpus");
+        }
+        out
+    }
+
+    pub fn create_leaf(&self, name: &str, limits: &Limits) -> Result<LeafV2, CgroupError> {
+        let dir = self.dir.join(name);
+        files::mkdir(&dir)?;
+        let fd = File::open(&dir).map_err(|source| CgroupError::Read {
+            path: dir.clone(),
+            source,
+        });
+        let leaf = LeafV2 {
+            fd: fd.ok(),
+            dir: dir.clone(),
+        };
+        if let Some(max) = limits.memory_max_bytes {
+            files::write(dir.join("memory.max"), &max.to_string())?;
+            let swap = dir.join("memory.swap.max");
+            if swap.exists() {
+                files::write(swap, "0")?;
+            }
+            // The whole sandbox dies together on OOM, like a container.
+            files::write(dir.join("memory.oom.group"), "1")?;
+        }
+        if let Some(max) = limits.pids_max {
+            files::write(dir.join("pids.max"), &max.to_string())?;
+        }
+        if let Some(cpus) = limits.cpus {
+            let period = 100_000u64;
+            let quota = ((cpus * period as f64).round() as u64).max(1000);
+            files::write(dir.join("cpu.max"), &format!("{quota} {period}"))?;
+        }
+        if leaf.fd.is_none() {
+            return Err(CgroupError::Layout(format!(
+                "cannot open the cgroup directory {}",
+                dir.display()
+            )));
+        }
+        Ok(leaf)
+    }
+}
+
+fn plus(controllers: &[String]) -> String {
+    controllers
+        .iter()
+        .map(|c| format!("+{c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn writable(dir: &Path) -> bool {
+    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
+        && nix::unistd::access(
+            &dir.join("cgroup.subtree_control"),
+            nix::unistd::AccessFlags::W_OK,
+        )
+        .is_ok()
+}
+
+/// Enables our controllers for the children of `own`. If `own` holds
+/// processes (EBUSY), the runner moves itself into a leaf first; other
+/// processes there are not ours to move, and the error says so.
+fn enable_controllers(own: &Path, controllers: &[String]) -> Result<(), CgroupError> {
+    let enabled = files::read(own.join("cgroup.subtree_control")).unwrap_or_default();
+    if controllers
+        .iter()
+        .all(|c| enabled.split_whitespace().any(|e| e == c))
+    {
+        return Ok(());
+    }
+    let control = own.join("cgroup.subtree_control");
+    match files::write(&control, &plus(controllers)) {
+        Ok(()) => return Ok(()),
+        Err(CgroupError::Write { ref source, .. })
+            if source.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) => return Err(e),
+    }
+    let leaf = own.join(format!("{RUN_PREFIX}runner-{}", std::process::id()));
+    if !leaf.exists() {
+        files::mkdir(&leaf)?;
+    }
+    files::write(leaf.join("cgroup.procs"), &std::process::id().to_string())?;
+    files::write(&control, &plus(controllers)).map_err(|e| {
+        CgroupError::Layout(format!(
+            "{e}\nthe cgroup {} holds other processes, so cargo-isolate cannot enable controllers below it; \
+             run it in a cgroup of its own: systemd-run --user --scope -p Delegate=yes cargo isolate test ...",
+            own.display()
+        ))
+    })
+}
+
+impl Drop for RunV2 {
+    fn drop(&mut self) {
+        files::remove_tree(&self.dir);
+    }
+}
+
+pub struct LeafV2 {
+    fd: Option<File>,
+    dir: PathBuf,
+}
+
+impl LeafV2 {
+    pub fn dir_fd(&self) -> RawFd {
+        self.fd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1)
+    }
+
+    pub fn stats(&self) -> LeafStats {
+        LeafStats {
+            peak_memory_bytes: files::read_u64(&self.dir.join("memory.peak")),
+            oom_kills: files::read_key(&self.dir.join("memory.events"), "oom_kill"),
+            pids_peak: files::read_u64(&self.dir.join("pids.peak")),
+            cpu_usec: files::read_key(&self.dir.join("cpu.stat"), "usage_usec"),
+        }
+    }
+
+    pub fn kill_all(&self) {
+        files::kill_procs(&self.dir);
+    }
+}
+
+impl Drop for LeafV2 {
+    fn drop(&mut self) {
+        self.fd = None;
+        files::remove_dir_killing(&self.dir);
+    }
+}

@@ -1,0 +1,55 @@
+//! The tool's own failures and the exit codes they map to. A test that
+//! fails is not an error: it is an outcome in the report.
+
+/// All tests passed.
+pub const EXIT_OK: u8 = 0;
+/// No tests matched the filters.
+pub const EXIT_NO_TESTS: u8 = 4;
+/// Bad command line.
+pub const EXIT_USAGE: u8 = 2;
+/// No sandbox could be made (or another failure of the tool itself).
+pub const EXIT_SETUP: u8 = 96;
+/// A test failed, timed out, was OOM-killed, died of a signal or could not
+/// be set up.
+pub const EXIT_TEST_FAILED: u8 = 100;
+/// The build failed.
+pub const EXIT_BUILD_FAILED: u8 = 101;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Build(String),
+    /// What failed, then what to do about it.
+    #[error("{message}")]
+    Setup { message: String },
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
+    #[error("failed to write {path}: {source}")]
+    WriteReport {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn setup(message: impl Into<String>) -> Error {
+        Error::Setup {
+            message: message.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => EXIT_USAGE,
+            Error::Build(_) => EXIT_BUILD_FAILED,
+            Error::Setup { .. }
+            | Error::Sandbox(_)
+            | Error::Cgroup(_)
+            | Error::WriteReport { .. } => EXIT_SETUP,
+        }
+    }
+}

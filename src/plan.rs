@@ -1,0 +1,245 @@
+//! The plan: filters and isolation turn discovered tests into the list of
+//! [`RunUnit`]s to execute. Pure data, no I/O.
+
+use crate::build::TestBinary;
+use crate::cli::{Isolation, RunIgnored};
+use crate::discover::TestCase;
+
+/// Which tests to run, as libtest understands its own arguments.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Substrings (or exact names with `exact`); empty: every test.
+    pub names: Vec<String>,
+    pub exact: bool,
+    pub skip: Vec<String>,
+    pub run_ignored: Option<RunIgnored>,
+    /// Other arguments for the test binary.
+    pub passthrough: Vec<String>,
+}
+
+impl Filter {
+    /// TESTNAME, the flags, and libtest arguments after `--`.
+    pub fn new(
+        name: Option<&str>,
+        exact: bool,
+        skip: &[String],
+        run_ignored: RunIgnored,
+        test_args: &[String],
+    ) -> Filter {
+        let mut f = Filter {
+            names: name.map(str::to_string).into_iter().collect(),
+            exact,
+            skip: skip.to_vec(),
+            run_ignored: Some(run_ignored),
+            passthrough: Vec::new(),
+        };
+        let mut it = test_args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--exact" => f.exact = true,
+                "--ignored" => f.run_ignored = Some(RunIgnored::Only),
+                "--include-ignored" => f.run_ignored = Some(RunIgnored::All),
+                "--skip" => f.skip.extend(it.next().cloned()),
+                // Our sandbox already isolates each test; these are moot.
+                "--nocapture" | "--no-capture" | "--show-output" => {}
+                s if s.starts_with("--test-threads") => {}
+                s if !s.starts_with('-') => f.names.push(s.to_string()),
+                s => f.passthrough.push(s.to_string()),
+            }
+        }
+        f
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        let hit = |p: &String| {
+            if self.exact {
+                name == p
+            } else {
+                name.contains(p.as_str())
+            }
+        };
+        (self.names.is_empty() || self.names.iter().any(hit))
+            && !self.skip.iter().any(|s| name.contains(s.as_str()))
+    }
+
+    fn run_ignored(&self) -> RunIgnored {
+        self.run_ignored.unwrap_or(RunIgnored::Default)
+    }
+}
+
+/// One sandbox to run (or one ignored test to report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunUnit {
+    pub id: String,
+    pub binary: usize,
+    /// The libtest name; None for a whole binary.
+    pub name: Option<String>,
+    /// Reported as ignored, not run.
+    pub skip_as_ignored: bool,
+    pub args: Vec<String>,
+}
+
+pub fn plan(
+    binaries: &[TestBinary],
+    cases: &[TestCase],
+    filter: &Filter,
+    isolation: Isolation,
+) -> Vec<RunUnit> {
+    let mut units = Vec::new();
+    for (i, b) in binaries.iter().enumerate() {
+        let prefix = format!("{}::{}", b.package, b.target);
+        if b.custom_harness {
+            // cargo test hands a custom harness the filters as arguments.
+            let mut args = filter.names.clone();
+            args.extend(filter.passthrough.iter().cloned());
+            units.push(RunUnit {
+                id: prefix,
+                binary: i,
+                name: None,
+                skip_as_ignored: false,
+                args,
+            });
+            continue;
+        }
+        let mine = cases
+            .iter()
+            .filter(|c| c.binary == i && filter.matches(&c.name));
+        match isolation {
+            Isolation::PerBinary => {
+                let selected: Vec<&TestCase> = mine.collect();
+                let runnable = selected.iter().any(|c| match filter.run_ignored() {
+                    RunIgnored::Default => !c.ignored,
+                    RunIgnored::Only => c.ignored,
+                    RunIgnored::All => true,
+                });
+                if !runnable {
+                    continue;
+                }
+                let mut args = filter.names.clone();
+                if filter.exact {
+                    args.push("--exact".into());
+                }
+                for s in &filter.skip {
+                    args.extend(["--skip".to_string(), s.clone()]);
+                }
+                match filter.run_ignored() {
+                    RunIgnored::Default => {}
+                    RunIgnored::Only => args.push("--ignored".into()),
+                    RunIgnored::All => args.push("--include-ignored".into()),
+                }
+                args.extend(filter.passthrough.iter().cloned());
+                units.push(RunUnit {
+                    id: prefix,
+                    binary: i,
+                    name: None,
+                    skip_as_ignored: false,
+                    args,
+                });
+            }
+            Isolation::PerTest | Isolation::None => {
+                for c in mine {
+                    let run = match filter.run_ignored() {
+                        RunIgnored::Default => !c.ignored,
+                        RunIgnored::Only => c.ignored,
+                        RunIgnored::All => true,
+                    };
+                    if !run && filter.run_ignored() == RunIgnored::Only {
+                        continue;
+                    }
+                    let mut args = vec![c.name.clone(), "--exact".into(), "--nocapture".into()];
+                    if c.ignored {
+                        args.push("--include-ignored".into());
+                    }
+                    args.extend(filter.passthrough.iter().cloned());
+                    units.push(RunUnit {
+                        id: format!("{prefix}::{}", c.name),
+                        binary: i,
+                        name: Some(c.name.clone()),
+                        skip_as_ignored: !run,
+                        args,
+                    });
+                }
+            }
+        }
+    }
+    units
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cargo_metadata::PackageId;
+
+    fn bin(target: &str, custom: bool) -> TestBinary {
+        TestBinary {
+            package: "pkg".into(),
+            package_id: PackageId { repr: "pkg".into() },
+            target: target.into(),
+            kind: "test".into(),
+            executable: "/x".into(),
+            manifest_dir: "/m".into(),
+            custom_harness: custom,
+        }
+    }
+
+    fn cases() -> Vec<TestCase> {
+        let c = |name: &str, ignored| TestCase {
+            binary: 0,
+            name: name.into(),
+            ignored,
+        };
+        vec![
+            c("conn::open", false),
+            c("conn::close", false),
+            c("slow", true),
+        ]
+    }
+
+    fn ids(units: &[RunUnit]) -> Vec<&str> {
+        units.iter().map(|u| u.id.as_str()).collect()
+    }
+
+    #[test]
+    fn per_test_units_with_substring_filter() {
+        let f = Filter::new(Some("conn"), false, &[], RunIgnored::Default, &[]);
+        let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
+        assert_eq!(
+            ids(&u),
+            vec!["pkg::api::conn::open", "pkg::api::conn::close"]
+        );
+        assert_eq!(u[0].args, vec!["conn::open", "--exact", "--nocapture"]);
+    }
+
+    #[test]
+    fn ignored_tests_are_reported_not_run() {
+        let f = Filter::new(None, false, &[], RunIgnored::Default, &[]);
+        let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
+        assert!(u[2].skip_as_ignored);
+        let f = Filter::new(None, false, &[], RunIgnored::Only, &[]);
+        let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
+        assert_eq!(ids(&u), vec!["pkg::api::slow"]);
+        assert!(!u[0].skip_as_ignored);
+        assert!(u[0].args.contains(&"--include-ignored".to_string()));
+    }
+
+    #[test]
+    fn exact_skip_and_trailing_args() {
+        let args = ["conn::close".to_string(), "--exact".to_string()];
+        let f = Filter::new(None, false, &[], RunIgnored::Default, &args);
+        let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
+        assert_eq!(ids(&u), vec!["pkg::api::conn::close"]);
+        let f = Filter::new(None, false, &["close".into()], RunIgnored::All, &[]);
+        let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
+        assert_eq!(ids(&u), vec!["pkg::api::conn::open", "pkg::api::slow"]);
+    }
+
+    #[test]
+    fn per_binary_and_custom_harness() {
+        let f = Filter::new(Some("conn"), false, &[], RunIgnored::Default, &[]);
+        let bins = [bin("api", false), bin("custom", true)];
+        let u = plan(&bins, &cases(), &f, Isolation::PerBinary);
+        assert_eq!(ids(&u), vec!["pkg::api", "pkg::custom"]);
+        assert_eq!(u[0].args, vec!["conn"]);
+        assert_eq!(u[0].name, None);
+    }
+}

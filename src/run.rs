@@ -1,0 +1,185 @@
+//! The scheduler: keeps `jobs` sandboxes busy with the planned units, all
+//! binaries together, and hands each finished unit's record to the caller
+//! as it arrives. Stops early on --fail-fast or when cancelled.
+
+use crate::cgroup::Leaf;
+use crate::error::Error;
+use crate::host::Host;
+use crate::outcome::{self, Outcome};
+use crate::plan::RunUnit;
+use crate::report::TestRecord;
+use crate::sandbox::{self, InitSpec, Namespaces, Output};
+use crate::signals::CancelPipe;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// What every unit of one test binary shares.
+pub struct BinaryContext {
+    pub package: String,
+    pub target: String,
+    pub kind: String,
+    /// The spec with `args` still empty.
+    pub spec: InitSpec,
+    pub env: Vec<CString>,
+}
+
+pub struct RunConfig<'a> {
+    pub host: &'a Host,
+    pub binaries: &'a [BinaryContext],
+    pub namespaces: Namespaces,
+    pub jobs: usize,
+    pub timeout: Option<Duration>,
+    pub output_limit: usize,
+    pub fail_fast: bool,
+    pub cancel: Option<&'a CancelPipe>,
+}
+
+pub enum Event {
+    Started(String),
+    Finished(Box<TestRecord>),
+}
+
+/// Runs every unit; `on_event` sees starts and results on this thread.
+/// Returns whether the run completed (not cancelled or stopped early).
+pub fn run_all(
+    cfg: &RunConfig<'_>,
+    units: &[RunUnit],
+    mut on_event: impl FnMut(Event),
+) -> Result<bool, Error> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<Result<Event, Error>>();
+    let workers = cfg.jobs.clamp(1, units.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, stop) = (&next, &stop);
+            s.spawn(move || {
+                loop {
+                    if stop.load(Ordering::SeqCst) || cfg.cancel.is_some_and(|c| c.cancelled()) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(unit) = units.get(i) else { break };
+                    if !unit.skip_as_ignored {
+                        let _ = tx.send(Ok(Event::Started(unit.id.clone())));
+                    }
+                    match run_unit(cfg, unit, i) {
+                        Ok(Some(rec)) => {
+                            let _ = tx.send(Ok(Event::Finished(Box::new(rec))));
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            stop.store(true, Ordering::SeqCst);
+                            let _ = tx.send(Err(e));
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut first_err = None;
+        for msg in rx {
+            match msg {
+                Ok(Event::Finished(rec)) => {
+                    if cfg.fail_fast && !matches!(rec.outcome, "passed" | "ignored") {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    on_event(Event::Finished(rec));
+                }
+                Ok(ev) => on_event(ev),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })?;
+    let cancelled = cfg.cancel.is_some_and(|c| c.cancelled());
+    Ok(!cancelled && !stop.load(Ordering::SeqCst))
+}
+
+/// One unit. `Ok(None)`: cancelled midway, nothing to record.
+fn run_unit(
+    cfg: &RunConfig<'_>,
+    unit: &RunUnit,
+    index: usize,
+) -> Result<Option<TestRecord>, Error> {
+    let b = &cfg.binaries[unit.binary];
+    let mut rec = TestRecord {
+        id: unit.id.clone(),
+        package: b.package.clone(),
+        binary: b.target.clone(),
+        kind: b.kind.clone(),
+        name: unit.name.clone(),
+        outcome: Outcome::Ignored.as_str(),
+        exit_code: None,
+        signal: None,
+        duration_ms: None,
+        cpu_ms: None,
+        peak_memory_bytes: None,
+        peak_rss_bytes: None,
+        pids_peak: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        error: None,
+    };
+    if unit.skip_as_ignored {
+        return Ok(Some(rec));
+    }
+    let leaf: Option<Leaf> = match &cfg.host.cgroup {
+        Some(c) => match c.create_leaf(&format!("t{index}"), &cfg.host.limits) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                rec.outcome = Outcome::SetupError.as_str();
+                rec.error = Some(format!("cannot create the test's cgroup: {e}"));
+                return Ok(Some(rec));
+            }
+        },
+        None => None,
+    };
+    let mut spec = b.spec.clone();
+    spec.args = unit.args.clone();
+    let req = sandbox::Request {
+        spec: &spec,
+        env: &b.env,
+        namespaces: cfg.namespaces,
+        cgroup: leaf.as_ref(),
+        output: Output::Capture {
+            limit: cfg.output_limit,
+        },
+        timeout: cfg.timeout,
+        cancel: cfg.cancel.map(|c| c.fd()),
+    };
+    let exec = sandbox::execute(&req)?;
+    drop(leaf);
+    if exec.cancelled {
+        return Ok(None);
+    }
+    let m = outcome::classify(&exec);
+    let timed_out = m.outcome() == Outcome::TimedOut;
+    rec.outcome = m.outcome().as_str();
+    rec.exit_code = m.exit_code;
+    rec.signal = m.signal;
+    rec.duration_ms = m.duration_ms;
+    rec.cpu_ms = m.cpu_ms;
+    rec.peak_memory_bytes = m.peak_memory_bytes;
+    rec.peak_rss_bytes = m.peak_rss_bytes;
+    rec.pids_peak = m.pids_peak;
+    rec.error = m.error;
+    if timed_out {
+        rec.error = Some(format!(
+            "killed after the timeout of {:?}",
+            cfg.timeout.unwrap_or_default()
+        ));
+    }
+    rec.stdout = exec.stdout.text();
+    rec.stderr = exec.stderr.text();
+    Ok(Some(rec))
+}

@@ -1,0 +1,135 @@
+//! `cargo isolate run -- PROGRAM ARGS`: any program in the test sandbox,
+//! with the current directory and the program's directory read-only at
+//! their host paths. Its output goes straight to ours; what it used is
+//! printed on stderr at the end; we exit with its exit code.
+
+use crate::cli::{Isolation, RunArgs};
+use crate::error::{EXIT_SETUP, Error};
+use crate::host::{self, Host};
+use crate::outcome::{self, Outcome};
+use crate::report::human_bytes;
+use crate::sandbox::{self, InitSpec, Output};
+use std::path::{Path, PathBuf};
+
+pub fn run(args: &RunArgs) -> Result<u8, Error> {
+    let (program, rest) = args.command.split_first().ok_or_else(|| {
+        Error::Usage("no program given: cargo isolate run -- PROGRAM ARGS".into())
+    })?;
+    let program = resolve_program(program)?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::setup(format!("cannot read the current directory: {e}")))?;
+    let host = host::prepare(&args.sandbox)?;
+    for w in &host.warnings {
+        eprintln!("warning: {w}");
+    }
+    let program_dir = program.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let layout = host::base_layout(&[cwd.clone(), program_dir], &[], false);
+    let isolation = args.sandbox.isolation;
+    let spec = InitSpec {
+        mounts: (isolation != Isolation::None).then(|| layout.steps()),
+        tmpfs_size_bytes: host::tmpfs_size(&args.sandbox),
+        hostname: (isolation != Isolation::None).then(|| args.sandbox.hostname.clone()),
+        loopback: isolation != Isolation::None,
+        pid_namespace: isolation != Isolation::None,
+        lock_mounts: isolation != Isolation::None,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        probe_only: false,
+        workdir: cwd,
+        program: program.clone(),
+        args: rest.to_vec(),
+    };
+    let env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+        .map(|(k, v)| {
+            if k == "TMPDIR" {
+                (k, "/tmp".into())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let env = sandbox::env_block(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())));
+    let leaf = leaf_for(&host, "run")?;
+    let cancel = crate::signals::CancelPipe::install();
+    let req = sandbox::Request {
+        spec: &spec,
+        env: &env,
+        namespaces: host.namespaces(isolation),
+        cgroup: leaf.as_ref(),
+        output: Output::Inherit,
+        timeout: args.sandbox.timeout,
+        cancel: cancel.as_ref().map(|c| c.fd()),
+    };
+    let exec = sandbox::execute(&req)?;
+    drop(leaf);
+    let m = outcome::classify(&exec);
+    let outcome = m.outcome();
+    let mut line = format!("cargo-isolate: {}", outcome.as_str());
+    if let Some(c) = m.exit_code {
+        line += &format!(", exit code {c}");
+    }
+    if let Some(s) = &m.signal {
+        line += &format!(", {s}");
+    }
+    if let Some(d) = m.duration_ms {
+        line += &format!(", {d:.1} ms");
+    }
+    if let Some(c) = m.cpu_ms {
+        line += &format!(", cpu {c:.1} ms");
+    }
+    line += &format!(
+        ", peak memory {} (cgroup {}), max RSS {}",
+        m.peak_memory_bytes
+            .map(human_bytes)
+            .unwrap_or_else(|| "n/a".into()),
+        host.cgroup_name(),
+        m.peak_rss_bytes
+            .map(human_bytes)
+            .unwrap_or_else(|| "n/a".into()),
+    );
+    if let Some(p) = m.pids_peak {
+        line += &format!(", pids peak {p}");
+    }
+    eprintln!("{line}");
+    if let Some(e) = &m.error {
+        eprintln!("error: {e}");
+    }
+    Ok(match outcome {
+        Outcome::SetupError => EXIT_SETUP,
+        Outcome::TimedOut => 124,
+        _ => match (m.exit_code, &m.signal) {
+            (Some(c), _) => c.clamp(0, 255) as u8,
+            (None, Some(sig)) => {
+                let num = nix::sys::signal::Signal::iterator()
+                    .find(|s| s.as_str() == sig)
+                    .map(|s| s as i32)
+                    .unwrap_or(9);
+                (128 + num) as u8
+            }
+            (None, None) => EXIT_SETUP,
+        },
+    })
+}
+
+pub fn leaf_for(host: &Host, name: &str) -> Result<Option<crate::cgroup::Leaf>, Error> {
+    match &host.cgroup {
+        Some(c) => Ok(Some(c.create_leaf(name, &host.limits)?)),
+        None => Ok(None),
+    }
+}
+
+/// PROGRAM as exec will find it: a path, or a name looked up in PATH.
+fn resolve_program(name: &str) -> Result<PathBuf, Error> {
+    let found = if name.contains('/') {
+        Some(PathBuf::from(name))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    let path = found.ok_or_else(|| Error::Usage(format!("program {name:?} not found in PATH")))?;
+    std::fs::canonicalize(&path)
+        .map_err(|e| Error::Usage(format!("cannot run {}: {e}", path.display())))
+}

@@ -1,0 +1,363 @@
+//! One sandboxed execution, seen from the runner: [`execute`] clones the
+//! init into its namespaces and cgroup, collects its output, enforces the
+//! timeout, and returns what happened as data ([`Execution`]).
+//!
+//! `spec` holds the pure description, `init` the code that runs inside,
+//! `sys` every raw syscall.
+
+pub mod init;
+pub mod spec;
+mod sys;
+
+pub use spec::{InitSpec, RootLayout};
+
+use crate::cgroup::{Leaf, LeafStats};
+use init::InitReport;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+/// Which namespaces a sandbox gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespaces {
+    /// pid, net, mount, uts, ipc; plus user when not root.
+    Full { user: bool },
+    /// The same process tree and host view (`--isolation none`).
+    None,
+}
+
+impl Namespaces {
+    fn flags(self) -> libc::c_int {
+        match self {
+            Namespaces::Full { user } => {
+                let mut f = libc::CLONE_NEWNS
+                    | libc::CLONE_NEWPID
+                    | libc::CLONE_NEWNET
+                    | libc::CLONE_NEWUTS
+                    | libc::CLONE_NEWIPC;
+                if user {
+                    f |= libc::CLONE_NEWUSER;
+                }
+                f
+            }
+            Namespaces::None => 0,
+        }
+    }
+}
+
+/// Where the sandbox's stdout and stderr go.
+pub enum Output {
+    /// Captured, keeping the last `limit` bytes of each.
+    Capture { limit: usize },
+    /// The runner's own stdout and stderr (`cargo isolate run`).
+    Inherit,
+}
+
+pub struct Request<'a> {
+    pub spec: &'a InitSpec,
+    /// The test's environment, `KEY=VALUE`.
+    pub env: &'a [CString],
+    pub namespaces: Namespaces,
+    pub cgroup: Option<&'a Leaf>,
+    pub output: Output,
+    pub timeout: Option<Duration>,
+    /// Becomes readable when the run is cancelled (Ctrl-C).
+    pub cancel: Option<BorrowedFd<'a>>,
+}
+
+/// How the init ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitEnd {
+    /// The test ran; its status and usage as the init saw them.
+    Reported(InitReport),
+    /// Sandbox setup failed before the test could start.
+    SetupFailed(String),
+    /// The init died without a report (killed: timeout, OOM group kill,
+    /// cancel), with its raw wait status.
+    Died { wait_status: i32 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub end: InitEnd,
+    pub timed_out: bool,
+    pub cancelled: bool,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub cgroup: LeafStats,
+    /// Wall time from spawn to the init's exit, as the runner saw it.
+    pub elapsed: Duration,
+}
+
+/// The tail of an output stream and how much was dropped from its head.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    pub bytes: Vec<u8>,
+    pub dropped: u64,
+}
+
+impl Captured {
+    fn push(&mut self, data: &[u8], limit: usize) {
+        self.bytes.extend_from_slice(data);
+        if self.bytes.len() > limit.saturating_mul(2).max(64 * 1024) {
+            self.trim(limit);
+        }
+    }
+
+    fn trim(&mut self, limit: usize) {
+        if self.bytes.len() > limit {
+            let cut = self.bytes.len() - limit;
+            self.bytes.drain(..cut);
+            self.dropped += cut as u64;
+        }
+    }
+
+    /// The text with a marker where the head was cut.
+    pub fn text(&self) -> String {
+        let body = String::from_utf8_lossy(&self.bytes);
+        if self.dropped > 0 {
+            format!("[cargo-isolate: {} bytes cut here]\n{body}", self.dropped)
+        } else {
+            body.into_owned()
+        }
+    }
+}
+
+/// A failure of the runner's own machinery (not of the test).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("failed to {what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+fn io_err(what: &str) -> impl FnOnce(io::Error) -> SandboxError + '_ {
+    move |source| SandboxError::Io {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// Runs one sandbox to completion.
+pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
+    let spec_json = serde_json::to_string(req.spec).expect("the spec serialises");
+    let (report_r, report_w) = sys::pipe_cloexec().map_err(io_err("create a pipe"))?;
+    let devnull = File::open("/dev/null").map_err(io_err("open /dev/null"))?;
+    let limit = match req.output {
+        Output::Capture { limit } => limit,
+        Output::Inherit => 0,
+    };
+    let (out_pipes, stdout_fd, stderr_fd) = match req.output {
+        Output::Capture { .. } => {
+            let (or, ow) = sys::pipe_cloexec().map_err(io_err("create a pipe"))?;
+            let (er, ew) = sys::pipe_cloexec().map_err(io_err("create a pipe"))?;
+            let (o, e) = (ow.as_raw_fd(), ew.as_raw_fd());
+            (Some((or, ow, er, ew)), o, e)
+        }
+        Output::Inherit => (None, 1, 2),
+    };
+    let user = matches!(req.namespaces, Namespaces::Full { user: true });
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let spawn = sys::SpawnRequest {
+        namespaces: req.namespaces.flags(),
+        cgroup_fd: req.cgroup.and_then(|l| l.dir_fd()),
+        cgroup_procs: req.cgroup.map(|l| l.procs_files()).unwrap_or_default(),
+        id_maps: user.then(|| {
+            (
+                // Root inside: exec keeps capabilities only for uid 0 of the
+                // namespace. The nested namespace maps the real ids back.
+                CString::new(format!("0 {uid} 1")).expect("no NUL"),
+                CString::new(format!("0 {gid} 1")).expect("no NUL"),
+            )
+        }),
+        stdio: [
+            devnull.as_raw_fd(),
+            stdout_fd,
+            stderr_fd,
+            report_w.as_raw_fd(),
+        ],
+        program: c"/proc/self/exe".to_owned(),
+        argv: vec![
+            c"cargo-isolate".to_owned(),
+            c"__init".to_owned(),
+            CString::new(spec_json).map_err(|e| SandboxError::Io {
+                what: "encode the sandbox spec".into(),
+                source: io::Error::other(e),
+            })?,
+        ],
+        envp: req.env.to_vec(),
+    };
+    let start = Instant::now();
+    let child = sys::spawn_init(&spawn).map_err(io_err("create the sandbox (clone3)"))?;
+    drop(spawn);
+    drop(report_w);
+    drop(devnull);
+    let (mut stdout, mut stderr) = (Captured::default(), Captured::default());
+    let (out_r, err_r) = match out_pipes {
+        Some((or, ow, er, ew)) => {
+            drop(ow);
+            drop(ew);
+            (Some(or), Some(er))
+        }
+        None => (None, None),
+    };
+    let deadline = req.timeout.map(|t| start + t);
+    let mut timed_out = false;
+    let mut cancelled = false;
+    let mut out_open = out_r.is_some();
+    let mut err_open = err_r.is_some();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let wait = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    timed_out = true;
+                    break;
+                }
+                PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut fds = vec![PollFd::new(child.pidfd.as_fd(), PollFlags::POLLIN)];
+        let out_idx = out_open.then(|| {
+            fds.push(PollFd::new(
+                out_r.as_ref().unwrap().as_fd(),
+                PollFlags::POLLIN,
+            ));
+            fds.len() - 1
+        });
+        let err_idx = err_open.then(|| {
+            fds.push(PollFd::new(
+                err_r.as_ref().unwrap().as_fd(),
+                PollFlags::POLLIN,
+            ));
+            fds.len() - 1
+        });
+        let cancel_idx = req.cancel.map(|c| {
+            fds.push(PollFd::new(c, PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        match poll(&mut fds, wait) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(io_err("poll the sandbox")(e.into())),
+        }
+        let ready = |i: Option<usize>| {
+            i.and_then(|i| fds[i].revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (o, e, c, exited) = (
+            ready(out_idx),
+            ready(err_idx),
+            ready(cancel_idx),
+            ready(Some(0)),
+        );
+        drop(fds);
+        if o {
+            out_open = read_some(out_r.as_ref().unwrap(), &mut buf, &mut stdout, limit);
+        }
+        if e {
+            err_open = read_some(err_r.as_ref().unwrap(), &mut buf, &mut stderr, limit);
+        }
+        if c {
+            cancelled = true;
+            break;
+        }
+        if exited && !out_open && !err_open {
+            break;
+        }
+        if exited {
+            // The init is gone, and with it the whole namespace: whatever is
+            // still buffered in the pipes is all there will be.
+            drain(out_r.as_ref(), &mut out_open, &mut buf, &mut stdout, limit);
+            drain(err_r.as_ref(), &mut err_open, &mut buf, &mut stderr, limit);
+            if !out_open && !err_open {
+                break;
+            }
+        }
+    }
+    if timed_out || cancelled {
+        sys::pidfd_kill(&child.pidfd).map_err(io_err("kill the sandbox"))?;
+        if let Some(leaf) = req.cgroup {
+            leaf.kill_all();
+        }
+    }
+    let reaped = sys::wait4(child.pid, 0)
+        .map_err(io_err("wait for the sandbox init"))?
+        .map(|(_, r)| r.status)
+        .unwrap_or(0);
+    let elapsed = start.elapsed();
+    drain(out_r.as_ref(), &mut out_open, &mut buf, &mut stdout, limit);
+    drain(err_r.as_ref(), &mut err_open, &mut buf, &mut stderr, limit);
+    stdout.trim(limit);
+    stderr.trim(limit);
+
+    let mut line = String::new();
+    let _ = File::from(report_r).read_to_string(&mut line);
+    let end = if let Some(r) = InitReport::parse(&line) {
+        InitEnd::Reported(r)
+    } else if let Some(msg) = line.strip_prefix("err ") {
+        InitEnd::SetupFailed(msg.trim().to_string())
+    } else if let Some((step, err)) = sys::parse_child_failure(&line) {
+        InitEnd::SetupFailed(format!("failed to {step}: {err}"))
+    } else {
+        InitEnd::Died {
+            wait_status: reaped,
+        }
+    };
+    let cgroup = req.cgroup.map(|l| l.stats()).unwrap_or_default();
+    Ok(Execution {
+        end,
+        timed_out,
+        cancelled,
+        stdout,
+        stderr,
+        cgroup,
+        elapsed,
+    })
+}
+
+/// Reads what is available; false at EOF.
+fn read_some(fd: &OwnedFd, buf: &mut [u8], into: &mut Captured, limit: usize) -> bool {
+    match nix::unistd::read(fd, buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            into.push(&buf[..n], limit);
+            true
+        }
+        Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => true,
+        Err(_) => false,
+    }
+}
+
+/// Reads until EOF or until nothing more is ready.
+fn drain(fd: Option<&OwnedFd>, open: &mut bool, buf: &mut [u8], into: &mut Captured, limit: usize) {
+    let Some(fd) = fd else { return };
+    while *open {
+        let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut p, PollTimeout::ZERO) {
+            Ok(n) if n > 0 => *open = read_some(fd, buf, into, limit),
+            _ => return,
+        }
+    }
+}
+
+/// `KEY=VALUE` strings for exec.
+pub fn env_block<'a>(
+    vars: impl IntoIterator<Item = (&'a std::ffi::OsStr, &'a std::ffi::OsStr)>,
+) -> Vec<CString> {
+    vars.into_iter()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect()
+}

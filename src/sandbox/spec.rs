@@ -1,0 +1,240 @@
+//! What a sandbox looks like, as plain data: [`InitSpec`] is built by the
+//! runner, printed or unit-tested as it is, and handed to the init, which
+//! applies its [`MountStep`]s in order (see `init.rs`).
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One step of building the new root. Paths are the paths the test sees;
+/// the host's copy is found under the old root during setup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountStep {
+    /// An empty directory on the root tmpfs (writable, private).
+    Dir { path: PathBuf, mode: u32 },
+    /// A symlink, mirroring the host's (merged-/usr `/bin -> usr/bin`).
+    Symlink { path: PathBuf, target: PathBuf },
+    /// A recursive bind of the host path, made read-only.
+    BindReadOnly { path: PathBuf },
+    /// The host path as the lower layer of an overlay whose upper layer is
+    /// on the root tmpfs: readable and writable, nothing reaches the host.
+    Overlay { path: PathBuf },
+    /// A small writable tmpfs over a path inside a read-only one
+    /// (CARGO_TARGET_TMPDIR under `--read-only-source`).
+    Scratch { path: PathBuf },
+    /// /dev: device nodes bound from the host, fd links, devpts, /dev/shm.
+    Dev,
+}
+
+impl MountStep {
+    pub fn path(&self) -> &Path {
+        match self {
+            MountStep::Dir { path, .. }
+            | MountStep::Symlink { path, .. }
+            | MountStep::BindReadOnly { path }
+            | MountStep::Overlay { path }
+            | MountStep::Scratch { path } => path,
+            MountStep::Dev => Path::new("/dev"),
+        }
+    }
+}
+
+/// Everything the init needs, passed as JSON on its command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitSpec {
+    /// The new root's steps; `None` means no mount namespace (isolation none).
+    pub mounts: Option<Vec<MountStep>>,
+    /// Size bound of the root tmpfs, which holds every writable path.
+    pub tmpfs_size_bytes: u64,
+    pub hostname: Option<String>,
+    /// Bring `lo` up (a network namespace was made).
+    pub loopback: bool,
+    /// The init is pid 1 of a new pid namespace.
+    pub pid_namespace: bool,
+    /// Drop into a nested user namespace before exec, so that the read-only
+    /// mounts are locked and the test cannot remount them writable.
+    pub lock_mounts: bool,
+    /// Real uid/gid outside, mapped to themselves in the nested namespace.
+    pub uid: u32,
+    pub gid: u32,
+    /// Build the sandbox, then report success without running anything:
+    /// the preflight check that namespaces work here.
+    pub probe_only: bool,
+    pub workdir: PathBuf,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+/// The host paths a sandbox shows, decided once per run.
+#[derive(Debug, Clone, Default)]
+pub struct RootLayout {
+    /// System directories: (path, Some(link target) when it is a symlink).
+    pub system: Vec<(PathBuf, Option<PathBuf>)>,
+    /// Extra read-only paths (toolchain, the program's dir for `run`).
+    pub read_only: Vec<PathBuf>,
+    /// Writable-but-private paths (package dir, target dir).
+    pub overlays: Vec<PathBuf>,
+    /// Fresh empty directories (HOME).
+    pub empty_dirs: Vec<PathBuf>,
+    /// Writable scratch tmpfs mounts (only with `read_only_source`).
+    pub scratch: Vec<PathBuf>,
+    /// Make the overlay paths plainly read-only instead.
+    pub read_only_source: bool,
+}
+
+/// Directories a program needs to run at all. Missing ones are skipped.
+pub const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+];
+
+impl RootLayout {
+    /// The ordered steps: every path after its ancestors, so a bind or an
+    /// overlay under /tmp or HOME lands inside the fresh directory rather
+    /// than being hidden by it.
+    pub fn steps(&self) -> Vec<MountStep> {
+        let mut steps = vec![
+            MountStep::Dir {
+                path: "/tmp".into(),
+                mode: 0o1777,
+            },
+            MountStep::Dir {
+                path: "/var/tmp".into(),
+                mode: 0o1777,
+            },
+            MountStep::Dev,
+        ];
+        for (path, link) in &self.system {
+            steps.push(match link {
+                Some(target) => MountStep::Symlink {
+                    path: path.clone(),
+                    target: target.clone(),
+                },
+                None => MountStep::BindReadOnly { path: path.clone() },
+            });
+        }
+        for path in &self.empty_dirs {
+            steps.push(MountStep::Dir {
+                path: path.clone(),
+                mode: 0o700,
+            });
+        }
+        for path in &self.read_only {
+            steps.push(MountStep::BindReadOnly { path: path.clone() });
+        }
+        for path in &self.overlays {
+            steps.push(if self.read_only_source {
+                MountStep::BindReadOnly { path: path.clone() }
+            } else {
+                MountStep::Overlay { path: path.clone() }
+            });
+        }
+        // A path already covered by a bind or an overlay of an ancestor
+        // needs no mount of its own: the ancestor's mount shows it already.
+        let is_mount = |s: &MountStep| {
+            matches!(
+                s,
+                MountStep::BindReadOnly { .. } | MountStep::Overlay { .. }
+            )
+        };
+        let covering: Vec<PathBuf> = steps
+            .iter()
+            .filter(|s| is_mount(s))
+            .map(|s| s.path().to_path_buf())
+            .collect();
+        steps.retain(|s| {
+            !is_mount(s)
+                || !covering
+                    .iter()
+                    .any(|c| c != s.path() && s.path().starts_with(c))
+        });
+        for path in &self.scratch {
+            steps.push(MountStep::Scratch { path: path.clone() });
+        }
+        dedup_by_path(&mut steps);
+        // Stable sort: ancestors first, insertion order among equals.
+        steps.sort_by_key(|s| s.path().components().count());
+        steps
+    }
+}
+
+fn dedup_by_path(steps: &mut Vec<MountStep>) {
+    let mut seen = std::collections::HashSet::new();
+    steps.retain(|s| seen.insert(s.path().to_path_buf()));
+}
+
+/// Escapes a path for overlayfs's comma/colon separated options.
+pub fn overlay_escape(path: &Path) -> String {
+    let mut out = String::new();
+    for ch in path.to_string_lossy().chars() {
+        if matches!(ch, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> RootLayout {
+        RootLayout {
+            system: vec![
+                ("/usr".into(), None),
+                ("/bin".into(), Some("usr/bin".into())),
+            ],
+            read_only: vec!["/root/.rustup".into(), "/usr/local/bin".into()],
+            overlays: vec!["/tmp/ws/target".into(), "/tmp/ws".into()],
+            empty_dirs: vec!["/root".into()],
+            scratch: vec![],
+            read_only_source: false,
+        }
+    }
+
+    #[test]
+    fn ancestors_come_before_descendants() {
+        let steps = layout().steps();
+        let pos = |p: &str| steps.iter().position(|s| s.path() == Path::new(p)).unwrap();
+        assert!(pos("/tmp") < pos("/tmp/ws"));
+        assert!(pos("/root") < pos("/root/.rustup"));
+        // The target dir is inside the overlaid workspace: no second overlay.
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s.path() == Path::new("/tmp/ws/target"))
+        );
+        assert!(pos("/root") < pos("/root/.rustup"));
+    }
+
+    #[test]
+    fn binds_under_a_read_only_bind_are_dropped() {
+        let steps = layout().steps();
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s.path() == Path::new("/usr/local/bin"))
+        );
+    }
+
+    #[test]
+    fn read_only_source_turns_overlays_into_binds() {
+        let mut l = layout();
+        l.read_only_source = true;
+        let steps = l.steps();
+        assert!(steps.contains(&MountStep::BindReadOnly {
+            path: "/tmp/ws".into()
+        }));
+        assert!(!steps.iter().any(|s| matches!(s, MountStep::Overlay { .. })));
+        // /tmp/ws/target is now covered by the read-only bind of /tmp/ws.
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s.path() == Path::new("/tmp/ws/target"))
+        );
+    }
+
+    #[test]
+    fn overlay_options_are_escaped() {
+        assert_eq!(overlay_escape(Path::new("/a,b:c")), "/a\\,b\\:c");
+    }
+}

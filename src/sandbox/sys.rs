@@ -1,0 +1,477 @@
+//! The only module with `unsafe` code and raw syscalls.
+//!
+//! Two halves: [`spawn_init`] runs in the (multi-threaded) runner and clones
+//! the sandbox's init straight into its new namespaces; the rest are thin,
+//! checked wrappers the init uses for the few calls `nix` does not cover
+//! safely (fork, the loopback ioctl, `mount_setattr`, prctl).
+#![allow(
+    unsafe_code,
+    reason = "the sandbox's syscall layer; every block says why it is sound"
+)]
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// What the child of `clone3` does before it execs the init. Everything is
+/// prepared here, in the parent, because between clone and exec in a
+/// multi-threaded process only async-signal-safe calls are allowed: no
+/// allocation, no locks.
+pub struct SpawnRequest {
+    /// `CLONE_NEW*` flags.
+    pub namespaces: libc::c_int,
+    /// A directory fd of the cgroup v2 leaf to start in (`CLONE_INTO_CGROUP`).
+    pub cgroup_fd: Option<RawFd>,
+    /// `cgroup.procs` files the child writes "0" to before exec (cgroup v1,
+    /// or v2 when `CLONE_INTO_CGROUP` is unavailable).
+    pub cgroup_procs: Vec<CString>,
+    /// uid_map / gid_map contents when a user namespace is made.
+    pub id_maps: Option<(CString, CString)>,
+    /// Fds that become the child's 0, 1, 2 and 3, in that order.
+    pub stdio: [RawFd; 4],
+    pub program: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+}
+
+pub struct SpawnedInit {
+    pub pid: libc::pid_t,
+    pub pidfd: OwnedFd,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Step codes the child writes to fd `stdio[3]` when something fails before
+/// exec, followed by the errno: "E<step> <errno>\n".
+pub const CHILD_STEPS: [&str; 6] = [
+    "write /proc/self/setgroups",
+    "write /proc/self/uid_map",
+    "write /proc/self/gid_map",
+    "join the cgroup (cgroup.procs)",
+    "set up stdio",
+    "exec the sandbox init",
+];
+
+/// Clones the init into new namespaces (and its cgroup) and execs it.
+pub fn spawn_init(req: &SpawnRequest) -> io::Result<SpawnedInit> {
+    let mut argv: Vec<*const libc::c_char> = req.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = req.envp.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: req.namespaces as u64 | CLONE_PIDFD,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = req.cgroup_fd {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: clone3 without CLONE_VM behaves like fork: the child gets a
+    // copy of the address space. `args` and the pointers it holds are valid
+    // for the call. The child branch below only performs async-signal-safe
+    // syscalls on memory prepared before the call, then execs or _exits.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if ret == 0 {
+        // SAFETY: we are the freshly cloned child; `child_after_clone` never
+        // returns and only uses async-signal-safe calls.
+        unsafe { child_after_clone(req, &argv, &envp) }
+    }
+    // SAFETY: CLONE_PIDFD stored a new, owned pidfd in `pidfd`.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(SpawnedInit {
+        pid: ret as libc::pid_t,
+        pidfd,
+    })
+}
+
+/// Runs in the child between clone3 and exec. No allocation happens here.
+///
+/// # Safety
+/// Must only be called in the child of a fork-like clone, with pointers that
+/// stay valid (they are the parent's memory, copied into the child).
+unsafe fn child_after_clone(
+    req: &SpawnRequest,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> ! {
+    let report = req.stdio[3];
+    // SAFETY: raw syscalls on C strings and fds prepared by the parent;
+    // nothing here allocates or takes a lock.
+    unsafe {
+        if let Some((uid_map, gid_map)) = &req.id_maps {
+            // An unprivileged process may map its own uid in a namespace it
+            // just made, provided setgroups is denied first (user_namespaces(7)).
+            write_file_or_die(c"/proc/self/setgroups", b"deny", report, 0);
+            write_file_or_die(c"/proc/self/uid_map", uid_map.as_bytes(), report, 1);
+            write_file_or_die(c"/proc/self/gid_map", gid_map.as_bytes(), report, 2);
+        }
+        for procs in &req.cgroup_procs {
+            write_file_or_die(procs, b"0", report, 3);
+        }
+        // Move every source fd above the targets first so that no dup2 can
+        // clobber a source still to be copied.
+        let mut high = [0 as RawFd; 4];
+        for (i, fd) in req.stdio.iter().enumerate() {
+            let h = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
+            if h < 0 {
+                die(report, 4);
+            }
+            high[i] = h;
+        }
+        for (i, h) in high.iter().enumerate() {
+            if libc::dup2(*h, i as RawFd) < 0 {
+                die(report, 4);
+            }
+        }
+        // The init must not outlive the runner thread that waits for it.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        libc::execve(req.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        die(3, 5)
+    }
+}
+
+/// # Safety
+/// Async-signal-safe; `path` is a valid C string.
+unsafe fn write_file_or_die(path: &CStr, data: &[u8], report: RawFd, step: u8) {
+    // SAFETY: plain open/write/close on a valid path and buffer.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            die(report, step);
+        }
+        let n = libc::write(fd, data.as_ptr().cast(), data.len());
+        if n < 0 || n as usize != data.len() {
+            die(report, step);
+        }
+        libc::close(fd);
+    }
+}
+
+/// Writes "E<step> <errno>\n" to `report` and exits, without allocating.
+///
+/// # Safety
+/// Async-signal-safe.
+unsafe fn die(report: RawFd, step: u8) -> ! {
+    // SAFETY: errno location is thread-local and valid; write/_exit are
+    // async-signal-safe.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let mut buf = [0u8; 32];
+        buf[0] = b'E';
+        buf[1] = b'0' + step;
+        buf[2] = b' ';
+        let mut digits = [0u8; 12];
+        let mut n = errno.unsigned_abs();
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for i in 0..len {
+            buf[3 + i] = digits[len - 1 - i];
+        }
+        buf[3 + len] = b'\n';
+        libc::write(report, buf.as_ptr().cast(), 4 + len);
+        libc::_exit(127)
+    }
+}
+
+/// Parses the "E<step> <errno>" line the child writes on failure.
+pub fn parse_child_failure(line: &str) -> Option<(String, io::Error)> {
+    let rest = line.strip_prefix('E')?;
+    let (step, errno) = rest.trim().split_once(' ')?;
+    let step: usize = step.parse().ok()?;
+    let errno: i32 = errno.parse().ok()?;
+    Some((
+        CHILD_STEPS.get(step)?.to_string(),
+        io::Error::from_raw_os_error(errno),
+    ))
+}
+
+/// `pidfd_send_signal(pidfd, SIGKILL)`: kills the init without the pid-reuse
+/// race of `kill(pid)`.
+pub fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: the fd is a valid pidfd we own; null siginfo is allowed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        // ESRCH: already gone, which is what we wanted.
+        if err.raw_os_error() != Some(libc::ESRCH) {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Exit status of a reaped child.
+pub struct Reaped {
+    pub status: libc::c_int,
+}
+
+/// `wait4(pid)`, retried on EINTR.
+pub fn wait4(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<(libc::pid_t, Reaped)>> {
+    loop {
+        let mut status = 0;
+        // SAFETY: a valid out-pointer for the status; no rusage wanted.
+        let ret = unsafe { libc::wait4(pid, &mut status, flags, std::ptr::null_mut()) };
+        if ret > 0 {
+            return Ok(Some((ret, Reaped { status })));
+        }
+        if ret == 0 {
+            return Ok(None);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if err.raw_os_error() == Some(libc::ECHILD) {
+            return Ok(None);
+        }
+        return Err(err);
+    }
+}
+
+/// `getrusage(RUSAGE_CHILDREN)`: every reaped descendant, max RSS included.
+pub fn rusage_children() -> libc::rusage {
+    // SAFETY: plain data out-parameter.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
+        ru
+    }
+}
+
+/// Forks the (single-threaded) init. Returns 0 in the child.
+pub fn fork_single_threaded() -> io::Result<libc::pid_t> {
+    // SAFETY: only called from the init, which has exactly one thread, so
+    // the child inherits a consistent heap and may allocate before exec.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pid)
+}
+
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+}
+
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+}
+
+pub fn set_parent_death_signal() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) })
+}
+
+/// Restores default signal dispositions and an empty mask before exec:
+/// Rust ignores SIGPIPE, and ignored signals survive exec.
+pub fn reset_signals() {
+    // SAFETY: signal() and sigprocmask with valid arguments.
+    unsafe {
+        for sig in [
+            libc::SIGPIPE,
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+        ] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Sends SIGKILL to every process this pid-namespace init can see
+/// (`kill(-1)` from pid 1 spares only the caller).
+pub fn kill_all_in_namespace() {
+    // SAFETY: kill with constant arguments. Only called as pid 1 of our own
+    // pid namespace, where -1 means exactly the namespace's processes.
+    unsafe {
+        libc::kill(-1, libc::SIGKILL);
+    }
+}
+
+pub fn kill_pid(pid: libc::pid_t) {
+    // SAFETY: kill with integer arguments.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+/// Brings `lo` up: in a fresh network namespace it exists but is down.
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: a datagram socket used only for the ioctls below, closed by
+    // OwnedFd; `ifreq` is plain data and the name fits IFNAMSIZ.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sock = OwnedFd::from_raw_fd(fd);
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req))
+    }
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// Makes the mount at `path` and every mount below it read-only. Unlike a
+/// `MS_REMOUNT|MS_RDONLY`, this keeps whatever locked flags (nosuid, nodev)
+/// a user namespace inherited, and it covers submounts.
+pub fn make_read_only_recursive(path: &CStr) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: valid path and attr struct for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_RECURSIVE | libc::AT_SYMLINK_NOFOLLOW,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(ret as libc::c_int)
+}
+
+pub fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: valid two-int array.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 returned two fresh fds that we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn check(ret: libc::c_int) -> io::Result<()> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The init's report channel: fd 3, set up by [`spawn_init`].
+pub fn report_channel() -> std::fs::File {
+    // SAFETY: spawn_init dup2'ed the report pipe to fd 3 before exec, and
+    // nothing else in the init uses fd 3.
+    unsafe { std::fs::File::from_raw_fd(3) }
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// Keeps CAP_SYS_ADMIN (in the sandbox's own user namespace) across the
+/// exec of a test that does not run as uid 0 there, so that it may still
+/// change its hostname or mount its own tmpfs. Ambient capabilities are
+/// the one way a non-root exec keeps a capability (capabilities(7)).
+pub fn keep_sys_admin_across_exec() -> io::Result<()> {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a two-element data array, as capget(2) requires.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        ) as libc::c_int
+    })?;
+    data[0].inheritable |= 1 << CAP_SYS_ADMIN;
+    // SAFETY: same layout; only the inheritable set grows, within permitted.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        ) as libc::c_int
+    })?;
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE,
+            CAP_SYS_ADMIN as libc::c_ulong,
+            0,
+            0,
+        )
+    })
+}

@@ -1,0 +1,231 @@
+//! `cargo isolate test`: build, discover, plan, run, report.
+
+use crate::build::{self, TestBinary};
+use crate::cli::{Isolation, TestArgs};
+use crate::discover;
+use crate::error::{EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
+use crate::host::{self, Host};
+use crate::plan::{self, Filter};
+use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, Tool};
+use crate::run::{self, BinaryContext, Event, RunConfig};
+use crate::sandbox::{self, InitSpec};
+use crate::signals::CancelPipe;
+use crate::testenv::{self, EnvVars};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+/// Exit code when Ctrl-C or SIGTERM interrupted the run (128 + SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+pub fn run(args: &TestArgs) -> Result<u8, Error> {
+    report::progress::init_color(args.color.as_deref());
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    // Fail on the environment before a long build, not after.
+    let host = host::prepare(&args.sandbox)?;
+    for w in &host.warnings {
+        eprintln!("warning: {w}");
+    }
+    let built = build::build(&args.cargo)?;
+    let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
+    let sysroot_libs = testenv::sysroot_lib_dirs();
+    let envs: Vec<EnvVars> = built
+        .binaries
+        .iter()
+        .map(|b| testenv::env_for(b, &built, &target_dir, &sysroot_libs))
+        .collect();
+    let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
+    let cases = discover::discover(&built.binaries, &envs, jobs)?;
+    let filter = Filter::new(
+        args.filter.as_deref(),
+        args.exact,
+        &args.skip,
+        args.run_ignored,
+        &args.test_args,
+    );
+    let isolation = args.sandbox.isolation;
+    let units = plan::plan(&built.binaries, &cases, &filter, isolation);
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| target_dir.join("isolate").join("report.json"));
+    let settings = Settings {
+        isolation: isolation.as_str(),
+        jobs,
+        memory_max: args.sandbox.memory_max,
+        pids_max: args.sandbox.pids_max,
+        cpus: args.sandbox.cpus,
+        timeout_ms: args.sandbox.timeout.map(|t| t.as_millis() as u64),
+    };
+    if units.is_empty() {
+        eprintln!(
+            "error: no tests matched; nothing ran (filters: {:?})",
+            filter.names
+        );
+        let report = assemble(&host, settings, started_at, start, true, Vec::new());
+        write_reports(&report, &report_path, args.junit.as_deref())?;
+        return Ok(EXIT_NO_TESTS);
+    }
+    let contexts: Vec<BinaryContext> = built
+        .binaries
+        .iter()
+        .zip(&envs)
+        .map(|(b, env)| context(b, env, &target_dir, &sysroot_libs, args))
+        .collect();
+    let cancel = CancelPipe::install();
+    let cfg = RunConfig {
+        host: &host,
+        binaries: &contexts,
+        namespaces: host.namespaces(isolation),
+        jobs,
+        timeout: args.sandbox.timeout,
+        output_limit: args.output_limit as usize,
+        fail_fast: args.fail_fast,
+        cancel: cancel.as_ref(),
+    };
+    let runnable = units.iter().filter(|u| !u.skip_as_ignored).count();
+    eprintln!(
+        "     Running {runnable} tests from {} binaries ({}, -j{jobs}, cgroup {}{})",
+        built.binaries.len(),
+        isolation.as_str(),
+        host.cgroup_name(),
+        if host.rootless { ", rootless" } else { "" }
+    );
+    let mut progress = report::progress::Progress::new(units.len());
+    let mut records = Vec::with_capacity(units.len());
+    let result = run::run_all(&cfg, &units, |ev| match ev {
+        Event::Started(id) => progress.started(&id),
+        Event::Finished(rec) => {
+            progress.finished(&rec);
+            records.push(*rec);
+        }
+    });
+    progress.finish();
+    let cancelled = cancel.as_ref().is_some_and(|c| c.cancelled());
+    // Keep what finished even when the run itself failed midway.
+    let complete = matches!(result, Ok(true));
+    let report = assemble(
+        &host,
+        settings,
+        started_at,
+        start,
+        complete && !cancelled,
+        records,
+    );
+    write_reports(&report, &report_path, args.junit.as_deref())?;
+    drop(host);
+    result?;
+    eprint!("{}", report::summary::render(&report));
+    eprintln!("      Report {}", report_path.display());
+    if cancelled {
+        eprintln!(
+            "interrupted: the report holds the {} tests that finished",
+            report.tests.len()
+        );
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(if report.summary.not_passed() > 0 {
+        EXIT_TEST_FAILED
+    } else if report.summary.total == 0 {
+        EXIT_NO_TESTS
+    } else {
+        EXIT_OK
+    })
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn write_reports(report: &Report, json: &Path, junit: Option<&Path>) -> Result<(), Error> {
+    report::write_json(report, json)?;
+    if let Some(p) = junit {
+        report::junit::write(report, p)?;
+    }
+    Ok(())
+}
+
+fn assemble(
+    host: &Host,
+    settings: Settings,
+    started_at: SystemTime,
+    start: Instant,
+    complete: bool,
+    mut tests: Vec<report::TestRecord>,
+) -> Report {
+    tests.sort_by(|a, b| a.id.cmp(&b.id));
+    let ru = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok();
+    Report {
+        schema_version: 1,
+        tool: Tool {
+            name: "cargo-isolate",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        started_at: report::rfc3339(started_at),
+        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        complete,
+        host: HostInfo {
+            kernel: host.kernel.clone(),
+            cgroup: host.cgroup_name(),
+            rootless: host.rootless,
+        },
+        settings,
+        summary: Summary::of(&tests),
+        tests,
+        runner: RunnerInfo {
+            peak_rss_bytes: ru.map(|r| r.max_rss() as u64 * 1024),
+        },
+    }
+}
+
+/// The sandbox of one binary: its package dir and the target dir through a
+/// private overlay (or read-only), the toolchain read-only, cargo's env.
+fn context(
+    b: &TestBinary,
+    env: &EnvVars,
+    target_dir: &Path,
+    sysroot_libs: &[PathBuf],
+    args: &TestArgs,
+) -> BinaryContext {
+    let manifest_dir = std::fs::canonicalize(&b.manifest_dir).unwrap_or(b.manifest_dir.clone());
+    let mut overlays = vec![manifest_dir.clone(), target_dir.to_path_buf()];
+    if let Some(profile_dir) = b.executable.parent().and_then(Path::parent)
+        && !overlays.iter().any(|o| profile_dir.starts_with(o))
+    {
+        overlays.push(profile_dir.to_path_buf());
+    }
+    let read_only: Vec<PathBuf> = sysroot_libs.to_vec();
+    let mut layout = host::base_layout(&read_only, &overlays, args.sandbox.read_only_source);
+    if args.sandbox.read_only_source {
+        layout.scratch.push(target_dir.join("tmp"));
+    }
+    let isolation = args.sandbox.isolation;
+    let sandboxed = isolation != Isolation::None;
+    let mut env = env.clone();
+    if sandboxed {
+        env.push(("TMPDIR".into(), "/tmp".into()));
+    }
+    let spec = InitSpec {
+        mounts: sandboxed.then(|| layout.steps()),
+        tmpfs_size_bytes: host::tmpfs_size(&args.sandbox),
+        hostname: sandboxed.then(|| args.sandbox.hostname.clone()),
+        loopback: sandboxed,
+        pid_namespace: sandboxed,
+        lock_mounts: sandboxed,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        probe_only: false,
+        workdir: manifest_dir,
+        program: b.executable.clone(),
+        args: Vec::new(),
+    };
+    BinaryContext {
+        package: b.package.clone(),
+        target: b.target.clone(),
+        kind: b.kind.clone(),
+        spec,
+        env: sandbox::env_block(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))),
+    }
+}
