@@ -224,9 +224,10 @@ pub fn base_layout(
         system,
         read_only: ro.into_iter().filter(|p| p.exists()).collect(),
         overlays: overlays.to_vec(),
+        // A HOME that does not exist on the host does not exist inside either.
         empty_dirs: home
             .into_iter()
-            .filter(|h| h.is_absolute() && h != Path::new("/"))
+            .filter(|h| h.is_absolute() && h != Path::new("/") && h.is_dir())
             .collect(),
         scratch: Vec::new(),
         read_only_source,

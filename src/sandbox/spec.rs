@@ -149,6 +149,15 @@ impl RootLayout {
         for path in &self.scratch {
             steps.push(MountStep::Scratch { path: path.clone() });
         }
+        // A fresh directory inside a bind or an overlay cannot be made
+        // there (read-only) or would not be fresh (overlay): it gets a tmpfs.
+        for s in steps.iter_mut() {
+            if let MountStep::Dir { path, .. } = s
+                && covering.iter().any(|c| path.starts_with(c))
+            {
+                *s = MountStep::Scratch { path: path.clone() };
+            }
+        }
         dedup_by_path(&mut steps);
         // Stable sort: ancestors first, insertion order among equals.
         steps.sort_by_key(|s| s.path().components().count());
@@ -204,6 +213,16 @@ mod tests {
                 .any(|s| s.path() == Path::new("/tmp/ws/target"))
         );
         assert!(pos("/root") < pos("/root/.rustup"));
+    }
+
+    #[test]
+    fn a_fresh_home_inside_a_bind_becomes_a_tmpfs() {
+        let mut l = layout();
+        l.empty_dirs = vec!["/tmp/ws/home".into()];
+        let steps = l.steps();
+        assert!(steps.contains(&MountStep::Scratch {
+            path: "/tmp/ws/home".into()
+        }));
     }
 
     #[test]

@@ -1,0 +1,815 @@
+//! Runs the real `cargo-isolate` binary against the fixture crates under
+//! `fixtures/`, copied to a tempdir, in real namespaces and cgroups, and
+//! asserts on what the report says.
+//!
+//! Tests that need something this machine lacks (root for cgroup limits,
+//! unprivileged user namespaces) print `SKIPPED: <reason>` and return.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cargo-isolate");
+const MIB: u64 = 1 << 20;
+
+/// Tests that look at host-wide processes (a leaked daemon, a hanging test)
+/// take this lock, so that one test's sandbox is not mistaken for another's.
+static HOST_WIDE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn host_wide() -> std::sync::MutexGuard<'static, ()> {
+    HOST_WIDE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A fresh copy of `fixtures/<name>` (without build output) in a tempdir.
+fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::Builder::new()
+        .prefix("isolate-it-")
+        .tempdir()
+        .unwrap();
+    let dst = tmp.path().join(name);
+    copy_dir(&fixtures_dir().join(name), &dst);
+    (tmp, dst)
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let (from, to) = (entry.path(), dst.join(&name));
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&from, &to);
+        } else {
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+}
+
+struct Run {
+    out: Output,
+    report: Value,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+
+    fn tests(&self) -> HashMap<String, Value> {
+        self.report["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap_or("").to_string(), t.clone()))
+            .collect()
+    }
+
+    fn test(&self, name: &str) -> Value {
+        self.tests()
+            .remove(name)
+            .unwrap_or_else(|| panic!("no test {name} in the report; stderr:\n{}", self.stderr()))
+    }
+
+    fn cgroup(&self) -> &str {
+        self.report["host"]["cgroup"].as_str().unwrap()
+    }
+}
+
+/// `cargo isolate test ARGS` in `dir`, with the report in the tempdir.
+fn isolate_test(dir: &Path, args: &[&str]) -> Run {
+    let report = dir.join("report.json");
+    let out = Command::new(BIN)
+        .arg("isolate")
+        .arg("test")
+        .args(["--report", report.to_str().unwrap()])
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cargo-isolate");
+    let text = std::fs::read_to_string(&report).unwrap_or_else(|_| {
+        panic!(
+            "no report written (exit {:?}); stderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    Run {
+        out,
+        report: serde_json::from_str(&text).expect("the report is JSON"),
+    }
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn skip(reason: &str) {
+    eprintln!("SKIPPED: {reason}");
+}
+
+fn outcome(t: &Value) -> &str {
+    t["outcome"].as_str().unwrap()
+}
+
+fn assert_outcome(run: &Run, name: &str, expected: &str) {
+    let t = run.test(name);
+    assert_eq!(
+        outcome(&t),
+        expected,
+        "{name}: {t:#}\nrunner stderr:\n{}",
+        run.stderr()
+    );
+}
+
+/// Every run's cgroup directory, `cargo-isolate-<pid>-*`, under any hierarchy.
+fn cgroup_dirs_of(pid: u32) -> Vec<PathBuf> {
+    let prefix = format!("cargo-isolate-{pid}-");
+    let mut found = Vec::new();
+    let mut stack = vec![(PathBuf::from("/sys/fs/cgroup"), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if !e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) {
+                found.push(e.path());
+            } else if depth < 5 && !name.starts_with("cargo-isolate-") {
+                stack.push((e.path(), depth + 1));
+            }
+        }
+    }
+    found
+}
+
+/// Processes on the host whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                out.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- isolation
+
+#[test]
+fn isolation_properties_hold_inside_every_test() {
+    let (_tmp, dir) = fixture("probes");
+    let run = isolate_test(&dir, &[]);
+    for (name, t) in run.tests() {
+        assert_eq!(outcome(&t), "passed", "{name}: {t:#}");
+    }
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(run.tests().len() >= 20, "all probes ran");
+    assert_eq!(run.report["complete"], true);
+    // Writes went to the overlay, not to the host.
+    assert!(!dir.join("written-by-sandbox.txt").exists());
+    let deps = dir.join("target/debug/deps");
+    assert!(!deps.join("written-by-sandbox.txt").exists());
+}
+
+/// The probes are tests that can fail: without the sandbox they do.
+#[test]
+fn probes_fail_without_the_sandbox() {
+    let (_tmp, dir) = fixture("probes");
+    let run = isolate_test(&dir, &["--isolation", "none"]);
+    assert_eq!(run.code(), 100);
+    assert_eq!(run.report["settings"]["isolation"], "none");
+    for name in [
+        "pid_is_small",
+        "proc_shows_only_sandbox",
+        "only_loopback_interface",
+        "hostname_is_isolate",
+        "can_change_hostname",
+        "root_is_tmpfs",
+        "usr_is_read_only",
+    ] {
+        assert_outcome(&run, name, "failed");
+    }
+}
+
+#[test]
+fn read_only_source_refuses_writes_but_keeps_target_tmpdir_writable() {
+    let (_tmp, dir) = fixture("probes");
+    let run = isolate_test(&dir, &["--read-only-source", "--test", "isolation"]);
+    assert_outcome(&run, "writes_to_source_stay_private", "failed");
+    assert_outcome(&run, "target_tmpdir_writable", "passed");
+    assert_outcome(&run, "tmp_is_writable", "passed");
+}
+
+#[test]
+fn custom_hostname() {
+    let (_tmp, dir) = fixture("probes");
+    let report = dir.join("r.json");
+    let out = Command::new(BIN)
+        .args(["isolate", "test", "--hostname", "elsewhere", "--report"])
+        .arg(&report)
+        .args(["--", "hostname_is_isolate", "--exact"])
+        .current_dir(&dir)
+        .env("PROBE_EXPECT_HOSTNAME", "elsewhere")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(r["summary"]["passed"], 1);
+    assert_eq!(r["summary"]["total"], 1);
+}
+
+// ------------------------------------------------------------------ faults
+
+#[test]
+fn every_way_a_test_can_end_is_reported() {
+    let _serial = host_wide();
+    let (_tmp, dir) = fixture("faults");
+    let junit = dir.join("junit.xml");
+    let run = isolate_test(
+        &dir,
+        &[
+            "--memory-max",
+            "64M",
+            "--pids-max",
+            "32",
+            "--timeout",
+            "3s",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    if run.cgroup() == "none" {
+        return skip("no writable cgroup: limits cannot be enforced here");
+    }
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    assert_outcome(&run, "passes", "passed");
+    assert_outcome(&run, "slow_ok", "passed");
+    assert_outcome(&run, "ignored_one", "ignored");
+
+    let t = run.test("panics");
+    assert_eq!(
+        (outcome(&t), t["exit_code"].as_i64()),
+        ("failed", Some(101))
+    );
+    assert!(
+        t["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("boom from faults::panics")
+    );
+
+    let t = run.test("exits_with_code");
+    assert_eq!((outcome(&t), t["exit_code"].as_i64()), ("failed", Some(7)));
+
+    for (name, sig) in [("segfaults", "SIGSEGV"), ("aborts", "SIGABRT")] {
+        let t = run.test(name);
+        assert_eq!(outcome(&t), "signaled", "{name}: {t:#}");
+        assert_eq!(t["signal"], sig);
+        assert!(t["exit_code"].is_null());
+    }
+
+    let t = run.test("ooms");
+    assert_eq!(outcome(&t), "oom_killed", "{t:#}");
+    assert!(t["peak_memory_bytes"].as_u64().unwrap() <= 64 * MIB);
+
+    let t = run.test("fork_bomb");
+    assert_eq!(outcome(&t), "failed", "{t:#}");
+    assert!(t["stderr"].as_str().unwrap().contains("fork failed after"));
+    if let Some(peak) = t["pids_peak"].as_u64() {
+        assert!(peak <= 32, "pids peak {peak} over the limit");
+    }
+
+    let t = run.test("hangs");
+    assert_eq!(outcome(&t), "timed_out", "{t:#}");
+    let d = t["duration_ms"].as_f64().unwrap();
+    assert!((2900.0..6000.0).contains(&d), "killed at {d} ms");
+
+    assert_outcome(&run, "leaks_daemon", "passed");
+    assert!(
+        processes_with("sleep 7777").is_empty(),
+        "a daemon survived its test"
+    );
+
+    let t = run.test("fills_tmp");
+    assert_eq!(
+        outcome(&t),
+        "passed",
+        "tmpfs full means ENOSPC, not OOM: {t:#}"
+    );
+
+    let t = run.test("prints_a_lot");
+    assert_eq!(outcome(&t), "passed");
+    let stdout = t["stdout"].as_str().unwrap();
+    assert!(
+        stdout.starts_with("[cargo-isolate: "),
+        "truncated at the head with a marker"
+    );
+    assert!(stdout.len() < 2 * MIB as usize);
+
+    let s = &run.report["summary"];
+    // ooms, and touches_96_mib under a 64 MiB limit.
+    assert_eq!(s["oom_killed"], 2);
+    assert_eq!(s["timed_out"], 1);
+    assert_eq!(s["signaled"], 2);
+    assert_eq!(s["ignored"], 1);
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"faults::faults\""), "{xml}");
+    assert!(xml.contains("peak_memory_bytes"));
+}
+
+#[test]
+fn peak_memory_of_a_96_mib_test_is_accurate() {
+    let (_tmp, dir) = fixture("faults");
+    let run = isolate_test(&dir, &["touches_96_mib", "--exact"]);
+    let t = run.test("touches_96_mib");
+    assert_eq!(outcome(&t), "passed", "{t:#}");
+    let rss = t["peak_rss_bytes"].as_u64().unwrap();
+    assert!(
+        (96 * MIB..=104 * MIB).contains(&rss),
+        "peak RSS {} MiB",
+        rss / MIB
+    );
+    if run.cgroup() == "none" {
+        return skip("no writable cgroup: no cgroup peak memory");
+    }
+    let peak = t["peak_memory_bytes"].as_u64().unwrap();
+    assert!(
+        (96 * MIB..=104 * MIB).contains(&peak),
+        "cgroup peak {} MiB",
+        peak / MIB
+    );
+    assert!(t["cpu_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn harness_false_target_is_one_unit() {
+    let (_tmp, dir) = fixture("faults");
+    let run = isolate_test(&dir, &["--test", "custom_harness"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let tests = run.report["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 1);
+    assert_eq!(tests[0]["id"], "faults::custom_harness");
+    assert!(tests[0]["name"].is_null());
+    assert!(
+        tests[0]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("custom harness ran")
+    );
+}
+
+// -------------------------------------------------------- workspaces, flags
+
+#[test]
+fn workspace_with_a_dylib_dependency() {
+    let (_tmp, dir) = fixture("multi");
+    let run = isolate_test(&dir, &["--workspace"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_outcome(&run, "tests::alpha_greets", "passed");
+    assert_outcome(&run, "tests::beta_uses_alpha", "passed");
+    assert_outcome(&run, "links_dylib_at_runtime", "passed");
+    let run = isolate_test(&dir, &["-p", "beta", "--test", "beta_it"]);
+    let ids: Vec<&str> = run.report["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["beta::beta_it::links_dylib_at_runtime"]);
+}
+
+#[test]
+fn per_binary_isolation_runs_each_binary_once() {
+    let (_tmp, dir) = fixture("demo");
+    let run = isolate_test(&dir, &["--isolation", "per-binary"]);
+    assert_eq!(run.code(), 100);
+    let tests = run.report["tests"].as_array().unwrap();
+    let ids: Vec<&str> = tests.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["demo::api", "demo::demo"]);
+    assert!(tests.iter().all(|t| t["name"].is_null()));
+    assert_eq!(run.report["settings"]["isolation"], "per-binary");
+}
+
+#[test]
+fn demo_shows_passing_failing_and_heavy_tests() {
+    let (_tmp, dir) = fixture("demo");
+    let run = isolate_test(&dir, &["-j", "2"]);
+    assert_eq!(run.code(), 100);
+    assert_outcome(&run, "tests::fails_on_purpose", "failed");
+    assert_outcome(&run, "tests::adds_numbers", "passed");
+    assert_outcome(&run, "tests::ignored_for_now", "ignored");
+    assert_outcome(&run, "reads_fixture_file", "passed");
+    let heavy = run.test("tests::allocates_64_mib");
+    assert!(heavy["peak_rss_bytes"].as_u64().unwrap() >= 64 * MIB);
+    let err = run.stderr();
+    assert!(
+        err.contains("fails_on_purpose"),
+        "the summary names the failure"
+    );
+    assert!(err.contains("Highest peak memory"));
+    assert_eq!(run.report["settings"]["jobs"], 2);
+    // The default report location, as documented.
+    let out = Command::new(BIN)
+        .args(["isolate", "test", "adds_numbers"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(dir.join("target/isolate/report.json").exists());
+}
+
+#[test]
+fn filters_and_ignored_tests() {
+    let (_tmp, dir) = fixture("demo");
+    let run = isolate_test(&dir, &["--run-ignored", "only"]);
+    let names: Vec<String> = run.tests().into_keys().collect();
+    assert_eq!(names, vec!["tests::ignored_for_now"]);
+    assert_eq!(run.code(), 0);
+    let run = isolate_test(&dir, &["numbers", "--skip", "parses"]);
+    assert_eq!(run.tests().len(), 1);
+    let run = isolate_test(&dir, &["no_such_test_anywhere"]);
+    assert_eq!(run.code(), 4, "no tests matched");
+    assert_eq!(run.report["summary"]["total"], 0);
+}
+
+#[test]
+fn usage_and_build_errors_have_their_exit_codes() {
+    let out = Command::new(BIN)
+        .args(["isolate", "test", "--memory-max", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid size"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "pub fn f() -> u32 { \"no\" }\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["isolate", "test"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(101));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mismatched types"));
+}
+
+// -------------------------------------------------------------- `run`
+
+#[test]
+fn run_subcommand_sandboxes_any_program() {
+    let out = Command::new(BIN)
+        .args(["isolate", "run", "--", "/bin/sh", "-c"])
+        .arg("hostname; echo pid=$$; cat /proc/net/dev | grep -c :; exit 3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout, "isolate\npid=2\n1\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("failed, exit code 3"), "{stderr}");
+    assert!(stderr.contains("max RSS"));
+}
+
+#[test]
+fn run_subcommand_enforces_the_memory_limit() {
+    if !is_root() {
+        return skip("cgroup limits need root on this machine");
+    }
+    let out = Command::new(BIN)
+        .args(["run", "--memory-max", "32M", "--", "/bin/sh", "-c"])
+        .arg("head -c 200M /dev/zero | tail > /dev/null")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("oom_killed"), "{stderr}");
+}
+
+/// The rootless path: an ordinary uid runs the sandbox in a user namespace.
+#[test]
+fn rootless_run_as_an_ordinary_user() {
+    if !is_root() {
+        return skip("needs root to switch to uid 65534 with setpriv");
+    }
+    // uid 65534 cannot read our target dir: give it its own copy.
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("cargo-isolate");
+    std::fs::copy(BIN, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(home.join(".bash_history"), "secret").unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(args)
+            .current_dir(tmp.path())
+            .env("HOME", tmp.path().join("home"))
+            .output()
+            .expect("setpriv")
+    };
+    let out = as_nobody(&[
+        "run",
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u; hostname; hostname renamed && hostname; touch /usr/x 2>&1 | grep -c Read-only; \
+         ls -A $HOME; touch $HOME/ok && echo home-writable; echo $$",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("cannot create the sandbox's namespaces") {
+        return skip("unprivileged user namespaces are not available here");
+    }
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stdout, "65534\nisolate\nrenamed\n1\nhome-writable\n2\n",
+        "a fresh HOME, not the host's: {stderr}"
+    );
+    assert!(!home.join("ok").exists());
+    assert!(stderr.contains("cgroup none"), "{stderr}");
+
+    // A limit that cannot be enforced is a setup error that says what to do.
+    let out = as_nobody(&["run", "--memory-max", "64M", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(96));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Delegate=yes"), "{stderr}");
+    let out = as_nobody(&[
+        "run",
+        "--memory-max",
+        "64M",
+        "--allow-unenforced-limits",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+// ---------------------------------------------------------- no leftovers
+
+#[test]
+fn nothing_is_left_behind_after_a_run() {
+    let _serial = host_wide();
+    let (_tmp, dir) = fixture("faults");
+    let child = Command::new(BIN)
+        .args(["isolate", "test", "leaks_daemon", "--memory-max", "256M"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    if !is_root() {
+        return skip("cgroups need root here");
+    }
+    assert_eq!(out.status.code(), Some(0));
+    assert!(cgroup_dirs_of(pid).is_empty(), "{:?}", cgroup_dirs_of(pid));
+    assert!(processes_with("sleep 7777").is_empty());
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctrl_c_keeps_finished_tests_and_cleans_up() {
+    let _serial = host_wide();
+    let (_tmp, dir) = fixture("faults");
+    // Build first so that the signal lands while the test runs.
+    let report = dir.join("report.json");
+    let built = isolate_test(&dir, &["passes", "--exact"]);
+    assert_eq!(built.code(), 0);
+    let child = Command::new(BIN)
+        .args(["isolate", "test", "--test", "faults", "-j", "2", "--report"])
+        .arg(&report)
+        .args(["--", "--exact", "passes", "hangs"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    wait_for("the hanging test to start", || {
+        !processes_with("hangs --exact --nocapture").is_empty()
+    });
+    // `passes` runs beside it and is done in a few milliseconds.
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["complete"], false);
+    let names: Vec<&str> = r["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["passes"], "the finished test is kept");
+    assert!(processes_with("hangs --exact --nocapture").is_empty());
+    assert!(cgroup_dirs_of(pid).is_empty());
+}
+
+#[test]
+fn sigkill_of_the_runner_leaves_no_test_running() {
+    let _serial = host_wide();
+    let (_tmp, dir) = fixture("faults");
+    let built = isolate_test(&dir, &["passes", "--exact"]);
+    assert_eq!(built.code(), 0);
+    let mut child = Command::new(BIN)
+        .args([
+            "isolate",
+            "test",
+            "hangs",
+            "--exact",
+            "--memory-max",
+            "128M",
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let needle = "hangs --exact --nocapture";
+    wait_for("the hanging test to start", || {
+        !processes_with(needle).is_empty()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for("the sandbox to die with its runner", || {
+        processes_with(needle).is_empty()
+    });
+    if !is_root() {
+        return skip("cgroups need root here");
+    }
+    // The dead runner's empty cgroups go with the next run.
+    let next = isolate_test(&dir, &["passes", "--exact"]);
+    assert_eq!(next.code(), 0);
+    assert!(cgroup_dirs_of(pid).is_empty(), "{:?}", cgroup_dirs_of(pid));
+}
+
+// ------------------------------------------------------ golden interfaces
+
+/// The README shows the real `-h` output; it must not drift.
+#[test]
+fn readme_shows_the_current_help() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for sub in ["test", "run"] {
+        let out = Command::new(BIN)
+            .args(["isolate", sub, "-h"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8(out.stdout).unwrap();
+        let block = format!("$ cargo isolate {sub} -h\n{help}```");
+        assert!(
+            readme.contains(&block),
+            "README.md is out of date: paste this in:\n{block}"
+        );
+    }
+}
+
+/// Checks `value` against the subset of JSON Schema the report schema uses:
+/// type, required, properties, items, enum, const.
+fn check_schema(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
+    if let Some(c) = schema.get("const")
+        && c != value
+    {
+        errors.push(format!("{path}: {value} is not {c}"));
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array)
+        && !e.contains(value)
+    {
+        errors.push(format!("{path}: {value} not in {e:?}"));
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            _ => false,
+        });
+        if !ok {
+            errors.push(format!("{path}: {value} is not of type {types:?}"));
+        }
+    }
+    if let Some(req) = schema.get("required").and_then(Value::as_array) {
+        for r in req.iter().filter_map(Value::as_str) {
+            if value.get(r).is_none() {
+                errors.push(format!("{path}: missing required field {r}"));
+            }
+        }
+    }
+    if let (Some(props), Some(obj)) = (
+        schema.get("properties").and_then(Value::as_object),
+        value.as_object(),
+    ) {
+        for (k, s) in props {
+            if let Some(v) = obj.get(k) {
+                check_schema(s, v, &format!("{path}.{k}"), errors);
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            check_schema(items, v, &format!("{path}[{i}]"), errors);
+        }
+    }
+}
+
+#[test]
+fn reports_follow_the_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (_tmp, dir) = fixture("faults");
+    let run = isolate_test(
+        &dir,
+        &[
+            "--timeout",
+            "2s",
+            "--memory-max",
+            "128M",
+            "--run-ignored",
+            "all",
+            "--skip",
+            "fork_bomb",
+        ],
+    );
+    let mut errors = Vec::new();
+    check_schema(&schema, &run.report, "report", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    // And the checker itself can fail.
+    let mut broken = run.report.clone();
+    broken["tests"][0]["outcome"] = "exploded".into();
+    broken.as_object_mut().unwrap().remove("host");
+    let mut errors = Vec::new();
+    check_schema(&schema, &broken, "report", &mut errors);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+}
