@@ -4,6 +4,10 @@
 //!
 //! Tests that need something this machine lacks (root for cgroup limits,
 //! unprivileged user namespaces) print `SKIPPED: <reason>` and return.
+//!
+//! `ISOLATE_IT_PREBUILT=DIR` uses fixtures already copied and built under
+//! DIR instead of fresh copies: the cgroup v2 lane runs this binary in an
+//! emulated guest, where building each copy would take minutes.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -26,15 +30,30 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// A fresh copy of `fixtures/<name>` (without build output) in a tempdir.
-fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+/// A fresh copy of `fixtures/<name>` (without build output) in a tempdir,
+/// or the prebuilt one (see the module doc).
+fn fixture(name: &str) -> (Option<tempfile::TempDir>, PathBuf) {
+    if let Some(dir) = std::env::var_os("ISOLATE_IT_PREBUILT") {
+        return (None, PathBuf::from(dir).join(name));
+    }
     let tmp = tempfile::Builder::new()
         .prefix("isolate-it-")
         .tempdir()
         .unwrap();
     let dst = tmp.path().join(name);
     copy_dir(&fixtures_dir().join(name), &dst);
-    (tmp, dst)
+    (Some(tmp), dst)
+}
+
+/// A report path no other test uses, also in a shared prebuilt fixture.
+fn unique_report(dir: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    dir.join(format!(
+        "report-{}-{}.json",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ))
 }
 
 fn copy_dir(src: &Path, dst: &Path) {
@@ -90,7 +109,7 @@ impl Run {
 
 /// `cargo isolate test ARGS` in `dir`, with the report in the tempdir.
 fn isolate_test(dir: &Path, args: &[&str]) -> Run {
-    let report = dir.join("report.json");
+    let report = unique_report(dir);
     let out = Command::new(BIN)
         .arg("isolate")
         .arg("test")
@@ -112,6 +131,15 @@ fn isolate_test(dir: &Path, args: &[&str]) -> Run {
         out,
         report: serde_json::from_str(&text).expect("the report is JSON"),
     }
+}
+
+/// The --timeout given to tests that must not time out unless they hang:
+/// longer in the cgroup v2 lane, whose guest is emulated and slow.
+fn timeout_secs() -> u64 {
+    std::env::var("ISOLATE_IT_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
 }
 
 fn is_root() -> bool {
@@ -224,7 +252,7 @@ fn read_only_source_refuses_writes_but_keeps_target_tmpdir_writable() {
 #[test]
 fn custom_hostname() {
     let (_tmp, dir) = fixture("probes");
-    let report = dir.join("r.json");
+    let report = unique_report(&dir);
     let out = Command::new(BIN)
         .args(["isolate", "test", "--hostname", "elsewhere", "--report"])
         .arg(&report)
@@ -251,6 +279,7 @@ fn every_way_a_test_can_end_is_reported() {
     let _serial = host_wide();
     let (_tmp, dir) = fixture("faults");
     let junit = dir.join("junit.xml");
+    let timeout = format!("{}s", timeout_secs());
     let run = isolate_test(
         &dir,
         &[
@@ -259,7 +288,7 @@ fn every_way_a_test_can_end_is_reported() {
             "--pids-max",
             "32",
             "--timeout",
-            "3s",
+            &timeout,
             "--junit",
             junit.to_str().unwrap(),
         ],
@@ -308,7 +337,8 @@ fn every_way_a_test_can_end_is_reported() {
     let t = run.test("hangs");
     assert_eq!(outcome(&t), "timed_out", "{t:#}");
     let d = t["duration_ms"].as_f64().unwrap();
-    assert!((2900.0..6000.0).contains(&d), "killed at {d} ms");
+    let limit = timeout_secs() as f64 * 1000.0;
+    assert!((limit * 0.97..limit * 3.0).contains(&d), "killed at {d} ms");
 
     assert_outcome(&run, "leaks_daemon", "passed");
     assert!(
@@ -517,6 +547,82 @@ fn run_subcommand_enforces_the_memory_limit() {
     assert!(stderr.contains("oom_killed"), "{stderr}");
 }
 
+/// "cpu 412.3 ms" from `cargo isolate run`'s closing line.
+fn cpu_ms_of(stderr: &str) -> f64 {
+    let line = stderr
+        .lines()
+        .rfind(|l| l.starts_with("cargo-isolate: "))
+        .unwrap();
+    let after = line.split(", cpu ").nth(1).unwrap();
+    after.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn cpu_limit_throttles_the_sandbox() {
+    if !is_root() {
+        return skip("cgroup limits need root on this machine");
+    }
+    let spin = [
+        "--timeout",
+        "2s",
+        "--",
+        "/bin/sh",
+        "-c",
+        "while :; do :; done",
+    ];
+    let out = Command::new(BIN)
+        .args(["run", "--cpus", "0.2"])
+        .args(spin)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(124), "timed out: {stderr}");
+    let limited = cpu_ms_of(&stderr);
+    // 0.2 CPU for 2 s is 400 ms; unlimited it would be about 2000 ms.
+    assert!(
+        limited < 900.0,
+        "cpu {limited} ms under --cpus 0.2: {stderr}"
+    );
+    assert!(limited > 100.0, "{stderr}");
+}
+
+/// Rootless with limits: an ordinary user given a delegated cgroup v2
+/// subtree (a directory chowned to it, as systemd's Delegate=yes does). The
+/// cgroup v2 lane prepares one and names it in ISOLATE_IT_DELEGATED.
+#[test]
+fn rootless_with_a_delegated_cgroup_v2() {
+    let Some(delegated) = std::env::var_os("ISOLATE_IT_DELEGATED") else {
+        return skip(
+            "no delegated cgroup v2 subtree prepared (ISOLATE_IT_DELEGATED), only the v2 lane has one",
+        );
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("cargo-isolate");
+    std::fs::copy(BIN, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Root puts the shell into the subtree (systemd starts the user's scope
+    // there), then it becomes uid 65534 and runs the tool.
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec setpriv --reuid=65534 --regid=65534 --clear-groups \
+         {} run --memory-max 32M -- /bin/sh -c 'id -u; head -c 100M /dev/zero | tail > /dev/null'",
+        Path::new(&delegated).display(),
+        bin.display()
+    );
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout, "65534\n", "{stderr}");
+    assert!(stderr.contains("oom_killed"), "{stderr}");
+    assert!(stderr.contains("(cgroup v2)"), "{stderr}");
+    assert_eq!(out.status.code(), Some(137), "{stderr}");
+}
+
 /// The rootless path: an ordinary uid runs the sandbox in a user namespace.
 #[test]
 fn rootless_run_as_an_ordinary_user() {
@@ -619,7 +725,7 @@ fn ctrl_c_keeps_finished_tests_and_cleans_up() {
     let _serial = host_wide();
     let (_tmp, dir) = fixture("faults");
     // Build first so that the signal lands while the test runs.
-    let report = dir.join("report.json");
+    let report = unique_report(&dir);
     let built = isolate_test(&dir, &["passes", "--exact"]);
     assert_eq!(built.code(), 0);
     let child = Command::new(BIN)

@@ -208,14 +208,38 @@ pub fn own_dirs(
 /// The name prefix of every run's cgroup directory.
 pub const RUN_PREFIX: &str = "cargo-isolate-";
 
+/// `cargo-isolate-<pid>-<start time>-<n>`: the pid and its start time say
+/// whether the run is still alive, even after the pid was reused.
 pub fn run_dir_name() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
+    let pid = std::process::id();
     format!(
-        "{RUN_PREFIX}{}-{}",
-        std::process::id(),
+        "{RUN_PREFIX}{pid}-{}-{}",
+        process_start_time(pid).unwrap_or(0),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Field 22 of /proc/<pid>/stat: start time in clock ticks since boot.
+fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from its ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether a run directory's name points at a runner that is still alive.
+fn run_is_alive(name: &str) -> bool {
+    let mut parts = name.trim_start_matches(RUN_PREFIX).split('-');
+    let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
+        return true;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        // Not a name we make: leave it alone.
+        return true;
+    };
+    process_start_time(pid) == Some(start)
 }
 
 /// Removes run directories whose runner process is gone.
@@ -225,16 +249,9 @@ pub fn remove_stale_runs(own: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(RUN_PREFIX) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
+        if name.starts_with(RUN_PREFIX) && !run_is_alive(&name) {
+            remove_tree(&entry.path());
         }
-        remove_tree(&entry.path());
     }
 }
 
@@ -313,6 +330,21 @@ mod tests {
         assert_eq!(p[0], (vec!["memory".to_string()], "/a/b".to_string()));
         assert_eq!(p[1].0, vec!["cpu", "cpuacct"]);
         assert_eq!(p[2], (vec![], "/user.slice".to_string()));
+    }
+
+    #[test]
+    fn run_names_tell_live_runs_from_dead_ones() {
+        let mine = run_dir_name();
+        assert!(run_is_alive(&mine), "{mine}");
+        let pid = std::process::id();
+        assert!(
+            !run_is_alive(&format!("{RUN_PREFIX}{pid}-1-0")),
+            "start time differs"
+        );
+        assert!(
+            run_is_alive(&format!("{RUN_PREFIX}procs")),
+            "not ours to judge"
+        );
     }
 
     #[test]

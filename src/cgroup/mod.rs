@@ -161,5 +161,12 @@ pub fn remove_stale(view: &HostView) {
     let memberships = files::parse_proc_self_cgroup(&view.proc_self_cgroup);
     for dir in files::own_dirs(view, &mounts, &memberships) {
         files::remove_stale_runs(&dir);
+        // On v2 an earlier run may have moved us into its processes leaf;
+        // the run directories are beside it.
+        if dir.file_name().is_some_and(|n| n == v2::PROCS_LEAF)
+            && let Some(parent) = dir.parent()
+        {
+            files::remove_stale_runs(parent);
+        }
     }
 }

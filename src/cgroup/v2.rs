@@ -1,15 +1,20 @@
 //! cgroup v2: one unified tree. Controllers must be enabled in every
 //! ancestor's `cgroup.subtree_control`, and a cgroup that delegates
-//! controllers may hold no processes, so a runner living in its own cgroup
-//! first moves itself into a leaf (`cargo-isolate-runner-<pid>`).
+//! controllers may hold no processes (the "no internal processes" rule), so
+//! when the runner's own cgroup holds processes they first move into a leaf,
+//! [`PROCS_LEAF`], the way container runtimes move their init. A later run
+//! that finds itself in that leaf uses its parent.
 
-use super::files::{self, CgroupError, CgroupMount, RUN_PREFIX};
+use super::files::{self, CgroupError, CgroupMount};
 use super::{HostView, LeafStats, Limits};
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 const WANTED: &[&str] = &["memory", "pids", "cpu"];
+
+/// Where the processes of the runner's own cgroup go.
+pub const PROCS_LEAF: &str = "cargo-isolate-procs";
 
 pub struct RunV2 {
     dir: PathBuf,
@@ -42,11 +47,20 @@ impl RunV2 {
         if !controllers.iter().any(|c| c == "memory") {
             return Ok(None);
         }
-        if !writable(&own) {
+        let base = match own.parent() {
+            Some(parent)
+                if own.file_name().is_some_and(|n| n == PROCS_LEAF)
+                    && has_all(parent, &controllers) =>
+            {
+                parent.to_path_buf()
+            }
+            _ => own,
+        };
+        if !writable(&base) {
             return Ok(None);
         }
-        enable_controllers(&own, &controllers)?;
-        let dir = own.join(files::run_dir_name());
+        enable_controllers(&base, &controllers)?;
+        let dir = base.join(files::run_dir_name());
         files::mkdir(&dir)?;
         let run = RunV2 { dir, controllers };
         files::write(
@@ -123,15 +137,18 @@ fn writable(dir: &Path) -> bool {
         .is_ok()
 }
 
-/// Enables our controllers for the children of `own`. If `own` holds
-/// processes (EBUSY), the runner moves itself into a leaf first; other
-/// processes there are not ours to move, and the error says so.
-fn enable_controllers(own: &Path, controllers: &[String]) -> Result<(), CgroupError> {
-    let enabled = files::read(own.join("cgroup.subtree_control")).unwrap_or_default();
-    if controllers
+fn has_all(dir: &Path, controllers: &[String]) -> bool {
+    let enabled = files::read(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    controllers
         .iter()
         .all(|c| enabled.split_whitespace().any(|e| e == c))
-    {
+}
+
+/// Enables our controllers for the children of `own`. If `own` holds
+/// processes (EBUSY), they move into [`PROCS_LEAF`] first: the runner, and
+/// whoever shares its cgroup (cargo, in a `systemd-run --scope`).
+fn enable_controllers(own: &Path, controllers: &[String]) -> Result<(), CgroupError> {
+    if has_all(own, controllers) {
         return Ok(());
     }
     let control = own.join("cgroup.subtree_control");
@@ -141,18 +158,37 @@ fn enable_controllers(own: &Path, controllers: &[String]) -> Result<(), CgroupEr
             if source.raw_os_error() == Some(libc::EBUSY) => {}
         Err(e) => return Err(e),
     }
-    let leaf = own.join(format!("{RUN_PREFIX}runner-{}", std::process::id()));
-    if !leaf.exists() {
-        files::mkdir(&leaf)?;
+    let leaf = own.join(PROCS_LEAF);
+    match files::mkdir(&leaf) {
+        // Another run got there first.
+        Err(CgroupError::Create { ref source, .. })
+            if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+        other => other?,
     }
-    files::write(leaf.join("cgroup.procs"), &std::process::id().to_string())?;
-    files::write(&control, &plus(controllers)).map_err(|e| {
-        CgroupError::Layout(format!(
-            "{e}\nthe cgroup {} holds other processes, so cargo-isolate cannot enable controllers below it; \
-             run it in a cgroup of its own: systemd-run --user --scope -p Delegate=yes cargo isolate test ...",
-            own.display()
-        ))
-    })
+    let procs = files::read(own.join("cgroup.procs"))?;
+    let pids: Vec<&str> = procs.split_whitespace().collect();
+    for pid in &pids {
+        match files::write(leaf.join("cgroup.procs"), pid) {
+            Ok(()) => {}
+            // Exited meanwhile.
+            Err(CgroupError::Write { ref source, .. })
+                if source.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => {
+                return Err(CgroupError::Layout(format!(
+                    "{e}\ncargo-isolate must move the processes of {} into a leaf before it can \
+                     enable controllers (cgroup v2 allows no processes beside child cgroups); \
+                     run it in a cgroup of its own: systemd-run --user --scope -p Delegate=yes cargo isolate test ...",
+                    own.display()
+                )));
+            }
+        }
+    }
+    eprintln!(
+        "note: moved {} process(es) of {} into {PROCS_LEAF} below it, so that it may delegate controllers",
+        pids.len(),
+        own.display()
+    );
+    files::write(&control, &plus(controllers))
 }
 
 impl Drop for RunV2 {

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Lane 2 of CI (and the delegated half of lane 3): the integration tests that
+# depend on cgroups and the sandbox, run in a guest kernel with a pure cgroup
+# v2 hierarchy (these machines are cgroup v1). Everything is built on the
+# host; the guest (emulated, ~30x slower) only runs binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vm=${CGVM_SCRIPT:-../shared/vm/run-in-cgroup2-vm.sh}
+if [ ! -f "$vm" ]; then
+  echo "cgroup v2 lane: $vm not found" >&2
+  exit 1
+fi
+
+cargo build --locked
+itbin=$(cargo test --locked --no-run --test integration --message-format=json 2>/dev/null |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "integration":
+        print(m["executable"])')
+
+# Fixtures copied and built once, so the guest runs no compiler.
+pre=$PWD/target/cgroup-v2-lane
+rm -rf "$pre"
+mkdir -p "$pre"
+for f in faults probes multi; do
+  cp -r "fixtures/$f" "$pre/"
+  (cd "$pre/$f" && cargo test --locked --workspace --no-run -q)
+done
+
+tests=(
+  isolation_properties_hold_inside_every_test
+  every_way_a_test_can_end_is_reported
+  peak_memory_of_a_96_mib_test_is_accurate
+  workspace_with_a_dylib_dependency
+  reports_follow_the_schema
+  run_subcommand_sandboxes_any_program
+  run_subcommand_enforces_the_memory_limit
+  cpu_limit_throttles_the_sandbox
+  rootless_run_as_an_ordinary_user
+  rootless_with_a_delegated_cgroup_v2
+  nothing_is_left_behind_after_a_run
+  ctrl_c_keeps_finished_tests_and_cleans_up
+  sigkill_of_the_runner_leaves_no_test_running
+)
+echo "== cgroup v2 lane: ${#tests[@]} integration tests in the guest"
+bash "$vm" --mem 1536M --cpus 2 --timeout 2400 -- \
+  bash .ci/lane-cgroup-v2-guest.sh "$itbin" "$pre" "${tests[@]}"

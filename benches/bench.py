@@ -1,0 +1,820 @@
+#!/usr/bin/env python3
+"""Benchmark cargo-isolate against cargo test and cargo nextest.
+
+One run measures, interleaved (A B C D, A B C D, ... for --rounds), the wall time and the CPU
+(user + sys of the whole command tree, from os.wait4) of four runners on a generated workspace of
+trivial tests (benches/gen_workspace.py; 10 binaries x 100 tests by default):
+
+  A  cargo-test    `cargo test`                               in-process baseline
+  B  nextest       `cargo nextest run`                        one process per test, no isolation
+  C  isolate       `cargo-isolate isolate test -j J`          one sandbox per test
+  D  isolate-none  `... isolate test -j J --isolation none`   our runner, no sandbox
+
+The build is excluded: the workspace is built once with `cargo test --no-run` (and
+`cargo nextest list`) into a target dir of its own, which all four runners then reuse. Every
+command's exit status and number of tests run is checked; a failed run, a run of the wrong number
+of tests, or a timed run that recompiled aborts the benchmark.
+
+Options add: --memory (reported peak memory of 16/96/512 MiB tests against the truth), --scale
+(cargo-isolate on a 10x larger workspace: is the cost linear?), --json OUT (every figure),
+--quick (1 round of 2 x 20 tests: a smoke check that the harness works), --only (a subset of the
+runners, e.g. before the cargo-isolate binary exists).
+
+Standard library only; see benches/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # no __pycache__ in benches/
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_workspace  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_ISOLATE_BIN = REPO / "target" / "release" / "cargo-isolate"
+DEFAULT_WORK_DIR = Path("/tmp/isolate-bench")
+
+RUNNERS = ("cargo-test", "nextest", "isolate", "isolate-none")
+LETTER = {"cargo-test": "A", "nextest": "B", "isolate": "C", "isolate-none": "D"}
+DESCRIPTION = {
+    "cargo-test": "cargo test (in-process)",
+    "nextest": "cargo nextest run",
+    "isolate": "cargo-isolate per-test",
+    "isolate-none": "cargo-isolate --isolation none",
+}
+ALIASES = {
+    "a": "cargo-test", "cargo-test": "cargo-test", "cargo_test": "cargo-test", "test": "cargo-test",
+    "cargo": "cargo-test",
+    "b": "nextest", "nextest": "nextest", "cargo-nextest": "nextest",
+    "c": "isolate", "isolate": "isolate", "cargo-isolate": "isolate",
+    "d": "isolate-none", "isolate-none": "isolate-none", "none": "isolate-none",
+    "isolate_none": "isolate-none",
+}
+MIB = 1024 * 1024
+
+
+class BenchError(Exception):
+    """A run failed or ran the wrong number of tests: the benchmark stops."""
+
+    def __init__(self, summary: str, details: str = ""):
+        super().__init__(summary)
+        self.summary = summary
+        self.details = details
+
+
+def log(msg: str = "") -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Running one command
+
+
+@dataclass
+class Sample:
+    runner: str
+    phase: str  # "warmup", "round", "scale", "memory"
+    round: int
+    wall_s: float
+    cpu_user_s: float
+    cpu_sys_s: float
+    tree_maxrss_bytes: int  # largest ru_maxrss of any process in the tree (not the runner's own)
+    tests_run: int
+    tests_passed: int
+    exit_code: int
+    report: dict | None = None  # figures taken from cargo-isolate's report
+
+    @property
+    def cpu_s(self) -> float:
+        return self.cpu_user_s + self.cpu_sys_s
+
+
+@dataclass
+class Workspace:
+    name: str
+    path: Path
+    target: Path
+    tests: int
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / "Cargo.toml"
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["CARGO_TERM_COLOR"] = "never"
+    env["NO_COLOR"] = "1"
+    env.pop("CARGO_TARGET_DIR", None)  # every command gets --target-dir explicitly
+    env.pop("CARGO_BUILD_TARGET_DIR", None)
+    return env
+
+
+def run_measured(cmd: list[str], cwd: Path, logbase: Path) -> tuple[int, float, os.stat_result]:
+    """Run cmd with stdout/stderr to files; return (exit code, wall seconds, rusage of the tree).
+
+    The rusage comes from wait4 on the direct child, which (as RUSAGE_BOTH) includes every
+    descendant that was waited for: cargo, the test binaries, sandbox inits and their tests.
+    """
+    logbase.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{logbase}.out", "wb") as out, open(f"{logbase}.err", "wb") as err:
+        out.write(f"$ {' '.join(cmd)}\n".encode())
+        out.flush()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+        try:
+            _, status, ru = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        wall = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code  # reaped by wait4 already: keep Popen from trying again
+    return code, wall, ru
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "(no output file)"
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+def fail(what: str, logbase: Path, why: str) -> BenchError:
+    return BenchError(
+        f"{what}: {why} (logs: {logbase}.out, .err)",
+        f"  stdout: {logbase}.out\n{tail(Path(f'{logbase}.out'))}\n"
+        f"  stderr: {logbase}.err\n{tail(Path(f'{logbase}.err'))}",
+    )
+
+
+RE_CARGO_RESULT = re.compile(
+    r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", re.MULTILINE
+)
+RE_NEXTEST_SUMMARY = re.compile(r"Summary \[[^\]]*\]\s+(\d+) tests? run: (\d+) passed")
+RE_COMPILING = re.compile(r"^\s*Compiling (benchsuite|benchmem) ", re.MULTILINE)
+
+
+def command_for(runner: str, ws: Workspace, jobs: int, isolate_bin: Path, report: Path) -> list[str]:
+    common = ["--manifest-path", str(ws.manifest), "--target-dir", str(ws.target)]
+    if runner == "cargo-test":
+        return ["cargo", "test", *common, "--", "--test-threads", str(jobs)]
+    if runner == "nextest":
+        return ["cargo", "nextest", "run", *common, "-j", str(jobs)]
+    if runner in ("isolate", "isolate-none"):
+        cmd = [str(isolate_bin), "isolate", "test", *common, "-j", str(jobs), "--report", str(report)]
+        if runner == "isolate-none":
+            cmd += ["--isolation", "none"]
+        return cmd
+    raise ValueError(runner)
+
+
+def _num(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def read_report(path: Path) -> dict:
+    """The figures we use from a cargo-isolate report, read defensively."""
+    data = json.loads(path.read_text())
+    summary = data.get("summary") or {}
+    runner = data.get("runner") or {}
+    tests = data.get("tests") or []
+    cpu = [_num(t.get("cpu_ms")) for t in tests]
+    dur = [_num(t.get("duration_ms")) for t in tests]
+    return {
+        "total": summary.get("total"),
+        "passed": summary.get("passed"),
+        "failed": summary.get("failed"),
+        "summary": summary,
+        "complete": data.get("complete"),
+        "isolation": (data.get("settings") or {}).get("isolation"),
+        "duration_ms": _num(data.get("duration_ms")),
+        "runner_peak_rss_bytes": _num(runner.get("peak_rss_bytes")),
+        "sandbox_setup_cpu_ms": _num(runner.get("sandbox_setup_cpu_ms")),
+        "sum_test_cpu_ms": sum(c for c in cpu if c is not None) if any(c is not None for c in cpu) else None,
+        "sum_test_duration_ms": sum(d for d in dur if d is not None) if any(d is not None for d in dur) else None,
+        "host": data.get("host"),
+        "tests": [
+            {
+                "name": t.get("name"),
+                "id": t.get("id"),
+                "outcome": t.get("outcome"),
+                "peak_memory_bytes": _num(t.get("peak_memory_bytes")),
+                "peak_rss_bytes": _num(t.get("peak_rss_bytes")),
+                "cpu_ms": _num(t.get("cpu_ms")),
+                "duration_ms": _num(t.get("duration_ms")),
+            }
+            for t in tests
+        ],
+    }
+
+
+def run_runner(
+    runner: str, ws: Workspace, phase: str, rnd: int, args, keep_tests: bool = False
+) -> Sample:
+    """Run one runner once on ws, check it, and return its sample."""
+    logbase = args.work_dir / "logs" / f"{ws.name}-{phase}{rnd}-{runner}"
+    report = args.work_dir / "reports" / f"{ws.name}-{phase}{rnd}-{runner}.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.unlink(missing_ok=True)
+    cmd = command_for(runner, ws, args.jobs, args.isolate_bin, report)
+    what = f"{LETTER[runner]} {runner} ({phase} {rnd}, {ws.name})"
+    code, wall, ru = run_measured(cmd, ws.path, logbase)
+    out = Path(f"{logbase}.out").read_text(errors="replace")
+    err = Path(f"{logbase}.err").read_text(errors="replace")
+    if code != 0:
+        raise fail(what, logbase, f"exit status {code} (expected 0)")
+
+    rep = None
+    if runner == "cargo-test":
+        results = RE_CARGO_RESULT.findall(out)
+        if not results:
+            raise fail(what, logbase, "no `test result:` line in cargo test's output")
+        passed = sum(int(p) for p, _, _ in results)
+        failed = sum(int(f) for _, f, _ in results)
+        ran = passed + failed
+    elif runner == "nextest":
+        m = RE_NEXTEST_SUMMARY.findall(out + err)
+        if not m:
+            raise fail(what, logbase, "no `Summary [...] N tests run: N passed` line in nextest's output")
+        ran, passed = int(m[-1][0]), int(m[-1][1])
+    else:
+        if not report.exists():
+            raise fail(what, logbase, f"exit 0 but no report at {report}")
+        try:
+            rep = read_report(report)
+        except (ValueError, OSError) as e:
+            raise fail(what, logbase, f"unreadable report {report}: {e}")
+        if not isinstance(rep["total"], int) or not isinstance(rep["passed"], int):
+            raise fail(what, logbase, f"report {report} has no integer summary.total / summary.passed")
+        ran, passed = rep["total"], rep["passed"]
+        want = "none" if runner == "isolate-none" else "per-test"
+        got = rep.get("isolation")
+        if got is not None and got != want:
+            raise fail(what, logbase, f"report says settings.isolation = {got!r}, expected {want!r}")
+        if not keep_tests:
+            rep = {k: v for k, v in rep.items() if k != "tests"}
+
+    if ran != ws.tests or passed != ws.tests:
+        raise fail(what, logbase, f"ran {ran} tests, {passed} passed; expected {ws.tests} run and passed")
+    if phase not in ("warmup", "memory") and RE_COMPILING.search(out + err):
+        raise fail(
+            what,
+            logbase,
+            "it recompiled the workspace during a timed run: the build is not shared between the "
+            "runners (different profile, flags or toolchain?)",
+        )
+    s = Sample(
+        runner=runner,
+        phase=phase,
+        round=rnd,
+        wall_s=wall,
+        cpu_user_s=ru.ru_utime,
+        cpu_sys_s=ru.ru_stime,
+        tree_maxrss_bytes=ru.ru_maxrss * 1024,
+        tests_run=ran,
+        tests_passed=passed,
+        exit_code=code,
+        report=rep,
+    )
+    log(f"  {what}: {wall:7.3f} s wall, {s.cpu_s:7.3f} s cpu, {ran} tests")
+    return s
+
+
+# --------------------------------------------------------------------------------------------
+# Preparing workspaces
+
+
+def prepare(ws: Workspace, kind: str, args, binaries: int = 0, tests_per_binary: int = 0) -> None:
+    """(Re)generate ws and build it once, outside any timing."""
+    log(f"== preparing {ws.name}: {ws.tests} tests in {ws.path} (target dir {ws.target})")
+    if kind == "memory":
+        changed = gen_workspace.generate_memory(ws.path)
+    else:
+        changed = gen_workspace.generate_suite(ws.path, binaries, tests_per_binary)
+    log(f"  generated: {len(changed)} file(s) written")
+    steps = [("build", ["cargo", "test", "--no-run", "--manifest-path", str(ws.manifest),
+                        "--target-dir", str(ws.target)])]
+    if "nextest" in args.runners_for(ws):
+        steps.append(("nextest-list", ["cargo", "nextest", "list", "--manifest-path",
+                                       str(ws.manifest), "--target-dir", str(ws.target)]))
+    for name, cmd in steps:
+        logbase = args.work_dir / "logs" / f"{ws.name}-{name}"
+        code, wall, _ = run_measured(cmd, ws.path, logbase)
+        if code != 0:
+            raise fail(f"{name} of {ws.name}", logbase, f"exit status {code}")
+        log(f"  {name}: {wall:.1f} s (not timed)")
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics and printing
+
+
+def stats(samples: list[Sample]) -> dict:
+    walls = [s.wall_s for s in samples]
+    cpus = [s.cpu_s for s in samples]
+    d = {
+        "rounds": len(samples),
+        "wall_s": walls,
+        "cpu_s": cpus,
+        "median_wall_s": statistics.median(walls),
+        "min_wall_s": min(walls),
+        "max_wall_s": max(walls),
+        "median_cpu_s": statistics.median(cpus),
+        "min_cpu_s": min(cpus),
+        "tests": samples[0].tests_run,
+        "max_tree_maxrss_bytes": max(s.tree_maxrss_bytes for s in samples),
+    }
+    reps = [s.report for s in samples if s.report]
+    if reps:
+        def med(key):
+            vals = [r[key] for r in reps if r.get(key) is not None]
+            return statistics.median(vals) if vals else None
+
+        def mx(key):
+            vals = [r[key] for r in reps if r.get(key) is not None]
+            return max(vals) if vals else None
+
+        d["report"] = {
+            "median_duration_ms": med("duration_ms"),
+            "max_runner_peak_rss_bytes": mx("runner_peak_rss_bytes"),
+            "median_runner_peak_rss_bytes": med("runner_peak_rss_bytes"),
+            "median_sandbox_setup_cpu_ms": med("sandbox_setup_cpu_ms"),
+            "median_sum_test_cpu_ms": med("sum_test_cpu_ms"),
+            "median_sum_test_duration_ms": med("sum_test_duration_ms"),
+            "host": reps[0].get("host"),
+        }
+    return d
+
+
+def fmt_mib(b) -> str:
+    return "n/a" if b is None else f"{b / MIB:.1f} MiB"
+
+
+def fmt(v, spec: str = ".3f", unit: str = "") -> str:
+    return "n/a" if v is None else f"{v:{spec}}{unit}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def print_main(res: dict, tests: int) -> None:
+    per = res["runners"]
+    print()
+    print(f"Runners on {tests} trivial tests ({res['config']['binaries']} binaries x "
+          f"{res['config']['tests_per_binary']}), -j {res['config']['jobs']}, "
+          f"{res['config']['rounds']} interleaved round(s); build excluded")
+    print()
+    hdr = f"{'':2} {'runner':32} {'median s':>9} {'min s':>9} {'max s':>9} {'cpu s':>9} {'ms/test':>9}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in RUNNERS:
+        if r not in per:
+            continue
+        st = per[r]
+        print(f"{LETTER[r]:2} {DESCRIPTION[r]:32} {st['median_wall_s']:9.3f} {st['min_wall_s']:9.3f} "
+              f"{st['max_wall_s']:9.3f} {st['median_cpu_s']:9.3f} "
+              f"{1000 * st['median_wall_s'] / tests:9.3f}")
+    print("  (median/min/max of wall seconds; cpu s = median user+sys of the whole command tree)")
+
+    d = res["derived"]
+    lines = [
+        ("isolate / nextest       (C/B)", d.get("ratio_isolate_nextest"), "x"),
+        ("isolate / cargo test    (C/A)", d.get("ratio_isolate_cargo_test"), "x"),
+        ("isolate / isolate-none  (C/D)", d.get("ratio_isolate_isolate_none"), "x"),
+        ("nextest / cargo test    (B/A)", d.get("ratio_nextest_cargo_test"), "x"),
+    ]
+    if any(v is not None for _, v, _ in lines):
+        print()
+        print("Ratios of median wall time:")
+        for label, v, unit in lines:
+            if v is not None:
+                print(f"  {label}  {v:8.2f}{unit}")
+    if "sandbox_wall_ms_per_test" in d or "sandbox_cpu_ms_per_test" in d:
+        print()
+        print("Cost of the sandbox per test (C - D, divided by the number of tests):")
+        print(f"  wall  (median C - median D) / tests   {fmt(d.get('sandbox_wall_ms_per_test'), '8.3f', ' ms')}"
+              f"   (at -j {res['config']['jobs']}: elapsed time, not per-core)")
+        print(f"  cpu   (median C - median D) / tests   {fmt(d.get('sandbox_cpu_ms_per_test'), '8.3f', ' ms')}"
+              "   (user+sys of the whole tree)")
+        if d.get("sandbox_setup_cpu_ms_per_test") is not None:
+            print(f"  reported runner.sandbox_setup_cpu_ms / tests  {d['sandbox_setup_cpu_ms_per_test']:8.3f} ms")
+    iso = [r for r in ("isolate", "isolate-none") if r in per and per[r].get("report")]
+    if iso:
+        print()
+        print("From cargo-isolate's report (median over rounds; peak RSS = max over rounds):")
+        for r in iso:
+            rep = per[r]["report"]
+            in_tests = rep["median_sum_test_cpu_ms"]
+            outside = (None if in_tests is None
+                       else (1000 * per[r]["median_cpu_s"] - in_tests) / tests)
+            print(f"  {LETTER[r]} {r:13} runner peak RSS {fmt_mib(rep['max_runner_peak_rss_bytes']):>10}"
+                  f"   report duration {fmt(rep['median_duration_ms'], '.0f', ' ms'):>8}"
+                  f"   sum of tests' cpu_ms {fmt(in_tests, '.0f', ' ms'):>8}"
+                  f"   cpu outside the tests {fmt(outside, '.2f', ' ms/test')}")
+        print("  (cpu outside the tests = (tree cpu - sum of the tests' cgroup cpu_ms) / tests: "
+              "runner, cargo, listing)")
+
+
+def print_scale(sc: dict) -> None:
+    print()
+    print(f"Scale: {sc['small_tests']} -> {sc['large_tests']} tests (x{sc['factor']:g}), "
+          f"{sc['rounds']} round(s) at the large size")
+    hdr = f"  {'runner':14} {'small med s':>12} {'large med s':>12} {'large min s':>12} {'ratio':>8} {'ms/test small->large':>22}  verdict"
+    print(hdr)
+    for r, row in sc["runners"].items():
+        verdict = ("n/a" if row["ratio"] is None else
+                   "linear" if row["ratio"] <= row["linear_limit"] else "SUPERLINEAR")
+        print(f"  {r:14} {fmt(row['small_median_s'], '12.3f')} {row['large_median_s']:12.3f} "
+              f"{row['large_min_s']:12.3f} {fmt(row['ratio'], '8.2f')} "
+              f"{fmt(row['small_ms_per_test'], '9.3f')} -> {row['large_ms_per_test']:8.3f}  "
+              f"{verdict} (limit {row['linear_limit']:.2f})")
+        small_cpu = row.get("small_cpu_ms_per_test")
+        print(f"  {'':14} cpu per test: {fmt(small_cpu, '.3f', ' ms')} at {sc['small_tests']} tests, "
+              f"{row['large_cpu_ms_per_test']:.3f} ms at {sc['large_tests']} tests"
+              + ("" if small_cpu is None else f" (x{row['large_cpu_ms_per_test'] / small_cpu:.2f})"))
+        if "runner_peak_rss_small_bytes" in row or "runner_peak_rss_large_bytes" in row:
+            print(f"  {'':14} runner peak RSS: {fmt_mib(row.get('runner_peak_rss_small_bytes'))} at "
+                  f"{sc['small_tests']} tests, {fmt_mib(row.get('runner_peak_rss_large_bytes'))} at "
+                  f"{sc['large_tests']} tests")
+
+
+def print_memory(mem: dict) -> None:
+    print()
+    print("Memory: cargo-isolate's reported figures against the truth (the Vec's size; the test "
+          "process adds a few MiB of its own)")
+    hdr = (f"  {'test':16} {'truth':>9} {'peak_memory':>12} {'diff':>10} {'peak_rss':>12} {'diff':>10}")
+    print(hdr)
+    for row in mem["tests"]:
+        def cell(v):
+            return "n/a" if v is None else f"{v / MIB:.1f}"
+
+        def diff(v):
+            return "n/a" if v is None else f"{(v - row['truth_bytes']) / MIB:+.1f}"
+
+        print(f"  {row['name']:16} {row['truth_bytes'] / MIB:9.1f} {cell(row['peak_memory_bytes']):>12} "
+              f"{diff(row['peak_memory_bytes']):>10} {cell(row['peak_rss_bytes']):>12} "
+              f"{diff(row['peak_rss_bytes']):>10}")
+    print("  (MiB; diff = reported - truth)")
+    host = mem.get("host")
+    if host:
+        print(f"  host: {json.dumps(host)}")
+
+
+# --------------------------------------------------------------------------------------------
+# The phases
+
+
+def main_bench(args, ws: Workspace) -> dict:
+    runners = args.runners
+    samples: dict[str, list[Sample]] = {r: [] for r in runners}
+    warm = []
+    for w in range(1, args.warmup + 1):
+        log(f"== warm-up {w}/{args.warmup} (not timed)")
+        for r in runners:
+            warm.append(run_runner(r, ws, "warmup", w, args))
+    for rnd in range(1, args.rounds + 1):
+        log(f"== round {rnd}/{args.rounds}")
+        for r in runners:
+            samples[r].append(run_runner(r, ws, "round", rnd, args))
+
+    per = {r: stats(samples[r]) for r in runners}
+    med = {r: per[r]["median_wall_s"] for r in runners}
+    cpu = {r: per[r]["median_cpu_s"] for r in runners}
+    derived: dict = {}
+    derived["ratio_isolate_nextest"] = ratio(med.get("isolate"), med.get("nextest"))
+    derived["ratio_isolate_cargo_test"] = ratio(med.get("isolate"), med.get("cargo-test"))
+    derived["ratio_isolate_isolate_none"] = ratio(med.get("isolate"), med.get("isolate-none"))
+    derived["ratio_nextest_cargo_test"] = ratio(med.get("nextest"), med.get("cargo-test"))
+    if "isolate" in med and "isolate-none" in med:
+        derived["sandbox_wall_ms_per_test"] = 1000 * (med["isolate"] - med["isolate-none"]) / ws.tests
+        derived["sandbox_cpu_ms_per_test"] = 1000 * (cpu["isolate"] - cpu["isolate-none"]) / ws.tests
+        rep = per["isolate"].get("report") or {}
+        if rep.get("median_sandbox_setup_cpu_ms") is not None:
+            derived["sandbox_setup_cpu_ms_per_test"] = rep["median_sandbox_setup_cpu_ms"] / ws.tests
+    for r in runners:
+        derived[f"{r}_wall_ms_per_test"] = 1000 * med[r] / ws.tests
+        derived[f"{r}_cpu_ms_per_test"] = 1000 * cpu[r] / ws.tests
+        rep = per[r].get("report")
+        if rep is not None:
+            derived[f"{r}_runner_peak_rss_bytes"] = rep.get("max_runner_peak_rss_bytes")
+    return {
+        "workspace": str(ws.path),
+        "target_dir": str(ws.target),
+        "tests": ws.tests,
+        "runners": per,
+        "derived": derived,
+        "samples": [asdict(s) for s in warm] + [asdict(s) for r in runners for s in samples[r]],
+    }
+
+
+def scale_bench(args, small: Workspace, large: Workspace, main_res: dict | None) -> dict:
+    runners = args.scale_runners
+    samples: dict[str, list[Sample]] = {r: [] for r in runners}
+    for rnd in range(1, args.scale_rounds + 1):
+        log(f"== scale round {rnd}/{args.scale_rounds} ({large.tests} tests)")
+        for r in runners:
+            samples[r].append(run_runner(r, large, "scale", rnd, args))
+    factor = large.tests / small.tests
+    out = {"small_tests": small.tests, "large_tests": large.tests, "factor": factor,
+           "rounds": args.scale_rounds, "runners": {}}
+    for r in runners:
+        st = stats(samples[r])
+        small_st = (main_res or {}).get("runners", {}).get(r)
+        small_med = small_st["median_wall_s"] if small_st else None
+        row = {
+            "small_median_s": small_med,
+            "large_median_s": st["median_wall_s"],
+            "large_min_s": st["min_wall_s"],
+            "large_median_cpu_s": st["median_cpu_s"],
+            "ratio": ratio(st["median_wall_s"], small_med),
+            "linear_limit": factor * 1.05,
+            "small_ms_per_test": None if small_med is None else 1000 * small_med / small.tests,
+            "large_ms_per_test": 1000 * st["median_wall_s"] / large.tests,
+            "small_cpu_ms_per_test": None if not small_st else 1000 * small_st["median_cpu_s"] / small.tests,
+            "large_cpu_ms_per_test": 1000 * st["median_cpu_s"] / large.tests,
+            "stats": st,
+        }
+        if st.get("report"):
+            row["runner_peak_rss_large_bytes"] = st["report"].get("max_runner_peak_rss_bytes")
+            if small_st and small_st.get("report"):
+                row["runner_peak_rss_small_bytes"] = small_st["report"].get("max_runner_peak_rss_bytes")
+        out["runners"][r] = row
+    out["samples"] = [asdict(s) for r in runners for s in samples[r]]
+    return out
+
+
+def memory_bench(args, ws: Workspace) -> dict:
+    log(f"== memory ({ws.tests} tests, cargo-isolate per-test)")
+    s = run_runner("isolate", ws, "memory", 1, args, keep_tests=True)
+    rows = []
+    by_name = {}
+    for t in s.report["tests"]:
+        name = t.get("name") or t.get("id") or ""
+        by_name[name.rsplit("::", 1)[-1]] = t
+    for mib in gen_workspace.MEMORY_SIZES_MIB:
+        name = f"touch_{mib}_mib"
+        t = by_name.get(name)
+        if t is None:
+            raise BenchError(f"memory: the report has no test named {name} (names: {sorted(by_name)})")
+        rows.append({
+            "name": name,
+            "truth_bytes": mib * MIB,
+            "peak_memory_bytes": t["peak_memory_bytes"],
+            "peak_rss_bytes": t["peak_rss_bytes"],
+            "peak_memory_diff_bytes": None if t["peak_memory_bytes"] is None else t["peak_memory_bytes"] - mib * MIB,
+            "peak_rss_diff_bytes": None if t["peak_rss_bytes"] is None else t["peak_rss_bytes"] - mib * MIB,
+            "cpu_ms": t["cpu_ms"],
+            "duration_ms": t["duration_ms"],
+        })
+    return {"workspace": str(ws.path), "tests": rows, "host": s.report.get("host"),
+            "wall_s": s.wall_s, "runner_peak_rss_bytes": s.report.get("runner_peak_rss_bytes")}
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def cpu_busy_cores(seconds: float = 1.0) -> float | None:
+    """How many cores other work keeps busy, from /proc/stat over `seconds` (we are idle)."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle  # user..steal; guest time is already in user
+
+    try:
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if t1 == t0:
+        return None
+    return (1 - (i1 - i0) / (t1 - t0)) * (os.cpu_count() or 1)
+
+
+def version_of(cmd: list[str]) -> str | None:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=child_env(),
+                           stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (r.stdout or r.stderr).strip().splitlines()
+    return text[0] if r.returncode == 0 and text else None
+
+
+def parse_runners(spec: str, what: str) -> list[str]:
+    out = []
+    for part in spec.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if part == "all":
+            out.extend(RUNNERS)
+            continue
+        if part not in ALIASES:
+            raise SystemExit(f"bench: unknown runner {part!r} in {what} (known: {', '.join(RUNNERS)})")
+        out.append(ALIASES[part])
+    uniq = [r for r in RUNNERS if r in out]  # canonical A B C D order
+    if not uniq:
+        raise SystemExit(f"bench: {what} selects no runner")
+    return uniq
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        description="Time cargo test, cargo nextest run and cargo-isolate (with and without the "
+                    "sandbox) on a generated workspace of trivial tests.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds (A B C D each)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed rounds before timing")
+    ap.add_argument("--binaries", type=int, default=10, help="test binaries in the workspace")
+    ap.add_argument("--tests-per-binary", type=int, default=100, help="tests in each binary")
+    ap.add_argument("-j", "--jobs", type=int, default=2,
+                    help="parallelism for every runner (cargo test: --test-threads)")
+    ap.add_argument("--only", default="all",
+                    help="comma-separated runners: cargo-test,nextest,isolate,isolate-none (or A,B,C,D)")
+    ap.add_argument("--isolate-bin", type=Path, default=DEFAULT_ISOLATE_BIN,
+                    help="the cargo-isolate binary (build it with `cargo build --release`)")
+    ap.add_argument("--work-dir", dest="work_dir", type=Path, default=DEFAULT_WORK_DIR,
+                    help="where the workspaces, their shared target dirs, logs and reports go")
+    ap.add_argument("--clean", action="store_true", help="delete --work-dir first (forces a rebuild)")
+    ap.add_argument("--no-main", action="store_true",
+                    help="skip the interleaved A-D timing (run only --memory and/or --scale)")
+    ap.add_argument("--memory", action="store_true",
+                    help="also check cargo-isolate's reported memory on 16/96/512 MiB tests")
+    ap.add_argument("--scale", action="store_true",
+                    help="also time the runners of --scale-runners on a workspace with 10x the binaries")
+    ap.add_argument("--scale-rounds", type=int, default=2, help="timed rounds at the large size")
+    ap.add_argument("--scale-factor", type=int, default=10, help="binaries multiplier for --scale")
+    ap.add_argument("--scale-runners", default="isolate",
+                    help="which runners --scale times (only those also selected by --only)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke check: 1 round, no warm-up, 2 binaries x 20 tests, 1 scale round")
+    ap.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    args = ap.parse_args(argv)
+
+    if args.quick:
+        args.rounds, args.warmup, args.binaries, args.tests_per_binary = 1, 0, 2, 20
+        args.scale_rounds = 1
+    for name in ("rounds", "binaries", "tests_per_binary", "jobs", "scale_rounds", "scale_factor"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.warmup < 0:
+        ap.error("--warmup must be >= 0")
+    args.runners = parse_runners(args.only, "--only")
+    args.scale_runners = [r for r in parse_runners(args.scale_runners, "--scale-runners")
+                          if r in args.runners]
+    if args.scale and not args.scale_runners:
+        ap.error("--scale: none of --scale-runners is selected by --only "
+                 "(e.g. --scale-runners nextest to try it without cargo-isolate)")
+    if args.memory and "isolate" not in args.runners:
+        ap.error("--memory needs cargo-isolate: include `isolate` in --only")
+    args.isolate_bin = args.isolate_bin.expanduser().resolve()
+    args.work_dir = args.work_dir.expanduser().resolve()
+    args.json = args.json.expanduser().resolve() if args.json else None
+    return args
+
+
+def preflight(args) -> dict:
+    env = {
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "cargo": version_of(["cargo", "--version"]),
+        "rustc": version_of(["rustc", "--version"]),
+    }
+    if shutil.which("cargo") is None:
+        raise SystemExit("bench: cargo is not on PATH")
+    if "nextest" in args.runners:
+        env["nextest"] = version_of(["cargo", "nextest", "--version"])
+        if env["nextest"] is None:
+            raise SystemExit("bench: `cargo nextest --version` failed: install cargo-nextest, or "
+                             "leave it out with --only")
+    if any(r.startswith("isolate") for r in args.runners):
+        b = args.isolate_bin
+        if not (b.is_file() and os.access(b, os.X_OK)):
+            raise SystemExit(
+                f"bench: no cargo-isolate binary at {b}.\n"
+                "  Build it first (`cargo build --release` in the repo), pass --isolate-bin PATH, or\n"
+                "  time only the others with --only cargo-test,nextest")
+        env["cargo_isolate_bin"] = str(b)
+        env["cargo_isolate"] = version_of([str(b), "isolate", "--version"]) or version_of([str(b), "--version"])
+    return env
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    env = preflight(args)
+    if args.clean and args.work_dir.exists():
+        log(f"== removing {args.work_dir}")
+        shutil.rmtree(args.work_dir)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+
+    def workspace(binaries: int) -> Workspace:
+        name = f"ws-{binaries}x{args.tests_per_binary}"
+        return Workspace(name, args.work_dir / name, args.work_dir / "target" / name,
+                         binaries * args.tests_per_binary)
+
+    small = workspace(args.binaries)
+    large = workspace(args.binaries * args.scale_factor)
+    mem = Workspace("benchmem", args.work_dir / "benchmem", args.work_dir / "target" / "benchmem",
+                    len(gen_workspace.MEMORY_SIZES_MIB))
+    args.runners_for = lambda ws: (args.scale_runners if ws is large else
+                                   ["isolate"] if ws is mem else args.runners)
+
+    result = {
+        "schema": "cargo-isolate-bench/1",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "environment": env,
+        "config": {
+            "rounds": args.rounds, "warmup": args.warmup, "binaries": args.binaries,
+            "tests_per_binary": args.tests_per_binary, "tests": small.tests, "jobs": args.jobs,
+            "runners": args.runners, "quick": args.quick, "work_dir": str(args.work_dir),
+            "commands": {r: command_for(r, small, args.jobs, args.isolate_bin, Path("R.json"))
+                         for r in args.runners},
+        },
+    }
+    load = os.getloadavg()
+    busy = cpu_busy_cores()
+    result["environment"]["loadavg_at_start"] = load
+    result["environment"]["busy_cores_at_start"] = busy
+    noisy = busy is not None and busy > 0.2
+    if noisy:
+        log(f"bench: WARNING: other work is using {busy:.2f} of {os.cpu_count()} cores right now "
+            f"(load average {load[0]:.2f}): the timings will be noisy; wait for it to finish")
+    t_start = time.perf_counter()
+    try:
+        main_res = None
+        if args.no_main and args.scale:
+            # --scale compares with the small workspace: time its runners there too
+            log("== --no-main with --scale: timing the scale runners on the small workspace too")
+            args.runners = list(args.scale_runners)
+            result["config"]["runners"] = args.runners
+        if not args.no_main or args.scale:
+            prepare(small, "suite", args, args.binaries, args.tests_per_binary)
+            main_res = main_bench(args, small)
+            result["main"] = main_res
+            print_main({"runners": main_res["runners"], "derived": main_res["derived"],
+                        "config": result["config"]}, small.tests)
+        if args.scale:
+            prepare(large, "suite", args, args.binaries * args.scale_factor, args.tests_per_binary)
+            result["scale"] = scale_bench(args, small, large, main_res)
+            print_scale(result["scale"])
+        if args.memory:
+            prepare(mem, "memory", args)
+            result["memory"] = memory_bench(args, mem)
+            print_memory(result["memory"])
+    except BenchError as e:
+        if e.details:
+            log(f"\n{e.details}")
+        log(f"\nbench: ABORTED: {e.summary}")
+        result["error"] = e.summary
+        if args.json:
+            write_json(args.json, result)
+        return 1
+    except KeyboardInterrupt:
+        log("\nbench: interrupted")
+        return 130
+    result["elapsed_s"] = time.perf_counter() - t_start
+    result["environment"]["loadavg_at_end"] = os.getloadavg()
+    if noisy:
+        print(f"NOTE: other work used {busy:.2f} cores when the benchmark started: "
+              "these timings are noisy")
+    print()
+    print(f"Logs and reports: {args.work_dir}/logs, {args.work_dir}/reports "
+          f"({result['elapsed_s']:.0f} s in all)")
+    if args.json:
+        write_json(args.json, result)
+        print(f"JSON: {args.json}")
+    return 0
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
