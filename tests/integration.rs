@@ -146,8 +146,11 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Says loudly that a test did not run. Written to the stderr handle, not
+/// through `eprintln!`, which libtest captures and hides for passing tests.
 fn skip(reason: &str) {
-    eprintln!("SKIPPED: {reason}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
 }
 
 fn outcome(t: &Value) -> &str {

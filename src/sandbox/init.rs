@@ -363,7 +363,7 @@ fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
         if spec.lock_mounts && spec.uid != 0 {
             let _ = sys::keep_sys_admin_across_exec();
         }
-        let err = nix::unistd::execv(&program, &argv).unwrap_err();
+        let err = nix::unistd::execve(&program, &argv, &test_env()).unwrap_err();
         let _ = write!(exec_w, "{}", err as i32);
         std::process::exit(127);
     }
@@ -395,6 +395,21 @@ fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
         cpu_us,
         wall_us,
     })
+}
+
+/// Our environment with the loader variables the runner hid from us
+/// restored (see `HIDDEN_PREFIX`).
+fn test_env() -> Vec<CString> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let k = k.as_bytes();
+            let k = k.strip_prefix(super::HIDDEN_PREFIX.as_bytes()).unwrap_or(k);
+            let mut kv = k.to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect()
 }
 
 fn tv_us(tv: libc::timeval) -> i64 {

@@ -189,7 +189,7 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
                 source: io::Error::other(e),
             })?,
         ],
-        envp: req.env.to_vec(),
+        envp: req.env.iter().map(|kv| hide_loader_vars(kv)).collect(),
     };
     let start = Instant::now();
     let child = sys::spawn_init(&spawn).map_err(io_err("create the sandbox (clone3)"))?;
@@ -345,6 +345,23 @@ fn drain(fd: Option<&OwnedFd>, open: &mut bool, buf: &mut [u8], into: &mut Captu
             Ok(n) if n > 0 => *open = read_some(fd, buf, into, limit),
             _ => return,
         }
+    }
+}
+
+/// Loader variables meant for the test, renamed for the init: with the
+/// test's long LD_LIBRARY_PATH the init's own exec would search every
+/// directory in it for libc (a hundred failed opens per test).
+pub const HIDDEN_PREFIX: &str = "CARGO_ISOLATE_HIDDEN_";
+const LOADER_VARS: [&str; 2] = ["LD_LIBRARY_PATH=", "LD_PRELOAD="];
+
+fn hide_loader_vars(kv: &CString) -> CString {
+    let bytes = kv.as_bytes();
+    if LOADER_VARS.iter().any(|v| bytes.starts_with(v.as_bytes())) {
+        let mut hidden = HIDDEN_PREFIX.as_bytes().to_vec();
+        hidden.extend_from_slice(bytes);
+        CString::new(hidden).expect("no NUL in a CString")
+    } else {
+        kv.clone()
     }
 }
 

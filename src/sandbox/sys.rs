@@ -77,16 +77,30 @@ pub fn spawn_init(req: &SpawnRequest) -> io::Result<SpawnedInit> {
     envp.push(std::ptr::null());
 
     let mut pidfd: libc::c_int = -1;
+    let pid = match req.cgroup_fd {
+        Some(cgroup_fd) => clone3_into_cgroup(req, &argv, &envp, cgroup_fd, &mut pidfd)?,
+        None => clone_vfork(req, &argv, &envp, &mut pidfd)?,
+    };
+    // SAFETY: CLONE_PIDFD stored a new, owned pidfd in `pidfd`.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(SpawnedInit { pid, pidfd })
+}
+
+/// cgroup v2: clone3 straight into the leaf, fork-like (no shared memory).
+fn clone3_into_cgroup(
+    req: &SpawnRequest,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    cgroup_fd: RawFd,
+    pidfd: &mut libc::c_int,
+) -> io::Result<libc::pid_t> {
     let mut args = CloneArgs {
-        flags: req.namespaces as u64 | CLONE_PIDFD,
-        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        flags: req.namespaces as u64 | CLONE_PIDFD | CLONE_INTO_CGROUP,
+        pidfd: pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup_fd as u64,
         ..CloneArgs::default()
     };
-    if let Some(fd) = req.cgroup_fd {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd as u64;
-    }
     // SAFETY: clone3 without CLONE_VM behaves like fork: the child gets a
     // copy of the address space. `args` and the pointers it holds are valid
     // for the call. The child branch below only performs async-signal-safe
@@ -104,14 +118,61 @@ pub fn spawn_init(req: &SpawnRequest) -> io::Result<SpawnedInit> {
     if ret == 0 {
         // SAFETY: we are the freshly cloned child; `child_after_clone` never
         // returns and only uses async-signal-safe calls.
-        unsafe { child_after_clone(req, &argv, &envp) }
+        unsafe { child_after_clone(req, argv, envp) }
     }
-    // SAFETY: CLONE_PIDFD stored a new, owned pidfd in `pidfd`.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok(SpawnedInit {
-        pid: ret as libc::pid_t,
-        pidfd,
-    })
+    Ok(ret as libc::pid_t)
+}
+
+struct ChildArgs<'a> {
+    req: &'a SpawnRequest,
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+}
+
+extern "C" fn vfork_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the ChildArgs that clone_vfork keeps alive while this
+    // child runs (CLONE_VFORK suspends the parent until we exec or exit).
+    let args = unsafe { &*(arg as *const ChildArgs<'_>) };
+    // SAFETY: a child of clone(CLONE_VM | CLONE_VFORK) on its own stack;
+    // child_after_clone only makes async-signal-safe syscalls.
+    unsafe { child_after_clone(args.req, args.argv, args.envp) }
+}
+
+/// cgroup v1 or none: clone(CLONE_VM | CLONE_VFORK) on a small stack of its
+/// own, the way posix_spawn does. Unlike a fork, nothing of the runner's
+/// address space is copied or write-protected, which a fork of a
+/// multi-threaded runner pays for in page faults after every spawn.
+fn clone_vfork(
+    req: &SpawnRequest,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    pidfd: &mut libc::c_int,
+) -> io::Result<libc::pid_t> {
+    const STACK: usize = 64 * 1024;
+    let mut stack = vec![0u8; STACK];
+    let args = ChildArgs { req, argv, envp };
+    let flags =
+        req.namespaces | libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    // SAFETY: the stack is ours and outlives the child's use of it (the
+    // parent resumes only after the child's exec or exit); the stack grows
+    // down, so we pass its top, 16-byte aligned. With CLONE_PIDFD the pidfd
+    // is written through the parent_tid pointer.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(STACK);
+        let top = top.sub(top as usize % 16);
+        libc::clone(
+            vfork_child,
+            top.cast(),
+            flags,
+            &args as *const ChildArgs<'_> as *mut libc::c_void,
+            pidfd as *mut libc::c_int,
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    drop(stack);
+    Ok(pid)
 }
 
 /// Runs in the child between clone3 and exec. No allocation happens here.
