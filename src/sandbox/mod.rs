@@ -189,7 +189,7 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
                 source: io::Error::other(e),
             })?,
         ],
-        envp: req.env.iter().map(|kv| hide_loader_vars(kv)).collect(),
+        envp: req.env.iter().map(hide_loader_vars).collect(),
     };
     let start = Instant::now();
     let child = sys::spawn_init(&spawn).map_err(io_err("create the sandbox (clone3)"))?;
