@@ -65,6 +65,15 @@ impl Filter {
     fn run_ignored(&self) -> RunIgnored {
         self.run_ignored.unwrap_or(RunIgnored::Default)
     }
+
+    /// Whether a test that is (or is not) `#[ignore]`d runs.
+    fn runs(&self, ignored: bool) -> bool {
+        match self.run_ignored() {
+            RunIgnored::Default => !ignored,
+            RunIgnored::Only => ignored,
+            RunIgnored::All => true,
+        }
+    }
 }
 
 /// One sandbox to run (or one ignored test to report).
@@ -106,13 +115,7 @@ pub fn plan(
             .filter(|c| c.binary == i && filter.matches(&c.name));
         match isolation {
             Isolation::PerBinary => {
-                let selected: Vec<&TestCase> = mine.collect();
-                let runnable = selected.iter().any(|c| match filter.run_ignored() {
-                    RunIgnored::Default => !c.ignored,
-                    RunIgnored::Only => c.ignored,
-                    RunIgnored::All => true,
-                });
-                if !runnable {
+                if !mine.clone().any(|c| filter.runs(c.ignored)) {
                     continue;
                 }
                 let mut args = filter.names.clone();
@@ -138,11 +141,7 @@ pub fn plan(
             }
             Isolation::PerTest | Isolation::None => {
                 for c in mine {
-                    let run = match filter.run_ignored() {
-                        RunIgnored::Default => !c.ignored,
-                        RunIgnored::Only => c.ignored,
-                        RunIgnored::All => true,
-                    };
+                    let run = filter.runs(c.ignored);
                     if !run && filter.run_ignored() == RunIgnored::Only {
                         continue;
                     }

@@ -112,24 +112,13 @@ fn run_unit(
     index: usize,
 ) -> Result<Option<TestRecord>, Error> {
     let b = &cfg.binaries[unit.binary];
-    let mut rec = TestRecord {
-        id: unit.id.clone(),
-        package: b.package.clone(),
-        binary: b.target.clone(),
-        kind: b.kind.clone(),
-        name: unit.name.clone(),
-        outcome: Outcome::Ignored.as_str(),
-        exit_code: None,
-        signal: None,
-        duration_ms: None,
-        cpu_ms: None,
-        peak_memory_bytes: None,
-        peak_rss_bytes: None,
-        pids_peak: None,
-        stdout: String::new(),
-        stderr: String::new(),
-        error: None,
-    };
+    let mut rec = TestRecord::new(
+        unit.id.clone(),
+        &b.package,
+        &b.target,
+        &b.kind,
+        unit.name.clone(),
+    );
     if unit.skip_as_ignored {
         return Ok(Some(rec));
     }
@@ -164,15 +153,7 @@ fn run_unit(
     }
     let m = outcome::classify(&exec);
     let timed_out = m.outcome() == Outcome::TimedOut;
-    rec.outcome = m.outcome().as_str();
-    rec.exit_code = m.exit_code;
-    rec.signal = m.signal;
-    rec.duration_ms = m.duration_ms;
-    rec.cpu_ms = m.cpu_ms;
-    rec.peak_memory_bytes = m.peak_memory_bytes;
-    rec.peak_rss_bytes = m.peak_rss_bytes;
-    rec.pids_peak = m.pids_peak;
-    rec.error = m.error;
+    rec.set_measured(m);
     if timed_out {
         rec.error = Some(format!(
             "killed after the timeout of {:?}",

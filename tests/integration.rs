@@ -479,6 +479,18 @@ fn demo_shows_passing_failing_and_heavy_tests() {
 }
 
 #[test]
+fn fail_fast_stops_after_the_first_failure() {
+    let (_tmp, dir) = fixture("demo");
+    // One worker, and the failing test sorts before most of the others.
+    let run = isolate_test(&dir, &["--fail-fast", "-j", "1", "--lib"]);
+    assert_eq!(run.code(), 100);
+    assert_eq!(run.report["complete"], false, "stopped early");
+    let ran = run.tests().len();
+    assert!(ran < 6, "{ran} tests ran after a failure");
+    assert_outcome(&run, "tests::fails_on_purpose", "failed");
+}
+
+#[test]
 fn filters_and_ignored_tests() {
     let (_tmp, dir) = fixture("demo");
     let run = isolate_test(&dir, &["--run-ignored", "only"]);
@@ -550,6 +562,16 @@ fn run_subcommand_enforces_the_memory_limit() {
     assert!(stderr.contains("oom_killed"), "{stderr}");
 }
 
+/// A copy of the binary that uid 65534 can run: it cannot read our target dir.
+fn binary_for_nobody() -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("cargo-isolate");
+    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    (tmp, bin)
+}
+
 /// "cpu 412.3 ms" from `cargo isolate run`'s closing line.
 fn cpu_ms_of(stderr: &str) -> f64 {
     let line = stderr
@@ -599,11 +621,7 @@ fn rootless_with_a_delegated_cgroup_v2() {
             "no delegated cgroup v2 subtree prepared (ISOLATE_IT_DELEGATED), only the v2 lane has one",
         );
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let bin = tmp.path().join("cargo-isolate");
-    std::fs::copy(BIN, &bin).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (tmp, bin) = binary_for_nobody();
     // Root puts the shell into the subtree (systemd starts the user's scope
     // there), then it becomes uid 65534 and runs the tool.
     let script = format!(
@@ -632,12 +650,7 @@ fn rootless_run_as_an_ordinary_user() {
     if !is_root() {
         return skip("needs root to switch to uid 65534 with setpriv");
     }
-    // uid 65534 cannot read our target dir: give it its own copy.
-    let tmp = tempfile::tempdir().unwrap();
-    let bin = tmp.path().join("cargo-isolate");
-    std::fs::copy(BIN, &bin).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (tmp, bin) = binary_for_nobody();
     let home = tmp.path().join("home");
     std::fs::create_dir(&home).unwrap();
     std::fs::write(home.join(".bash_history"), "secret").unwrap();

@@ -85,6 +85,49 @@ pub struct TestRecord {
     pub error: Option<String>,
 }
 
+impl TestRecord {
+    /// A record with nothing measured yet (every figure null).
+    pub fn new(
+        id: String,
+        package: &str,
+        binary: &str,
+        kind: &str,
+        name: Option<String>,
+    ) -> TestRecord {
+        TestRecord {
+            id,
+            package: package.to_string(),
+            binary: binary.to_string(),
+            kind: kind.to_string(),
+            name,
+            outcome: crate::outcome::Outcome::Ignored.as_str(),
+            exit_code: None,
+            signal: None,
+            duration_ms: None,
+            cpu_ms: None,
+            peak_memory_bytes: None,
+            peak_rss_bytes: None,
+            pids_peak: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            error: None,
+        }
+    }
+
+    /// Takes the outcome and figures of a finished sandbox.
+    pub fn set_measured(&mut self, m: crate::outcome::Measured) {
+        self.outcome = m.outcome().as_str();
+        self.exit_code = m.exit_code;
+        self.signal = m.signal;
+        self.duration_ms = m.duration_ms;
+        self.cpu_ms = m.cpu_ms;
+        self.peak_memory_bytes = m.peak_memory_bytes;
+        self.peak_rss_bytes = m.peak_rss_bytes;
+        self.pids_peak = m.pids_peak;
+        self.error = m.error;
+    }
+}
+
 impl Summary {
     pub fn of(tests: &[TestRecord]) -> Summary {
         let mut s = Summary {
@@ -161,24 +204,9 @@ mod tests {
     use super::*;
 
     pub fn record(outcome: &'static str) -> TestRecord {
-        TestRecord {
-            id: "p::b::t".into(),
-            package: "p".into(),
-            binary: "b".into(),
-            kind: "test".into(),
-            name: Some("t".into()),
-            outcome,
-            exit_code: None,
-            signal: None,
-            duration_ms: None,
-            cpu_ms: None,
-            peak_memory_bytes: None,
-            peak_rss_bytes: None,
-            pids_peak: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            error: None,
-        }
+        let mut r = TestRecord::new("p::b::t".into(), "p", "b", "test", Some("t".into()));
+        r.outcome = outcome;
+        r
     }
 
     #[test]
