@@ -30,6 +30,7 @@ done
 
 tests=(
   isolation_properties_hold_inside_every_test
+  reused_network_namespaces_keep_the_probes_passing
   every_way_a_test_can_end_is_reported
   peak_memory_of_a_96_mib_test_is_accurate
   workspace_with_a_dylib_dependency

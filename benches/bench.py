@@ -46,13 +46,14 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ISOLATE_BIN = REPO / "target" / "release" / "cargo-isolate"
 DEFAULT_WORK_DIR = Path("/tmp/isolate-bench")
 
-RUNNERS = ("cargo-test", "nextest", "isolate", "isolate-none")
-LETTER = {"cargo-test": "A", "nextest": "B", "isolate": "C", "isolate-none": "D"}
+RUNNERS = ("cargo-test", "nextest", "isolate", "isolate-none", "isolate-netns")
+LETTER = {"cargo-test": "A", "nextest": "B", "isolate": "C", "isolate-none": "D", "isolate-netns": "E"}
 DESCRIPTION = {
     "cargo-test": "cargo test (in-process)",
     "nextest": "cargo nextest run",
     "isolate": "cargo-isolate per-test",
     "isolate-none": "cargo-isolate --isolation none",
+    "isolate-netns": "cargo-isolate --reuse-netns",
 }
 ALIASES = {
     "a": "cargo-test", "cargo-test": "cargo-test", "cargo_test": "cargo-test", "test": "cargo-test",
@@ -61,6 +62,7 @@ ALIASES = {
     "c": "isolate", "isolate": "isolate", "cargo-isolate": "isolate",
     "d": "isolate-none", "isolate-none": "isolate-none", "none": "isolate-none",
     "isolate_none": "isolate-none",
+    "e": "isolate-netns", "isolate-netns": "isolate-netns", "netns": "isolate-netns",
 }
 MIB = 1024 * 1024
 
@@ -177,10 +179,12 @@ def command_for(runner: str, ws: Workspace, jobs: int, isolate_bin: Path, report
         return ["cargo", "test", *common, "--", "--test-threads", str(jobs)]
     if runner == "nextest":
         return ["cargo", "nextest", "run", *common, "-j", str(jobs)]
-    if runner in ("isolate", "isolate-none"):
+    if runner in ("isolate", "isolate-none", "isolate-netns"):
         cmd = [str(isolate_bin), "isolate", "test", *common, "-j", str(jobs), "--report", str(report)]
         if runner == "isolate-none":
             cmd += ["--isolation", "none"]
+        if runner == "isolate-netns":
+            cmd += ["--reuse-netns"]
         return cmd
     raise ValueError(runner)
 
@@ -400,6 +404,7 @@ def print_main(res: dict, tests: int) -> None:
         ("isolate / cargo test    (C/A)", d.get("ratio_isolate_cargo_test"), "x"),
         ("isolate / isolate-none  (C/D)", d.get("ratio_isolate_isolate_none"), "x"),
         ("nextest / cargo test    (B/A)", d.get("ratio_nextest_cargo_test"), "x"),
+        ("isolate --reuse-netns / nextest (E/B)", d.get("ratio_isolate_netns_nextest"), "x"),
     ]
     if any(v is not None for _, v, _ in lines):
         print()
@@ -416,7 +421,7 @@ def print_main(res: dict, tests: int) -> None:
               "   (user+sys of the whole tree)")
         if d.get("sandbox_setup_cpu_ms_per_test") is not None:
             print(f"  reported runner.sandbox_setup_cpu_ms / tests  {d['sandbox_setup_cpu_ms_per_test']:8.3f} ms")
-    iso = [r for r in ("isolate", "isolate-none") if r in per and per[r].get("report")]
+    iso = [r for r in ("isolate", "isolate-none", "isolate-netns") if r in per and per[r].get("report")]
     if iso:
         print()
         print("From cargo-isolate's report (median over rounds; peak RSS = max over rounds):")
@@ -503,6 +508,7 @@ def main_bench(args, ws: Workspace) -> dict:
     derived["ratio_isolate_cargo_test"] = ratio(med.get("isolate"), med.get("cargo-test"))
     derived["ratio_isolate_isolate_none"] = ratio(med.get("isolate"), med.get("isolate-none"))
     derived["ratio_nextest_cargo_test"] = ratio(med.get("nextest"), med.get("cargo-test"))
+    derived["ratio_isolate_netns_nextest"] = ratio(med.get("isolate-netns"), med.get("nextest"))
     if "isolate" in med and "isolate-none" in med:
         derived["sandbox_wall_ms_per_test"] = 1000 * (med["isolate"] - med["isolate-none"]) / ws.tests
         derived["sandbox_cpu_ms_per_test"] = 1000 * (cpu["isolate"] - cpu["isolate-none"]) / ws.tests

@@ -50,6 +50,14 @@ pub struct TestArgs {
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 
+    /// Give each worker one network namespace that the tests it runs reuse in
+    /// turn, instead of a fresh one per test: faster (making and destroying a
+    /// network namespace is serialised in the kernel), but a test may find
+    /// what an earlier one left in the network stack (sockets in TIME_WAIT,
+    /// sysctls). Root only.
+    #[arg(long, help_heading = "Sandbox")]
+    pub reuse_netns: bool,
+
     /// Sandboxes at once [default: number of CPUs].
     #[arg(short = 'j', long, value_name = "N", help_heading = "Running")]
     pub jobs: Option<usize>,

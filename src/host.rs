@@ -131,6 +131,7 @@ fn probe_namespaces(host: &Host) -> Result<(), Error> {
         output: Output::Capture { limit: 4096 },
         timeout: Some(std::time::Duration::from_secs(30)),
         cancel: None,
+        netns: None,
     };
     let exec = match sandbox::execute(&req) {
         Ok(e) => e,

@@ -34,6 +34,8 @@ pub struct RunConfig<'a> {
     pub output_limit: usize,
     pub fail_fast: bool,
     pub cancel: Option<&'a CancelPipe>,
+    /// Each worker makes one network namespace and reuses it.
+    pub reuse_netns: bool,
 }
 
 pub enum Event {
@@ -57,6 +59,17 @@ pub fn run_all(
             let tx = tx.clone();
             let (next, stop) = (&next, &stop);
             s.spawn(move || {
+                let netns = match cfg.reuse_netns {
+                    true => match sandbox::new_network_namespace() {
+                        Ok(fd) => Some(fd),
+                        Err(e) => {
+                            stop.store(true, Ordering::SeqCst);
+                            let _ = tx.send(Err(e.into()));
+                            return;
+                        }
+                    },
+                    false => None,
+                };
                 loop {
                     if stop.load(Ordering::SeqCst) || cfg.cancel.is_some_and(|c| c.cancelled()) {
                         break;
@@ -66,7 +79,7 @@ pub fn run_all(
                     if !unit.skip_as_ignored {
                         let _ = tx.send(Ok(Event::Started(unit.id.clone())));
                     }
-                    match run_unit(cfg, unit, i) {
+                    match run_unit(cfg, unit, i, netns.as_ref()) {
                         Ok(Some(rec)) => {
                             let _ = tx.send(Ok(Event::Finished(Box::new(rec))));
                         }
@@ -110,6 +123,7 @@ fn run_unit(
     cfg: &RunConfig<'_>,
     unit: &RunUnit,
     index: usize,
+    netns: Option<&std::os::fd::OwnedFd>,
 ) -> Result<Option<TestRecord>, Error> {
     let b = &cfg.binaries[unit.binary];
     let mut rec = TestRecord::new(
@@ -145,6 +159,7 @@ fn run_unit(
         },
         timeout: cfg.timeout,
         cancel: cfg.cancel.map(|c| c.fd()),
+        netns: netns.map(std::os::fd::AsFd::as_fd),
     };
     let exec = sandbox::execute(&req)?;
     drop(leaf);

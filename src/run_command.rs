@@ -59,6 +59,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         output: Output::Inherit,
         timeout: args.sandbox.timeout,
         cancel: cancel.as_ref().map(|c| c.fd()),
+        netns: None,
     };
     let exec = sandbox::execute(&req)?;
     drop(leaf);

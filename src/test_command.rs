@@ -73,6 +73,11 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         .map(|(b, env)| context(b, env, &target_dir, &sysroot_libs, args))
         .collect();
     let cancel = CancelPipe::install();
+    // Joining a namespace owned by the initial user namespace needs root.
+    let reuse_netns = args.reuse_netns && isolation != Isolation::None && !host.rootless;
+    if args.reuse_netns && host.rootless {
+        eprintln!("warning: --reuse-netns needs root; every test gets a fresh network namespace");
+    }
     let cfg = RunConfig {
         host: &host,
         binaries: &contexts,
@@ -82,6 +87,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         output_limit: args.output_limit as usize,
         fail_fast: args.fail_fast,
         cancel: cancel.as_ref(),
+        reuse_netns,
     };
     let runnable = units.iter().filter(|u| !u.skip_as_ignored).count();
     eprintln!(

@@ -243,6 +243,19 @@ fn probes_fail_without_the_sandbox() {
     }
 }
 
+/// With one network namespace per worker, tests still cannot see each other
+/// (parallel ones are in different namespaces) and the fixed-port tests,
+/// run one after another on a worker, still bind.
+#[test]
+fn reused_network_namespaces_keep_the_probes_passing() {
+    let (_tmp, dir) = fixture("probes");
+    let run = isolate_test(&dir, &["--reuse-netns", "--test", "isolation"]);
+    for (name, t) in run.tests() {
+        assert_eq!(outcome(&t), "passed", "{name}: {t:#}");
+    }
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+}
+
 #[test]
 fn read_only_source_refuses_writes_but_keeps_target_tmpdir_writable() {
     let (_tmp, dir) = fixture("probes");

@@ -67,6 +67,8 @@ pub struct Request<'a> {
     pub timeout: Option<Duration>,
     /// Becomes readable when the run is cancelled (Ctrl-C).
     pub cancel: Option<BorrowedFd<'a>>,
+    /// Join this network namespace instead of making a fresh one.
+    pub netns: Option<BorrowedFd<'a>>,
 }
 
 /// How the init ended.
@@ -163,7 +165,11 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
     let spawn = sys::SpawnRequest {
-        namespaces: req.namespaces.flags(),
+        namespaces: match req.netns {
+            Some(_) => req.namespaces.flags() & !libc::CLONE_NEWNET,
+            None => req.namespaces.flags(),
+        },
+        netns_fd: req.netns.map(|fd| fd.as_raw_fd()),
         cgroup_fd: req.cgroup.and_then(|l| l.dir_fd()),
         cgroup_procs: req.cgroup.map(|l| l.procs_files()).unwrap_or_default(),
         id_maps: user.then(|| {
@@ -346,6 +352,11 @@ fn drain(fd: Option<&OwnedFd>, open: &mut bool, buf: &mut [u8], into: &mut Captu
             _ => return,
         }
     }
+}
+
+/// A network namespace (with `lo` up) for one worker to reuse.
+pub fn new_network_namespace() -> Result<OwnedFd, SandboxError> {
+    sys::new_network_namespace().map_err(io_err("make a network namespace for --reuse-netns"))
 }
 
 /// Loader variables meant for the test, renamed for the init: with the

@@ -25,6 +25,8 @@ pub struct SpawnRequest {
     /// `cgroup.procs` files the child writes "0" to before exec (cgroup v1,
     /// or v2 when `CLONE_INTO_CGROUP` is unavailable).
     pub cgroup_procs: Vec<CString>,
+    /// A network namespace to join instead of making one (`--reuse-netns`).
+    pub netns_fd: Option<RawFd>,
     /// uid_map / gid_map contents when a user namespace is made.
     pub id_maps: Option<(CString, CString)>,
     /// Fds that become the child's 0, 1, 2 and 3, in that order.
@@ -60,13 +62,14 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Step codes the child writes to fd `stdio[3]` when something fails before
 /// exec, followed by the errno: "E<step> <errno>\n".
-pub const CHILD_STEPS: [&str; 6] = [
+pub const CHILD_STEPS: [&str; 7] = [
     "write /proc/self/setgroups",
     "write /proc/self/uid_map",
     "write /proc/self/gid_map",
     "join the cgroup (cgroup.procs)",
     "set up stdio",
     "exec the sandbox init",
+    "join the worker's network namespace (setns)",
 ];
 
 /// Clones the init into new namespaces (and its cgroup) and execs it.
@@ -198,6 +201,11 @@ unsafe fn child_after_clone(
         }
         for procs in &req.cgroup_procs {
             write_file_or_die(procs, b"0", report, 3);
+        }
+        if let Some(fd) = req.netns_fd
+            && libc::setns(fd, libc::CLONE_NEWNET) < 0
+        {
+            die(report, 6);
         }
         // Move every source fd above the targets first so that no dup2 can
         // clobber a source still to be copied.
@@ -535,4 +543,18 @@ pub fn keep_sys_admin_across_exec() -> io::Result<()> {
             0,
         )
     })
+}
+
+/// A fresh network namespace with `lo` up, kept alive by the returned fd,
+/// made on a short-lived thread (unshare(CLONE_NEWNET) affects only the
+/// calling thread, and that thread then exits).
+pub fn new_network_namespace() -> io::Result<OwnedFd> {
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+        loopback_up()?;
+        let ns = std::fs::File::open("/proc/thread-self/ns/net")?;
+        Ok(OwnedFd::from(ns))
+    })
+    .join()
+    .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
 }
