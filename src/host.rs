@@ -163,16 +163,19 @@ fn read_sysctl(path: &str) -> Option<String> {
 /// Turns "operation not permitted" into the reason and the fix.
 pub fn explain_namespace_failure(detail: &str, rootless: bool) -> String {
     let mut msg = format!("cannot create the sandbox's namespaces: {detail}\n");
+    // Even as root the sandbox makes a (nested) user namespace.
+    if read_sysctl("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        msg.push_str(
+            "  user namespaces are disabled here (user.max_user_namespaces = 0):\n  \
+             enable them with `sudo sysctl -w user.max_user_namespaces=15000`",
+        );
+        return msg;
+    }
     if rootless {
         if read_sysctl("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
             msg.push_str(
                 "  unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0):\n  \
                  enable them with `sudo sysctl -w kernel.unprivileged_userns_clone=1`, or run as root",
-            );
-        } else if read_sysctl("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
-            msg.push_str(
-                "  user namespaces are disabled (user.max_user_namespaces = 0):\n  \
-                 enable them with `sudo sysctl -w user.max_user_namespaces=15000`, or run as root",
             );
         } else if read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref()
             == Some("1")

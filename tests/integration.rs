@@ -715,6 +715,27 @@ fn rootless_run_as_an_ordinary_user() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// Where namespaces cannot be made, nothing runs unsandboxed: exit 96 with
+/// the cause and the fix. Simulated in a user namespace of our own whose
+/// limit on nested user namespaces is set to 0.
+#[test]
+fn no_namespaces_means_a_setup_error_not_a_fallback() {
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces && exec {BIN} run -- /bin/echo ran-unsandboxed"
+    );
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "/bin/sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("unshare failed") {
+        return skip("unprivileged user namespaces are not available to make the simulation");
+    }
+    assert_eq!(out.status.code(), Some(96), "{stderr}");
+    assert!(out.stdout.is_empty(), "the program ran: {:?}", out.stdout);
+    assert!(stderr.contains("user.max_user_namespaces"), "{stderr}");
+}
+
 // ---------------------------------------------------------- no leftovers
 
 #[test]
