@@ -742,13 +742,7 @@ fn no_namespaces_means_a_setup_error_not_a_fallback() {
 fn nothing_is_left_behind_after_a_run() {
     let _serial = host_wide();
     let (_tmp, dir) = fixture("faults");
-    let child = Command::new(BIN)
-        .args(["isolate", "test", "leaks_daemon", "--memory-max", "256M"])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_isolate(&dir, &["test", "leaks_daemon", "--memory-max", "256M"]);
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     if !is_root() {
@@ -757,6 +751,18 @@ fn nothing_is_left_behind_after_a_run() {
     assert_eq!(out.status.code(), Some(0));
     assert!(cgroup_dirs_of(pid).is_empty(), "{:?}", cgroup_dirs_of(pid));
     assert!(processes_with("sleep 7777").is_empty());
+}
+
+/// `cargo isolate ARGS` in `dir`, in the background, stderr kept for failures.
+fn spawn_isolate(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .arg("isolate")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -778,15 +784,14 @@ fn ctrl_c_keeps_finished_tests_and_cleans_up() {
     let report = unique_report(&dir);
     let built = isolate_test(&dir, &["passes", "--exact"]);
     assert_eq!(built.code(), 0);
-    let child = Command::new(BIN)
-        .args(["isolate", "test", "--test", "faults", "-j", "2", "--report"])
-        .arg(&report)
-        .args(["--", "--exact", "passes", "hangs"])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let report_arg = report.to_str().unwrap();
+    let child = spawn_isolate(
+        &dir,
+        &[
+            "test", "--test", "faults", "-j", "2", "--report", report_arg, "--", "--exact",
+            "passes", "hangs",
+        ],
+    );
     let pid = child.id();
     wait_for("the hanging test to start", || {
         !processes_with("hangs --exact --nocapture").is_empty()
@@ -824,20 +829,7 @@ fn sigkill_of_the_runner_leaves_no_test_running() {
     let (_tmp, dir) = fixture("faults");
     let built = isolate_test(&dir, &["passes", "--exact"]);
     assert_eq!(built.code(), 0);
-    let mut child = Command::new(BIN)
-        .args([
-            "isolate",
-            "test",
-            "hangs",
-            "--exact",
-            "--memory-max",
-            "128M",
-        ])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_isolate(&dir, &["test", "hangs", "--exact", "--memory-max", "128M"]);
     let pid = child.id();
     let needle = "hangs --exact --nocapture";
     wait_for("the hanging test to start", || {
