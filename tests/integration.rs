@@ -796,8 +796,12 @@ fn ctrl_c_keeps_finished_tests_and_cleans_up() {
     wait_for("the hanging test to start", || {
         !processes_with("hangs --exact --nocapture").is_empty()
     });
-    // `passes` runs beside it and is done in a few milliseconds.
-    std::thread::sleep(Duration::from_millis(500));
+    // `passes` starts beside it and is done in a few milliseconds; give the
+    // runner time to record it, also on a loaded machine.
+    wait_for("the passing test to end", || {
+        processes_with("passes --exact --nocapture").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1000));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGINT,
