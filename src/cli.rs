@@ -235,6 +235,10 @@ pub struct SandboxArgs {
     /// private writable overlay.
     #[arg(long)]
     pub read_only_source: bool,
+    /// Also show this host path read-only at the same path (repeatable), e.g.
+    /// /sys or a data directory outside the package.
+    #[arg(long = "ro-bind", value_name = "PATH")]
+    pub ro_bind: Vec<PathBuf>,
     /// Size of the sandbox's tmpfs (/, /tmp, HOME, overlay writes)
     /// [default: half of --memory-max, else 1G].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]

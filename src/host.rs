@@ -256,6 +256,17 @@ fn toolchain_dirs(home: Option<&Path>) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The `--ro-bind` paths, checked before anything runs.
+pub fn extra_read_only(args: &SandboxArgs) -> Result<Vec<PathBuf>, Error> {
+    args.ro_bind
+        .iter()
+        .map(|p| {
+            std::fs::canonicalize(p)
+                .map_err(|e| Error::Usage(format!("--ro-bind {}: {e}", p.display())))
+        })
+        .collect()
+}
+
 /// Default tmpfs size: half the memory limit (so filling it ends in ENOSPC
 /// before the OOM killer), else 1 GiB.
 pub fn tmpfs_size(args: &SandboxArgs) -> u64 {

@@ -23,7 +23,9 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         eprintln!("warning: {w}");
     }
     let program_dir = program.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let layout = host::base_layout(&[cwd.clone(), program_dir], &[], false);
+    let mut read_only = vec![cwd.clone(), program_dir];
+    read_only.extend(host::extra_read_only(&args.sandbox)?);
+    let layout = host::base_layout(&read_only, &[], false);
     let isolation = args.sandbox.isolation;
     let spec = InitSpec {
         mounts: (isolation != Isolation::None).then(|| layout.steps()),

@@ -23,6 +23,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     let start = Instant::now();
     // Fail on the environment before a long build, not after.
     let host = host::prepare(&args.sandbox)?;
+    let extra_read_only = host::extra_read_only(&args.sandbox)?;
     for w in &host.warnings {
         eprintln!("warning: {w}");
     }
@@ -70,7 +71,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         .binaries
         .iter()
         .zip(&envs)
-        .map(|(b, env)| context(b, env, &target_dir, &sysroot_libs, args))
+        .map(|(b, env)| context(b, env, &target_dir, &sysroot_libs, &extra_read_only, args))
         .collect();
     let cancel = CancelPipe::install();
     // Joining a namespace owned by the initial user namespace needs root.
@@ -193,6 +194,7 @@ fn context(
     env: &EnvVars,
     target_dir: &Path,
     sysroot_libs: &[PathBuf],
+    extra_read_only: &[PathBuf],
     args: &TestArgs,
 ) -> BinaryContext {
     let manifest_dir = std::fs::canonicalize(&b.manifest_dir).unwrap_or(b.manifest_dir.clone());
@@ -202,7 +204,8 @@ fn context(
     {
         overlays.push(profile_dir.to_path_buf());
     }
-    let read_only: Vec<PathBuf> = sysroot_libs.to_vec();
+    let mut read_only: Vec<PathBuf> = sysroot_libs.to_vec();
+    read_only.extend(extra_read_only.iter().cloned());
     let mut layout = host::base_layout(&read_only, &overlays, args.sandbox.read_only_source);
     if args.sandbox.read_only_source {
         layout.scratch.push(target_dir.join("tmp"));

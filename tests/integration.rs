@@ -561,6 +561,39 @@ fn run_subcommand_sandboxes_any_program() {
     assert!(stderr.contains("max RSS"));
 }
 
+/// /sys is not in the sandbox unless asked for, and then only read-only.
+#[test]
+fn ro_bind_shows_a_host_path_read_only() {
+    let check = [
+        "--",
+        "/bin/sh",
+        "-c",
+        "test -d /sys/kernel && ! touch /sys/x 2>/dev/null",
+    ];
+    let with = Command::new(BIN)
+        .args(["run", "--ro-bind", "/sys"])
+        .args(check)
+        .output()
+        .unwrap();
+    assert_eq!(
+        with.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let without = Command::new(BIN).arg("run").args(check).output().unwrap();
+    assert_eq!(
+        without.status.code(),
+        Some(1),
+        "/sys is there without --ro-bind"
+    );
+    let missing = Command::new(BIN)
+        .args(["run", "--ro-bind", "/no/such/path", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
 #[test]
 fn run_subcommand_enforces_the_memory_limit() {
     if !is_root() {
