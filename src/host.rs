@@ -48,7 +48,7 @@ pub fn prepare(args: &SandboxArgs) -> Result<Host, Error> {
     };
     let view = HostView::current()?;
     cgroup::remove_stale(&view);
-    let cgroup = RunCgroup::create(&view)?;
+    let cgroup = RunCgroup::create(&view, &limits)?;
     let mut warnings = Vec::new();
     let unenforced: Vec<&str> = match &cgroup {
         Some(c) => c.unsupported(&limits),

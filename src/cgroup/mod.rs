@@ -80,13 +80,13 @@ impl HostView {
 impl RunCgroup {
     /// Sets up the run's subtree. `Ok(None)`: no writable cgroup here.
     /// `Err`: a cgroup exists and is writable but setting it up failed.
-    pub fn create(view: &HostView) -> Result<Option<RunCgroup>, CgroupError> {
+    pub fn create(view: &HostView, limits: &Limits) -> Result<Option<RunCgroup>, CgroupError> {
         let mounts = files::parse_cgroup_mounts(&view.mountinfo);
         let memberships = files::parse_proc_self_cgroup(&view.proc_self_cgroup);
         if let Some(run) = v2::RunV2::create(view, &mounts, &memberships)? {
             return Ok(Some(RunCgroup::V2(run)));
         }
-        if let Some(run) = v1::RunV1::create(view, &mounts, &memberships)? {
+        if let Some(run) = v1::RunV1::create(view, &mounts, &memberships, limits)? {
             return Ok(Some(RunCgroup::V1(run)));
         }
         Ok(None)

@@ -8,7 +8,9 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-const WANTED: &[&str] = &["memory", "pids", "cpu", "cpuacct"];
+/// Hierarchies used for measurement; `cpu` (the quota) only for --cpus:
+/// joining a v1 hierarchy costs a global lock per test.
+const MEASURED: &[&str] = &["memory", "pids", "cpuacct"];
 
 pub struct RunV1 {
     /// (controllers of the hierarchy, the run's directory in it).
@@ -20,11 +22,15 @@ impl RunV1 {
         view: &HostView,
         mounts: &[CgroupMount],
         memberships: &[(Vec<String>, String)],
+        limits: &Limits,
     ) -> Result<Option<RunV1>, CgroupError> {
         let name = files::run_dir_name();
         let mut dirs: Vec<(Vec<String>, PathBuf)> = Vec::new();
         for m in mounts.iter().filter(|m| !m.v2) {
-            if !m.controllers.iter().any(|c| WANTED.contains(&c.as_str())) {
+            let wanted = |c: &String| {
+                MEASURED.contains(&c.as_str()) || (c == "cpu" && limits.cpus.is_some())
+            };
+            if !m.controllers.iter().any(wanted) {
                 continue;
             }
             let Some((_, path)) = memberships
