@@ -61,6 +61,10 @@ pub struct TestArgs {
     /// Sandboxes at once [default: number of CPUs].
     #[arg(short = 'j', long, value_name = "N", help_heading = "Running")]
     pub jobs: Option<usize>,
+    /// Run each selected test N times, each in a fresh sandbox: with
+    /// --fail-fast, until the first failure. For reproducing flaky tests.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Running")]
+    pub repeat: u32,
     /// Stop at the first test that does not pass.
     #[arg(long, help_heading = "Running")]
     pub fail_fast: bool,

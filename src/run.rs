@@ -81,6 +81,11 @@ pub fn run_all(
                     }
                     match run_unit(cfg, unit, i, netns.as_ref()) {
                         Ok(Some(rec)) => {
+                            // Decided here, before this worker takes another
+                            // unit, not when the main thread gets the result.
+                            if cfg.fail_fast && !matches!(rec.outcome, "passed" | "ignored") {
+                                stop.store(true, Ordering::SeqCst);
+                            }
                             let _ = tx.send(Ok(Event::Finished(Box::new(rec))));
                         }
                         Ok(None) => break,
@@ -97,12 +102,6 @@ pub fn run_all(
         let mut first_err = None;
         for msg in rx {
             match msg {
-                Ok(Event::Finished(rec)) => {
-                    if cfg.fail_fast && !matches!(rec.outcome, "passed" | "ignored") {
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    on_event(Event::Finished(rec));
-                }
                 Ok(ev) => on_event(ev),
                 Err(e) => {
                     first_err.get_or_insert(e);
@@ -133,6 +132,7 @@ fn run_unit(
         &b.kind,
         unit.name.clone(),
     );
+    rec.attempt = unit.attempt;
     if unit.skip_as_ignored {
         return Ok(Some(rec));
     }

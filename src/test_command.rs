@@ -45,7 +45,10 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         &args.test_args,
     );
     let isolation = args.sandbox.isolation;
-    let units = plan::plan(&built.binaries, &cases, &filter, isolation);
+    let units = plan::repeat(
+        plan::plan(&built.binaries, &cases, &filter, isolation),
+        args.repeat,
+    );
     let report_path = args
         .report
         .clone()
@@ -162,7 +165,11 @@ fn assemble(
     complete: bool,
     mut tests: Vec<report::TestRecord>,
 ) -> Report {
-    tests.sort_by(|a, b| a.id.cmp(&b.id));
+    // By test, then by run (#2 before #10).
+    tests.sort_by(|a, b| {
+        let base = |t: &report::TestRecord| t.id.split('#').next().unwrap_or("").to_string();
+        (base(a), a.attempt).cmp(&(base(b), b.attempt))
+    });
     let ru = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok();
     Report {
         schema_version: 1,

@@ -503,6 +503,55 @@ fn fail_fast_stops_after_the_first_failure() {
     assert_outcome(&run, "tests::fails_on_purpose", "failed");
 }
 
+/// Reproducing a flaky test: the same test again and again, each run in a
+/// fresh sandbox, and with --fail-fast until the first failure.
+#[test]
+fn repeat_runs_a_test_many_times() {
+    let (_tmp, dir) = fixture("demo");
+    let run = isolate_test(
+        &dir,
+        &[
+            "--repeat",
+            "12",
+            "--lib",
+            "--",
+            "--exact",
+            "tests::adds_numbers",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let tests = run.report["tests"].as_array().unwrap();
+    let ids: Vec<&str> = tests.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    let want: Vec<String> = (1..=12)
+        .map(|k| format!("demo::demo::tests::adds_numbers#{k}"))
+        .collect();
+    assert_eq!(ids, want);
+    assert!(
+        tests
+            .iter()
+            .all(|t| t["outcome"] == "passed" && t["attempt"].is_u64())
+    );
+
+    let run = isolate_test(
+        &dir,
+        &[
+            "--repeat",
+            "50",
+            "--fail-fast",
+            "-j",
+            "1",
+            "--lib",
+            "fails_on_purpose",
+        ],
+    );
+    assert_eq!(run.code(), 100);
+    assert_eq!(
+        run.report["summary"]["failed"], 1,
+        "stopped at the first failure"
+    );
+    assert_eq!(run.report["complete"], false);
+}
+
 #[test]
 fn filters_and_ignored_tests() {
     let (_tmp, dir) = fixture("demo");

@@ -56,7 +56,11 @@ fn case(t: &TestRecord) -> TestCase {
             s
         }
     };
-    let mut c = TestCase::new(t.name.clone().unwrap_or_else(|| t.binary.clone()), status);
+    let mut name = t.name.clone().unwrap_or_else(|| t.binary.clone());
+    if let Some(k) = t.attempt {
+        name = format!("{name}#{k}");
+    }
+    let mut c = TestCase::new(name, status);
     c.set_classname(format!("{}::{}", t.package, t.binary));
     if let Some(ms) = t.duration_ms {
         c.set_time(Duration::from_secs_f64(ms / 1000.0));

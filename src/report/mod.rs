@@ -83,6 +83,9 @@ pub struct TestRecord {
     pub stdout: String,
     pub stderr: String,
     pub error: Option<String>,
+    /// Added to v1: which run of the test this is, with `--repeat`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 impl TestRecord {
@@ -111,6 +114,7 @@ impl TestRecord {
             stdout: String::new(),
             stderr: String::new(),
             error: None,
+            attempt: None,
         }
     }
 
