@@ -42,6 +42,7 @@ tests=(
   rootless_with_a_delegated_cgroup_v2
   nothing_is_left_behind_after_a_run
   ctrl_c_keeps_finished_tests_and_cleans_up
+  sigterm_keeps_finished_tests_and_cleans_up
   sigkill_of_the_runner_leaves_no_test_running
 )
 echo "== cgroup v2 lane: ${#tests[@]} integration tests in the guest"

@@ -860,6 +860,15 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn ctrl_c_keeps_finished_tests_and_cleans_up() {
+    interrupt_keeps_finished_tests_and_cleans_up(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_keeps_finished_tests_and_cleans_up() {
+    interrupt_keeps_finished_tests_and_cleans_up(nix::sys::signal::Signal::SIGTERM);
+}
+
+fn interrupt_keeps_finished_tests_and_cleans_up(signal: nix::sys::signal::Signal) {
     let _serial = host_wide();
     let (_tmp, dir) = fixture("faults");
     // Build first so that the signal lands while the test runs.
@@ -884,11 +893,7 @@ fn ctrl_c_keeps_finished_tests_and_cleans_up() {
         processes_with("passes --exact --nocapture").is_empty()
     });
     std::thread::sleep(Duration::from_millis(1000));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
