@@ -58,6 +58,11 @@ pub struct TestArgs {
     #[arg(long, help_heading = "Sandbox")]
     pub reuse_netns: bool,
 
+    /// Print the tests that would run (one id a line) and exit; nothing is
+    /// sandboxed.
+    #[arg(long, help_heading = "Running")]
+    pub list: bool,
+
     /// Sandboxes at once [default: number of CPUs].
     #[arg(short = 'j', long, value_name = "N", help_heading = "Running")]
     pub jobs: Option<usize>,

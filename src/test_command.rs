@@ -21,34 +21,25 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     report::progress::init_color(args.color.as_deref());
     let started_at = SystemTime::now();
     let start = Instant::now();
+    if args.list {
+        return list(args);
+    }
     // Fail on the environment before a long build, not after.
     let host = host::prepare(&args.sandbox)?;
     let extra_read_only = host::extra_read_only(&args.sandbox)?;
     for w in &host.warnings {
         eprintln!("warning: {w}");
     }
-    let built = build::build(&args.cargo)?;
-    let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
-    let sysroot_libs = testenv::sysroot_lib_dirs();
-    let envs: Vec<EnvVars> = built
-        .binaries
-        .iter()
-        .map(|b| testenv::env_for(b, &built, &target_dir, &sysroot_libs))
-        .collect();
-    let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
-    let cases = discover::discover(&built.binaries, &envs, jobs)?;
-    let filter = Filter::new(
-        args.filter.as_deref(),
-        args.exact,
-        &args.skip,
-        args.run_ignored,
-        &args.test_args,
-    );
+    let Planned {
+        built,
+        target_dir,
+        sysroot_libs,
+        envs,
+        jobs,
+        filter,
+        units,
+    } = build_and_plan(args)?;
     let isolation = args.sandbox.isolation;
-    let units = plan::repeat(
-        plan::plan(&built.binaries, &cases, &filter, isolation),
-        args.repeat,
-    );
     let report_path = args
         .report
         .clone()
@@ -137,6 +128,69 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     Ok(if report.summary.not_passed() > 0 {
         EXIT_TEST_FAILED
     } else if report.summary.total == 0 {
+        EXIT_NO_TESTS
+    } else {
+        EXIT_OK
+    })
+}
+
+/// What a run needs before its first sandbox.
+struct Planned {
+    built: build::BuildOutput,
+    target_dir: PathBuf,
+    sysroot_libs: Vec<PathBuf>,
+    envs: Vec<EnvVars>,
+    jobs: usize,
+    filter: Filter,
+    units: Vec<plan::RunUnit>,
+}
+
+/// Build, the environment of each binary, discovery, the plan.
+fn build_and_plan(args: &TestArgs) -> Result<Planned, Error> {
+    let built = build::build(&args.cargo)?;
+    let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
+    let sysroot_libs = testenv::sysroot_lib_dirs();
+    let envs: Vec<EnvVars> = built
+        .binaries
+        .iter()
+        .map(|b| testenv::env_for(b, &built, &target_dir, &sysroot_libs))
+        .collect();
+    let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
+    let cases = discover::discover(&built.binaries, &envs, jobs)?;
+    let filter = Filter::new(
+        args.filter.as_deref(),
+        args.exact,
+        &args.skip,
+        args.run_ignored,
+        &args.test_args,
+    );
+    let units = plan::repeat(
+        plan::plan(&built.binaries, &cases, &filter, args.sandbox.isolation),
+        args.repeat,
+    );
+    Ok(Planned {
+        built,
+        target_dir,
+        sysroot_libs,
+        envs,
+        jobs,
+        filter,
+        units,
+    })
+}
+
+/// `--list`: build, discover and plan as a run would, then print the ids.
+/// Nothing is sandboxed, so no preflight either.
+fn list(args: &TestArgs) -> Result<u8, Error> {
+    let units = build_and_plan(args)?.units;
+    for u in &units {
+        if u.skip_as_ignored {
+            println!("{} (ignored)", u.id);
+        } else {
+            println!("{}", u.id);
+        }
+    }
+    Ok(if units.is_empty() {
         EXIT_NO_TESTS
     } else {
         EXIT_OK

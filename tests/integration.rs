@@ -553,6 +553,29 @@ fn repeat_runs_a_test_many_times() {
 }
 
 #[test]
+fn list_prints_what_would_run() {
+    let (_tmp, dir) = fixture("demo");
+    let out = Command::new(BIN)
+        .args(["isolate", "test", "--list", "--lib", "--", "--skip", "slow"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let ids: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        ids,
+        vec![
+            "demo::demo::tests::adds_numbers",
+            "demo::demo::tests::allocates_64_mib",
+            "demo::demo::tests::fails_on_purpose",
+            "demo::demo::tests::ignored_for_now (ignored)",
+            "demo::demo::tests::parses_config",
+        ]
+    );
+}
+
+#[test]
 fn filters_and_ignored_tests() {
     let (_tmp, dir) = fixture("demo");
     let run = isolate_test(&dir, &["--run-ignored", "only"]);
