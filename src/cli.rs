@@ -64,7 +64,7 @@ pub struct TestArgs {
     pub list: bool,
 
     /// Sandboxes at once [default: number of CPUs].
-    #[arg(short = 'j', long, value_name = "N", help_heading = "Running")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = parse_jobs, help_heading = "Running")]
     pub jobs: Option<usize>,
     /// Run each selected test N times, each in a fresh sandbox: with
     /// --fail-fast, until the first failure. For reproducing flaky tests.
@@ -83,8 +83,8 @@ pub struct TestArgs {
     /// Also write JUnit XML here.
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
     pub junit: Option<PathBuf>,
-    /// Coloring: auto, always, never [env: CARGO_TERM_COLOR, NO_COLOR].
-    #[arg(long, value_name = "WHEN", help_heading = "Reports")]
+    /// Coloring [env: CARGO_TERM_COLOR, NO_COLOR].
+    #[arg(long, value_name = "WHEN", value_parser = ["auto", "always", "never"], help_heading = "Reports")]
     pub color: Option<String>,
 
     /// Arguments after `--`: libtest filters and flags (--exact, --skip,
@@ -224,38 +224,63 @@ pub struct SandboxArgs {
     /// One sandbox per test, per test binary, or none (limits still apply).
     #[arg(long, value_enum, default_value_t = Isolation::PerTest)]
     pub isolation: Isolation,
-    /// Memory limit of each sandbox (cgroup), e.g. 256M, 1G. Files written
-    /// to the sandbox's tmpfs count as memory.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    /// Memory limit of each sandbox (cgroup), e.g. 256M, 1G; at least 8M.
+    /// Files written to the sandbox's tmpfs (--scratch memory) count as memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_max)]
     pub memory_max: Option<u64>,
-    /// Limit on processes and threads in each sandbox.
-    #[arg(long, value_name = "N")]
+    /// Limit on processes and threads in each sandbox; at least 3.
+    #[arg(long, value_name = "N", value_parser = parse_pids_max)]
     pub pids_max: Option<u64>,
-    /// CPU bandwidth of each sandbox, in CPUs (e.g. 0.5, 2).
+    /// CPU bandwidth of each sandbox, in CPUs (e.g. 0.5, 2), from 0.01 to 4096.
     #[arg(long, value_name = "CPUS", value_parser = parse_cpus)]
     pub cpus: Option<f64>,
-    /// Kill a sandbox (every process in it) after this long, e.g. 30s, 2m.
+    /// Kill a sandbox (every process in it) after this long, e.g. 30s, 2m; at
+    /// most 1y.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Hostname inside the sandbox.
-    #[arg(long, value_name = "NAME", default_value = "isolate")]
+    #[arg(long, value_name = "NAME", default_value = "isolate", value_parser = parse_hostname)]
     pub hostname: String,
+    /// Run tests with only cargo's test variables (CARGO_*, OUT_DIR...),
+    /// PATH, and those given with --env.
+    #[arg(long)]
+    pub env_clear: bool,
+    /// Set KEY to VALUE in the sandbox, or pass the host's KEY through when
+    /// no VALUE is given (repeatable).
+    #[arg(long, value_name = "KEY[=VALUE]", value_parser = parse_env)]
+    pub env: Vec<EnvSetting>,
+    /// Where a test's writes go (/tmp, /var/tmp, HOME, the overlays): memory
+    /// (a tmpfs, counted in the memory limit) or disk (a per-test directory
+    /// under the target dir, removed afterwards).
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = Scratch::Memory)]
+    pub scratch: Scratch,
     /// Mount the package and target dirs read-only instead of through a
     /// private writable overlay.
     #[arg(long)]
     pub read_only_source: bool,
     /// Also show this host path read-only at the same path (repeatable), e.g.
-    /// /sys or a data directory outside the package.
+    /// a data directory outside the package, or the host's /sys.
     #[arg(long = "ro-bind", value_name = "PATH")]
     pub ro_bind: Vec<PathBuf>,
+    /// Do not mount the sandbox's own read-only /sys (its network namespace's
+    /// view: only `lo` under /sys/class/net).
+    #[arg(long)]
+    pub no_sys: bool,
     /// Size of the sandbox's tmpfs (/, /tmp, HOME, overlay writes)
     /// [default: half of --memory-max, else 1G].
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_tmpfs_size)]
     pub tmpfs_size: Option<u64>,
     /// Run even when a requested limit cannot be enforced here (no writable
     /// cgroup): the limit is then ignored and the report says so.
     #[arg(long)]
     pub allow_unenforced_limits: bool,
+}
+
+/// One `--env KEY[=VALUE]`: `value: None` passes the host's value through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvSetting {
+    pub key: String,
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +309,13 @@ impl Isolation {
     }
 }
 
+/// Where a sandbox's writable scratch space lives (`--scratch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scratch {
+    Memory,
+    Disk,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RunIgnored {
     /// Skip ignored tests (they are reported as ignored).
@@ -294,68 +326,325 @@ pub enum RunIgnored {
     All,
 }
 
-/// "256M", "1G", "512k", "1048576" (bytes; K/M/G/T are powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+// Value parsers. Clap prints their errors as
+// "invalid value '<input>' for '<flag>': <message>", so a message is a
+// lowercase fragment saying what is wrong and what would work. None of them
+// may panic, whatever the input.
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+
+/// The smallest `--memory-max`.
+pub const MIN_MEMORY_MAX: u64 = 8 * MIB;
+/// The smallest `--tmpfs-size`.
+pub const MIN_TMPFS_SIZE: u64 = MIB;
+/// The smallest `--pids-max`.
+pub const MIN_PIDS_MAX: u64 = 3;
+/// The largest `--pids-max`: the kernel's PID_MAX_LIMIT on 64-bit (pids.max
+/// rejects more).
+pub const MAX_PIDS_MAX: u64 = 4 * 1024 * 1024;
+/// `--cpus` bounds: 0.01 is the kernel's smallest quota (1ms a 100ms period).
+pub const MIN_CPUS: f64 = 0.01;
+pub const MAX_CPUS: f64 = 4096.0;
+/// The longest `--timeout`: one year of 365.25 days, so "1y" is accepted.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(31_557_600);
+/// The kernel's limit on a hostname (HOST_NAME_MAX).
+pub const MAX_HOSTNAME_LEN: usize = 64;
+
+const SIZE_HINT: &str = "expected a number of bytes with an optional K, M, G or T, e.g. 256M";
+
+/// "256M", "1G", "512k", "1.5G", "64MiB", "1048576" (bytes; K/M/G/T are
+/// powers of 1024). Zero is allowed here; the flags' parsers set minimums.
+fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
-        format!("invalid size {s:?}: expected a number with an optional K, M, G or T")
-    })?;
-    let mult: u64 = match unit
-        .trim()
-        .to_ascii_uppercase()
-        .trim_end_matches("IB")
-        .trim_end_matches('B')
-    {
+    let unit = unit.trim().to_ascii_uppercase();
+    let prefix = unit
+        .strip_suffix("IB")
+        .or_else(|| unit.strip_suffix('B'))
+        .unwrap_or(&unit);
+    let mult: u64 = match prefix {
         "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
+        "K" => KIB,
+        "M" => MIB,
         "G" => 1 << 30,
         "T" => 1 << 40,
+        _ if num.is_empty() => return Err(SIZE_HINT.to_string()),
         _ => {
             return Err(format!(
-                "invalid size {s:?}: unknown unit {unit:?} (use K, M, G or T)"
+                "unknown unit {unit:?}: use K, M, G or T, e.g. 256M"
             ));
         }
     };
-    let bytes = n * mult as f64;
-    if !(1.0..=(u64::MAX as f64)).contains(&bytes) {
-        return Err(format!("invalid size {s:?}: must be at least 1 byte"));
+    if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+        return Err(SIZE_HINT.to_string());
     }
-    Ok(bytes as u64)
+    let too_large = || "too large: must be less than 2^64 bytes (16777216T)".to_string();
+    match num.split_once('.') {
+        None => num
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .ok_or_else(too_large),
+        Some(_) => {
+            let n: f64 = num.parse().map_err(|_| SIZE_HINT.to_string())?;
+            let bytes = n * mult as f64;
+            // 2^64 as f64 is exactly u64::MAX + 1.
+            if bytes.is_finite() && bytes < u64::MAX as f64 {
+                Ok(bytes as u64)
+            } else {
+                Err(too_large())
+            }
+        }
+    }
+}
+
+/// A size of at least one byte (`--output-limit`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    match parse_bytes(s)? {
+        0 => Err("must be at least 1 byte".into()),
+        n => Ok(n),
+    }
+}
+
+pub fn parse_memory_max(s: &str) -> Result<u64, String> {
+    match parse_bytes(s)? {
+        n if n < MIN_MEMORY_MAX => Err(
+            "must be at least 8M (the sandbox's init and a test binary need at least 8 MiB)".into(),
+        ),
+        n => Ok(n),
+    }
+}
+
+pub fn parse_tmpfs_size(s: &str) -> Result<u64, String> {
+    match parse_bytes(s)? {
+        n if n < MIN_TMPFS_SIZE => Err("must be at least 1M".into()),
+        n => Ok(n),
+    }
+}
+
+pub fn parse_pids_max(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n < MIN_PIDS_MAX => {
+            Err("must be at least 3 (the init, the test and libtest's test thread)".into())
+        }
+        Ok(n) if n > MAX_PIDS_MAX => Err(format!(
+            "must be at most {MAX_PIDS_MAX} (the kernel's limit on process ids)"
+        )),
+        Ok(n) => Ok(n),
+        Err(_) if is_integer(s) => Err(format!(
+            "must be at most {MAX_PIDS_MAX} (the kernel's limit on process ids)"
+        )),
+        Err(_) => Err("expected a whole number of processes, e.g. 64".into()),
+    }
+}
+
+pub fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) if is_integer(s) => Err("too large: expected a number of sandboxes, e.g. 4".into()),
+        Err(_) => Err("expected a whole number of sandboxes, at least 1, e.g. 4".into()),
+    }
+}
+
+/// Only ASCII digits, so parsing failed on overflow.
+fn is_integer(s: &str) -> bool {
+    let t = s.trim();
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub fn parse_cpus(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(c) if c >= 0.01 && c.is_finite() => Ok(c),
-        _ => Err(format!(
-            "invalid CPU count {s:?}: expected a number such as 0.5 or 2"
-        )),
+    match s.trim().parse::<f64>() {
+        Ok(c) if c.is_nan() => Err("expected a number of CPUs, e.g. 0.5 or 2".into()),
+        Ok(c) if c < MIN_CPUS => {
+            Err("must be at least 0.01 (the kernel's smallest CPU quota)".into())
+        }
+        Ok(c) if c > MAX_CPUS => Err("must be at most 4096".into()),
+        Ok(c) => Ok(c),
+        Err(_) => Err("expected a number of CPUs, e.g. 0.5 or 2".into()),
     }
 }
 
-/// "30s", "2m", "1500ms", or plain seconds ("30").
+const DURATION_HINT: &str = "expected a duration such as 30s, 2m, 1h30m or 1500ms";
+
+fn timeout_too_long() -> String {
+    "must be at most 1 year (1y)".into()
+}
+
+/// "30s", "2m", "1h 30m", "1500ms", "1.5h", or plain seconds ("30", "0.5"):
+/// more than zero and at most [`MAX_TIMEOUT`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<f64>()
-        && secs > 0.0
-        && secs.is_finite()
+    let t = s.trim();
+    let d = match t.parse::<f64>() {
+        Ok(secs) if secs.is_nan() => return Err(DURATION_HINT.into()),
+        Ok(secs) if secs <= 0.0 => return Err("must be more than 0".into()),
+        Ok(secs) if secs > MAX_TIMEOUT.as_secs_f64() => return Err(timeout_too_long()),
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|_| timeout_too_long())?,
+        Err(_) => parse_duration_with_units(t)?,
+    };
+    if d.is_zero() {
+        Err("must be more than 0".into())
+    } else if d > MAX_TIMEOUT {
+        Err(timeout_too_long())
+    } else {
+        Ok(d)
+    }
+}
+
+/// humantime's syntax ("1h 30m", "1.5s"), with checked arithmetic: humantime
+/// itself can panic on a sum that overflows.
+fn parse_duration_with_units(s: &str) -> Result<Duration, String> {
+    // Above the limit is an error anyway: stop counting there.
+    const CAP_NS: u128 = MAX_TIMEOUT.as_nanos() + 1;
+    let mut total: u128 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(DURATION_HINT.into());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let (num, r) = rest.split_at(n);
+        let r = r.trim_start();
+        let u = r.find(|c: char| !c.is_alphabetic()).unwrap_or(r.len());
+        let (unit, r) = r.split_at(u);
+        rest = r.trim_start();
+        let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+            return Err(DURATION_HINT.into());
+        }
+        let per_unit: u128 = match unit {
+            "ns" | "nsec" => 1,
+            "us" | "usec" | "µs" => 1_000,
+            "ms" | "msec" => 1_000_000,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1_000_000_000,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60 * 1_000_000_000,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600 * 1_000_000_000,
+            "d" | "day" | "days" => 86_400 * 1_000_000_000,
+            "w" | "wk" | "wks" | "week" | "weeks" => 7 * 86_400 * 1_000_000_000,
+            "M" | "month" | "months" => 2_630_016 * 1_000_000_000,
+            "y" | "yr" | "yrs" | "year" | "years" => 31_557_600 * 1_000_000_000,
+            "" => return Err(format!("a unit is missing after {num:?}; {DURATION_HINT}")),
+            _ => {
+                return Err(format!(
+                    "unknown unit {unit:?}: use ns, us, ms, s, m, h, d, w, M or y"
+                ));
+            }
+        };
+        let whole: u128 = if int.is_empty() {
+            0
+        } else {
+            // Only digits, so a parse error is an overflow.
+            int.parse::<u128>().unwrap_or(u128::MAX)
+        };
+        // 18 digits of fraction are below a nanosecond for every unit and
+        // keep the products within u128.
+        let frac = &frac[..frac.len().min(18)];
+        let frac_ns = if frac.is_empty() {
+            0
+        } else {
+            let digits: u128 = frac.parse().map_err(|_| DURATION_HINT.to_string())?;
+            digits * per_unit / 10u128.pow(frac.len() as u32)
+        };
+        total = whole
+            .checked_mul(per_unit)
+            .and_then(|ns| ns.checked_add(frac_ns))
+            .and_then(|ns| ns.checked_add(total))
+            .unwrap_or(u128::MAX)
+            .min(CAP_NS);
+    }
+    // At most CAP_NS, which fits.
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| timeout_too_long())?;
+    Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
+}
+
+pub fn parse_hostname(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > MAX_HOSTNAME_LEN {
+        return Err(format!(
+            "must be at most {MAX_HOSTNAME_LEN} bytes (the kernel's limit), not {}",
+            s.len()
+        ));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && *c != '.' && *c != '-')
     {
-        return Ok(Duration::from_secs_f64(secs));
+        return Err(format!(
+            "{c:?} is not allowed: use letters, digits, '.' and '-', e.g. isolate"
+        ));
     }
-    match humantime::parse_duration(s) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!(
-            "invalid duration {s:?}: expected e.g. 30s, 2m or 1500ms"
-        )),
+    Ok(s.to_string())
+}
+
+/// `KEY=VALUE`, or `KEY` to pass the host's value through.
+pub fn parse_env(s: &str) -> Result<EnvSetting, String> {
+    let (key, value) = match s.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (s, None),
+    };
+    if key.is_empty() {
+        return Err("the variable name is empty: expected KEY or KEY=VALUE".into());
     }
+    if key.contains('\0') {
+        return Err("the variable name contains a NUL byte".into());
+    }
+    if value.is_some_and(|v| v.contains('\0')) {
+        return Err("the value contains a NUL byte".into());
+    }
+    Ok(EnvSetting {
+        key: key.to_string(),
+        value: value.map(str::to_string),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses `cargo isolate <args>`.
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cargo-isolate").chain(args.iter().copied()))
+    }
+
+    fn sandbox(args: &[&str]) -> SandboxArgs {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--", "true"]);
+        match parse(&all).unwrap().command {
+            Command::Run(r) => r.sandbox,
+            _ => panic!("not run"),
+        }
+    }
+
+    fn test_args(args: &[&str]) -> TestArgs {
+        let mut all = vec!["test"];
+        all.extend_from_slice(args);
+        match parse(&all).unwrap().command {
+            Command::Test(t) => *t,
+            _ => panic!("not test"),
+        }
+    }
+
+    /// The usage error clap prints for `run <flag>=<value> -- true`.
+    fn usage_error(flag: &str, value: &str) -> String {
+        let arg = format!("{flag}={value}");
+        let e = parse(&["run", &arg, "--", "true"]).expect_err(&arg);
+        assert_eq!(
+            e.kind(),
+            clap::error::ErrorKind::ValueValidation,
+            "{arg}: {e}"
+        );
+        assert!(e.use_stderr());
+        e.to_string()
+    }
 
     #[test]
     fn sizes() {
@@ -363,10 +652,30 @@ mod tests {
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert_eq!(parse_size("1.5k"), Ok(1536));
         assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("64mb"), Ok(64 << 20));
         assert_eq!(parse_size("100"), Ok(100));
+        assert_eq!(parse_size("100B"), Ok(100));
+        assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_size("16777215T"), Ok(16777215 << 40));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5X").is_err());
+        assert!(parse_size("5BB").is_err());
         assert!(parse_size("0").is_err());
+        assert!(parse_size("0.1").is_err());
+        assert!(parse_size("1.2.3M").is_err());
+        assert!(parse_size(".M").is_err());
+        assert!(parse_size("1e30").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_size("18446744073709551616")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(parse_size("16777216T").unwrap_err().contains("too large"));
+        assert!(
+            parse_size("99999999999999999999.5T")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]
@@ -374,8 +683,307 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1e3"), Ok(Duration::from_secs(1000)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2 min"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
+        assert_eq!(parse_duration("1M"), Ok(Duration::from_secs(2_630_016)));
+        assert_eq!(parse_duration("1y"), Ok(MAX_TIMEOUT));
+        assert_eq!(parse_duration("365d"), Ok(Duration::from_secs(365 * 86400)));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5").is_ok());
+        assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_duration("5 s 3")
+                .unwrap_err()
+                .contains("unit is missing")
+        );
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("1..5s").is_err());
+        assert!(parse_duration("").is_err());
         assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("0.1ns").is_err());
+        assert!(parse_duration("1e-12").is_err());
+    }
+
+    #[test]
+    fn timeout_is_at_most_a_year() {
+        for v in [
+            "1e30",
+            "1e19",
+            "500000000000y",
+            "1y 1s",
+            "366d",
+            "31557601",
+            "18446744073709551615s 1000000000ns",
+            "inf",
+            "infinity",
+            "1e308",
+        ] {
+            let e = usage_error("--timeout", v);
+            assert!(
+                e.contains(&format!(
+                    "invalid value '{v}' for '--timeout <DURATION>': must be at most 1 year (1y)"
+                )),
+                "{v}: {e}"
+            );
+        }
+        for v in ["-1", "-0", "0", "0ms"] {
+            assert!(
+                usage_error("--timeout", v).contains("must be more than 0"),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            sandbox(&["--timeout", "1y"]).timeout,
+            Some(Duration::from_secs(31_557_600))
+        );
+    }
+
+    #[test]
+    fn memory_max_is_at_least_8m() {
+        let e = usage_error("--memory-max", "1");
+        assert!(
+            e.contains(
+                "invalid value '1' for '--memory-max <SIZE>': must be at least 8M \
+                 (the sandbox's init and a test binary need at least 8 MiB)"
+            ),
+            "{e}"
+        );
+        assert!(usage_error("--memory-max", "0").contains("at least 8M"));
+        assert!(usage_error("--memory-max", "8191K").contains("at least 8M"));
+        assert_eq!(sandbox(&["--memory-max", "8M"]).memory_max, Some(8 << 20));
+    }
+
+    #[test]
+    fn tmpfs_size_is_at_least_1m() {
+        assert!(usage_error("--tmpfs-size", "1023K").contains("must be at least 1M"));
+        assert_eq!(sandbox(&["--tmpfs-size", "1M"]).tmpfs_size, Some(1 << 20));
+    }
+
+    #[test]
+    fn pids_max_is_at_least_3() {
+        for v in ["0", "1", "2"] {
+            let e = usage_error("--pids-max", v);
+            assert!(
+                e.contains(&format!(
+                    "invalid value '{v}' for '--pids-max <N>': must be at least 3 \
+                     (the init, the test and libtest's test thread)"
+                )),
+                "{e}"
+            );
+        }
+        assert!(usage_error("--pids-max", "4194305").contains("at most 4194304"));
+        assert!(usage_error("--pids-max", "18446744073709551616").contains("at most 4194304"));
+        assert!(usage_error("--pids-max", "-1").contains("expected a whole number"));
+        assert!(usage_error("--pids-max", "2.5").contains("expected a whole number"));
+        assert_eq!(sandbox(&["--pids-max", "3"]).pids_max, Some(3));
+        assert_eq!(sandbox(&["--pids-max", "4194304"]).pids_max, Some(4194304));
+    }
+
+    #[test]
+    fn cpus_are_between_a_hundredth_and_4096() {
+        for v in ["1e300", "4096.5", "inf"] {
+            assert!(
+                usage_error("--cpus", v).contains("must be at most 4096"),
+                "{v}"
+            );
+        }
+        for v in ["0", "0.009", "-1", "-inf"] {
+            assert!(
+                usage_error("--cpus", v).contains("must be at least 0.01"),
+                "{v}"
+            );
+        }
+        assert!(usage_error("--cpus", "NaN").contains("expected a number of CPUs"));
+        assert!(usage_error("--cpus", "two").contains("expected a number of CPUs"));
+        assert_eq!(sandbox(&["--cpus", "0.01"]).cpus, Some(0.01));
+        assert_eq!(sandbox(&["--cpus", "4096"]).cpus, Some(4096.0));
+    }
+
+    #[test]
+    fn hostnames_are_1_to_64_safe_bytes() {
+        let long = "a".repeat(65);
+        assert!(
+            usage_error("--hostname", &long).contains("must be at most 64 bytes"),
+            "65 bytes"
+        );
+        assert!(usage_error("--hostname", "").contains("must not be empty"));
+        for v in ["a/b", "a b", "a\tb", "a_b", "é", "a\u{1b}b"] {
+            assert!(
+                usage_error("--hostname", v).contains("is not allowed"),
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            parse_hostname("a\0b"),
+            Err("'\\0' is not allowed: use letters, digits, '.' and '-', e.g. isolate".into())
+        );
+        assert_eq!(sandbox(&[]).hostname, "isolate");
+        let ok = format!("{}.x-1", "a".repeat(60));
+        assert_eq!(ok.len(), 64);
+        assert_eq!(sandbox(&["--hostname", &ok]).hostname, ok);
+    }
+
+    #[test]
+    fn jobs_are_at_least_1() {
+        let e = parse(&["test", "-j", "0"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            e.to_string()
+                .contains("invalid value '0' for '--jobs <N>': must be at least 1"),
+            "{e}"
+        );
+        assert!(parse(&["test", "--jobs=-1"]).is_err());
+        assert!(parse(&["test", "-j", "99999999999999999999999"]).is_err());
+        assert_eq!(test_args(&["-j", "1"]).jobs, Some(1));
+        assert_eq!(test_args(&[]).jobs, None);
+    }
+
+    #[test]
+    fn color_is_auto_always_or_never() {
+        for v in ["auto", "always", "never"] {
+            assert_eq!(test_args(&["--color", v]).color.as_deref(), Some(v));
+        }
+        assert_eq!(test_args(&[]).color, None);
+        let e = parse(&["test", "--color", "sometimes"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn env_settings() {
+        let s = sandbox(&[
+            "--env", "A=1", "--env", "B", "--env", "C=", "--env", "D=x=y",
+        ]);
+        let env: Vec<(&str, Option<&str>)> = s
+            .env
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_deref()))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("A", Some("1")),
+                ("B", None),
+                ("C", Some("")),
+                ("D", Some("x=y"))
+            ]
+        );
+        assert!(!s.env_clear);
+        assert!(sandbox(&["--env-clear"]).env_clear);
+        assert!(usage_error("--env", "").contains("the variable name is empty"));
+        assert!(usage_error("--env", "=x").contains("the variable name is empty"));
+        assert!(parse_env("A\0B=1").unwrap_err().contains("NUL"));
+        assert!(parse_env("A=1\0").unwrap_err().contains("NUL"));
+    }
+
+    #[test]
+    fn scratch_and_sys() {
+        let s = sandbox(&[]);
+        assert_eq!(s.scratch, Scratch::Memory);
+        assert!(!s.no_sys);
+        let s = sandbox(&["--scratch", "disk", "--no-sys"]);
+        assert_eq!(s.scratch, Scratch::Disk);
+        assert!(s.no_sys);
+        assert!(parse(&["run", "--scratch", "tape", "--", "true"]).is_err());
+    }
+
+    #[test]
+    fn no_value_parser_panics() {
+        let weird = [
+            "",
+            " ",
+            "-",
+            ".",
+            "..",
+            "-1",
+            "-0",
+            "+1",
+            "0",
+            "1",
+            "1e308",
+            "-1e308",
+            "1e-308",
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "infinity",
+            "18446744073709551615",
+            "18446744073709551616",
+            "340282366920938463463374607431768211456",
+            "9999999999999999999999y",
+            "9999999999999999999999.9999999999999999999999y",
+            "18446744073709551615s 1000000000ns",
+            "18446744073709551615s 999999999ns 1ns",
+            "1.99999999999999999999999999999ns",
+            "0.0000000000000000000000001y",
+            "1 2 3",
+            "5 s 3",
+            "1h-1m",
+            "µs",
+            "1µs",
+            "1.5.5",
+            "1e",
+            "e",
+            "1E3",
+            "0x10",
+            "1_000",
+            "٣",
+            "１",
+            "\u{0}",
+            "\u{1b}[2J",
+            "16777216T",
+            "99999999999999999999999T",
+            "1.8446744073709552e19",
+            "18446744073709551615.0",
+            "5 GiB",
+            "5gib",
+            "5 K",
+        ];
+        for w in weird {
+            let _ = parse_size(w);
+            let _ = parse_memory_max(w);
+            let _ = parse_tmpfs_size(w);
+            let _ = parse_pids_max(w);
+            let _ = parse_jobs(w);
+            let _ = parse_cpus(w);
+            let _ = parse_duration(w);
+            let _ = parse_hostname(w);
+            let _ = parse_env(w);
+            for flag in [
+                "--timeout",
+                "--memory-max",
+                "--tmpfs-size",
+                "--pids-max",
+                "--cpus",
+                "--hostname",
+                "--env",
+            ] {
+                let _ = parse(&["run", &format!("{flag}={w}"), "--", "true"]);
+            }
+            let _ = parse(&["test", &format!("--jobs={w}")]);
+            let _ = parse(&["test", &format!("--output-limit={w}")]);
+        }
+        // Every number of seconds around the limits.
+        for exp in -400..=400 {
+            let _ = parse_duration(&format!("1e{exp}"));
+            let _ = parse_cpus(&format!("1e{exp}"));
+        }
+        for digits in 1..=45 {
+            let n = "9".repeat(digits);
+            for unit in ["", "ns", "s", "y", ".9y", "K", "T"] {
+                let _ = parse_duration(&format!("{n}{unit}"));
+                let _ = parse_size(&format!("{n}{unit}"));
+                let _ = parse_pids_max(&format!("{n}{unit}"));
+                let _ = parse_jobs(&format!("{n}{unit}"));
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `shared/report.schema.json`), its JSON and JUnit writers, the terminal
 //! summary and the progress display.
 
+pub mod escape;
 pub mod junit;
 pub mod progress;
 pub mod summary;

@@ -1,7 +1,9 @@
 //! Progress while tests run: an indicatif bar on a terminal (done/total,
 //! failures so far, the running tests), one plain line per finished test
-//! otherwise. Colors follow --color, CARGO_TERM_COLOR and NO_COLOR.
+//! otherwise. Colors follow --color, CARGO_TERM_COLOR and NO_COLOR. Test
+//! ids are escaped for the terminal.
 
+use super::escape::for_terminal_line;
 use super::{TestRecord, human_bytes};
 use console::Style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -40,6 +42,22 @@ pub fn outcome_style(outcome: &str) -> Style {
     }
 }
 
+/// "    FAILED [    1.0ms    1.0 MiB] p::b::t", the id escaped.
+fn finished_line(t: &TestRecord) -> String {
+    format!(
+        "{:>10} [{:>9} {:>10}] {}",
+        outcome_style(t.outcome).apply_to(t.outcome.to_uppercase()),
+        t.duration_ms
+            .map(|d| format!("{d:.1}ms"))
+            .unwrap_or_default(),
+        t.peak_memory_bytes
+            .or(t.peak_rss_bytes)
+            .map(human_bytes)
+            .unwrap_or_default(),
+        for_terminal_line(&t.id)
+    )
+}
+
 impl Progress {
     pub fn new(total: usize) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
@@ -73,18 +91,7 @@ impl Progress {
         if failed {
             self.failed += 1;
         }
-        let line = format!(
-            "{:>10} [{:>9} {:>10}] {}",
-            outcome_style(t.outcome).apply_to(t.outcome.to_uppercase()),
-            t.duration_ms
-                .map(|d| format!("{d:.1}ms"))
-                .unwrap_or_default(),
-            t.peak_memory_bytes
-                .or(t.peak_rss_bytes)
-                .map(human_bytes)
-                .unwrap_or_default(),
-            t.id
-        );
+        let line = finished_line(t);
         match &self.bar {
             Some(pb) => {
                 self.running.remove(&t.id);
@@ -98,7 +105,12 @@ impl Progress {
 
     fn refresh(&self) {
         if let Some(pb) = &self.bar {
-            let running: Vec<&str> = self.running.iter().take(3).map(String::as_str).collect();
+            let running: Vec<_> = self
+                .running
+                .iter()
+                .take(3)
+                .map(|id| for_terminal_line(id))
+                .collect();
             pb.set_message(format!("{} failed · {}", self.failed, running.join(", ")));
         }
     }
@@ -107,5 +119,23 @@ impl Progress {
         if let Some(pb) = &self.bar {
             pb.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_line_escapes_the_id() {
+        let mut t = TestRecord::new("p::b::t\x1b[2K\r\n".into(), "p", "b", "test", None);
+        t.outcome = "passed";
+        t.duration_ms = Some(1.0);
+        t.peak_memory_bytes = Some(1 << 20);
+        let line = console::strip_ansi_codes(&finished_line(&t)).into_owned();
+        assert_eq!(
+            line,
+            "    PASSED [    1.0ms    1.0 MiB] p::b::t\\x1b[2K\\r\\n"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The end-of-run summary on stderr: counts by outcome, every failure with
-//! its output, the five heaviest and the five slowest tests.
+//! its output, the five heaviest and the five slowest tests. Text from the
+//! tests (ids, output, errors) is escaped for the terminal.
 
+use super::escape::{for_terminal, for_terminal_line};
 use super::progress::outcome_style;
 use super::{Report, TestRecord, human_bytes};
 
@@ -18,17 +20,17 @@ pub fn render(report: &Report) -> String {
         out += &format!(
             "\n--- {} {} ---\n",
             outcome_style(t.outcome).apply_to(t.outcome.to_uppercase()),
-            t.id
+            for_terminal_line(&t.id)
         );
         let mut why = Vec::new();
         if let Some(c) = t.exit_code {
             why.push(format!("exit code {c}"));
         }
         if let Some(s) = &t.signal {
-            why.push(s.clone());
+            why.push(for_terminal(s).into_owned());
         }
         if let Some(e) = &t.error {
-            why.push(e.clone());
+            why.push(for_terminal(e).into_owned());
         }
         if !why.is_empty() {
             out += &format!("    {}\n", why.join(", "));
@@ -48,7 +50,7 @@ pub fn render(report: &Report) -> String {
                 }
             );
             for l in &lines[skip..] {
-                out += &format!("    {l}\n");
+                out += &format!("    {}\n", for_terminal(l));
             }
         }
     }
@@ -64,7 +66,7 @@ pub fn render(report: &Report) -> String {
             out += &format!(
                 "  {:>10}  {}\n",
                 human_bytes(t.peak_memory_bytes.or(t.peak_rss_bytes).unwrap_or(0)),
-                t.id
+                for_terminal_line(&t.id)
             );
         }
     }
@@ -81,7 +83,11 @@ pub fn render(report: &Report) -> String {
     if !slow.is_empty() {
         out += "\nSlowest:\n";
         for t in slow.iter().take(5) {
-            out += &format!("  {:>9.1}ms  {}\n", t.duration_ms.unwrap_or(0.0), t.id);
+            out += &format!(
+                "  {:>9.1}ms  {}\n",
+                t.duration_ms.unwrap_or(0.0),
+                for_terminal_line(&t.id)
+            );
         }
     }
     let s = &report.summary;
@@ -103,4 +109,76 @@ pub fn render(report: &Report) -> String {
         }
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{HostInfo, RunnerInfo, Settings, Summary, Tool};
+
+    fn report(tests: Vec<TestRecord>) -> Report {
+        Report {
+            schema_version: 1,
+            tool: Tool {
+                name: "cargo-isolate",
+                version: "0",
+            },
+            started_at: String::new(),
+            duration_ms: 1.0,
+            complete: true,
+            host: HostInfo {
+                kernel: String::new(),
+                cgroup: "v2",
+                rootless: false,
+            },
+            settings: Settings {
+                isolation: "per-test",
+                jobs: 1,
+                memory_max: None,
+                pids_max: None,
+                cpus: None,
+                timeout_ms: None,
+            },
+            summary: Summary::of(&tests),
+            tests,
+            runner: RunnerInfo {
+                peak_rss_bytes: None,
+            },
+        }
+    }
+
+    #[test]
+    fn text_from_tests_is_escaped() {
+        let mut t = TestRecord::new("p::b::evil\x1b]0;pwned\x07".into(), "p", "b", "test", None);
+        t.outcome = "failed";
+        t.exit_code = Some(101);
+        t.duration_ms = Some(1.0);
+        t.peak_memory_bytes = Some(1 << 20);
+        t.stdout = "ok line\n\x1b[2J\x1b[Hcleared\r\nprogress 50%\rdone\n".into();
+        t.stderr = "\u{9b}31mred\tand tab\n".into();
+        t.error = Some("bad\x1b[1A".into());
+        let out = render(&report(vec![t]));
+        // console may color the outcome; nothing from the test may add escapes.
+        let plain = console::strip_ansi_codes(&out);
+        assert!(!plain.contains('\x1b') && !plain.contains('\r') && !plain.contains('\u{9b}'));
+        assert!(!plain.contains('\x07'));
+        assert!(
+            plain.contains("--- FAILED p::b::evil\\x1b]0;pwned\\x07 ---"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("    exit code 101, bad\\x1b[1A\n"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("    ok line\n    \\x1b[2J\\x1b[Hcleared\n    progress 50%\\rdone\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("    \\u{9b}31mred\tand tab\n"), "{plain}");
+        assert_eq!(
+            plain.matches("p::b::evil\\x1b]0;pwned\\x07").count(),
+            3,
+            "{plain}"
+        );
+    }
 }
