@@ -61,6 +61,21 @@ pub fn read_key(path: &Path, key: &str) -> Option<u64> {
     })
 }
 
+/// `key` of `file` summed over `dir` and every cgroup below it: cgroup v1
+/// counts an OOM kill in the victim's own memcg only, which a test may
+/// have put in a child it made.
+pub fn sum_key_in_tree(dir: &Path, file: &str, key: &str) -> Option<u64> {
+    let mut total = read_key(&dir.join(file), key)?;
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                total += sum_key_in_tree(&entry.path(), file, key).unwrap_or(0);
+            }
+        }
+    }
+    Some(total)
+}
+
 /// Every v1 controller name; other mount options (xattr, name=...) are not.
 const V1_CONTROLLERS: &[&str] = &[
     "cpuset",
@@ -254,6 +269,12 @@ pub fn remove_stale_runs(own: &Path) {
         }
     }
 }
+
+/// The cgroup a test runs in, one level below the leaf that holds its
+/// limits. A test that mounts its own cgroup namespace sees this child as
+/// its root: it may write the child's files (root inside maps to host uid
+/// 0), never the leaf's limits above it, which still bound it.
+pub const TEST_CHILD: &str = "test";
 
 /// Kills what is left and removes a cgroup directory and its children,
 /// deepest first. Best effort: a cgroup that stays busy is left for the

@@ -97,6 +97,7 @@ impl RunV1 {
             for c in controllers {
                 apply_limits(c, &dir, limits)?;
             }
+            files::mkdir(&dir.join(files::TEST_CHILD))?;
         }
         Ok(leaf)
     }
@@ -160,7 +161,10 @@ impl LeafV1 {
     pub fn procs_files(&self) -> Vec<CString> {
         self.dirs
             .iter()
-            .filter_map(|(_, d)| CString::new(d.join("cgroup.procs").as_os_str().as_bytes()).ok())
+            .filter_map(|(_, d)| {
+                let procs = d.join(files::TEST_CHILD).join("cgroup.procs");
+                CString::new(procs.as_os_str().as_bytes()).ok()
+            })
             .collect()
     }
 
@@ -169,7 +173,8 @@ impl LeafV1 {
         LeafStats {
             peak_memory_bytes: mem
                 .and_then(|d| files::read_u64(&d.join("memory.max_usage_in_bytes"))),
-            oom_kills: mem.and_then(|d| files::read_key(&d.join("memory.oom_control"), "oom_kill")),
+            oom_kills: mem
+                .and_then(|d| files::sum_key_in_tree(d, "memory.oom_control", "oom_kill")),
             pids_peak: self
                 .dir_of("pids")
                 .and_then(|d| files::read_u64(&d.join("pids.peak"))),
@@ -182,7 +187,7 @@ impl LeafV1 {
 
     pub fn kill_all(&self) {
         for (_, d) in &self.dirs {
-            files::kill_procs(d);
+            files::kill_procs(&d.join(files::TEST_CHILD));
         }
     }
 }
@@ -190,7 +195,8 @@ impl LeafV1 {
 impl Drop for LeafV1 {
     fn drop(&mut self) {
         for (_, d) in &self.dirs {
-            files::remove_dir_killing(d);
+            // Deepest first: the test's child, and whatever it made below.
+            files::remove_tree(d);
         }
     }
 }

@@ -85,8 +85,10 @@ impl RunV2 {
     pub fn create_leaf(&self, name: &str, limits: &Limits) -> Result<LeafV2, CgroupError> {
         let dir = self.dir.join(name);
         files::mkdir(&dir)?;
-        let fd = File::open(&dir).map_err(|source| CgroupError::Read {
-            path: dir.clone(),
+        let child = dir.join(files::TEST_CHILD);
+        files::mkdir(&child)?;
+        let fd = File::open(&child).map_err(|source| CgroupError::Read {
+            path: child.clone(),
             source,
         });
         let leaf = LeafV2 {
@@ -224,6 +226,6 @@ impl LeafV2 {
 impl Drop for LeafV2 {
     fn drop(&mut self) {
         self.fd = None;
-        files::remove_dir_killing(&self.dir);
+        files::remove_tree(&self.dir);
     }
 }
