@@ -1,12 +1,13 @@
 //! Discovery: `<binary> --list --format terse` (and `--ignored`), the
-//! libtest protocol cargo-nextest also uses, run on the host with the
-//! binary's environment. `harness = false` targets are not listed: they
-//! are one unit each.
+//! libtest protocol cargo-nextest also uses. Listing runs the binary, and
+//! with it any code its static constructors hold, so it runs in the same
+//! sandbox as a test (one per listing), never on the host.
+//! `harness = false` targets are not listed: they are one unit each.
 
 use crate::build::TestBinary;
 use crate::error::Error;
-use std::ffi::OsString;
-use std::process::Command;
+use crate::outcome::{self, Outcome};
+use crate::run::{self, RunConfig};
 
 /// One libtest test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,15 +17,11 @@ pub struct TestCase {
     pub ignored: bool,
 }
 
-/// Lists the tests of every binary, in parallel.
-pub fn discover(
-    binaries: &[TestBinary],
-    envs: &[Vec<(OsString, OsString)>],
-    jobs: usize,
-) -> Result<Vec<TestCase>, Error> {
+/// Lists the tests of every binary, `cfg.jobs` sandboxes at a time.
+pub fn discover(cfg: &RunConfig<'_>, binaries: &[TestBinary]) -> Result<Vec<TestCase>, Error> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<TestCase>, Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..jobs.clamp(1, binaries.len().max(1)))
+        let handles: Vec<_> = (0..cfg.jobs.clamp(1, binaries.len().max(1)))
             .map(|_| {
                 s.spawn(|| {
                     let mut out = Vec::new();
@@ -34,7 +31,7 @@ pub fn discover(
                         if b.custom_harness {
                             continue;
                         }
-                        out.push(list_binary(i, b, &envs[i]));
+                        out.push(list_binary(cfg, i, b));
                     }
                     out
                 })
@@ -53,13 +50,9 @@ pub fn discover(
     Ok(cases)
 }
 
-fn list_binary(
-    index: usize,
-    b: &TestBinary,
-    env: &[(OsString, OsString)],
-) -> Result<Vec<TestCase>, Error> {
-    let all = run_list(b, env, false)?;
-    let ignored = run_list(b, env, true)?;
+fn list_binary(cfg: &RunConfig<'_>, index: usize, b: &TestBinary) -> Result<Vec<TestCase>, Error> {
+    let all = run_list(cfg, index, b, false)?;
+    let ignored = run_list(cfg, index, b, true)?;
     Ok(all
         .into_iter()
         .map(|name| TestCase {
@@ -71,35 +64,44 @@ fn list_binary(
 }
 
 fn run_list(
+    cfg: &RunConfig<'_>,
+    index: usize,
     b: &TestBinary,
-    env: &[(OsString, OsString)],
     ignored: bool,
 ) -> Result<Vec<String>, Error> {
-    let mut cmd = Command::new(&b.executable);
-    cmd.args(["--list", "--format", "terse"]);
+    let mut args: Vec<String> = ["--list", "--format", "terse"].map(String::from).into();
     if ignored {
-        cmd.arg("--ignored");
+        args.push("--ignored".into());
     }
-    cmd.env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&b.manifest_dir);
-    let out = cmd.output().map_err(|e| {
-        Error::setup(format!(
-            "failed to list the tests of {}: {e}",
-            b.executable.display()
-        ))
-    })?;
-    if !out.status.success() {
+    let leaf = format!("list{index}{}", if ignored { "i" } else { "" });
+    let what = || format!("{} ({}::{})", b.executable.display(), b.package, b.target);
+    let exec = run::execute(cfg, index, &args, &leaf, None)?
+        .map_err(|e| Error::setup(format!("failed to list the tests of {}: {e}", what())))?;
+    if exec.cancelled {
+        return Err(Error::setup("interrupted while listing the tests"));
+    }
+    let m = outcome::classify(&exec);
+    if m.outcome() != Outcome::Passed {
+        let why = match (&m.error, m.exit_code, &m.signal) {
+            (Some(e), _, _) => e.clone(),
+            (None, Some(c), _) => format!("exit code {c}"),
+            (None, None, Some(s)) => s.clone(),
+            _ => m.outcome().as_str().to_string(),
+        };
         return Err(Error::setup(format!(
-            "listing the tests of {} ({}::{}) failed ({}): {}\n  if this target does not use libtest, set `harness = false` for it in Cargo.toml",
-            b.executable.display(),
-            b.package,
-            b.target,
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            "listing the tests of {} failed in its sandbox ({why}): {}\n  if this target does not use libtest, set `harness = false` for it in Cargo.toml",
+            what(),
+            exec.stderr.text().trim()
         )));
     }
-    Ok(parse_terse(&String::from_utf8_lossy(&out.stdout)))
+    if exec.stdout.dropped > 0 {
+        return Err(Error::setup(format!(
+            "the test list of {} is longer than {} bytes",
+            what(),
+            cfg.output_limit
+        )));
+    }
+    Ok(parse_terse(&String::from_utf8_lossy(&exec.stdout.bytes)))
 }
 
 /// "name: test" lines; benches ("name: bench") are not tests.

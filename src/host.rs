@@ -91,7 +91,7 @@ pub fn prepare(args: &SandboxArgs) -> Result<Host, Error> {
         warnings,
     };
     if args.isolation != Isolation::None {
-        probe_namespaces(&host)?;
+        probe_namespaces(&host, args)?;
     }
     Ok(host)
 }
@@ -106,23 +106,44 @@ fn no_cgroup_reason(rootless: bool) -> String {
     }
 }
 
-/// Builds one empty sandbox to see that namespaces and mounts work here.
-fn probe_namespaces(host: &Host) -> Result<(), Error> {
-    let layout = base_layout(&[], &[], false);
-    let spec = InitSpec {
-        mounts: Some(layout.steps()),
-        tmpfs_size_bytes: 1 << 20,
-        hostname: Some("isolate-probe".into()),
-        loopback: true,
-        pid_namespace: true,
-        lock_mounts: true,
+/// The init's spec for running `program` in `layout` with this run's
+/// sandbox settings (`isolation none`: no namespaces, no mounts).
+pub fn init_spec(
+    rootless: bool,
+    args: &SandboxArgs,
+    layout: &RootLayout,
+    workdir: PathBuf,
+    program: PathBuf,
+    program_args: Vec<String>,
+) -> InitSpec {
+    let sandboxed = args.isolation != Isolation::None;
+    let steps = layout.steps();
+    // A --ro-bind of /sys (or below it) is what the user asked to see.
+    let sys_bound = steps.iter().any(|s| s.path().starts_with("/sys"));
+    InitSpec {
+        mounts: sandboxed.then_some(steps),
+        tmpfs_size_bytes: tmpfs_size(args),
+        hostname: sandboxed.then(|| args.hostname.clone()),
+        own_network: sandboxed,
+        pid_namespace: sandboxed,
+        test_userns: sandboxed,
+        rootless,
+        sysfs: sandboxed && !args.no_sys && !sys_bound,
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
-        probe_only: true,
-        workdir: "/".into(),
-        program: "/".into(),
-        args: vec![],
-    };
+        probe_only: false,
+        workdir,
+        program,
+        args: program_args,
+    }
+}
+
+/// Builds one empty sandbox to see that namespaces and mounts work here.
+fn probe_namespaces(host: &Host, args: &SandboxArgs) -> Result<(), Error> {
+    let layout = base_layout(&[], &[], false);
+    let mut spec = init_spec(host.rootless, args, &layout, "/".into(), "/".into(), vec![]);
+    spec.tmpfs_size_bytes = 1 << 20;
+    spec.probe_only = true;
     let req = sandbox::Request {
         spec: &spec,
         env: &[],
@@ -222,10 +243,11 @@ pub fn base_layout(
         }
     }
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let mut ro: Vec<PathBuf> = toolchain_dirs(home.as_deref());
+    let (mut ro, cargo_home) = toolchain_dirs(home.as_deref());
     ro.extend(read_only.iter().cloned());
     RootLayout {
         system,
+        secrets: secrets(home.as_deref(), cargo_home.as_deref()),
         read_only: ro.into_iter().filter(|p| p.exists()).collect(),
         overlays: overlays.to_vec(),
         // A HOME that does not exist on the host does not exist inside either.
@@ -238,21 +260,56 @@ pub fn base_layout(
     }
 }
 
-/// RUSTUP_HOME and CARGO_HOME: some suites run rustc or cargo.
-fn toolchain_dirs(home: Option<&Path>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for (var, default) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
-        match std::env::var_os(var) {
-            Some(v) => out.push(PathBuf::from(v)),
-            None => {
-                if let Some(h) = home {
-                    out.push(h.join(default));
-                }
-            }
-        }
+/// What of CARGO_HOME a test can need: the installed tools and the sources
+/// a test that runs cargo builds from. Not its credentials or config.
+const CARGO_HOME_VISIBLE: &[&str] = &["bin", "registry", "git"];
+
+/// The toolchain, read-only, since some suites run rustc or cargo: all of
+/// RUSTUP_HOME, the [`CARGO_HOME_VISIBLE`] parts of CARGO_HOME. Also
+/// returns CARGO_HOME itself.
+fn toolchain_dirs(home: Option<&Path>) -> (Vec<PathBuf>, Option<PathBuf>) {
+    let dir = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.map(|h| h.join(default)))
+            .and_then(|p| std::fs::canonicalize(p).ok())
+    };
+    let cargo_home = dir("CARGO_HOME", ".cargo");
+    let mut out: Vec<PathBuf> = dir("RUSTUP_HOME", ".rustup").into_iter().collect();
+    for part in CARGO_HOME_VISIBLE {
+        out.extend(cargo_home.as_ref().map(|c| c.join(part)));
     }
-    out.into_iter()
-        .filter_map(|p| std::fs::canonicalize(p).ok())
+    (out, cargo_home)
+}
+
+/// Credentials that must never be visible, even when a bind shows the
+/// directory they live in (HOME is the package dir; `run` from HOME).
+const HOME_SECRETS: &[&str] = &[
+    ".ssh",
+    ".gnupg",
+    ".netrc",
+    ".git-credentials",
+    ".aws",
+    ".docker",
+    ".kube",
+    ".config/gh",
+];
+const CARGO_SECRETS: &[&str] = &["credentials", "credentials.toml"];
+
+fn secrets(home: Option<&Path>, cargo_home: Option<&Path>) -> Vec<(PathBuf, bool)> {
+    let home = home.and_then(|h| std::fs::canonicalize(h).ok());
+    let in_home = home
+        .iter()
+        .flat_map(|h| HOME_SECRETS.iter().map(|s| h.join(s)));
+    let in_cargo = cargo_home
+        .into_iter()
+        .flat_map(|c| CARGO_SECRETS.iter().map(|s| c.join(s)));
+    in_home
+        .chain(in_cargo)
+        .filter_map(|p| {
+            let meta = std::fs::symlink_metadata(&p).ok()?;
+            Some((p, meta.is_dir()))
+        })
         .collect()
 }
 
@@ -261,8 +318,15 @@ pub fn extra_read_only(args: &SandboxArgs) -> Result<Vec<PathBuf>, Error> {
     args.ro_bind
         .iter()
         .map(|p| {
-            std::fs::canonicalize(p)
-                .map_err(|e| Error::Usage(format!("--ro-bind {}: {e}", p.display())))
+            let path = std::fs::canonicalize(p)
+                .map_err(|e| Error::Usage(format!("--ro-bind {}: {e}", p.display())))?;
+            if path == Path::new("/") {
+                return Err(Error::Usage(
+                    "--ro-bind /: the sandbox's root is its own; bind the directories you need"
+                        .into(),
+                ));
+            }
+            Ok(path)
         })
         .collect()
 }

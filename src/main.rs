@@ -23,8 +23,7 @@ fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // The init path first: nothing else should run between exec and setup.
     if args.get(1).map(|a| a == "__init").unwrap_or(false) {
-        let spec = args.get(2).and_then(|s| s.to_str()).unwrap_or("");
-        sandbox::init::main(spec);
+        sandbox::init::main();
     }
     // `cargo isolate ...` runs us as `cargo-isolate isolate ...`.
     if args.get(1).map(|a| a == "isolate").unwrap_or(false) {
@@ -50,6 +49,6 @@ fn try_main(cli: cli::Cli) -> Result<u8, error::Error> {
     match cli.command {
         cli::Command::Run(args) => run_command::run(&args),
         cli::Command::Test(args) => test_command::run(&args),
-        cli::Command::Init { spec } => sandbox::init::main(&spec),
+        cli::Command::Init { .. } => sandbox::init::main(),
     }
 }

@@ -117,6 +117,43 @@ pub fn run_all(
     Ok(!cancelled && !stop.load(Ordering::SeqCst))
 }
 
+/// Runs binary `binary` with `args` in a fresh sandbox and cgroup leaf
+/// `leaf_name`. The inner `Err` is a setup failure of this one sandbox (its
+/// cgroup could not be made), the outer one a failure of the runner.
+pub fn execute(
+    cfg: &RunConfig<'_>,
+    binary: usize,
+    args: &[String],
+    leaf_name: &str,
+    netns: Option<&std::os::fd::OwnedFd>,
+) -> Result<Result<sandbox::Execution, String>, Error> {
+    let b = &cfg.binaries[binary];
+    let leaf: Option<Leaf> = match &cfg.host.cgroup {
+        Some(c) => match c.create_leaf(leaf_name, &cfg.host.limits) {
+            Ok(l) => Some(l),
+            Err(e) => return Ok(Err(format!("cannot create the test's cgroup: {e}"))),
+        },
+        None => None,
+    };
+    let mut spec = b.spec.clone();
+    spec.args = args.to_vec();
+    // The worker's namespace, not one of the test's own.
+    spec.own_network &= netns.is_none();
+    let req = sandbox::Request {
+        spec: &spec,
+        env: &b.env,
+        namespaces: cfg.namespaces,
+        cgroup: leaf.as_ref(),
+        output: Output::Capture {
+            limit: cfg.output_limit,
+        },
+        timeout: cfg.timeout,
+        cancel: cfg.cancel.map(|c| c.fd()),
+        netns: netns.map(std::os::fd::AsFd::as_fd),
+    };
+    Ok(Ok(sandbox::execute(&req)?))
+}
+
 /// One unit. `Ok(None)`: cancelled midway, nothing to record.
 fn run_unit(
     cfg: &RunConfig<'_>,
@@ -136,33 +173,14 @@ fn run_unit(
     if unit.skip_as_ignored {
         return Ok(Some(rec));
     }
-    let leaf: Option<Leaf> = match &cfg.host.cgroup {
-        Some(c) => match c.create_leaf(&format!("t{index}"), &cfg.host.limits) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                rec.outcome = Outcome::SetupError.as_str();
-                rec.error = Some(format!("cannot create the test's cgroup: {e}"));
-                return Ok(Some(rec));
-            }
-        },
-        None => None,
+    let exec = match execute(cfg, unit.binary, &unit.args, &format!("t{index}"), netns)? {
+        Ok(exec) => exec,
+        Err(setup) => {
+            rec.outcome = Outcome::SetupError.as_str();
+            rec.error = Some(setup);
+            return Ok(Some(rec));
+        }
     };
-    let mut spec = b.spec.clone();
-    spec.args = unit.args.clone();
-    let req = sandbox::Request {
-        spec: &spec,
-        env: &b.env,
-        namespaces: cfg.namespaces,
-        cgroup: leaf.as_ref(),
-        output: Output::Capture {
-            limit: cfg.output_limit,
-        },
-        timeout: cfg.timeout,
-        cancel: cfg.cancel.map(|c| c.fd()),
-        netns: netns.map(std::os::fd::AsFd::as_fd),
-    };
-    let exec = sandbox::execute(&req)?;
-    drop(leaf);
     if exec.cancelled {
         return Ok(None);
     }
@@ -177,5 +195,35 @@ fn run_unit(
     }
     rec.stdout = exec.stdout.text();
     rec.stderr = exec.stderr.text();
+    if let Some(name) = &unit.name
+        && rec.outcome == Outcome::Passed.as_str()
+        && ran_no_test(&rec.stdout)
+    {
+        // Listed, then not run: a binary whose listing lies (or a test
+        // renamed between list and run) must not pass for a test it skipped.
+        rec.outcome = Outcome::Failed.as_str();
+        rec.error = Some(format!(
+            "the binary listed {name:?} but ran no test of that name"
+        ));
+    }
     Ok(Some(rec))
+}
+
+/// libtest's closing line when the filter matched nothing. It comes last,
+/// so it survives when the head of a long output was cut.
+fn ran_no_test(stdout: &str) -> bool {
+    stdout.contains("test result: ok. 0 passed; 0 failed; 0 ignored;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_zero_tests_is_recognised() {
+        let zero = "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out; finished in 0.00s\n\n";
+        assert!(ran_no_test(zero));
+        let one = "\nrunning 1 test\ntest a ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 2 filtered out; finished in 0.00s\n";
+        assert!(!ran_no_test(one));
+    }
 }

@@ -3,12 +3,12 @@
 //! their host paths. Its output goes straight to ours; what it used is
 //! printed on stderr at the end; we exit with its exit code.
 
-use crate::cli::{Isolation, RunArgs};
+use crate::cli::RunArgs;
 use crate::error::{EXIT_SETUP, Error};
 use crate::host::{self, Host};
 use crate::outcome::{self, Outcome};
 use crate::report::human_bytes;
-use crate::sandbox::{self, InitSpec, Output};
+use crate::sandbox::{self, Output};
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &RunArgs) -> Result<u8, Error> {
@@ -26,37 +26,23 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let mut read_only = vec![cwd.clone(), program_dir];
     read_only.extend(host::extra_read_only(&args.sandbox)?);
     let layout = host::base_layout(&read_only, &[], false);
-    let isolation = args.sandbox.isolation;
-    let spec = InitSpec {
-        mounts: (isolation != Isolation::None).then(|| layout.steps()),
-        tmpfs_size_bytes: host::tmpfs_size(&args.sandbox),
-        hostname: (isolation != Isolation::None).then(|| args.sandbox.hostname.clone()),
-        loopback: isolation != Isolation::None,
-        pid_namespace: isolation != Isolation::None,
-        lock_mounts: isolation != Isolation::None,
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-        probe_only: false,
-        workdir: cwd,
-        program: program.clone(),
-        args: rest.to_vec(),
-    };
-    let env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
-        .map(|(k, v)| {
-            if k == "TMPDIR" {
-                (k, "/tmp".into())
-            } else {
-                (k, v)
-            }
-        })
-        .collect();
+    let spec = host::init_spec(
+        host.rootless,
+        &args.sandbox,
+        &layout,
+        cwd,
+        program.clone(),
+        rest.to_vec(),
+    );
+    let mut env = crate::testenv::base_env(&args.sandbox);
+    crate::testenv::apply_env_settings(&mut env, &args.sandbox);
     let env = sandbox::env_block(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())));
     let leaf = leaf_for(&host, "run")?;
     let cancel = crate::signals::CancelPipe::install();
     let req = sandbox::Request {
         spec: &spec,
         env: &env,
-        namespaces: host.namespaces(isolation),
+        namespaces: host.namespaces(args.sandbox.isolation),
         cgroup: leaf.as_ref(),
         output: Output::Inherit,
         timeout: args.sandbox.timeout,
@@ -65,6 +51,10 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     };
     let exec = sandbox::execute(&req)?;
     drop(leaf);
+    if exec.cancelled {
+        eprintln!("cargo-isolate: interrupted; the sandbox was killed");
+        return Ok(crate::test_command::EXIT_INTERRUPTED);
+    }
     let m = outcome::classify(&exec);
     let outcome = m.outcome();
     let mut line = format!("cargo-isolate: {}", outcome.as_str());

@@ -8,11 +8,11 @@ use crate::host::{self, Host};
 use crate::plan::{self, Filter};
 use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, Tool};
 use crate::run::{self, BinaryContext, Event, RunConfig};
-use crate::sandbox::{self, InitSpec};
+use crate::sandbox;
 use crate::signals::CancelPipe;
 use crate::testenv::{self, EnvVars};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Exit code when Ctrl-C or SIGTERM interrupted the run (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -21,24 +21,21 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     report::progress::init_color(args.color.as_deref());
     let started_at = SystemTime::now();
     let start = Instant::now();
-    if args.list {
-        return list(args);
-    }
     // Fail on the environment before a long build, not after.
     let host = host::prepare(&args.sandbox)?;
-    let extra_read_only = host::extra_read_only(&args.sandbox)?;
     for w in &host.warnings {
         eprintln!("warning: {w}");
     }
+    if args.list {
+        return list(args, &host);
+    }
     let Planned {
-        built,
         target_dir,
-        sysroot_libs,
-        envs,
+        contexts,
         jobs,
         filter,
         units,
-    } = build_and_plan(args)?;
+    } = build_and_plan(args, &host)?;
     let isolation = args.sandbox.isolation;
     let report_path = args
         .report
@@ -61,12 +58,6 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         write_reports(&report, &report_path, args.junit.as_deref())?;
         return Ok(EXIT_NO_TESTS);
     }
-    let contexts: Vec<BinaryContext> = built
-        .binaries
-        .iter()
-        .zip(&envs)
-        .map(|(b, env)| context(b, env, &target_dir, &sysroot_libs, &extra_read_only, args))
-        .collect();
     let cancel = CancelPipe::install();
     // Joining a namespace owned by the initial user namespace needs root.
     let reuse_netns = args.reuse_netns && isolation != Isolation::None && !host.rootless;
@@ -87,7 +78,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     let runnable = units.iter().filter(|u| !u.skip_as_ignored).count();
     eprintln!(
         "     Running {runnable} tests from {} binaries ({}, -j{jobs}, cgroup {}{})",
-        built.binaries.len(),
+        contexts.len(),
         isolation.as_str(),
         host.cgroup_name(),
         if host.rootless { ", rootless" } else { "" }
@@ -113,50 +104,94 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         complete && !cancelled,
         records,
     );
-    write_reports(&report, &report_path, args.junit.as_deref())?;
+    // Whatever happens to the files, the user sees what happened first.
+    let written = write_reports(&report, &report_path, args.junit.as_deref());
     drop(host);
     result?;
     eprint!("{}", report::summary::render(&report));
-    eprintln!("      Report {}", report_path.display());
-    if cancelled {
+    let earned = if cancelled {
         eprintln!(
             "interrupted: the report holds the {} tests that finished",
             report.tests.len()
         );
-        return Ok(EXIT_INTERRUPTED);
-    }
-    Ok(if report.summary.not_passed() > 0 {
+        EXIT_INTERRUPTED
+    } else if report.summary.not_passed() > 0 {
         EXIT_TEST_FAILED
     } else if report.summary.total == 0 {
         EXIT_NO_TESTS
     } else {
         EXIT_OK
-    })
+    };
+    match written {
+        Ok(()) => {
+            eprintln!("      Report {}", report_path.display());
+            Ok(earned)
+        }
+        // The tests' own verdict wins over a missing file; a green run
+        // without its report is a setup error (exit 96), not a success.
+        Err(e) if earned != EXIT_OK => {
+            eprintln!("error: {e}");
+            Ok(earned)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What a run needs before its first sandbox.
 struct Planned {
-    built: build::BuildOutput,
     target_dir: PathBuf,
-    sysroot_libs: Vec<PathBuf>,
-    envs: Vec<EnvVars>,
+    contexts: Vec<BinaryContext>,
     jobs: usize,
     filter: Filter,
     units: Vec<plan::RunUnit>,
 }
 
-/// Build, the environment of each binary, discovery, the plan.
-fn build_and_plan(args: &TestArgs) -> Result<Planned, Error> {
+/// How long listing one binary may take, and how much it may print.
+const LIST_TIMEOUT: Duration = Duration::from_secs(120);
+const LIST_OUTPUT_LIMIT: usize = 256 << 20;
+
+/// Build, each binary's sandbox, discovery (in those sandboxes), the plan.
+fn build_and_plan(args: &TestArgs, host: &Host) -> Result<Planned, Error> {
     let built = build::build(&args.cargo)?;
     let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
+    if args.sandbox.read_only_source {
+        // CARGO_TARGET_TMPDIR gets a writable tmpfs inside the read-only
+        // target dir; the mount point has to exist there.
+        let tmp = target_dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| Error::setup(format!("cannot create {}: {e}", tmp.display())))?;
+    }
     let sysroot_libs = testenv::sysroot_lib_dirs();
-    let envs: Vec<EnvVars> = built
+    let extra_read_only = host::extra_read_only(&args.sandbox)?;
+    let contexts: Vec<BinaryContext> = built
         .binaries
         .iter()
-        .map(|b| testenv::env_for(b, &built, &target_dir, &sysroot_libs))
+        .map(|b| {
+            let env = testenv::env_for(b, &built, &target_dir, &sysroot_libs, &args.sandbox);
+            context(
+                b,
+                &env,
+                &target_dir,
+                &sysroot_libs,
+                &extra_read_only,
+                args,
+                host.rootless,
+            )
+        })
         .collect();
-    let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
-    let cases = discover::discover(&built.binaries, &envs, jobs)?;
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let list_cfg = RunConfig {
+        host,
+        binaries: &contexts,
+        namespaces: host.namespaces(args.sandbox.isolation),
+        jobs,
+        timeout: Some(LIST_TIMEOUT),
+        output_limit: LIST_OUTPUT_LIMIT,
+        fail_fast: false,
+        cancel: None,
+        reuse_netns: false,
+    };
+    let cases = discover::discover(&list_cfg, &built.binaries)?;
     let filter = Filter::new(
         args.filter.as_deref(),
         args.exact,
@@ -169,10 +204,8 @@ fn build_and_plan(args: &TestArgs) -> Result<Planned, Error> {
         args.repeat,
     );
     Ok(Planned {
-        built,
         target_dir,
-        sysroot_libs,
-        envs,
+        contexts,
         jobs,
         filter,
         units,
@@ -180,14 +213,15 @@ fn build_and_plan(args: &TestArgs) -> Result<Planned, Error> {
 }
 
 /// `--list`: build, discover and plan as a run would, then print the ids.
-/// Nothing is sandboxed, so no preflight either.
-fn list(args: &TestArgs) -> Result<u8, Error> {
-    let units = build_and_plan(args)?.units;
+/// The listing itself is sandboxed, as in a run.
+fn list(args: &TestArgs, host: &Host) -> Result<u8, Error> {
+    let units = build_and_plan(args, host)?.units;
     for u in &units {
+        let id = report::escape::for_terminal(&u.id);
         if u.skip_as_ignored {
-            println!("{} (ignored)", u.id);
+            println!("{id} (ignored)");
         } else {
-            println!("{}", u.id);
+            println!("{id}");
         }
     }
     Ok(if units.is_empty() {
@@ -257,6 +291,7 @@ fn context(
     sysroot_libs: &[PathBuf],
     extra_read_only: &[PathBuf],
     args: &TestArgs,
+    rootless: bool,
 ) -> BinaryContext {
     let manifest_dir = std::fs::canonicalize(&b.manifest_dir).unwrap_or(b.manifest_dir.clone());
     let mut overlays = vec![manifest_dir.clone(), target_dir.to_path_buf()];
@@ -271,26 +306,14 @@ fn context(
     if args.sandbox.read_only_source {
         layout.scratch.push(target_dir.join("tmp"));
     }
-    let isolation = args.sandbox.isolation;
-    let sandboxed = isolation != Isolation::None;
-    let mut env = env.clone();
-    if sandboxed {
-        env.push(("TMPDIR".into(), "/tmp".into()));
-    }
-    let spec = InitSpec {
-        mounts: sandboxed.then(|| layout.steps()),
-        tmpfs_size_bytes: host::tmpfs_size(&args.sandbox),
-        hostname: sandboxed.then(|| args.sandbox.hostname.clone()),
-        loopback: sandboxed,
-        pid_namespace: sandboxed,
-        lock_mounts: sandboxed,
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-        probe_only: false,
-        workdir: manifest_dir,
-        program: b.executable.clone(),
-        args: Vec::new(),
-    };
+    let spec = host::init_spec(
+        rootless,
+        &args.sandbox,
+        &layout,
+        manifest_dir,
+        b.executable.clone(),
+        Vec::new(),
+    );
     BinaryContext {
         package: b.package.clone(),
         target: b.target.clone(),

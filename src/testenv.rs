@@ -4,6 +4,7 @@
 //! on top of the user's environment.
 
 use crate::build::{BuildOutput, TestBinary};
+use crate::cli::SandboxArgs;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -35,14 +36,39 @@ pub fn target_dir(build: &BuildOutput, cli_target_dir: Option<&Path>) -> PathBuf
     std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
+/// The variables a sandboxed program starts from: the host's, or with
+/// `--env-clear` only PATH. TMPDIR always points at the sandbox's /tmp.
+pub fn base_env(args: &SandboxArgs) -> EnvVars {
+    let mut env: EnvVars = std::env::vars_os()
+        .filter(|(k, _)| k != "TMPDIR" && (!args.env_clear || k == "PATH"))
+        .collect();
+    env.push(("TMPDIR".into(), "/tmp".into()));
+    env
+}
+
+/// `--env KEY=VALUE` sets, `--env KEY` passes the host's value through;
+/// applied last, so they win over everything else.
+pub fn apply_env_settings(env: &mut EnvVars, args: &SandboxArgs) {
+    for setting in &args.env {
+        let value = match &setting.value {
+            Some(v) => Some(OsString::from(v)),
+            None => std::env::var_os(&setting.key),
+        };
+        env.retain(|(k, _)| k != setting.key.as_str());
+        if let Some(v) = value {
+            env.push((setting.key.clone().into(), v));
+        }
+    }
+}
+
 pub fn env_for(
     b: &TestBinary,
     build: &BuildOutput,
     target_dir: &Path,
     sysroot_libs: &[PathBuf],
+    args: &SandboxArgs,
 ) -> EnvVars {
-    let mut env: Vec<(OsString, OsString)> =
-        std::env::vars_os().filter(|(k, _)| k != "TMPDIR").collect();
+    let mut env = base_env(args);
     let mut set = |k: &str, v: OsString| {
         env.retain(|(key, _)| key != k);
         env.push((k.into(), v));
@@ -123,5 +149,6 @@ pub fn env_for(
     if let Ok(joined) = std::env::join_paths(paths) {
         set("LD_LIBRARY_PATH", joined);
     }
+    apply_env_settings(&mut env, args);
     env
 }

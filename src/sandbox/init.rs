@@ -1,7 +1,17 @@
-//! The sandbox's init: `cargo-isolate __init <spec>` as pid 1 of the new pid
-//! namespace. It builds the root from the [`InitSpec`], forks the test, reaps
-//! every process, and reports the test's wait status and resource usage on
-//! fd 3 before it exits (which makes the kernel kill whatever is left).
+//! The sandbox's init: `cargo-isolate __init` as pid 1 of the new pid
+//! namespace, reading its [`InitSpec`] from fd 4. It builds the root, forks
+//! the test, reaps every process, and reports the test's wait status and
+//! resource usage on fd 3 before it exits (which makes the kernel kill
+//! whatever is left).
+//!
+//! The test does not run in the init's namespaces. Once forked, it makes
+//! a user namespace of its own (the init writes its id maps from outside),
+//! then, inside it, its network, uts and ipc namespaces, so it owns them
+//! (raw sockets, routes, its hostname); the init mounts a sysfs of the
+//! test's network namespace and drops the host root; last, the test copies
+//! the mount namespace, which locks every mount the init made. The init
+//! stays outside the test's user namespace, non-dumpable, holding the only
+//! copy of the report channel.
 //!
 //! Single-threaded by construction: it is a fresh exec, not a fork of the
 //! runner, so it may allocate freely between fork and exec.
@@ -9,9 +19,10 @@
 use super::spec::{InitSpec, MountStep, overlay_escape};
 use super::sys;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, unshare};
 use std::ffi::CString;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
@@ -24,14 +35,11 @@ const OVERLAY_STATE: &str = "/.isolate-overlay";
 
 /// A failed setup step, in words the runner passes to the user.
 #[derive(Debug)]
-pub struct InitError {
-    pub step: String,
-    pub source: io::Error,
-}
+pub struct InitError(String);
 
 impl std::fmt::Display for InitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.step, self.source)
+        f.write_str(&self.0)
     }
 }
 
@@ -41,10 +49,7 @@ trait Step<T> {
 
 impl<T, E: Into<io::Error>> Step<T> for Result<T, E> {
     fn step(self, what: impl FnOnce() -> String) -> Result<T, InitError> {
-        self.map_err(|e| InitError {
-            step: what(),
-            source: e.into(),
-        })
+        self.map_err(|e| InitError(format!("{}: {}", what(), e.into())))
     }
 }
 
@@ -65,73 +70,71 @@ impl InitReport {
         )
     }
 
+    /// Exactly "ok" and four integers, single-spaced.
     pub fn parse(line: &str) -> Option<InitReport> {
-        let mut it = line.strip_prefix("ok ")?.split_whitespace();
-        let mut next = || it.next()?.parse::<i64>().ok();
+        let fields: Vec<&str> = line.strip_prefix("ok ")?.split(' ').collect();
+        let [status, rss, cpu, wall] = fields[..] else {
+            return None;
+        };
         Some(InitReport {
-            wait_status: next()? as i32,
-            max_rss_kib: next()?,
-            cpu_us: next()?,
-            wall_us: next()?,
+            wait_status: status.parse().ok()?,
+            max_rss_kib: rss.parse().ok()?,
+            cpu_us: cpu.parse().ok()?,
+            wall_us: wall.parse().ok()?,
         })
     }
 }
 
 /// Entry point of the hidden `__init` subcommand. Never returns.
-pub fn main(spec_json: &str) -> ! {
+pub fn main() -> ! {
+    // First of all: nothing in this process may be ptraced or read
+    // through /proc by the test.
+    let dumpable = sys::set_not_dumpable().step(|| "make the init non-dumpable".into());
     let mut report = sys::report_channel();
-    let code = match serde_json::from_str::<InitSpec>(spec_json) {
+    let result = dumpable
+        .and_then(|()| read_spec())
+        .and_then(|spec| run(&spec));
+    let code = match result {
+        Ok(r) => {
+            let _ = report.write_all(r.to_line().as_bytes());
+            0
+        }
         Err(e) => {
-            let _ = writeln!(report, "err cannot read the sandbox spec: {e}");
+            let _ = writeln!(report, "err {e}");
             1
         }
-        Ok(spec) => match run(&spec) {
-            Ok(r) => {
-                let _ = report.write_all(r.to_line().as_bytes());
-                0
-            }
-            Err(e) => {
-                let _ = writeln!(report, "err {e}");
-                1
-            }
-        },
     };
     std::process::exit(code)
 }
 
+fn read_spec() -> Result<InitSpec, InitError> {
+    let mut json = Vec::new();
+    sys::spec_channel()
+        .read_to_end(&mut json)
+        .step(|| "read the sandbox spec".into())?;
+    serde_json::from_slice(&json)
+        .map_err(io::Error::other)
+        .step(|| "parse the sandbox spec".into())
+}
+
 fn run(spec: &InitSpec) -> Result<InitReport, InitError> {
     sys::set_no_new_privs().step(|| "set no_new_privs".into())?;
+    // Out of the runner's session and process group: nothing below can
+    // signal them as a group, and no controlling terminal is inherited.
+    nix::unistd::setsid().step(|| "start a new session".into())?;
     if let Some(steps) = &spec.mounts {
         build_root(steps, spec.tmpfs_size_bytes, spec.pid_namespace)?;
-    }
-    if let Some(name) = &spec.hostname {
-        nix::unistd::sethostname(name).step(|| format!("set the hostname to {name}"))?;
-    }
-    if spec.loopback {
-        sys::loopback_up().step(|| "bring the loopback interface up".into())?;
-    }
-    if spec.lock_mounts {
-        lock_mounts(spec.uid, spec.gid)?;
     }
     if !spec.pid_namespace {
         // Without a pid namespace, orphans must come back to us to be killed.
         sys::set_child_subreaper().step(|| "become a child subreaper".into())?;
     }
-    std::env::set_current_dir(&spec.workdir)
-        .step(|| format!("change directory to {}", spec.workdir.display()))?;
-    if spec.probe_only {
-        return Ok(InitReport {
-            wait_status: 0,
-            max_rss_kib: 0,
-            cpu_us: 0,
-            wall_us: 0,
-        });
-    }
     run_test(spec)
 }
 
 /// Builds the new root on a tmpfs and switches to it. The host root stays
-/// reachable at OLD_ROOT until the end, as the source of every bind.
+/// at OLD_ROOT, the source of every bind, until the test's namespaces
+/// exist (see [`detach_host_root`]).
 fn build_root(steps: &[MountStep], tmpfs_size: u64, fresh_proc: bool) -> Result<(), InitError> {
     let none: Option<&str> = None;
     // Our mounts must not propagate back to the host, and pivot_root refuses
@@ -180,11 +183,93 @@ fn build_root(steps: &[MountStep], tmpfs_size: u64, fresh_proc: bool) -> Result<
             none,
         )
         .step(|| "mount a fresh /proc".into())?;
+        mask_proc()?;
     } else {
         bind(Path::new("/proc"), Path::new("/proc"))?;
     }
-    umount2(OLD_ROOT, MntFlags::MNT_DETACH).step(|| "detach the host root".into())?;
-    fs::remove_dir(OLD_ROOT).step(|| format!("remove {OLD_ROOT}"))?;
+    Ok(())
+}
+
+/// Host-wide files of a fresh /proc. Root in the test's namespace maps to
+/// host uid 0, and for most sysctls and /proc/sysrq-trigger the kernel
+/// checks only that: these would reach the host. Masked as Docker and
+/// bubblewrap mask them: read-only binds over what is writable, /dev/null
+/// or an empty read-only tmpfs over what shows host state. The test's own
+/// per-namespace sysctls (`net.*`) stay writable.
+const PROC_READ_ONLY: &[&str] = &[
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/irq",
+    "/proc/bus",
+    "/proc/fs",
+];
+const PROC_WRITABLE_AGAIN: &str = "/proc/sys/net";
+const PROC_HIDDEN_FILES: &[&str] = &[
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/timer_list",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+];
+const PROC_HIDDEN_DIRS: &[&str] = &["/proc/acpi", "/proc/scsi", "/proc/asound"];
+
+fn mask_proc() -> Result<(), InitError> {
+    let exists = |p: &&&str| fs::symlink_metadata(p).is_ok();
+    for path in PROC_READ_ONLY.iter().filter(exists) {
+        let path = Path::new(path);
+        bind(path, path)?;
+        sys::set_read_only(&cstring(path)?, true)
+            .step(|| format!("make {} read-only", path.display()))?;
+    }
+    let net = Path::new(PROC_WRITABLE_AGAIN);
+    if net.exists() {
+        bind(net, net)?;
+        sys::set_read_only(&cstring(net)?, false)
+            .step(|| format!("make {} writable", net.display()))?;
+    }
+    for path in PROC_HIDDEN_FILES.iter().filter(exists) {
+        bind(Path::new("/dev/null"), Path::new(path))?;
+    }
+    for path in PROC_HIDDEN_DIRS.iter().filter(exists) {
+        mount(
+            Some("tmpfs"),
+            *path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("size=4k,mode=0555"),
+        )
+        .step(|| format!("hide {path}"))?;
+    }
+    Ok(())
+}
+
+/// Mounts a read-only sysfs at /sys as the test's network namespace shows
+/// it (its own `lo`, the host's CPUs and block devices), then drops the
+/// host root. The sysfs has to come first: in a user namespace, mounting
+/// one needs a fully visible sysfs in the mount namespace, the host's
+/// under OLD_ROOT.
+fn finish_root(spec: &InitSpec, test_pid: libc::pid_t) -> Result<(), InitError> {
+    if spec.sysfs {
+        if spec.own_network {
+            let ns = fs::File::open(format!("/proc/{test_pid}/ns/net"))
+                .step(|| "open the test's network namespace".into())?;
+            nix::sched::setns(ns, CloneFlags::CLONE_NEWNET)
+                .step(|| "join the test's network namespace".into())?;
+        }
+        mkdir_p(Path::new("/sys"))?;
+        mount(
+            Some("sysfs"),
+            "/sys",
+            Some("sysfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .step(|| "mount a read-only /sys (--no-sys goes without)".into())?;
+    }
+    if spec.mounts.is_some() {
+        umount2(OLD_ROOT, MntFlags::MNT_DETACH).step(|| "detach the host root".into())?;
+        fs::remove_dir(OLD_ROOT).step(|| format!("remove {OLD_ROOT}"))?;
+    }
     Ok(())
 }
 
@@ -205,7 +290,7 @@ fn apply(step: &MountStep, overlays: &mut usize, tmpfs_size: u64) -> Result<(), 
         MountStep::BindReadOnly { path } => {
             bind(&host(path), path)?;
             let c = cstring(path)?;
-            sys::make_read_only_recursive(&c).step(|| format!("make {} read-only", path.display()))
+            sys::set_read_only(&c, true).step(|| format!("make {} read-only", path.display()))
         }
         MountStep::Overlay { path } => {
             let state = PathBuf::from(format!("{OVERLAY_STATE}/{overlays}"));
@@ -247,6 +332,15 @@ fn apply(step: &MountStep, overlays: &mut usize, tmpfs_size: u64) -> Result<(), 
             .step(|| format!("mount a tmpfs on {}", path.display()))
         }
         MountStep::Dev => build_dev(),
+        MountStep::Mask { path, dir: true } => mount(
+            Some("tmpfs"),
+            path.as_path(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("size=4k,mode=0500"),
+        )
+        .step(|| format!("hide {}", path.display())),
+        MountStep::Mask { path, dir: false } => bind(Path::new("/dev/null"), path),
     }
 }
 
@@ -327,21 +421,148 @@ fn cstring(path: &Path) -> Result<CString, InitError> {
         .step(|| format!("path {} has a NUL byte", path.display()))
 }
 
-/// Moves into a nested user, mount and uts namespace. Mounts copied into a
-/// less privileged mount namespace are locked (mount_namespaces(7)): the
-/// test, which keeps capabilities only in the nested namespace, can change
-/// its hostname and mount its own things but can never remount a read-only
-/// bind writable or unmount one to see what is below.
-fn lock_mounts(uid: u32, gid: u32) -> Result<(), InitError> {
-    use nix::sched::{CloneFlags, unshare};
-    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS)
-        .step(|| "make the nested user namespace that locks the mounts".into())?;
-    fs::write("/proc/self/setgroups", "deny").step(|| "write /proc/self/setgroups".into())?;
-    // We are uid 0 of the parent namespace (real root, or root of the
-    // rootless namespace whose 0 is the real uid): show the test its own id.
-    fs::write("/proc/self/uid_map", format!("{uid} 0 1"))
-        .step(|| "write the nested uid_map".into())?;
-    fs::write("/proc/self/gid_map", format!("{gid} 0 1")).step(|| "write the nested gid_map".into())
+/// The handshake between the init and the test's process before exec, one
+/// line each way: the test says what it did, the init answers "go".
+struct Channel {
+    to: fs::File,
+    from: BufReader<fs::File>,
+}
+
+impl Channel {
+    fn send(&mut self, word: &str) -> Result<(), InitError> {
+        writeln!(self.to, "{word}").step(|| format!("send {word:?} across the setup pipe"))
+    }
+
+    /// The next line: `Ok(None)` at EOF (the test exec'd: the pipe is
+    /// close-on-exec), an error for "fail ..." from the other side.
+    fn next(&mut self) -> Result<Option<String>, InitError> {
+        let mut line = String::new();
+        self.from
+            .read_line(&mut line)
+            .step(|| "read the setup pipe".into())?;
+        match line.strip_prefix("fail ") {
+            Some(msg) => Err(InitError(msg.trim_end().to_string())),
+            None if line.is_empty() => Ok(None),
+            None => Ok(Some(line.trim_end().to_string())),
+        }
+    }
+
+    fn expect(&mut self, word: &str) -> Result<(), InitError> {
+        match self.next()? {
+            Some(w) if w == word => Ok(()),
+            other => Err(InitError(format!(
+                "the test's process broke the setup handshake (expected {word:?}, got {other:?})"
+            ))),
+        }
+    }
+}
+
+/// The ids of the test's user namespace, written by the init from the
+/// parent namespace (a process cannot map more than its own id itself).
+fn write_id_maps(spec: &InitSpec, pid: libc::pid_t) -> Result<(), InitError> {
+    let (uid_map, gid_map) = if spec.rootless {
+        // Our namespace's 0 is the real user: map it back to the real ids.
+        (format!("{} 0 1", spec.uid), format!("{} 0 1", spec.gid))
+    } else {
+        // Root keeps every id it owns: setuid, setgroups, chown work inside.
+        ("0 0 4294967295".to_string(), "0 0 4294967295".to_string())
+    };
+    fs::write(format!("/proc/{pid}/uid_map"), uid_map)
+        .step(|| "write the test's uid_map".into())?;
+    fs::write(format!("/proc/{pid}/gid_map"), gid_map).step(|| "write the test's gid_map".into())
+}
+
+/// The test's side of the setup, in the forked child. Returns only on
+/// failure; on success it has exec'd the test.
+fn become_test(
+    spec: &InitSpec,
+    init: &mut Channel,
+    program: &CString,
+    argv: &[CString],
+) -> InitError {
+    match prepare_test_side(spec, init) {
+        Err(e) => e,
+        Ok(()) if spec.probe_only => std::process::exit(0),
+        Ok(()) => {
+            let env = test_env();
+            let err = nix::unistd::execve(program, argv, &env).unwrap_err();
+            InitError(format!(
+                "execute {}: {}",
+                spec.program.display(),
+                io::Error::from(err)
+            ))
+        }
+    }
+}
+
+fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitError> {
+    // A session and process group of its own: kill(0) reaches only the
+    // test, and it has no controlling terminal (/dev/tty cannot open).
+    nix::unistd::setsid().step(|| "start the test's session".into())?;
+    if spec.test_userns {
+        unshare(CloneFlags::CLONE_NEWUSER).step(|| "make the test's user namespace".into())?;
+        init.send("user")?;
+        init.expect("go")?;
+    }
+    let mut flags = CloneFlags::empty();
+    if spec.test_userns {
+        flags |= CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    }
+    if spec.own_network {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    if !flags.is_empty() {
+        unshare(flags).step(|| "make the test's network, uts and ipc namespaces".into())?;
+    }
+    if spec.own_network {
+        sys::loopback_up().step(|| "bring the loopback interface up".into())?;
+    }
+    if let Some(name) = &spec.hostname {
+        nix::unistd::sethostname(name).step(|| format!("set the hostname to {name}"))?;
+    }
+    init.send("ready")?;
+    init.expect("go")?;
+    if spec.test_userns {
+        // Mounts copied into a less privileged mount namespace are locked
+        // (mount_namespaces(7)): no remount, no unmount, no look beneath.
+        unshare(CloneFlags::CLONE_NEWNS).step(|| "lock the sandbox's mounts".into())?;
+    }
+    std::env::set_current_dir(&spec.workdir)
+        .step(|| format!("change directory to {}", spec.workdir.display()))?;
+    sys::reset_signals();
+    if !spec.pid_namespace {
+        sys::set_parent_death_signal().step(|| "set the parent death signal".into())?;
+    }
+    if spec.test_userns && spec.uid != 0 {
+        sys::keep_sys_admin_across_exec()
+            .step(|| "keep CAP_SYS_ADMIN in the test's namespace".into())?;
+    }
+    // Only 0, 1 and 2 reach the test: the report channel and the setup
+    // pipe close at exec.
+    sys::cloexec_from(3).step(|| "close the init's fds".into())
+}
+
+/// The init's side: id maps, sysfs, the host root gone, then wait for the
+/// exec.
+fn prepare_init_side(
+    spec: &InitSpec,
+    test: &mut Channel,
+    pid: libc::pid_t,
+) -> Result<(), InitError> {
+    if spec.test_userns {
+        test.expect("user")?;
+        write_id_maps(spec, pid)?;
+        test.send("go")?;
+    }
+    test.expect("ready")?;
+    finish_root(spec, pid)?;
+    test.send("go")?;
+    match test.next()? {
+        None => Ok(()),
+        Some(other) => Err(InitError(format!(
+            "the test's process said {other:?} instead of exec'ing"
+        ))),
+    }
 }
 
 fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
@@ -350,31 +571,31 @@ fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
     for a in &spec.args {
         argv.push(CString::new(a.as_bytes()).step(|| format!("argument {a:?} has a NUL byte"))?);
     }
-    // Tells us whether exec worked: the write end closes on exec.
-    let (exec_r, exec_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
-    let mut exec_w = fs::File::from(exec_w);
+    let (down_r, down_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
+    let (up_r, up_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
     let start = Instant::now();
     let pid = sys::fork_single_threaded().step(|| "fork the test".into())?;
     if pid == 0 {
-        sys::reset_signals();
-        if !spec.pid_namespace {
-            let _ = sys::set_parent_death_signal();
-        }
-        if spec.lock_mounts && spec.uid != 0 {
-            let _ = sys::keep_sys_admin_across_exec();
-        }
-        let err = nix::unistd::execve(&program, &argv, &test_env()).unwrap_err();
-        let _ = write!(exec_w, "{}", err as i32);
+        drop((down_w, up_r));
+        let mut init = Channel {
+            to: fs::File::from(up_w),
+            from: BufReader::new(fs::File::from(down_r)),
+        };
+        let err = become_test(spec, &mut init, &program, &argv);
+        let _ = writeln!(init.to, "fail {err}");
         std::process::exit(127);
     }
-    drop(exec_w);
-    let mut exec_err = String::new();
-    let _ = fs::File::from(exec_r).read_to_string(&mut exec_err);
-    if let Ok(errno) = exec_err.trim().parse::<i32>() {
+    drop((down_r, up_w));
+    let mut test = Channel {
+        to: fs::File::from(down_w),
+        from: BufReader::new(fs::File::from(up_r)),
+    };
+    if let Err(e) = prepare_init_side(spec, &mut test, pid) {
+        sys::kill_pid(pid);
         let _ = sys::wait4(pid, 0);
-        return Err(io::Error::from_raw_os_error(errno))
-            .step(|| format!("execute {}", spec.program.display()));
+        return Err(e);
     }
+    drop(test);
 
     let status = loop {
         match sys::wait4(-1, 0).step(|| "wait for the test".into())? {
@@ -463,7 +684,9 @@ mod tests {
             cpu_us: 1234,
             wall_us: 5678,
         };
-        assert_eq!(InitReport::parse(&r.to_line()), Some(r));
+        assert_eq!(InitReport::parse(r.to_line().trim_end()), Some(r));
+        assert_eq!(InitReport::parse("ok 1 2 3 4 5"), None);
+        assert_eq!(InitReport::parse("ok 1  2 3 4"), None);
         assert_eq!(InitReport::parse("err boom"), None);
     }
 }

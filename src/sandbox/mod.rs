@@ -31,14 +31,13 @@ pub enum Namespaces {
 }
 
 impl Namespaces {
+    /// What the init is cloned into. The network, uts and ipc namespaces
+    /// are made later, by the test's own user namespace, so that the test
+    /// owns them (see `init.rs`).
     fn flags(self) -> libc::c_int {
         match self {
             Namespaces::Full { user } => {
-                let mut f = libc::CLONE_NEWNS
-                    | libc::CLONE_NEWPID
-                    | libc::CLONE_NEWNET
-                    | libc::CLONE_NEWUTS
-                    | libc::CLONE_NEWIPC;
+                let mut f = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
                 if user {
                     f |= libc::CLONE_NEWUSER;
                 }
@@ -145,7 +144,11 @@ fn io_err(what: &str) -> impl FnOnce(io::Error) -> SandboxError + '_ {
 
 /// Runs one sandbox to completion.
 pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
-    let spec_json = serde_json::to_string(req.spec).expect("the spec serialises");
+    let spec_json = serde_json::to_vec(req.spec).map_err(|e| SandboxError::Io {
+        what: "encode the sandbox spec".into(),
+        source: io::Error::other(e),
+    })?;
+    let spec_fd = sys::memfd_with(&spec_json).map_err(io_err("pass the spec (memfd)"))?;
     let (report_r, report_w) = sys::pipe_cloexec().map_err(io_err("create a pipe"))?;
     let devnull = File::open("/dev/null").map_err(io_err("open /dev/null"))?;
     let limit = match req.output {
@@ -165,17 +168,14 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
     let spawn = sys::SpawnRequest {
-        namespaces: match req.netns {
-            Some(_) => req.namespaces.flags() & !libc::CLONE_NEWNET,
-            None => req.namespaces.flags(),
-        },
+        namespaces: req.namespaces.flags(),
         netns_fd: req.netns.map(|fd| fd.as_raw_fd()),
         cgroup_fd: req.cgroup.and_then(|l| l.dir_fd()),
         cgroup_procs: req.cgroup.map(|l| l.procs_files()).unwrap_or_default(),
         id_maps: user.then(|| {
             (
                 // Root inside: exec keeps capabilities only for uid 0 of the
-                // namespace. The nested namespace maps the real ids back.
+                // namespace. The test's own namespace maps the real ids back.
                 CString::new(format!("0 {uid} 1")).expect("no NUL"),
                 CString::new(format!("0 {gid} 1")).expect("no NUL"),
             )
@@ -185,22 +185,17 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
             stdout_fd,
             stderr_fd,
             report_w.as_raw_fd(),
+            spec_fd.as_raw_fd(),
         ],
         program: c"/proc/self/exe".to_owned(),
-        argv: vec![
-            c"cargo-isolate".to_owned(),
-            c"__init".to_owned(),
-            CString::new(spec_json).map_err(|e| SandboxError::Io {
-                what: "encode the sandbox spec".into(),
-                source: io::Error::other(e),
-            })?,
-        ],
+        argv: vec![c"cargo-isolate".to_owned(), c"__init".to_owned()],
         envp: req.env.iter().map(hide_loader_vars).collect(),
     };
     let start = Instant::now();
     let child = sys::spawn_init(&spawn).map_err(io_err("create the sandbox (clone3)"))?;
     drop(spawn);
     drop(report_w);
+    drop(spec_fd);
     drop(devnull);
     let (mut stdout, mut stderr) = (Captured::default(), Captured::default());
     let (out_r, err_r) = match out_pipes {
@@ -304,19 +299,11 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
     stdout.trim(limit);
     stderr.trim(limit);
 
-    let mut line = String::new();
-    let _ = File::from(report_r).read_to_string(&mut line);
-    let end = if let Some(r) = InitReport::parse(&line) {
-        InitEnd::Reported(r)
-    } else if let Some(msg) = line.strip_prefix("err ") {
-        InitEnd::SetupFailed(msg.trim().to_string())
-    } else if let Some((step, err)) = sys::parse_child_failure(&line) {
-        InitEnd::SetupFailed(format!("failed to {step}: {err}"))
-    } else {
-        InitEnd::Died {
-            wait_status: reaped,
-        }
-    };
+    let mut raw = Vec::new();
+    let _ = File::from(report_r)
+        .take(MAX_REPORT_BYTES)
+        .read_to_end(&mut raw);
+    let end = read_report(&raw, reaped);
     let cgroup = req.cgroup.map(|l| l.stats()).unwrap_or_default();
     Ok(Execution {
         end,
@@ -327,6 +314,45 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
         cgroup,
         elapsed,
     })
+}
+
+/// More than any report the init writes: a longer one is malformed.
+const MAX_REPORT_BYTES: u64 = 64 * 1024;
+
+/// What the init said on its report channel. Only the init holds that
+/// channel, and it writes exactly one line; anything else (two lines,
+/// garbage, a truncated line) is a setup error, never a pass.
+fn read_report(raw: &[u8], wait_status: i32) -> InitEnd {
+    if raw.is_empty() {
+        return InitEnd::Died { wait_status };
+    }
+    let malformed = || {
+        InitEnd::SetupFailed(format!(
+            "the sandbox init sent a malformed report ({} bytes: {:?})",
+            raw.len(),
+            String::from_utf8_lossy(&raw[..raw.len().min(80)])
+        ))
+    };
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return malformed();
+    };
+    let Some(line) = text.strip_suffix('\n') else {
+        return malformed();
+    };
+    if let Some(msg) = line.strip_prefix("err ") {
+        // An error message may span lines; it is never read as a pass.
+        return InitEnd::SetupFailed(msg.trim().to_string());
+    }
+    if line.contains('\n') {
+        return malformed();
+    }
+    if let Some(r) = InitReport::parse(line) {
+        InitEnd::Reported(r)
+    } else if let Some((step, err)) = sys::parse_child_failure(line) {
+        InitEnd::SetupFailed(format!("failed to {step}: {err}"))
+    } else {
+        malformed()
+    }
 }
 
 /// Reads what is available; false at EOF.
@@ -388,4 +414,35 @@ pub fn env_block<'a>(
             CString::new(kv).ok()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_report_line_is_accepted() {
+        let ok = read_report(b"ok 0 10 20 30\n", 0);
+        assert!(matches!(ok, InitEnd::Reported(r) if r.wall_us == 30));
+        for bad in [
+            &b"ok 0 10 20 30\nok 0 0 0 0\n"[..],
+            b"ok 0 10 20 30",
+            b"ok 0 10 20 30 40\n",
+            b"ok 0 0 0\n",
+            b"garbage\n",
+            b"\xff\xfe\n",
+        ] {
+            assert!(
+                matches!(read_report(bad, 0), InitEnd::SetupFailed(_)),
+                "{bad:?} was accepted"
+            );
+        }
+        assert!(matches!(
+            read_report(b"", 9),
+            InitEnd::Died { wait_status: 9 }
+        ));
+        assert!(
+            matches!(read_report(b"err mount: EPERM\n", 0), InitEnd::SetupFailed(m) if m == "mount: EPERM")
+        );
+    }
 }

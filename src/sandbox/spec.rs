@@ -23,6 +23,9 @@ pub enum MountStep {
     Scratch { path: PathBuf },
     /// /dev: device nodes bound from the host, fd links, devpts, /dev/shm.
     Dev,
+    /// A secret inside a visible path, covered: an empty read-only tmpfs
+    /// over a directory, /dev/null over a file.
+    Mask { path: PathBuf, dir: bool },
 }
 
 impl MountStep {
@@ -32,13 +35,14 @@ impl MountStep {
             | MountStep::Symlink { path, .. }
             | MountStep::BindReadOnly { path }
             | MountStep::Overlay { path }
-            | MountStep::Scratch { path } => path,
+            | MountStep::Scratch { path }
+            | MountStep::Mask { path, .. } => path,
             MountStep::Dev => Path::new("/dev"),
         }
     }
 }
 
-/// Everything the init needs, passed as JSON on its command line.
+/// Everything the init needs, passed as JSON through a memfd (fd 4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InitSpec {
     /// The new root's steps; `None` means no mount namespace (isolation none).
@@ -46,14 +50,24 @@ pub struct InitSpec {
     /// Size bound of the root tmpfs, which holds every writable path.
     pub tmpfs_size_bytes: u64,
     pub hostname: Option<String>,
-    /// Bring `lo` up (a network namespace was made).
-    pub loopback: bool,
+    /// The test gets a network namespace of its own, with `lo` up (false
+    /// for isolation none, and with `--reuse-netns`, where the runner put
+    /// the init in a worker's namespace).
+    pub own_network: bool,
     /// The init is pid 1 of a new pid namespace.
     pub pid_namespace: bool,
-    /// Drop into a nested user namespace before exec, so that the read-only
-    /// mounts are locked and the test cannot remount them writable.
-    pub lock_mounts: bool,
-    /// Real uid/gid outside, mapped to themselves in the nested namespace.
+    /// Run the test in a user namespace of its own, made after the root is
+    /// built: it owns the test's network, uts and ipc namespaces, and the
+    /// mount namespace copied into it locks every mount (the test can
+    /// never remount a read-only bind writable or look under a mask).
+    pub test_userns: bool,
+    /// Rootless: the test's namespace maps the real ids only. As root it
+    /// maps the whole id range to itself.
+    pub rootless: bool,
+    /// Mount a fresh read-only sysfs (the test's network namespace's view)
+    /// at /sys.
+    pub sysfs: bool,
+    /// Real uid/gid outside, mapped to themselves in the test's namespace.
     pub uid: u32,
     pub gid: u32,
     /// Build the sandbox, then report success without running anything:
@@ -77,6 +91,9 @@ pub struct RootLayout {
     pub empty_dirs: Vec<PathBuf>,
     /// Writable scratch tmpfs mounts (only with `read_only_source`).
     pub scratch: Vec<PathBuf>,
+    /// Host secrets (path, is a directory) to cover where a bind or an
+    /// overlay would show them.
+    pub secrets: Vec<(PathBuf, bool)>,
     /// Make the overlay paths plainly read-only instead.
     pub read_only_source: bool,
 }
@@ -86,22 +103,22 @@ pub const SYSTEM_DIRS: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
 ];
 
+/// The sandbox's own writable directories.
+const SCRATCH_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];
+
 impl RootLayout {
     /// The ordered steps: every path after its ancestors, so a bind or an
     /// overlay under /tmp or HOME lands inside the fresh directory rather
     /// than being hidden by it.
     pub fn steps(&self) -> Vec<MountStep> {
-        let mut steps = vec![
-            MountStep::Dir {
-                path: "/tmp".into(),
+        let mut steps: Vec<MountStep> = SCRATCH_DIRS
+            .iter()
+            .map(|d| MountStep::Dir {
+                path: d.into(),
                 mode: 0o1777,
-            },
-            MountStep::Dir {
-                path: "/var/tmp".into(),
-                mode: 0o1777,
-            },
-            MountStep::Dev,
-        ];
+            })
+            .collect();
+        steps.push(MountStep::Dev);
         for (path, link) in &self.system {
             steps.push(match link {
                 Some(target) => MountStep::Symlink {
@@ -127,14 +144,34 @@ impl RootLayout {
                 MountStep::Overlay { path: path.clone() }
             });
         }
-        // A path already covered by a bind or an overlay of an ancestor
-        // needs no mount of its own: the ancestor's mount shows it already.
         let is_mount = |s: &MountStep| {
             matches!(
                 s,
                 MountStep::BindReadOnly { .. } | MountStep::Overlay { .. }
             )
         };
+        // The sandbox's root is its own tmpfs, never the host's root (`run`
+        // from /, `--ro-bind /`): what / holds is shown piece by piece.
+        steps.retain(|s| !(is_mount(s) && s.path() == Path::new("/")));
+        // /tmp and /var/tmp stay writable even when shown (`run` from
+        // /tmp): the host's contents through a private overlay.
+        for s in steps.iter_mut() {
+            if let MountStep::BindReadOnly { path } = s
+                && SCRATCH_DIRS.iter().any(|d| path == Path::new(d))
+            {
+                *s = MountStep::Overlay { path: path.clone() };
+            }
+        }
+        // A fresh directory (HOME) that is also a bound path (HOME is the
+        // package dir, or `run` from HOME) shows the bound path instead.
+        let bound: Vec<PathBuf> = steps
+            .iter()
+            .filter(|s| is_mount(s))
+            .map(|s| s.path().to_path_buf())
+            .collect();
+        steps.retain(|s| !matches!(s, MountStep::Dir { path, .. } if bound.contains(path)));
+        // A path already covered by a bind or an overlay of an ancestor
+        // needs no mount of its own: the ancestor's mount shows it already.
         let covering: Vec<PathBuf> = steps
             .iter()
             .filter(|s| is_mount(s))
@@ -148,6 +185,14 @@ impl RootLayout {
         });
         for path in &self.scratch {
             steps.push(MountStep::Scratch { path: path.clone() });
+        }
+        for (path, dir) in &self.secrets {
+            if covering.iter().any(|c| path.starts_with(c)) {
+                steps.push(MountStep::Mask {
+                    path: path.clone(),
+                    dir: *dir,
+                });
+            }
         }
         // A fresh directory inside a bind or an overlay cannot be made
         // there (read-only) or would not be fresh (overlay): it gets a tmpfs.
@@ -196,6 +241,7 @@ mod tests {
             overlays: vec!["/tmp/ws/target".into(), "/tmp/ws".into()],
             empty_dirs: vec!["/root".into()],
             scratch: vec![],
+            secrets: vec![],
             read_only_source: false,
         }
     }
@@ -250,6 +296,71 @@ mod tests {
                 .iter()
                 .any(|s| s.path() == Path::new("/tmp/ws/target"))
         );
+    }
+
+    #[test]
+    fn home_that_is_the_package_dir_shows_the_package() {
+        let mut l = layout();
+        l.empty_dirs = vec!["/tmp/ws".into()];
+        let steps = l.steps();
+        assert!(steps.contains(&MountStep::Overlay {
+            path: "/tmp/ws".into()
+        }));
+        assert!(
+            !steps
+                .iter()
+                .any(|s| matches!(s, MountStep::Dir { path, .. } if path == Path::new("/tmp/ws")))
+        );
+    }
+
+    #[test]
+    fn the_host_root_is_never_bound() {
+        let mut l = layout();
+        l.read_only.push("/".into());
+        let steps = l.steps();
+        assert!(!steps.iter().any(|s| s.path() == Path::new("/")));
+        // Everything else is still there, /tmp a fresh directory.
+        assert!(
+            steps
+                .iter()
+                .any(|s| matches!(s, MountStep::Dir { path, .. } if path == Path::new("/tmp")))
+        );
+        assert!(steps.contains(&MountStep::BindReadOnly {
+            path: "/usr".into()
+        }));
+    }
+
+    #[test]
+    fn a_shown_tmp_stays_writable() {
+        let mut l = layout();
+        l.read_only.push("/tmp".into());
+        let steps = l.steps();
+        assert!(steps.contains(&MountStep::Overlay {
+            path: "/tmp".into()
+        }));
+        assert_eq!(
+            steps
+                .iter()
+                .filter(|s| s.path() == Path::new("/tmp"))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_only_where_visible() {
+        let mut l = layout();
+        l.secrets = vec![
+            ("/tmp/ws/.cargo/credentials.toml".into(), false),
+            ("/root/.ssh".into(), true),
+        ];
+        let steps = l.steps();
+        assert!(steps.contains(&MountStep::Mask {
+            path: "/tmp/ws/.cargo/credentials.toml".into(),
+            dir: false
+        }));
+        // /root is a fresh empty dir: nothing of the host's shows there.
+        assert!(!steps.iter().any(|s| s.path() == Path::new("/root/.ssh")));
     }
 
     #[test]

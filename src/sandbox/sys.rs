@@ -29,8 +29,9 @@ pub struct SpawnRequest {
     pub netns_fd: Option<RawFd>,
     /// uid_map / gid_map contents when a user namespace is made.
     pub id_maps: Option<(CString, CString)>,
-    /// Fds that become the child's 0, 1, 2 and 3, in that order.
-    pub stdio: [RawFd; 4],
+    /// Fds that become the child's 0, 1, 2, 3 (the report channel) and 4
+    /// (the spec), in that order. Every other fd is closed at exec.
+    pub stdio: [RawFd; INIT_FDS],
     pub program: CString,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
@@ -58,6 +59,10 @@ struct CloneArgs {
 }
 
 const CLONE_PIDFD: u64 = 0x1000;
+/// How many fds the init starts with: stdin, stdout, stderr, the report
+/// channel and the spec.
+pub const INIT_FDS: usize = 5;
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Step codes the child writes to fd `stdio[3]` when something fails before
@@ -209,7 +214,7 @@ unsafe fn child_after_clone(
         }
         // Move every source fd above the targets first so that no dup2 can
         // clobber a source still to be copied.
-        let mut high = [0 as RawFd; 4];
+        let mut high = [0 as RawFd; INIT_FDS];
         for (i, fd) in req.stdio.iter().enumerate() {
             let h = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
             if h < 0 {
@@ -221,6 +226,17 @@ unsafe fn child_after_clone(
             if libc::dup2(*h, i as RawFd) < 0 {
                 die(report, 4);
             }
+        }
+        // Whatever the runner inherited without close-on-exec (a jobserver
+        // pipe, a `9>>file` of the user's shell) must not reach the sandbox.
+        if libc::syscall(
+            libc::SYS_close_range,
+            INIT_FDS as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        ) < 0
+        {
+            die(report, 4);
         }
         // The init must not outlive the runner thread that waits for it.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
@@ -444,13 +460,17 @@ struct MountAttr {
 }
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
-/// Makes the mount at `path` and every mount below it read-only. Unlike a
-/// `MS_REMOUNT|MS_RDONLY`, this keeps whatever locked flags (nosuid, nodev)
-/// a user namespace inherited, and it covers submounts.
-pub fn make_read_only_recursive(path: &CStr) -> io::Result<()> {
+/// Makes the mount at `path` read-only (with every mount below it) or
+/// writable (that mount alone). Unlike `MS_REMOUNT`, `mount_setattr` keeps
+/// whatever locked flags (nosuid, nodev) a user namespace inherited.
+pub fn set_read_only(path: &CStr, read_only: bool) -> io::Result<()> {
+    let (attr_set, attr_clr, recursive) = match read_only {
+        true => (MOUNT_ATTR_RDONLY, 0, libc::AT_RECURSIVE),
+        false => (0, MOUNT_ATTR_RDONLY, 0),
+    };
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
+        attr_set,
+        attr_clr,
         propagation: 0,
         userns_fd: 0,
     };
@@ -460,7 +480,7 @@ pub fn make_read_only_recursive(path: &CStr) -> io::Result<()> {
             libc::SYS_mount_setattr,
             libc::AT_FDCWD,
             path.as_ptr(),
-            libc::AT_RECURSIVE | libc::AT_SYMLINK_NOFOLLOW,
+            recursive | libc::AT_SYMLINK_NOFOLLOW,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -489,6 +509,53 @@ pub fn report_channel() -> std::fs::File {
     // SAFETY: spawn_init dup2'ed the report pipe to fd 3 before exec, and
     // nothing else in the init uses fd 3.
     unsafe { std::fs::File::from_raw_fd(3) }
+}
+
+/// The init's spec: fd 4, a memfd set up by [`spawn_init`]. Taken once.
+pub fn spec_channel() -> std::fs::File {
+    // SAFETY: spawn_init dup2'ed the spec memfd to fd 4 before exec; the
+    // init calls this once, at start, and nothing else uses fd 4.
+    unsafe { std::fs::File::from_raw_fd(4) }
+}
+
+/// A sealed-off copy of `data` in memory, read from its start: how the
+/// spec reaches the init without showing in `/proc/1/cmdline` and without
+/// the 128 KiB limit of one argument.
+pub fn memfd_with(data: &[u8]) -> io::Result<OwnedFd> {
+    use std::io::{Seek, Write};
+    // SAFETY: a valid C string name; the returned fd is new and ours.
+    let fd = unsafe { libc::memfd_create(c"cargo-isolate-spec".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create returned a fresh fd that nothing else owns.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.write_all(data)?;
+    file.seek(io::SeekFrom::Start(0))?;
+    Ok(OwnedFd::from(file))
+}
+
+/// Marks every fd from `first` up close-on-exec (`close_range(2)`), so that
+/// an exec'd test starts with nothing but what it must have.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range with integer arguments only.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    check(ret as libc::c_int)
+}
+
+/// Makes the init non-dumpable: a test, even root in its own namespace,
+/// then cannot ptrace it or open its `/proc/1/fd`, `mem` or `environ`
+/// (ptrace_may_access needs CAP_SYS_PTRACE in the init's user namespace).
+pub fn set_not_dumpable() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
 }
 
 #[repr(C)]
