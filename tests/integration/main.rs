@@ -596,7 +596,9 @@ fn usage_and_build_errors_have_their_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid size"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid value 'lots' for '--memory-max")
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -633,37 +635,54 @@ fn run_subcommand_sandboxes_any_program() {
     assert!(stderr.contains("max RSS"));
 }
 
-/// /sys is not in the sandbox unless asked for, and then only read-only.
+/// /sys: by default the sandbox's own, read-only, showing only its `lo`;
+/// `--no-sys` leaves it out; `--ro-bind /sys` shows the host's, read-only.
 #[test]
-fn ro_bind_shows_a_host_path_read_only() {
-    let check = [
-        "--",
-        "/bin/sh",
-        "-c",
-        "test -d /sys/kernel && ! touch /sys/x 2>/dev/null",
-    ];
-    let with = Command::new(BIN)
-        .args(["run", "--ro-bind", "/sys"])
-        .args(check)
-        .output()
-        .unwrap();
+fn sys_is_the_sandboxs_own_or_the_hosts_when_asked() {
+    let sh = |flags: &[&str], script: &str| {
+        let out = Command::new(BIN)
+            .arg("run")
+            .args(flags)
+            .args(["--", "/bin/sh", "-c", script])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let read_only =
+        "test -r /sys/devices/system/cpu/online && ! touch /sys/x 2>/dev/null && ls /sys/class/net";
+    let (code, out, err) = sh(&[], read_only);
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(
-        with.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&with.stderr)
+        out, "lo\n",
+        "the sandbox's sysfs shows its own network only"
     );
-    let without = Command::new(BIN).arg("run").args(check).output().unwrap();
+    let (code, out, err) = sh(&["--ro-bind", "/sys"], read_only);
+    assert_eq!(code, Some(0), "{err}");
+    let host: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert_eq!(
-        without.status.code(),
-        Some(1),
-        "/sys is there without --ro-bind"
+        out.lines().count(),
+        host.len(),
+        "--ro-bind /sys shows the host's"
     );
+    let (code, _, err) = sh(&["--no-sys"], "test -e /sys/devices");
+    assert_eq!(code, Some(1), "--no-sys leaves /sys out: {err}");
     let missing = Command::new(BIN)
         .args(["run", "--ro-bind", "/no/such/path", "--", "/bin/true"])
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
+    let root = Command::new(BIN)
+        .args(["run", "--ro-bind", "/", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(root.status.code(), Some(2), "the host root is never bound");
 }
 
 #[test]
@@ -1075,3 +1094,5 @@ fn reports_follow_the_schema() {
     check_schema(&schema, &broken, "report", &mut errors);
     assert_eq!(errors.len(), 2, "{errors:#?}");
 }
+
+mod boundary;

@@ -1,0 +1,562 @@
+//! The sandbox as a boundary: the hostile fixture's attacks are contained
+//! (as root and as an ordinary user), a root test keeps what it owns (the
+//! fidelity fixture), and bad input is refused before anything runs.
+
+use super::*;
+
+/// The hostile escape tests that fail on purpose; every other one passes
+/// exactly when the sandbox contained its attack.
+const FAIL_ON_PURPOSE: [&str; 2] = [
+    "forged_report_is_not_a_pass",
+    "escapes_in_output_fail_on_purpose",
+];
+
+/// The host side of every attack: a HOME and a CARGO_HOME with secrets in
+/// them, a file a leaked fd would write to, a canary a listing-time
+/// constructor would create.
+struct Armed {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    fd_file: PathBuf,
+    canary: PathBuf,
+}
+
+fn arm(owner: Option<u32>) -> Armed {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::Builder::new()
+        .prefix("isolate-armed-")
+        .tempdir()
+        .unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join(".cargo")).unwrap();
+    std::fs::write(home.join("secret.txt"), "host secret").unwrap();
+    std::fs::write(home.join(".cargo/credentials.toml"), "token = \"s3cret\"\n").unwrap();
+    std::fs::write(home.join(".cargo/credentials"), "token = \"s3cret\"\n").unwrap();
+    let fd_file = tmp.path().join("fd-target");
+    std::fs::write(&fd_file, "").unwrap();
+    let canary = tmp.path().join("canary");
+    for p in [tmp.path(), &home, &home.join(".cargo")] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    std::fs::set_permissions(&fd_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    if let Some(uid) = owner {
+        for p in [&home, &home.join(".cargo")] {
+            std::os::unix::fs::chown(p, Some(uid), Some(uid)).unwrap();
+        }
+    }
+    Armed {
+        _tmp: tmp,
+        home,
+        fd_file,
+        canary,
+    }
+}
+
+impl Armed {
+    /// `cmd` with fd 9 open on the host file and the attack variables set.
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg("exec 9>>\"$FD_FILE\"; exec \"$@\"")
+            .arg("sh")
+            .arg(program)
+            .env("FD_FILE", &self.fd_file)
+            .env("HOSTILE_FD", "9")
+            .env("HOSTILE_CANARY", &self.canary)
+            .env("HOME", &self.home)
+            .env("CARGO_HOME", self.home.join(".cargo"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Nothing reached the host.
+    fn assert_untouched(&self) {
+        assert!(
+            !self.canary.exists(),
+            "a static constructor ran outside the sandbox (listing?)"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&self.fd_file).unwrap(),
+            "",
+            "an fd of the runner reached a test"
+        );
+    }
+}
+
+/// The real toolchain, for a cargo run with another HOME.
+fn rustup_home() -> PathBuf {
+    std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".rustup"))
+}
+
+#[test]
+fn hostile_tests_are_contained_as_root() {
+    if !is_root() {
+        return skip("needs root (the rootless half is its own test)");
+    }
+    let _g = host_wide();
+    let (_tmp, dir) = fixture("hostile");
+    let armed = arm(None);
+    let report = unique_report(&dir);
+    let out = armed
+        .command(Path::new(BIN))
+        .args(["isolate", "test", "--report"])
+        .arg(&report)
+        .current_dir(&dir)
+        .env("RUSTUP_HOME", rustup_home())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let text = std::fs::read_to_string(&report)
+        .unwrap_or_else(|_| panic!("no report (exit {:?}): {stderr}", out.status.code()));
+    let run = Run {
+        report: serde_json::from_str(&text).unwrap(),
+        out,
+    };
+    assert_eq!(run.code(), 100, "{stderr}");
+    let mut escapes = 0;
+    for (name, t) in run.tests() {
+        let expected = if FAIL_ON_PURPOSE.contains(&name.as_str()) {
+            "failed"
+        } else {
+            "passed"
+        };
+        if t["binary"] == "escape" {
+            escapes += 1;
+            assert_eq!(outcome(&t), expected, "{name}: {}", t["stdout"]);
+        }
+    }
+    assert_eq!(escapes, 14, "every escape test ran: {stderr}");
+    // A listing that lies: its ghosts are failures, not passes.
+    assert_outcome(&run, "ghost_test", "failed");
+    assert_outcome(&run, "real_test", "passed");
+    let ghost = run.test("ghost_test");
+    assert!(
+        ghost["error"].as_str().unwrap().contains("ran no test"),
+        "{ghost}"
+    );
+    // The report keeps the bytes; the terminal gets them escaped.
+    assert!(text.contains("evil\\u001b[2Jname"), "raw name kept in JSON");
+    assert!(
+        !run.out.stderr.contains(&0x1b),
+        "a raw ESC reached the terminal:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("\\x1b"),
+        "escapes are shown escaped: {stderr}"
+    );
+    armed.assert_untouched();
+
+    // The same attacks without a sandbox get through (the fixture keeps
+    // them harmless): these assertions can fail.
+    let bare = arm(None);
+    let report = unique_report(&dir);
+    bare.command(Path::new(BIN))
+        .args([
+            "isolate",
+            "test",
+            "--isolation",
+            "none",
+            "--test",
+            "escape",
+            "--report",
+        ])
+        .arg(&report)
+        .current_dir(&dir)
+        .env("RUSTUP_HOME", rustup_home())
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let failed = report["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["outcome"] == "failed")
+        .count();
+    assert!(
+        failed >= 6,
+        "only {failed} escapes got through without a sandbox"
+    );
+    assert!(
+        bare.canary.exists(),
+        "the constructor runs when unsandboxed"
+    );
+}
+
+/// Rootless, through `cargo isolate run` on the prebuilt test binary (uid
+/// 65534 cannot run this machine's toolchain): the same sandbox a test gets.
+#[test]
+fn hostile_tests_are_contained_rootless() {
+    use std::os::unix::fs::PermissionsExt;
+    if !is_root() {
+        return skip("needs root to switch to uid 65534 with setpriv");
+    }
+    let (tmp, dir) = fixture("hostile");
+    let built = Command::new("cargo")
+        .args([
+            "test",
+            "--no-run",
+            "--message-format=json",
+            "--test",
+            "escape",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let exe = String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("the escape test binary");
+    // Readable by nobody: the fixture dir and the binary's path.
+    let open_up = |p: &Path| {
+        for a in p
+            .ancestors()
+            .filter(|a| a.starts_with(std::env::temp_dir()))
+        {
+            let mode = std::fs::metadata(a).unwrap().permissions().mode();
+            std::fs::set_permissions(a, std::fs::Permissions::from_mode(mode | 0o755)).unwrap();
+        }
+    };
+    open_up(&exe);
+    open_up(&dir);
+    let (_bin_tmp, bin) = binary_for_nobody();
+    let armed = arm(Some(65534));
+    let _keep = tmp;
+    let mut names: Vec<String> = Vec::new();
+    let listing = Command::new(&exe)
+        .args(["--list", "--format", "terse"])
+        .output()
+        .unwrap();
+    for l in String::from_utf8_lossy(&listing.stdout).lines() {
+        names.extend(l.strip_suffix(": test").map(String::from));
+    }
+    std::fs::remove_file(&armed.canary).ok(); // the listing above ran on the host
+    assert_eq!(names.len(), 14, "{names:?}");
+    for name in &names {
+        let out = armed
+            .command(Path::new("setpriv"))
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(["run", "--"])
+            .arg(&exe)
+            .args([name.as_str(), "--exact", "--nocapture"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("cannot create the sandbox's namespaces") {
+            return skip("unprivileged user namespaces are not available here");
+        }
+        let expected = if FAIL_ON_PURPOSE.contains(&name.as_str()) {
+            101
+        } else {
+            0
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{name} as uid 65534:\n{}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    armed.assert_untouched();
+}
+
+/// What a root test owns, it keeps: raw sockets, SO_MARK, every id,
+/// its own /sys.
+#[test]
+fn a_root_test_keeps_what_it_owns() {
+    if !is_root() {
+        return skip("the fidelity fixture is about root tests");
+    }
+    let (_tmp, dir) = fixture("fidelity");
+    let run = isolate_test(&dir, &[]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let tests = run.tests();
+    assert_eq!(tests.len(), 10, "{}", run.stderr());
+    for (name, t) in tests {
+        assert_eq!(outcome(&t), "passed", "{name}: {}", t["stderr"]);
+        assert!(
+            !t["stderr"].as_str().unwrap_or("").contains("SKIPPED"),
+            "{name} skipped itself"
+        );
+    }
+}
+
+#[test]
+fn env_clear_keeps_only_cargo_variables_and_the_named_ones() {
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--env-clear",
+            "--env",
+            "KEPT=yes",
+            "--env",
+            "FROM_HOST",
+            "--",
+        ])
+        .args([
+            "/bin/sh",
+            "-c",
+            "env | cut -d= -f1 | sort | tr '\\n' ' '; echo; echo $KEPT $FROM_HOST",
+        ])
+        .env("FROM_HOST", "host-value")
+        .env("DROPPED", "x")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (names, values) = stdout.split_once('\n').unwrap();
+    assert!(
+        !names.contains("DROPPED") && !names.contains("HOME "),
+        "{names}"
+    );
+    assert!(
+        names.contains("PATH") && names.contains("TMPDIR"),
+        "{names}"
+    );
+    assert_eq!(values.trim(), "yes host-value");
+    // In a test, cargo's variables are there too.
+    let (_tmp, dir) = fixture("demo");
+    let run = isolate_test(&dir, &["--env-clear", "--env", "DEMO_EXTRA=1"]);
+    assert!(run.tests().len() > 1, "{}", run.stderr());
+    assert!(
+        run.tests().values().all(|t| outcome(t) != "setup_error"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// `run` from /, and with more arguments than one argv string may hold.
+#[test]
+fn run_from_the_root_dir_and_with_megabytes_of_arguments() {
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--",
+            "/bin/sh",
+            "-c",
+            "pwd; test -d /usr/bin && echo ok",
+        ])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/\nok\n");
+    // 2,000 arguments of 100 bytes: 200 KiB, over the 128 KiB of one string.
+    let many: Vec<String> = (0..2000).map(|i| format!("{i:0100}")).collect();
+    let out = Command::new(BIN)
+        .args(["run", "--", "/bin/sh", "-c", "echo $#", "sh"])
+        .args(&many)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2000\n");
+}
+
+/// HOME is the package dir: the package stays visible (and its secrets do
+/// not); HOME is elsewhere: an empty directory.
+#[test]
+fn home_is_empty_or_the_package_but_never_holds_secrets() {
+    let armed = arm(None);
+    let out = armed
+        .command(Path::new(BIN))
+        .args(["run", "--", "/bin/sh", "-c"])
+        .arg("ls -A $HOME | tr '\\n' ' '; cat $HOME/.cargo/credentials.toml 2>/dev/null; echo")
+        .current_dir(&armed.home)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("secret.txt"),
+        "run from HOME shows it: {stdout}"
+    );
+    assert!(!stdout.contains("s3cret"), "credentials leaked: {stdout}");
+
+    let (_tmp, dir) = fixture("probes");
+    let run = Command::new(BIN)
+        .args([
+            "run",
+            "--",
+            "/bin/sh",
+            "-c",
+            "ls -A $HOME | grep -v -e '^.cargo$' -e '^.rustup$' | wc -l",
+        ])
+        .current_dir(&dir)
+        .env("HOME", &armed.home)
+        .env("CARGO_HOME", armed.home.join(".cargo"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "0\n", "HOME is empty");
+}
+
+#[test]
+fn read_only_source_works_without_a_target_tmp_dir() {
+    let (_tmp, dir) = fixture("probes");
+    let built = Command::new("cargo")
+        .args(["test", "--no-run", "-q"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(built.status.success());
+    // Built, then the dir is gone (a cleaned target, another checkout).
+    let _ = std::fs::remove_dir_all(dir.join("target/tmp"));
+    let run = isolate_test(&dir, &["--read-only-source", "target_tmpdir"]);
+    assert!(!run.tests().is_empty(), "{}", run.stderr());
+    for (name, t) in run.tests() {
+        assert_eq!(outcome(&t), "passed", "{name}: {}", run.stderr());
+    }
+}
+
+/// Limits that can never work, and values that once panicked: usage
+/// errors (exit 2) with a message, before anything is built.
+#[test]
+fn impossible_limits_are_usage_errors() {
+    for args in [
+        &["--timeout", "1e30"][..],
+        &["--timeout", "1e19"],
+        &["--timeout", "500000000000y"],
+        &["--memory-max", "1"],
+        &["--pids-max", "0"],
+        &["--pids-max", "1"],
+        &["--cpus", "1e300"],
+        &["--hostname", &"h".repeat(65)],
+        &["-j", "0"],
+    ] {
+        for sub in ["test", "run"] {
+            if sub == "run" && args[0] == "-j" {
+                continue;
+            }
+            let out = Command::new(BIN)
+                .arg(sub)
+                .args(args)
+                .args(if sub == "run" {
+                    &["--", "/bin/true"][..]
+                } else {
+                    &[]
+                })
+                .current_dir(std::env::temp_dir())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{sub} {args:?}: {stderr}");
+            assert!(stderr.contains("invalid value"), "{sub} {args:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_during_run_exits_130() {
+    let mut child = Command::new(BIN)
+        .args(["run", "--", "/bin/sh", "-c", "echo started; sleep 30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 8];
+    use std::io::Read;
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A report that cannot be written loses nothing else: the summary and
+/// the failures are printed, and the exit code says the tests failed.
+#[test]
+fn an_unwritable_report_still_shows_the_failures() {
+    let (_tmp, dir) = fixture("demo");
+    let out = Command::new(BIN)
+        .args(["isolate", "test", "--report", "/proc/no/such/report.json"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(100), "{stderr}");
+    assert!(stderr.contains("Summary"), "{stderr}");
+    assert!(stderr.contains("FAILED"), "{stderr}");
+    assert!(stderr.contains("/proc/no/such/report.json"), "{stderr}");
+}
+
+/// A root test can mount its own cgroup namespace and write what it sees
+/// there (it maps to host uid 0); what it sees is a child of the cgroup
+/// that holds its limits, so raising "its" limit changes nothing.
+#[test]
+fn a_root_test_cannot_raise_its_own_memory_limit() {
+    if !is_root() {
+        return skip("only root inside maps to the owner of the cgroup files");
+    }
+    let raise = "mkdir -p /tmp/cg && unshare -C -m /bin/sh -c '\
+        if mount -t cgroup -o memory none /tmp/cg 2>/dev/null; then \
+          echo 1073741824 > /tmp/cg/memory.memsw.limit_in_bytes; \
+          echo 1073741824 > /tmp/cg/memory.limit_in_bytes; \
+        else mount -t cgroup2 none /tmp/cg && echo max > /tmp/cg/memory.max; fi; \
+        mkdir /tmp/cg/escape && echo $$ > /tmp/cg/escape/cgroup.procs && echo raised' && \
+        python3 -c 'b = bytearray(200 << 20); print(\"allocated\")'";
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--memory-max", "64M", "--", "/bin/sh", "-c", raise])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if stderr.contains("cannot be enforced") {
+        return skip("no cgroup memory controller here");
+    }
+    assert!(
+        stdout.contains("raised"),
+        "the attack itself ran: {stdout}{stderr}"
+    );
+    assert!(
+        !stdout.contains("allocated"),
+        "the limit was raised: {stderr}"
+    );
+    assert!(stderr.contains("oom_killed"), "{stderr}");
+}
