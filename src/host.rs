@@ -123,6 +123,7 @@ pub fn init_spec(
     InitSpec {
         mounts: sandboxed.then_some(steps),
         tmpfs_size_bytes: tmpfs_size(args),
+        scratch_dir: None,
         hostname: sandboxed.then(|| args.hostname.clone()),
         own_network: sandboxed,
         pid_namespace: sandboxed,

@@ -12,6 +12,7 @@ mod report;
 mod run;
 mod run_command;
 mod sandbox;
+mod scratch;
 mod signals;
 mod test_command;
 mod testenv;

@@ -9,6 +9,7 @@ use crate::outcome::{self, Outcome};
 use crate::plan::RunUnit;
 use crate::report::TestRecord;
 use crate::sandbox::{self, InitSpec, Namespaces, Output};
+use crate::scratch::ScratchRoot;
 use crate::signals::CancelPipe;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -36,6 +37,8 @@ pub struct RunConfig<'a> {
     pub cancel: Option<&'a CancelPipe>,
     /// Each worker makes one network namespace and reuses it.
     pub reuse_netns: bool,
+    /// `--scratch disk`: where each sandbox gets its scratch directory.
+    pub scratch: Option<&'a ScratchRoot>,
 }
 
 pub enum Event {
@@ -135,8 +138,13 @@ pub fn execute(
         },
         None => None,
     };
+    let scratch = match cfg.scratch.map(|r| r.for_sandbox(leaf_name)).transpose() {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
     let mut spec = b.spec.clone();
     spec.args = args.to_vec();
+    spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
     // The worker's namespace, not one of the test's own.
     spec.own_network &= netns.is_none();
     let req = sandbox::Request {

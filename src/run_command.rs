@@ -3,12 +3,13 @@
 //! their host paths. Its output goes straight to ours; what it used is
 //! printed on stderr at the end; we exit with its exit code.
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, Scratch};
 use crate::error::{EXIT_SETUP, Error};
 use crate::host::{self, Host};
 use crate::outcome::{self, Outcome};
 use crate::report::human_bytes;
 use crate::sandbox::{self, Output};
+use crate::scratch::ScratchRoot;
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &RunArgs) -> Result<u8, Error> {
@@ -37,6 +38,19 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let mut env = crate::testenv::base_env(&args.sandbox);
     crate::testenv::apply_env_settings(&mut env, &args.sandbox);
     let env = sandbox::env_block(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())));
+    let scratch_root = match args.sandbox.scratch {
+        Scratch::Disk => Some(ScratchRoot::create(Path::new(&format!(
+            "{RUN_SCRATCH}-{}",
+            nix::unistd::getuid()
+        )))?),
+        Scratch::Memory => None,
+    };
+    let scratch = match &scratch_root {
+        Some(r) => Some(r.for_sandbox("run").map_err(Error::setup)?),
+        None => None,
+    };
+    let mut spec = spec;
+    spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
     let leaf = leaf_for(&host, "run")?;
     let cancel = crate::signals::CancelPipe::install();
     let req = sandbox::Request {
@@ -103,6 +117,10 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         },
     })
 }
+
+/// Where `run --scratch disk` keeps its scratch (`-<uid>` added): /var/tmp,
+/// which is on disk where /tmp may be a tmpfs.
+const RUN_SCRATCH: &str = "/var/tmp/cargo-isolate-scratch";
 
 pub fn leaf_for(host: &Host, name: &str) -> Result<Option<crate::cgroup::Leaf>, Error> {
     match &host.cgroup {

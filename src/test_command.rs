@@ -1,7 +1,7 @@
 //! `cargo isolate test`: build, discover, plan, run, report.
 
 use crate::build::{self, TestBinary};
-use crate::cli::{Isolation, TestArgs};
+use crate::cli::{Isolation, Scratch, TestArgs};
 use crate::discover;
 use crate::error::{EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
 use crate::host::{self, Host};
@@ -9,6 +9,7 @@ use crate::plan::{self, Filter};
 use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, Tool};
 use crate::run::{self, BinaryContext, Event, RunConfig};
 use crate::sandbox;
+use crate::scratch::ScratchRoot;
 use crate::signals::CancelPipe;
 use crate::testenv::{self, EnvVars};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     }
     let Planned {
         target_dir,
+        scratch,
         contexts,
         jobs,
         filter,
@@ -74,6 +76,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         fail_fast: args.fail_fast,
         cancel: cancel.as_ref(),
         reuse_netns,
+        scratch: scratch.as_ref(),
     };
     let runnable = units.iter().filter(|u| !u.skip_as_ignored).count();
     eprintln!(
@@ -140,6 +143,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
 /// What a run needs before its first sandbox.
 struct Planned {
     target_dir: PathBuf,
+    scratch: Option<ScratchRoot>,
     contexts: Vec<BinaryContext>,
     jobs: usize,
     filter: Filter,
@@ -161,6 +165,12 @@ fn build_and_plan(args: &TestArgs, host: &Host) -> Result<Planned, Error> {
         std::fs::create_dir_all(&tmp)
             .map_err(|e| Error::setup(format!("cannot create {}: {e}", tmp.display())))?;
     }
+    let scratch = match args.sandbox.scratch {
+        Scratch::Disk => Some(ScratchRoot::create(
+            &target_dir.join("isolate").join("scratch"),
+        )?),
+        Scratch::Memory => None,
+    };
     let sysroot_libs = testenv::sysroot_lib_dirs();
     let extra_read_only = host::extra_read_only(&args.sandbox)?;
     let contexts: Vec<BinaryContext> = built
@@ -190,6 +200,7 @@ fn build_and_plan(args: &TestArgs, host: &Host) -> Result<Planned, Error> {
         fail_fast: false,
         cancel: None,
         reuse_netns: false,
+        scratch: scratch.as_ref(),
     };
     let cases = discover::discover(&list_cfg, &built.binaries)?;
     let filter = Filter::new(
@@ -205,6 +216,7 @@ fn build_and_plan(args: &TestArgs, host: &Host) -> Result<Planned, Error> {
     );
     Ok(Planned {
         target_dir,
+        scratch,
         contexts,
         jobs,
         filter,
@@ -303,6 +315,10 @@ fn context(
     let mut read_only: Vec<PathBuf> = sysroot_libs.to_vec();
     read_only.extend(extra_read_only.iter().cloned());
     let mut layout = host::base_layout(&read_only, &overlays, args.sandbox.read_only_source);
+    // Other tests' scratch dirs (--scratch disk) are not this test's to see.
+    layout
+        .secrets
+        .push((target_dir.join("isolate").join("scratch"), true));
     if args.sandbox.read_only_source {
         layout.scratch.push(target_dir.join("tmp"));
     }

@@ -245,7 +245,7 @@ fn process_start_time(pid: u32) -> Option<u64> {
 }
 
 /// Whether a run directory's name points at a runner that is still alive.
-fn run_is_alive(name: &str) -> bool {
+pub fn run_is_alive(name: &str) -> bool {
     let mut parts = name.trim_start_matches(RUN_PREFIX).split('-');
     let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
         return true;

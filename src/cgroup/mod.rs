@@ -12,6 +12,8 @@ mod v1;
 mod v2;
 
 pub use files::CgroupError;
+/// Run names (pid and start time) tell a live run from a dead one's leftovers.
+pub use files::{RUN_PREFIX, run_dir_name, run_is_alive};
 
 use std::ffi::CString;
 use std::os::fd::RawFd;

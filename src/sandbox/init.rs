@@ -123,7 +123,12 @@ fn run(spec: &InitSpec) -> Result<InitReport, InitError> {
     // signal them as a group, and no controlling terminal is inherited.
     nix::unistd::setsid().step(|| "start a new session".into())?;
     if let Some(steps) = &spec.mounts {
-        build_root(steps, spec.tmpfs_size_bytes, spec.pid_namespace)?;
+        build_root(
+            steps,
+            spec.tmpfs_size_bytes,
+            spec.scratch_dir.as_deref(),
+            spec.pid_namespace,
+        )?;
     }
     if !spec.pid_namespace {
         // Without a pid namespace, orphans must come back to us to be killed.
@@ -135,7 +140,12 @@ fn run(spec: &InitSpec) -> Result<InitReport, InitError> {
 /// Builds the new root on a tmpfs and switches to it. The host root stays
 /// at OLD_ROOT, the source of every bind, until the test's namespaces
 /// exist (see [`detach_host_root`]).
-fn build_root(steps: &[MountStep], tmpfs_size: u64, fresh_proc: bool) -> Result<(), InitError> {
+fn build_root(
+    steps: &[MountStep],
+    tmpfs_size: u64,
+    scratch_dir: Option<&Path>,
+    fresh_proc: bool,
+) -> Result<(), InitError> {
     let none: Option<&str> = None;
     // Our mounts must not propagate back to the host, and pivot_root refuses
     // a shared root.
@@ -157,11 +167,15 @@ fn build_root(steps: &[MountStep], tmpfs_size: u64, fresh_proc: bool) -> Result<
     nix::unistd::pivot_root("/tmp", put_old.as_str()).step(|| "pivot_root to the tmpfs".into())?;
     std::env::set_current_dir("/").step(|| "chdir to the new root".into())?;
 
-    let mut overlays = 0;
+    let mut writable = Writable {
+        tmpfs_size,
+        scratch: scratch_dir.map(host),
+        made: 0,
+    };
     for step in steps {
-        apply(step, &mut overlays, tmpfs_size)?;
+        apply(step, &mut writable)?;
     }
-    if overlays > 0 {
+    if writable.made > 0 && writable.scratch.is_none() {
         // Hide the overlays' upper layers from the test: it must see its
         // writes only through the overlay.
         mount(
@@ -277,8 +291,36 @@ fn host(path: &Path) -> PathBuf {
     Path::new(OLD_ROOT).join(path.strip_prefix("/").unwrap_or(path))
 }
 
-fn apply(step: &MountStep, overlays: &mut usize, tmpfs_size: u64) -> Result<(), InitError> {
+/// Where the writable places of the sandbox live: on the root tmpfs (and
+/// small tmpfs mounts), or, with `--scratch disk`, in a host directory.
+struct Writable {
+    tmpfs_size: u64,
+    /// The scratch dir, as seen under OLD_ROOT.
+    scratch: Option<PathBuf>,
+    /// Places made so far, to name the next one.
+    made: usize,
+}
+
+impl Writable {
+    /// A fresh, empty directory for the next writable place: on the disk
+    /// scratch dir if there is one, else under OVERLAY_STATE on the tmpfs.
+    fn next_dir(&mut self, mode: u32) -> Result<PathBuf, InitError> {
+        let base = self.scratch.clone().unwrap_or(PathBuf::from(OVERLAY_STATE));
+        let dir = base.join(self.made.to_string());
+        self.made += 1;
+        mkdir_p(&dir)?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
+            .step(|| format!("chmod {}", dir.display()))?;
+        Ok(dir)
+    }
+}
+
+fn apply(step: &MountStep, w: &mut Writable) -> Result<(), InitError> {
     match step {
+        MountStep::Dir { path, mode } if w.scratch.is_some() => {
+            let dir = w.next_dir(*mode)?;
+            bind(&dir, path)
+        }
         MountStep::Dir { path, mode } => {
             mkdir_p(path)?;
             fs::set_permissions(path, fs::Permissions::from_mode(*mode))
@@ -293,8 +335,7 @@ fn apply(step: &MountStep, overlays: &mut usize, tmpfs_size: u64) -> Result<(), 
             sys::set_read_only(&c, true).step(|| format!("make {} read-only", path.display()))
         }
         MountStep::Overlay { path } => {
-            let state = PathBuf::from(format!("{OVERLAY_STATE}/{overlays}"));
-            *overlays += 1;
+            let state = w.next_dir(0o700)?;
             let (upper, work) = (state.join("upper"), state.join("work"));
             mkdir_p(&upper)?;
             mkdir_p(&work)?;
@@ -319,9 +360,13 @@ fn apply(step: &MountStep, overlays: &mut usize, tmpfs_size: u64) -> Result<(), 
                 )
             })
         }
+        MountStep::Scratch { path } if w.scratch.is_some() => {
+            let dir = w.next_dir(0o777)?;
+            bind(&dir, path)
+        }
         MountStep::Scratch { path } => {
             mkdir_p(path)?;
-            let opts = format!("size={tmpfs_size},mode=0777");
+            let opts = format!("size={},mode=0777", w.tmpfs_size);
             mount(
                 Some("tmpfs"),
                 path.as_path(),

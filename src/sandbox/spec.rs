@@ -49,6 +49,9 @@ pub struct InitSpec {
     pub mounts: Option<Vec<MountStep>>,
     /// Size bound of the root tmpfs, which holds every writable path.
     pub tmpfs_size_bytes: u64,
+    /// `--scratch disk`: a host directory (empty, this sandbox's own) that
+    /// holds the writable paths and the overlays' upper layers instead.
+    pub scratch_dir: Option<PathBuf>,
     pub hostname: Option<String>,
     /// The test gets a network namespace of its own, with `lo` up (false
     /// for isolation none, and with `--reuse-netns`, where the runner put

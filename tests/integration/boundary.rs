@@ -560,3 +560,60 @@ fn a_root_test_cannot_raise_its_own_memory_limit() {
     );
     assert!(stderr.contains("oom_killed"), "{stderr}");
 }
+
+/// `--scratch disk`: /tmp, HOME and the overlays' upper layers on disk, so
+/// 100 MiB of temp files fit under a 64 MiB limit; nothing is left after.
+#[test]
+fn scratch_on_disk_holds_more_than_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |scratch: &str| {
+        let out = Command::new(BIN)
+            .args(["run", "--memory-max", "64M", "--scratch", scratch, "--"])
+            .args([
+                "/bin/sh",
+                "-c",
+                "dd if=/dev/zero of=/tmp/big bs=1M count=100 2>/dev/null && stat -c %s /tmp/big",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, stderr) = write("memory");
+    if stderr.contains("cannot be enforced") {
+        return skip("no cgroup memory controller here");
+    }
+    assert_ne!(
+        code,
+        Some(0),
+        "a 32 MiB tmpfs cannot take 100 MiB: {stderr}"
+    );
+    let (code, stdout, stderr) = write("disk");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "104857600\n");
+    let parent = format!("/var/tmp/cargo-isolate-scratch-{}", nix::unistd::getuid());
+    assert_eq!(
+        std::fs::read_dir(&parent).unwrap().count(),
+        0,
+        "scratch left in {parent}"
+    );
+
+    // Every isolation probe holds with the writable places on disk.
+    let (_tmp, fx) = fixture("probes");
+    let run = isolate_test(&fx, &["--scratch", "disk", "--test", "isolation"]);
+    assert!(run.tests().len() > 20, "{}", run.stderr());
+    for (name, t) in run.tests() {
+        assert_eq!(outcome(&t), "passed", "{name}: {}", t["stderr"]);
+    }
+    let scratch = fx.join("target/isolate/scratch");
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "scratch left in {}",
+        scratch.display()
+    );
+}
