@@ -23,7 +23,7 @@ for l in sys.stdin:
 pre=$PWD/target/cgroup-v2-lane
 rm -rf "$pre"
 mkdir -p "$pre"
-for f in faults probes multi; do
+for f in faults probes multi hostile fidelity; do
   cp -r "fixtures/$f" "$pre/"
   (cd "$pre/$f" && cargo test --locked --workspace --no-run -q)
 done
@@ -44,6 +44,11 @@ tests=(
   ctrl_c_keeps_finished_tests_and_cleans_up
   sigterm_keeps_finished_tests_and_cleans_up
   sigkill_of_the_runner_leaves_no_test_running
+  boundary::hostile_tests_are_contained_as_root
+  boundary::hostile_tests_are_contained_rootless
+  boundary::a_root_test_keeps_what_it_owns
+  boundary::a_root_test_cannot_raise_its_own_memory_limit
+  sys_is_the_sandboxs_own_or_the_hosts_when_asked
 )
 echo "== cgroup v2 lane: ${#tests[@]} integration tests in the guest"
 bash "$vm" --mem 1536M --cpus 2 --timeout 2400 -- \

@@ -88,8 +88,13 @@ fn run_list(
             (None, None, Some(s)) => s.clone(),
             _ => m.outcome().as_str().to_string(),
         };
+        let hint = if m.exit_code.is_some() {
+            "\n  if this target does not use libtest, set `harness = false` for it in Cargo.toml"
+        } else {
+            ""
+        };
         return Err(Error::setup(format!(
-            "listing the tests of {} failed in its sandbox ({why}): {}\n  if this target does not use libtest, set `harness = false` for it in Cargo.toml",
+            "listing the tests of {} failed in its sandbox ({why}): {}{hint}",
             what(),
             exec.stderr.text().trim()
         )));

@@ -316,9 +316,10 @@ fn context(
     read_only.extend(extra_read_only.iter().cloned());
     let mut layout = host::base_layout(&read_only, &overlays, args.sandbox.read_only_source);
     // Other tests' scratch dirs (--scratch disk) are not this test's to see.
-    layout
-        .secrets
-        .push((target_dir.join("isolate").join("scratch"), true));
+    let scratch = target_dir.join("isolate").join("scratch");
+    if scratch.is_dir() {
+        layout.secrets.push((scratch, true));
+    }
     if args.sandbox.read_only_source {
         layout.scratch.push(target_dir.join("tmp"));
     }
