@@ -25,6 +25,24 @@ pub struct TestBinary {
     pub custom_harness: bool,
 }
 
+impl TestBinary {
+    /// The binary id as cargo-nextest writes it, so ids cross-reference:
+    /// `pkg` for the library, `pkg::name` for an integration test,
+    /// `pkg::bin/name`, `pkg::example/name`, `pkg::bench/name`.
+    pub fn binary_id(&self) -> String {
+        binary_id(&self.package, &self.target, &self.kind)
+    }
+}
+
+pub fn binary_id(package: &str, target: &str, kind: &str) -> String {
+    match kind {
+        "test" => format!("{package}::{target}"),
+        "bin" | "example" | "bench" => format!("{package}::{kind}/{target}"),
+        // lib, rlib, dylib, proc-macro...: the package's one library.
+        _ => package.to_string(),
+    }
+}
+
 /// Everything the build produced that the run needs.
 #[derive(Debug)]
 pub struct BuildOutput {
@@ -225,5 +243,20 @@ mod tests {
     fn kinds_are_normalised() {
         assert_eq!(normalise_kind("dylib"), "lib");
         assert_eq!(normalise_kind("test"), "test");
+    }
+}
+
+#[cfg(test)]
+mod binary_id_tests {
+    use super::binary_id;
+
+    #[test]
+    fn ids_as_nextest_writes_them() {
+        assert_eq!(binary_id("same", "same", "lib"), "same");
+        assert_eq!(binary_id("same", "same", "bin"), "same::bin/same");
+        assert_eq!(binary_id("my-pkg", "api", "test"), "my-pkg::api");
+        assert_eq!(binary_id("p", "demo", "example"), "p::example/demo");
+        assert_eq!(binary_id("p", "speed", "bench"), "p::bench/speed");
+        assert_eq!(binary_id("p", "p_macros", "proc-macro"), "p");
     }
 }

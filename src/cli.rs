@@ -30,9 +30,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Run only tests whose name contains this string.
+    /// Run only tests whose name contains one of these strings.
     #[arg(value_name = "TESTNAME")]
-    pub filter: Option<String>,
+    pub filters: Vec<String>,
 
     #[command(flatten)]
     pub cargo: CargoArgs,
@@ -50,6 +50,14 @@ pub struct TestArgs {
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 
+    /// One sandbox per test, per test binary, or none (limits still apply).
+    #[arg(long, value_enum, default_value_t = Isolation::PerTest, help_heading = "Sandbox")]
+    pub isolation: Isolation,
+    /// Mount the package and target dirs read-only instead of through a
+    /// private writable overlay.
+    #[arg(long, help_heading = "Sandbox")]
+    pub read_only_source: bool,
+
     /// Give each worker one network namespace that the tests it runs reuse in
     /// turn, instead of a fresh one per test: faster (making and destroying a
     /// network namespace is serialised in the kernel), but a test may find
@@ -58,8 +66,8 @@ pub struct TestArgs {
     #[arg(long, help_heading = "Sandbox")]
     pub reuse_netns: bool,
 
-    /// Print the tests that would run (one id a line) and exit; nothing is
-    /// sandboxed.
+    /// Print the tests that would run (one id a line) and exit; listing runs
+    /// in sandboxes, as in a run.
     #[arg(long, help_heading = "Running")]
     pub list: bool,
 
@@ -70,9 +78,19 @@ pub struct TestArgs {
     /// --fail-fast, until the first failure. For reproducing flaky tests.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Running")]
     pub repeat: u32,
-    /// Stop at the first test that does not pass.
-    #[arg(long, help_heading = "Running")]
+    /// Stop at the first test that does not pass (--max-fail 1).
+    #[arg(long, overrides_with_all = ["no_fail_fast", "max_fail"], help_heading = "Running")]
     pub fail_fast: bool,
+    /// Run every test whatever fails (the default).
+    #[arg(long, overrides_with_all = ["fail_fast", "max_fail"], help_heading = "Running")]
+    pub no_fail_fast: bool,
+    /// Stop after N tests did not pass; the tests not run are listed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), overrides_with_all = ["fail_fast", "no_fail_fast"], help_heading = "Running")]
+    pub max_fail: Option<u64>,
+    /// Stream each test's output to the terminal as it runs, one test at a
+    /// time (as nextest does); the report still records the tails.
+    #[arg(long, visible_alias = "nocapture", help_heading = "Running")]
+    pub no_capture: bool,
     /// Keep at most this much of each test's stdout and stderr (the tail).
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size, help_heading = "Running")]
     pub output_limit: u64,
@@ -80,17 +98,34 @@ pub struct TestArgs {
     /// Where to write the JSON report [default: <target-dir>/isolate/report.json].
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
     pub report: Option<PathBuf>,
-    /// Also write JUnit XML here.
+    /// Also write JUnit XML here (as cargo-nextest writes it).
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
     pub junit: Option<PathBuf>,
+    /// Keep passing tests' output in the JUnit file too (by default only
+    /// failing tests' output is stored there; the JSON report has all).
+    #[arg(long, help_heading = "Reports")]
+    pub junit_store_success_output: bool,
     /// Coloring [env: CARGO_TERM_COLOR, NO_COLOR].
     #[arg(long, value_name = "WHEN", value_parser = ["auto", "always", "never"], help_heading = "Reports")]
     pub color: Option<String>,
 
-    /// Arguments after `--`: libtest filters and flags (--exact, --skip,
-    /// --ignored, --include-ignored) are understood; others reach each test binary.
+    /// Arguments after `--`, read as libtest reads them: filters, --exact,
+    /// --skip X, --ignored, --include-ignored select tests; --test-threads N
+    /// is accepted and moot; other flags (with their values) reach each
+    /// test binary.
     #[arg(last = true, value_name = "TEST-BINARY-ARGS")]
     pub test_args: Vec<String>,
+}
+
+impl TestArgs {
+    /// After how many tests that did not pass the run stops, if ever.
+    pub fn max_fail(&self) -> Option<u64> {
+        if self.fail_fast {
+            Some(1)
+        } else {
+            self.max_fail
+        }
+    }
 }
 
 /// Cargo's selection and build flags, passed to `cargo test --no-run`.
@@ -221,9 +256,6 @@ impl CargoArgs {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Sandbox")]
 pub struct SandboxArgs {
-    /// One sandbox per test, per test binary, or none (limits still apply).
-    #[arg(long, value_enum, default_value_t = Isolation::PerTest)]
-    pub isolation: Isolation,
     /// Memory limit of each sandbox (cgroup), e.g. 256M, 1G; at least 8M.
     /// Files written to the sandbox's tmpfs (--scratch memory) count as memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_max)]
@@ -254,10 +286,6 @@ pub struct SandboxArgs {
     /// under the target dir, removed afterwards).
     #[arg(long, value_enum, value_name = "WHERE", default_value_t = Scratch::Memory)]
     pub scratch: Scratch,
-    /// Mount the package and target dirs read-only instead of through a
-    /// private writable overlay.
-    #[arg(long)]
-    pub read_only_source: bool,
     /// Also show this host path read-only at the same path (repeatable), e.g.
     /// a data directory outside the package, or the host's /sys.
     #[arg(long = "ro-bind", value_name = "PATH")]
@@ -1004,7 +1032,7 @@ mod tests {
         let Command::Test(t) = cli.command else {
             panic!()
         };
-        assert_eq!(t.filter.as_deref(), Some("conn"));
+        assert_eq!(t.filters, vec!["conn"]);
         assert_eq!(t.test_args, vec!["--exact"]);
         assert_eq!(
             t.cargo.to_cargo_args(),

@@ -36,7 +36,7 @@ impl Host {
     }
 }
 
-pub fn prepare(args: &SandboxArgs) -> Result<Host, Error> {
+pub fn prepare(args: &SandboxArgs, isolation: Isolation) -> Result<Host, Error> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
@@ -90,7 +90,7 @@ pub fn prepare(args: &SandboxArgs) -> Result<Host, Error> {
         limits,
         warnings,
     };
-    if args.isolation != Isolation::None {
+    if isolation != Isolation::None {
         probe_namespaces(&host, args)?;
     }
     Ok(host)
@@ -111,12 +111,13 @@ fn no_cgroup_reason(rootless: bool) -> String {
 pub fn init_spec(
     rootless: bool,
     args: &SandboxArgs,
+    isolation: Isolation,
     layout: &RootLayout,
     workdir: PathBuf,
     program: PathBuf,
     program_args: Vec<String>,
 ) -> InitSpec {
-    let sandboxed = args.isolation != Isolation::None;
+    let sandboxed = isolation != Isolation::None;
     let steps = layout.steps();
     // A --ro-bind of /sys (or below it) is what the user asked to see.
     let sys_bound = steps.iter().any(|s| s.path().starts_with("/sys"));
@@ -142,7 +143,15 @@ pub fn init_spec(
 /// Builds one empty sandbox to see that namespaces and mounts work here.
 fn probe_namespaces(host: &Host, args: &SandboxArgs) -> Result<(), Error> {
     let layout = base_layout(&[], &[], false);
-    let mut spec = init_spec(host.rootless, args, &layout, "/".into(), "/".into(), vec![]);
+    let mut spec = init_spec(
+        host.rootless,
+        args,
+        Isolation::PerTest,
+        &layout,
+        "/".into(),
+        "/".into(),
+        vec![],
+    );
     spec.tmpfs_size_bytes = 1 << 20;
     spec.probe_only = true;
     let req = sandbox::Request {
@@ -150,7 +159,10 @@ fn probe_namespaces(host: &Host, args: &SandboxArgs) -> Result<(), Error> {
         env: &[],
         namespaces: host.namespaces(Isolation::PerTest),
         cgroup: None,
-        output: Output::Capture { limit: 4096 },
+        output: Output::Capture {
+            limit: 4096,
+            echo: false,
+        },
         timeout: Some(std::time::Duration::from_secs(30)),
         cancel: None,
         netns: None,

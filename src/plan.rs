@@ -15,36 +15,67 @@ pub struct Filter {
     pub run_ignored: Option<RunIgnored>,
     /// Other arguments for the test binary.
     pub passthrough: Vec<String>,
+    /// Flags accepted but meaningless per test, with why: said once.
+    pub notes: Vec<String>,
 }
 
+/// libtest's options that take a value (`--name VALUE` or `--name=VALUE`).
+const LIBTEST_VALUE_FLAGS: &[&str] = &[
+    "--skip",
+    "--test-threads",
+    "--logfile",
+    "--color",
+    "--format",
+    "-Z",
+    "--shuffle-seed",
+];
+
 impl Filter {
-    /// TESTNAME, the flags, and libtest arguments after `--`.
+    /// TESTNAMEs, the flags, and libtest arguments after `--`, read as
+    /// libtest reads them: a flag's value is never taken for a filter.
     pub fn new(
-        name: Option<&str>,
+        names: &[String],
         exact: bool,
         skip: &[String],
         run_ignored: RunIgnored,
         test_args: &[String],
     ) -> Filter {
         let mut f = Filter {
-            names: name.map(str::to_string).into_iter().collect(),
+            names: names.to_vec(),
             exact,
             skip: skip.to_vec(),
             run_ignored: Some(run_ignored),
             passthrough: Vec::new(),
+            notes: Vec::new(),
         };
         let mut it = test_args.iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
+        while let Some(arg) = it.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((k, v)) if k.starts_with('-') => (k, Some(v.to_string())),
+                _ => (arg.as_str(), None),
+            };
+            let value = if LIBTEST_VALUE_FLAGS.contains(&flag) {
+                inline.or_else(|| it.next().cloned())
+            } else {
+                inline
+            };
+            match flag {
                 "--exact" => f.exact = true,
                 "--ignored" => f.run_ignored = Some(RunIgnored::Only),
                 "--include-ignored" => f.run_ignored = Some(RunIgnored::All),
-                "--skip" => f.skip.extend(it.next().cloned()),
-                // Our sandbox already isolates each test; these are moot.
-                "--nocapture" | "--no-capture" | "--show-output" => {}
-                s if s.starts_with("--test-threads") => {}
-                s if !s.starts_with('-') => f.names.push(s.to_string()),
-                s => f.passthrough.push(s.to_string()),
+                "--skip" => f.skip.extend(value),
+                "--test-threads" => f.notes.push(
+                    "--test-threads has no effect: each test runs alone in its sandbox; -j sets how many at once".into(),
+                ),
+                "--nocapture" | "--no-capture" | "--show-output" => f.notes.push(format!(
+                    "{flag} after -- has no effect: output is always captured in the report; --no-capture (before --) streams it"
+                )),
+                "-q" | "--quiet" => {}
+                s if !s.starts_with('-') => f.names.push(arg.clone()),
+                _ => {
+                    f.passthrough.push(flag.to_string());
+                    f.passthrough.extend(value);
+                }
             }
         }
         f
@@ -121,7 +152,8 @@ pub fn plan(
 ) -> Vec<RunUnit> {
     let mut units = Vec::new();
     for (i, b) in binaries.iter().enumerate() {
-        let prefix = format!("{}::{}", b.package, b.target);
+        // nextest's test id: "<binary id> <test name>".
+        let prefix = b.binary_id();
         if b.custom_harness {
             // cargo test hands a custom harness the filters as arguments.
             let mut args = filter.names.clone();
@@ -178,7 +210,7 @@ pub fn plan(
                     }
                     args.extend(filter.passthrough.iter().cloned());
                     units.push(RunUnit {
-                        id: format!("{prefix}::{}", c.name),
+                        id: format!("{prefix} {}", c.name),
                         binary: i,
                         name: Some(c.name.clone()),
                         skip_as_ignored: !run,
@@ -228,41 +260,86 @@ mod tests {
 
     #[test]
     fn per_test_units_with_substring_filter() {
-        let f = Filter::new(Some("conn"), false, &[], RunIgnored::Default, &[]);
+        let f = Filter::new(&["conn".to_string()], false, &[], RunIgnored::Default, &[]);
         let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
         assert_eq!(
             ids(&u),
-            vec!["pkg::api::conn::open", "pkg::api::conn::close"]
+            vec!["pkg::api conn::open", "pkg::api conn::close"]
         );
         assert_eq!(u[0].args, vec!["conn::open", "--exact", "--nocapture"]);
     }
 
     #[test]
     fn ignored_tests_are_reported_not_run() {
-        let f = Filter::new(None, false, &[], RunIgnored::Default, &[]);
+        let f = Filter::new(&[], false, &[], RunIgnored::Default, &[]);
         let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
         assert!(u[2].skip_as_ignored);
-        let f = Filter::new(None, false, &[], RunIgnored::Only, &[]);
+        let f = Filter::new(&[], false, &[], RunIgnored::Only, &[]);
         let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
-        assert_eq!(ids(&u), vec!["pkg::api::slow"]);
+        assert_eq!(ids(&u), vec!["pkg::api slow"]);
         assert!(!u[0].skip_as_ignored);
         assert!(u[0].args.contains(&"--include-ignored".to_string()));
     }
 
     #[test]
+    fn libtest_flags_keep_their_values() {
+        let args: Vec<String> = [
+            "--test-threads",
+            "1",
+            "--skip",
+            "slow",
+            "--format",
+            "json",
+            "-Z",
+            "unstable-options",
+            "--color=never",
+            "conn",
+            "--shuffle-seed",
+            "7",
+        ]
+        .map(String::from)
+        .into();
+        let f = Filter::new(&[], false, &[], RunIgnored::Default, &args);
+        assert_eq!(f.names, vec!["conn"], "only a bare word is a filter");
+        assert_eq!(f.skip, vec!["slow"]);
+        assert_eq!(
+            f.passthrough,
+            vec![
+                "--format",
+                "json",
+                "-Z",
+                "unstable-options",
+                "--color",
+                "never",
+                "--shuffle-seed",
+                "7"
+            ]
+        );
+        assert_eq!(f.notes.len(), 1, "--test-threads is noted: {:?}", f.notes);
+    }
+
+    #[test]
+    fn several_names_select_any_of_them() {
+        let names = ["adds".to_string(), "parses".to_string()];
+        let f = Filter::new(&names, false, &[], RunIgnored::Default, &[]);
+        assert!(f.matches("tests::adds_numbers") && f.matches("tests::parses_config"));
+        assert!(!f.matches("tests::slow"));
+    }
+
+    #[test]
     fn exact_skip_and_trailing_args() {
         let args = ["conn::close".to_string(), "--exact".to_string()];
-        let f = Filter::new(None, false, &[], RunIgnored::Default, &args);
+        let f = Filter::new(&[], false, &[], RunIgnored::Default, &args);
         let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
-        assert_eq!(ids(&u), vec!["pkg::api::conn::close"]);
-        let f = Filter::new(None, false, &["close".into()], RunIgnored::All, &[]);
+        assert_eq!(ids(&u), vec!["pkg::api conn::close"]);
+        let f = Filter::new(&[], false, &["close".into()], RunIgnored::All, &[]);
         let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
-        assert_eq!(ids(&u), vec!["pkg::api::conn::open", "pkg::api::slow"]);
+        assert_eq!(ids(&u), vec!["pkg::api conn::open", "pkg::api slow"]);
     }
 
     #[test]
     fn repeat_copies_runnable_units_with_unique_ids() {
-        let f = Filter::new(None, false, &[], RunIgnored::Default, &[]);
+        let f = Filter::new(&[], false, &[], RunIgnored::Default, &[]);
         let u = repeat(
             plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest),
             3,
@@ -270,13 +347,13 @@ mod tests {
         assert_eq!(
             ids(&u),
             vec![
-                "pkg::api::conn::open#1",
-                "pkg::api::conn::open#2",
-                "pkg::api::conn::open#3",
-                "pkg::api::conn::close#1",
-                "pkg::api::conn::close#2",
-                "pkg::api::conn::close#3",
-                "pkg::api::slow",
+                "pkg::api conn::open#1",
+                "pkg::api conn::open#2",
+                "pkg::api conn::open#3",
+                "pkg::api conn::close#1",
+                "pkg::api conn::close#2",
+                "pkg::api conn::close#3",
+                "pkg::api slow",
             ]
         );
         assert_eq!(u[2].attempt, Some(3));
@@ -286,7 +363,7 @@ mod tests {
 
     #[test]
     fn per_binary_and_custom_harness() {
-        let f = Filter::new(Some("conn"), false, &[], RunIgnored::Default, &[]);
+        let f = Filter::new(&["conn".to_string()], false, &[], RunIgnored::Default, &[]);
         let bins = [bin("api", false), bin("custom", true)];
         let u = plan(&bins, &cases(), &f, Isolation::PerBinary);
         assert_eq!(ids(&u), vec!["pkg::api", "pkg::custom"]);

@@ -12,7 +12,7 @@ use crate::sandbox::{self, InitSpec, Namespaces, Output};
 use crate::scratch::ScratchRoot;
 use crate::signals::CancelPipe;
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -33,7 +33,10 @@ pub struct RunConfig<'a> {
     pub jobs: usize,
     pub timeout: Option<Duration>,
     pub output_limit: usize,
-    pub fail_fast: bool,
+    /// `--no-capture`: output also streams to the terminal as it comes.
+    pub echo_output: bool,
+    /// Stop after this many tests did not pass (`--fail-fast` is 1).
+    pub max_fail: Option<u64>,
     pub cancel: Option<&'a CancelPipe>,
     /// Each worker makes one network namespace and reuses it.
     pub reuse_netns: bool,
@@ -55,12 +58,13 @@ pub fn run_all(
 ) -> Result<bool, Error> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let not_passed = AtomicU64::new(0);
     let (tx, rx) = mpsc::channel::<Result<Event, Error>>();
     let workers = cfg.jobs.clamp(1, units.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let (next, stop) = (&next, &stop);
+            let (next, stop, not_passed) = (&next, &stop, &not_passed);
             s.spawn(move || {
                 let netns = match cfg.reuse_netns {
                     true => match sandbox::new_network_namespace() {
@@ -86,8 +90,11 @@ pub fn run_all(
                         Ok(Some(rec)) => {
                             // Decided here, before this worker takes another
                             // unit, not when the main thread gets the result.
-                            if cfg.fail_fast && !matches!(rec.outcome, "passed" | "ignored") {
-                                stop.store(true, Ordering::SeqCst);
+                            if !matches!(rec.outcome, "passed" | "ignored") {
+                                let n = not_passed.fetch_add(1, Ordering::SeqCst) + 1;
+                                if cfg.max_fail.is_some_and(|max| n >= max) {
+                                    stop.store(true, Ordering::SeqCst);
+                                }
                             }
                             let _ = tx.send(Ok(Event::Finished(Box::new(rec))));
                         }
@@ -154,6 +161,7 @@ pub fn execute(
         cgroup: leaf.as_ref(),
         output: Output::Capture {
             limit: cfg.output_limit,
+            echo: cfg.echo_output,
         },
         timeout: cfg.timeout,
         cancel: cfg.cancel.map(|c| c.fd()),
@@ -181,6 +189,7 @@ fn run_unit(
     if unit.skip_as_ignored {
         return Ok(Some(rec));
     }
+    rec.started_at = Some(crate::report::rfc3339(std::time::SystemTime::now()));
     let exec = match execute(cfg, unit.binary, &unit.args, &format!("t{index}"), netns)? {
         Ok(exec) => exec,
         Err(setup) => {
@@ -203,6 +212,7 @@ fn run_unit(
     }
     rec.stdout = exec.stdout.text();
     rec.stderr = exec.stderr.text();
+    rec.find_panic();
     if let Some(name) = &unit.name
         && rec.outcome == Outcome::Passed.as_str()
         && ran_no_test(&rec.stdout)

@@ -3,7 +3,7 @@
 //! their host paths. Its output goes straight to ours; what it used is
 //! printed on stderr at the end; we exit with its exit code.
 
-use crate::cli::{RunArgs, Scratch};
+use crate::cli::{Isolation, RunArgs, Scratch};
 use crate::error::{EXIT_SETUP, Error};
 use crate::host::{self, Host};
 use crate::outcome::{self, Outcome};
@@ -19,7 +19,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let program = resolve_program(program)?;
     let cwd = std::env::current_dir()
         .map_err(|e| Error::setup(format!("cannot read the current directory: {e}")))?;
-    let host = host::prepare(&args.sandbox)?;
+    let host = host::prepare(&args.sandbox, Isolation::PerTest)?;
     for w in &host.warnings {
         eprintln!("warning: {w}");
     }
@@ -30,6 +30,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let spec = host::init_spec(
         host.rootless,
         &args.sandbox,
+        Isolation::PerTest,
         &layout,
         cwd,
         program.clone(),
@@ -56,7 +57,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let req = sandbox::Request {
         spec: &spec,
         env: &env,
-        namespaces: host.namespaces(args.sandbox.isolation),
+        namespaces: host.namespaces(Isolation::PerTest),
         cgroup: leaf.as_ref(),
         output: Output::Inherit,
         timeout: args.sandbox.timeout,

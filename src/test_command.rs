@@ -23,7 +23,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     let started_at = SystemTime::now();
     let start = Instant::now();
     // Fail on the environment before a long build, not after.
-    let host = host::prepare(&args.sandbox)?;
+    let host = host::prepare(&args.sandbox, args.isolation)?;
     for w in &host.warnings {
         eprintln!("warning: {w}");
     }
@@ -38,7 +38,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         filter,
         units,
     } = build_and_plan(args, &host)?;
-    let isolation = args.sandbox.isolation;
+    let isolation = args.isolation;
     let report_path = args
         .report
         .clone()
@@ -73,15 +73,27 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         jobs,
         timeout: args.sandbox.timeout,
         output_limit: args.output_limit as usize,
-        fail_fast: args.fail_fast,
+        echo_output: args.no_capture,
+        max_fail: args.max_fail(),
         cancel: cancel.as_ref(),
         reuse_netns,
         scratch: scratch.as_ref(),
     };
+    for note in &filter.notes {
+        eprintln!("note: {note}");
+    }
     let runnable = units.iter().filter(|u| !u.skip_as_ignored).count();
+    let skipped = units.len() - runnable;
+    let binaries: std::collections::HashSet<usize> = units.iter().map(|u| u.binary).collect();
     eprintln!(
-        "     Running {runnable} tests from {} binaries ({}, -j{jobs}, cgroup {}{})",
-        contexts.len(),
+        "    Starting {} across {}{} ({}, -j{jobs}, cgroup {}{})",
+        report::count(runnable, "test", "tests"),
+        report::count(binaries.len(), "binary", "binaries"),
+        if skipped > 0 {
+            format!(" ({skipped} skipped)")
+        } else {
+            String::new()
+        },
         isolation.as_str(),
         host.cgroup_name(),
         if host.rootless { ", rootless" } else { "" }
@@ -99,7 +111,14 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     let cancelled = cancel.as_ref().is_some_and(|c| c.cancelled());
     // Keep what finished even when the run itself failed midway.
     let complete = matches!(result, Ok(true));
-    let report = assemble(
+    let ran: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let not_run: Vec<String> = units
+        .iter()
+        .filter(|u| !ran.contains(u.id.as_str()))
+        .map(|u| u.id.clone())
+        .collect();
+    drop(ran);
+    let mut report = assemble(
         &host,
         settings,
         started_at,
@@ -107,6 +126,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         complete && !cancelled,
         records,
     );
+    report.not_run = not_run;
     // Whatever happens to the files, the user sees what happened first.
     let written = write_reports(&report, &report_path, args.junit.as_deref());
     drop(host);
@@ -158,7 +178,7 @@ const LIST_OUTPUT_LIMIT: usize = 256 << 20;
 fn build_and_plan(args: &TestArgs, host: &Host) -> Result<Planned, Error> {
     let built = build::build(&args.cargo)?;
     let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
-    if args.sandbox.read_only_source {
+    if args.read_only_source {
         // CARGO_TARGET_TMPDIR gets a writable tmpfs inside the read-only
         // target dir; the mount point has to exist there.
         let tmp = target_dir.join("tmp");
@@ -189,29 +209,34 @@ fn build_and_plan(args: &TestArgs, host: &Host) -> Result<Planned, Error> {
             )
         })
         .collect();
-    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    // --no-capture interleaves nothing: one test at a time, as nextest.
+    let jobs = match args.no_capture {
+        true => 1,
+        false => args.jobs.unwrap_or_else(default_jobs),
+    };
     let list_cfg = RunConfig {
         host,
         binaries: &contexts,
-        namespaces: host.namespaces(args.sandbox.isolation),
+        namespaces: host.namespaces(args.isolation),
         jobs,
         timeout: Some(LIST_TIMEOUT),
         output_limit: LIST_OUTPUT_LIMIT,
-        fail_fast: false,
+        echo_output: false,
+        max_fail: None,
         cancel: None,
         reuse_netns: false,
         scratch: scratch.as_ref(),
     };
     let cases = discover::discover(&list_cfg, &built.binaries)?;
     let filter = Filter::new(
-        args.filter.as_deref(),
+        &args.filters,
         args.exact,
         &args.skip,
         args.run_ignored,
         &args.test_args,
     );
     let units = plan::repeat(
-        plan::plan(&built.binaries, &cases, &filter, args.sandbox.isolation),
+        plan::plan(&built.binaries, &cases, &filter, args.isolation),
         args.repeat,
     );
     Ok(Planned {
@@ -291,6 +316,7 @@ fn assemble(
         runner: RunnerInfo {
             peak_rss_bytes: ru.map(|r| r.max_rss() as u64 * 1024),
         },
+        not_run: Vec::new(),
     }
 }
 
@@ -314,18 +340,19 @@ fn context(
     }
     let mut read_only: Vec<PathBuf> = sysroot_libs.to_vec();
     read_only.extend(extra_read_only.iter().cloned());
-    let mut layout = host::base_layout(&read_only, &overlays, args.sandbox.read_only_source);
+    let mut layout = host::base_layout(&read_only, &overlays, args.read_only_source);
     // Other tests' scratch dirs (--scratch disk) are not this test's to see.
     let scratch = target_dir.join("isolate").join("scratch");
     if scratch.is_dir() {
         layout.secrets.push((scratch, true));
     }
-    if args.sandbox.read_only_source {
+    if args.read_only_source {
         layout.scratch.push(target_dir.join("tmp"));
     }
     let spec = host::init_spec(
         rootless,
         &args.sandbox,
+        args.isolation,
         &layout,
         manifest_dir,
         b.executable.clone(),

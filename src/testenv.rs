@@ -37,13 +37,50 @@ pub fn target_dir(build: &BuildOutput, cli_target_dir: Option<&Path>) -> PathBuf
 }
 
 /// The variables a sandboxed program starts from: the host's, or with
-/// `--env-clear` only PATH. TMPDIR always points at the sandbox's /tmp.
+/// `--env-clear` only PATH. TMPDIR always points at the sandbox's /tmp;
+/// `CARGO_ISOLATE=1`, the run's id and the attempt tell a test where it
+/// runs (as nextest's NEXTEST, NEXTEST_RUN_ID, NEXTEST_ATTEMPT do).
 pub fn base_env(args: &SandboxArgs) -> EnvVars {
+    let ours = [
+        "TMPDIR",
+        "CARGO_ISOLATE",
+        "CARGO_ISOLATE_RUN_ID",
+        "CARGO_ISOLATE_ATTEMPT",
+    ];
     let mut env: EnvVars = std::env::vars_os()
-        .filter(|(k, _)| k != "TMPDIR" && (!args.env_clear || k == "PATH"))
+        .filter(|(k, _)| !ours.iter().any(|o| k == o) && (!args.env_clear || k == "PATH"))
         .collect();
     env.push(("TMPDIR".into(), "/tmp".into()));
+    env.push(("CARGO_ISOLATE".into(), "1".into()));
+    env.push(("CARGO_ISOLATE_RUN_ID".into(), run_id().into()));
+    env.push(("CARGO_ISOLATE_ATTEMPT".into(), "1".into()));
     env
+}
+
+/// This run's id: a random (version 4) UUID, made once.
+pub fn run_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let mut b = [0u8; 16];
+        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+            let _ = std::io::Read::read_exact(&mut f, &mut b);
+        }
+        uuid_v4(b)
+    })
+}
+
+fn uuid_v4(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// `--env KEY=VALUE` sets, `--env KEY` passes the host's value through;
@@ -151,4 +188,17 @@ pub fn env_for(
     }
     apply_env_settings(&mut env, args);
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_v4_uuids() {
+        let id = uuid_v4([0xff; 16]);
+        assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(run_id().len(), 36);
+        assert_eq!(run_id(), run_id(), "one id per run");
+    }
 }

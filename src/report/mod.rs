@@ -24,6 +24,9 @@ pub struct Report {
     pub tests: Vec<TestRecord>,
     /// Added to v1: the runner's own footprint.
     pub runner: RunnerInfo,
+    /// Added to v1: ids of selected tests that never ran because the run
+    /// stopped early (--fail-fast, --max-fail, Ctrl-C).
+    pub not_run: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +72,8 @@ pub struct RunnerInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct TestRecord {
     pub id: String,
+    /// Added to v1: the binary id as cargo-nextest writes it.
+    pub binary_id: String,
     pub package: String,
     pub binary: String,
     pub kind: String,
@@ -87,6 +92,13 @@ pub struct TestRecord {
     /// Added to v1: which run of the test this is, with `--repeat`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// Added to v1: the first line of the panic the test printed, if any
+    /// (also when it was then killed at the memory limit or timed out).
+    pub panic_message: Option<String>,
+    /// Added to v1: where it panicked, `file:line:column`.
+    pub panic_location: Option<String>,
+    /// Added to v1: when the test's sandbox started (RFC 3339 UTC).
+    pub started_at: Option<String>,
 }
 
 impl TestRecord {
@@ -100,6 +112,7 @@ impl TestRecord {
     ) -> TestRecord {
         TestRecord {
             id,
+            binary_id: crate::build::binary_id(package, binary, kind),
             package: package.to_string(),
             binary: binary.to_string(),
             kind: kind.to_string(),
@@ -116,6 +129,58 @@ impl TestRecord {
             stderr: String::new(),
             error: None,
             attempt: None,
+            panic_message: None,
+            panic_location: None,
+            started_at: None,
+        }
+    }
+
+    /// Reads the panic libtest printed on stderr, if any.
+    pub fn find_panic(&mut self) {
+        if let Some((message, location)) = panic_in(&self.stderr) {
+            self.panic_message = Some(message);
+            self.panic_location = location;
+        }
+    }
+
+    /// Why the test did not pass, in one line: "exit code 101",
+    /// "panicked: assertion failed", "timed out after 3s", "SIGSEGV",
+    /// "killed at the memory limit of 32.0 MiB (after it panicked: ...)".
+    pub fn reason(&self, settings: &Settings) -> String {
+        let panic = self.panic_message.as_deref();
+        match self.outcome {
+            "passed" => "passed".into(),
+            "ignored" => "ignored".into(),
+            "timed_out" => match settings.timeout_ms {
+                Some(ms) => format!("timed out after {}", human_duration(ms)),
+                None => "timed out".into(),
+            },
+            "oom_killed" => {
+                let mut r = match settings.memory_max {
+                    Some(m) => format!("killed at the memory limit of {}", human_bytes(m)),
+                    None => "killed by the OOM killer".into(),
+                };
+                if let Some(p) = panic {
+                    r += &format!(", after it panicked: {p}");
+                }
+                r
+            }
+            "signaled" => self
+                .signal
+                .clone()
+                .unwrap_or_else(|| "killed by a signal".into()),
+            "setup_error" => format!(
+                "setup error: {}",
+                self.error
+                    .as_deref()
+                    .unwrap_or("the sandbox could not be made")
+            ),
+            _ => match (&self.error, panic, self.exit_code) {
+                (Some(e), _, _) => e.clone(),
+                (None, Some(p), _) => format!("panicked: {p}"),
+                (None, None, Some(c)) => format!("exit code {c}"),
+                (None, None, None) => "failed".into(),
+            },
         }
     }
 
@@ -130,6 +195,43 @@ impl TestRecord {
         self.peak_rss_bytes = m.peak_rss_bytes;
         self.pids_peak = m.pids_peak;
         self.error = m.error;
+    }
+}
+
+/// The message and location of the first panic in libtest's stderr:
+/// `thread 'name' panicked at src/lib.rs:30:9:` then the message's first
+/// line (Rust 1.73+); older toolchains put both on one line,
+/// `panicked at 'message', src/lib.rs:30:9`.
+pub fn panic_in(stderr: &str) -> Option<(String, Option<String>)> {
+    let mut lines = stderr.lines();
+    while let Some(line) = lines.next() {
+        let Some((_, rest)) = line.split_once(" panicked at ") else {
+            continue;
+        };
+        if let Some(loc) = rest.strip_suffix(':') {
+            let message = lines.next().unwrap_or("").trim().to_string();
+            return Some((message, Some(loc.to_string())));
+        }
+        if let Some(quoted) = rest.strip_prefix('\'')
+            && let Some((msg, loc)) = quoted.rsplit_once("', ")
+        {
+            return Some((msg.to_string(), Some(loc.to_string())));
+        }
+        return Some((rest.to_string(), None));
+    }
+    None
+}
+
+/// "3s", "1.5s", "250ms", "2m".
+pub fn human_duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
     }
 }
 
@@ -173,14 +275,39 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(err)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
+    // A temp file is 0600; the report is for CI uploaders and colleagues
+    // too: the mode any new file gets, 0666 less the umask.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = 0o666 & !umask();
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+/// The process's umask, read from /proc (setting it to read it back would
+/// race with other threads creating files).
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
 }
 
 pub fn write_json(report: &Report, path: &Path) -> Result<(), Error> {
     let mut bytes = serde_json::to_vec_pretty(report).expect("the report serialises");
     bytes.push(b'\n');
     write_atomically(path, &bytes)
+}
+
+/// "1 test", "2 tests"; "1 binary", "3 binaries".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// "96.0 MiB".
@@ -236,6 +363,51 @@ mod tests {
         assert!(v["peak_memory_bytes"].is_null());
         assert!(v["exit_code"].is_null());
         assert_eq!(v["outcome"], "ignored");
+    }
+
+    #[test]
+    fn panics_are_found_in_both_formats() {
+        let new = "\nthread 'tests::x' panicked at src/lib.rs:30:9:\nassertion `left == right` failed\n  left: 1\n right: 2\nnote: run with `RUST_BACKTRACE=1`";
+        assert_eq!(
+            panic_in(new),
+            Some((
+                "assertion `left == right` failed".into(),
+                Some("src/lib.rs:30:9".into())
+            ))
+        );
+        let old = "thread 'main' panicked at 'boom', src/main.rs:2:5\nnote: ...";
+        assert_eq!(
+            panic_in(old),
+            Some(("boom".into(), Some("src/main.rs:2:5".into())))
+        );
+        assert_eq!(panic_in("all fine\n"), None);
+    }
+
+    #[test]
+    fn reasons_say_what_happened() {
+        let settings = Settings {
+            isolation: "per-test",
+            jobs: 1,
+            memory_max: Some(32 << 20),
+            pids_max: None,
+            cpus: None,
+            timeout_ms: Some(3000),
+        };
+        let mut r = record("failed");
+        r.exit_code = Some(101);
+        assert_eq!(r.reason(&settings), "exit code 101");
+        r.panic_message = Some("boom".into());
+        assert_eq!(r.reason(&settings), "panicked: boom");
+        r.outcome = "oom_killed";
+        assert_eq!(
+            r.reason(&settings),
+            "killed at the memory limit of 32.0 MiB, after it panicked: boom"
+        );
+        r.outcome = "timed_out";
+        assert_eq!(r.reason(&settings), "timed out after 3s");
+        r.outcome = "signaled";
+        r.signal = Some("SIGSEGV".into());
+        assert_eq!(r.reason(&settings), "SIGSEGV");
     }
 
     #[test]

@@ -144,6 +144,7 @@ mod tests {
             runner: RunnerInfo {
                 peak_rss_bytes: None,
             },
+            not_run: Vec::new(),
         }
     }
 

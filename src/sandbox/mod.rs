@@ -50,8 +50,9 @@ impl Namespaces {
 
 /// Where the sandbox's stdout and stderr go.
 pub enum Output {
-    /// Captured, keeping the last `limit` bytes of each.
-    Capture { limit: usize },
+    /// Captured, keeping the last `limit` bytes of each; with `echo`, also
+    /// copied to the runner's stdout and stderr as it arrives.
+    Capture { limit: usize, echo: bool },
     /// The runner's own stdout and stderr (`cargo isolate run`).
     Inherit,
 }
@@ -151,9 +152,9 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
     let spec_fd = sys::memfd_with(&spec_json).map_err(io_err("pass the spec (memfd)"))?;
     let (report_r, report_w) = sys::pipe_cloexec().map_err(io_err("create a pipe"))?;
     let devnull = File::open("/dev/null").map_err(io_err("open /dev/null"))?;
-    let limit = match req.output {
-        Output::Capture { limit } => limit,
-        Output::Inherit => 0,
+    let (limit, echo) = match req.output {
+        Output::Capture { limit, echo } => (limit, echo),
+        Output::Inherit => (0, false),
     };
     let (out_pipes, stdout_fd, stderr_fd) = match req.output {
         Output::Capture { .. } => {
@@ -212,6 +213,7 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
     let mut out_open = out_r.is_some();
     let mut err_open = err_r.is_some();
     let mut buf = vec![0u8; 64 * 1024];
+    let (mut echoed_out, mut echoed_err) = (0u64, 0u64);
     loop {
         let wait = match deadline {
             Some(d) => {
@@ -262,9 +264,15 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
         drop(fds);
         if o {
             out_open = read_some(out_r.as_ref().unwrap(), &mut buf, &mut stdout, limit);
+            if echo {
+                echo_new(&mut std::io::stdout(), &stdout, &mut echoed_out);
+            }
         }
         if e {
             err_open = read_some(err_r.as_ref().unwrap(), &mut buf, &mut stderr, limit);
+            if echo {
+                echo_new(&mut std::io::stderr(), &stderr, &mut echoed_err);
+            }
         }
         if c {
             cancelled = true;
@@ -296,6 +304,10 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
     let elapsed = start.elapsed();
     drain(out_r.as_ref(), &mut out_open, &mut buf, &mut stdout, limit);
     drain(err_r.as_ref(), &mut err_open, &mut buf, &mut stderr, limit);
+    if echo {
+        echo_new(&mut std::io::stdout(), &stdout, &mut echoed_out);
+        echo_new(&mut std::io::stderr(), &stderr, &mut echoed_err);
+    }
     stdout.trim(limit);
     stderr.trim(limit);
 
@@ -353,6 +365,18 @@ fn read_report(raw: &[u8], wait_status: i32) -> InitEnd {
     } else {
         malformed()
     }
+}
+
+/// Writes what `captured` holds beyond the `echoed` bytes already written
+/// (counting what was cut from its head), and advances `echoed`.
+fn echo_new(to: &mut impl std::io::Write, captured: &Captured, echoed: &mut u64) {
+    let total = captured.dropped + captured.bytes.len() as u64;
+    let start = echoed.saturating_sub(captured.dropped) as usize;
+    if let Some(new) = captured.bytes.get(start..) {
+        let _ = to.write_all(new);
+        let _ = to.flush();
+    }
+    *echoed = total;
 }
 
 /// Reads what is available; false at EOF.

@@ -448,7 +448,7 @@ fn workspace_with_a_dylib_dependency() {
         .iter()
         .map(|t| t["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec!["beta::beta_it::links_dylib_at_runtime"]);
+    assert_eq!(ids, vec!["beta::beta_it links_dylib_at_runtime"]);
 }
 
 #[test]
@@ -458,7 +458,7 @@ fn per_binary_isolation_runs_each_binary_once() {
     assert_eq!(run.code(), 100);
     let tests = run.report["tests"].as_array().unwrap();
     let ids: Vec<&str> = tests.iter().map(|t| t["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["demo::api", "demo::demo"]);
+    assert_eq!(ids, vec!["demo", "demo::api"]);
     assert!(tests.iter().all(|t| t["name"].is_null()));
     assert_eq!(run.report["settings"]["isolation"], "per-binary");
 }
@@ -523,7 +523,7 @@ fn repeat_runs_a_test_many_times() {
     let tests = run.report["tests"].as_array().unwrap();
     let ids: Vec<&str> = tests.iter().map(|t| t["id"].as_str().unwrap()).collect();
     let want: Vec<String> = (1..=12)
-        .map(|k| format!("demo::demo::tests::adds_numbers#{k}"))
+        .map(|k| format!("demo tests::adds_numbers#{k}"))
         .collect();
     assert_eq!(ids, want);
     assert!(
@@ -566,11 +566,11 @@ fn list_prints_what_would_run() {
     assert_eq!(
         ids,
         vec![
-            "demo::demo::tests::adds_numbers",
-            "demo::demo::tests::allocates_64_mib",
-            "demo::demo::tests::fails_on_purpose",
-            "demo::demo::tests::ignored_for_now (ignored)",
-            "demo::demo::tests::parses_config",
+            "demo tests::adds_numbers",
+            "demo tests::allocates_64_mib",
+            "demo tests::fails_on_purpose",
+            "demo tests::ignored_for_now (ignored)",
+            "demo tests::parses_config",
         ]
     );
 }
