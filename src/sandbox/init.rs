@@ -541,9 +541,14 @@ fn become_test(
 }
 
 fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitError> {
-    // A session and process group of its own: kill(0) reaches only the
-    // test, and it has no controlling terminal (/dev/tty cannot open).
-    nix::unistd::setsid().step(|| "start the test's session".into())?;
+    // A process group of its own, in the session the init started: kill(0)
+    // reaches only the test, and there is no controlling terminal (/dev/tty
+    // cannot open). Not a session of its own: a session leader that opens
+    // a pty without O_NOCTTY makes it its terminal and gets SIGHUP when
+    // the master closes, which nix's pty tests showed; under cargo test a
+    // test is never a session leader.
+    let me = nix::unistd::Pid::from_raw(0);
+    nix::unistd::setpgid(me, me).step(|| "start the test's process group".into())?;
     if spec.test_userns {
         unshare(CloneFlags::CLONE_NEWUSER).step(|| "make the test's user namespace".into())?;
         init.send("user")?;

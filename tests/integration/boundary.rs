@@ -281,7 +281,7 @@ fn a_root_test_keeps_what_it_owns() {
     let run = isolate_test(&dir, &[]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let tests = run.tests();
-    assert_eq!(tests.len(), 10, "{}", run.stderr());
+    assert_eq!(tests.len(), 11, "{}", run.stderr());
     for (name, t) in tests {
         assert_eq!(outcome(&t), "passed", "{name}: {}", t["stderr"]);
         assert!(
