@@ -153,8 +153,8 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
             b.package = package_name_from_id(&b.package_id);
         }
     }
-    binaries
-        .sort_by(|a, b| (&a.package, &a.kind, &a.target).cmp(&(&b.package, &b.kind, &b.target)));
+    // By binary id, as nextest orders them: lists, runs and reports agree.
+    binaries.sort_by_cached_key(|b| b.binary_id());
     Ok(BuildOutput {
         binaries,
         metadata,
