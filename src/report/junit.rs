@@ -1,69 +1,174 @@
-//! JUnit XML (quick-junit): one testsuite per binary, peak memory, RSS and
-//! CPU as testcase properties.
+//! JUnit XML as cargo-nextest writes it (with the same quick-junit crate),
+//! so CI readers (GitLab, Jenkins, dorny/test-reporter,
+//! mikepenz/action-junit-report) show it as they show nextest's:
+//!
+//! - `<testsuites name="cargo-isolate-run" uuid=RUN_ID timestamp= time=>`;
+//! - one `<testsuite>` per binary id (`demo`, `demo::api`, `pkg::bin/x`);
+//! - `<testcase name=TEST classname=BINARY_ID timestamp= time=>`, with peak
+//!   memory, RSS, CPU and pids as `<properties>`;
+//! - a non-passing test has a `<failure>` (or `<error>`) whose `type` is
+//!   nextest's, whose `message` is the one-line reason and whose text is the
+//!   panic and the tail of the output, and `<system-out>`/`<system-err>`;
+//!   passing tests' output only with `--junit-store-success-output`;
+//! - an ignored test is `<skipped/>` (nextest leaves skipped tests out).
 
+use super::escape::for_terminal;
 use super::{Report, TestRecord};
 use crate::error::Error;
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+use std::borrow::Cow;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-pub fn write(report: &Report, path: &Path) -> Result<(), Error> {
-    let mut junit = quick_junit::Report::new("cargo-isolate");
-    junit.set_time(Duration::from_secs_f64(report.duration_ms / 1000.0));
-    let mut suites: Vec<(String, TestSuite)> = Vec::new();
-    for t in &report.tests {
-        let suite_name = format!("{}::{}", t.package, t.binary);
-        let idx = match suites.iter().position(|(n, _)| *n == suite_name) {
-            Some(i) => i,
-            None => {
-                suites.push((suite_name.clone(), TestSuite::new(suite_name)));
-                suites.len() - 1
-            }
-        };
-        suites[idx].1.add_test_case(case(t));
-    }
-    junit.add_test_suites(suites.into_iter().map(|(_, s)| s));
-    let xml = junit.to_string().map_err(|e| Error::WriteReport {
+/// The `<testsuites>` name (nextest's default is "nextest-run").
+pub const REPORT_NAME: &str = "cargo-isolate-run";
+
+/// Lines of stderr, then of stdout, kept in a failure's text.
+const TAIL_LINES: usize = 100;
+
+pub fn write(report: &Report, path: &Path, store_success_output: bool) -> Result<(), Error> {
+    let xml = to_xml(report, store_success_output).map_err(|e| Error::WriteReport {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
     })?;
     super::write_atomically(path, xml.as_bytes())
 }
 
-fn case(t: &TestRecord) -> TestCase {
-    let status = match t.outcome {
-        "passed" => TestCaseStatus::success(),
-        "ignored" => TestCaseStatus::skipped(),
-        other => {
-            let kind = if other == "failed" {
-                NonSuccessKind::Failure
-            } else {
-                NonSuccessKind::Error
-            };
+/// The report as JUnit XML.
+pub fn to_xml(
+    report: &Report,
+    store_success_output: bool,
+) -> Result<String, quick_junit::SerializeError> {
+    let mut junit = quick_junit::Report::new(REPORT_NAME);
+    junit.set_time(ms(report.duration_ms));
+    // quick-junit takes chrono and uuid types, which this crate does not
+    // depend on: both parse from their text, the type inferred from the field.
+    junit.timestamp = report.started_at.parse().ok();
+    junit.uuid = crate::testenv::run_id().parse().ok();
+
+    // Suites in the order their first test appears (the report is sorted by
+    // id, so by binary id as nextest orders them).
+    let mut suites: Vec<Suite> = Vec::new();
+    for t in &report.tests {
+        let i = match suites.iter().position(|s| s.binary_id == t.binary_id) {
+            Some(i) => i,
+            None => {
+                suites.push(Suite::new(&t.binary_id));
+                suites.len() - 1
+            }
+        };
+        suites[i].add(t, case(report, t, store_success_output));
+    }
+    junit.add_test_suites(suites.into_iter().map(Suite::finish));
+    junit.to_string()
+}
+
+/// A `<testsuite>` being filled, with the span of its tests.
+struct Suite {
+    binary_id: String,
+    suite: TestSuite,
+    first_start: Option<SystemTime>,
+    last_end: Option<SystemTime>,
+    total: Duration,
+}
+
+impl Suite {
+    fn new(binary_id: &str) -> Suite {
+        Suite {
+            binary_id: binary_id.to_string(),
+            suite: TestSuite::new(xml_text(binary_id)),
+            first_start: None,
+            last_end: None,
+            total: Duration::ZERO,
+        }
+    }
+
+    fn add(&mut self, t: &TestRecord, case: TestCase) {
+        let took = t.duration_ms.map(ms).unwrap_or_default();
+        self.total += took;
+        if let Some(start) = t
+            .started_at
+            .as_deref()
+            .and_then(|s| humantime::parse_rfc3339(s).ok())
+        {
+            self.first_start = Some(self.first_start.map_or(start, |f| f.min(start)));
+            let end = start + took;
+            self.last_end = Some(self.last_end.map_or(end, |l| l.max(end)));
+        }
+        self.suite.add_test_case(case);
+    }
+
+    /// `timestamp` is when its first test started, `time` the wall-clock
+    /// span to when its last one ended (tests run in parallel, so the sum
+    /// of their times would overstate it; the sum is the fallback when no
+    /// test has a start time).
+    fn finish(mut self) -> TestSuite {
+        let s = &mut self.suite;
+        // quick-junit writes `disabled`; Ant's schema and most readers
+        // count `skipped`.
+        let skipped = s.disabled.to_string();
+        s.extra.insert("skipped".into(), skipped.into());
+        match (self.first_start, self.last_end) {
+            (Some(first), Some(last)) => {
+                s.timestamp = super::rfc3339(first).parse().ok();
+                s.set_time(last.duration_since(first).unwrap_or_default());
+            }
+            _ => {
+                s.set_time(self.total);
+            }
+        }
+        self.suite
+    }
+}
+
+/// The `<failure>`/`<error>` element and `type` nextest writes for an
+/// outcome (nextest-runner's `reporter/aggregator/junit.rs`,
+/// `non_success_kind_and_type`): a test that failed, timed out or was
+/// killed by a signal is a `<failure>` ("test failure with exit code N",
+/// "test timeout", "test abort"); one whose process could not be started
+/// is an `<error>` ("execution failure"). So: an OOM kill (SIGKILL from the
+/// kernel) is a "test abort" failure like any other signal, and a sandbox
+/// that could not be made (setup_error) is nextest's execution failure, an
+/// `<error>`.
+fn kind_and_type(t: &TestRecord) -> (NonSuccessKind, String) {
+    match t.outcome {
+        "failed" => (
+            NonSuccessKind::Failure,
+            match t.exit_code {
+                Some(code) => format!("test failure with exit code {code}"),
+                None => "test failure".into(),
+            },
+        ),
+        "timed_out" => (NonSuccessKind::Failure, "test timeout".into()),
+        "oom_killed" | "signaled" => (NonSuccessKind::Failure, "test abort".into()),
+        _ => (NonSuccessKind::Error, "execution failure".into()),
+    }
+}
+
+fn case(report: &Report, t: &TestRecord, store_success_output: bool) -> TestCase {
+    let (status, store_output) = match t.outcome {
+        "passed" => (TestCaseStatus::success(), store_success_output),
+        // It never ran: there is no output to store.
+        "ignored" => (TestCaseStatus::skipped(), false),
+        _ => {
+            let (kind, ty) = kind_and_type(t);
+            let reason = t.reason(&report.settings);
             let mut s = TestCaseStatus::non_success(kind);
-            s.set_type(other);
-            let mut msg = other.to_string();
-            if let Some(c) = t.exit_code {
-                msg += &format!(", exit code {c}");
-            }
-            if let Some(sig) = &t.signal {
-                msg += &format!(", {sig}");
-            }
-            if let Some(e) = &t.error {
-                msg += &format!(": {e}");
-            }
-            s.set_message(msg);
-            s
+            s.set_type(ty);
+            s.set_description(xml_text(&failure_text(t, &reason)));
+            s.set_message(xml_text(&reason));
+            (s, true)
         }
     };
-    let mut name = t.name.clone().unwrap_or_else(|| t.binary.clone());
+    let mut name = t.name.clone().unwrap_or_else(|| t.binary_id.clone());
     if let Some(k) = t.attempt {
         name = format!("{name}#{k}");
     }
-    let mut c = TestCase::new(name, status);
-    c.set_classname(format!("{}::{}", t.package, t.binary));
-    if let Some(ms) = t.duration_ms {
-        c.set_time(Duration::from_secs_f64(ms / 1000.0));
+    let mut c = TestCase::new(xml_text(&name), status);
+    c.set_classname(xml_text(&t.binary_id));
+    c.timestamp = t.started_at.as_deref().and_then(|s| s.parse().ok());
+    if let Some(d) = t.duration_ms {
+        c.set_time(ms(d));
     }
     let props = [
         (
@@ -79,7 +184,529 @@ fn case(t: &TestRecord) -> TestCase {
             c.add_property(Property::new(k, v));
         }
     }
-    c.set_system_out(t.stdout.clone());
-    c.set_system_err(t.stderr.clone());
+    if store_output {
+        c.set_system_out(xml_text(&t.stdout));
+        c.set_system_err(xml_text(&t.stderr));
+    }
     c
+}
+
+/// The text of a `<failure>`: why, where it panicked, then the last
+/// [`TAIL_LINES`] lines of stderr and of stdout (libtest prints the panic
+/// on stderr, its summary on stdout):
+///
+/// ```text
+/// panicked: assertion `left == right` failed: ...
+///     at src/lib.rs:31:9
+///
+/// --- stderr ---
+/// ...
+/// --- stdout (last 100 of 250 lines) ---
+/// ...
+/// ```
+fn failure_text(t: &TestRecord, reason: &str) -> String {
+    let mut out = String::from(reason);
+    if let Some(loc) = &t.panic_location {
+        out += &format!("\n    at {loc}");
+    }
+    out.push('\n');
+    for (label, text) in [("stderr", &t.stderr), ("stdout", &t.stdout)] {
+        let text = text.trim_matches('\n');
+        if text.trim().is_empty() {
+            continue;
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        let keep = lines.len().min(TAIL_LINES);
+        if keep < lines.len() {
+            out += &format!("\n--- {label} (last {keep} of {} lines) ---\n", lines.len());
+        } else {
+            out += &format!("\n--- {label} ---\n");
+        }
+        out += &lines[lines.len() - keep..].join("\n");
+        out.push('\n');
+    }
+    out
+}
+
+fn ms(ms: f64) -> Duration {
+    Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()
+}
+
+/// `s` made safe for XML 1.0 and for quick-junit, which strips ANSI escape
+/// sequences and silently drops every other control character (tabs and
+/// carriage returns too) but lets U+FFFE and U+FFFF through, which no XML
+/// parser accepts. Here:
+/// - ANSI sequences (colours, cursor moves, OSC titles and links) are
+///   removed, as nextest's JUnit output does, so coloured output reads as
+///   plain text in CI;
+/// - a tab becomes spaces to the next multiple of 8 columns, as a terminal
+///   shows it, and "\r\n" becomes "\n";
+/// - every other control character (a lone ESC or '\r', NUL, BEL, DEL, C1)
+///   and U+FFFE/U+FFFF become the visible escapes the terminal output uses
+///   (`\x1b`, `\r`, `\0`, `\x7f`, `\u{9b}`, `\u{fffe}`), so nothing
+///   vanishes.
+///
+/// What is left is only printable text and '\n', which quick-junit passes
+/// through unchanged and escapes (`<`, `&`, quotes) when it writes.
+pub fn xml_text(s: &str) -> Cow<'_, str> {
+    let needs_work =
+        |c: char| (c.is_control() && c != '\n') || matches!(c, '\u{fffe}' | '\u{ffff}');
+    if !s.chars().any(needs_work) {
+        return Cow::Borrowed(s);
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut column = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\x1b'
+            && let Some(len) = ansi_sequence_len(&chars[i..])
+        {
+            i += len;
+            continue;
+        }
+        i += 1;
+        match c {
+            '\n' => {
+                out.push('\n');
+                column = 0;
+            }
+            '\r' if chars.get(i) == Some(&'\n') => {}
+            '\t' => {
+                let n = 8 - column % 8;
+                out.extend(std::iter::repeat_n(' ', n));
+                column += n;
+            }
+            '\u{fffe}' | '\u{ffff}' => {
+                let e = format!("\\u{{{:x}}}", c as u32);
+                column += e.len();
+                out += &e;
+            }
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                let e = for_terminal(c.encode_utf8(&mut buf));
+                column += e.chars().count();
+                out += &e;
+            }
+            c => {
+                out.push(c);
+                column += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The length in chars of the ANSI escape sequence at the start of `s`
+/// (which starts with ESC), if it is one: CSI (`ESC [ params final`), OSC
+/// (`ESC ] ... BEL` or `... ESC \`), a charset designation (`ESC ( B`) or a
+/// two-character escape (`ESC 7`, `ESC M`).
+fn ansi_sequence_len(s: &[char]) -> Option<usize> {
+    match *s.get(1)? {
+        '[' => {
+            let mut i = 2;
+            while matches!(s.get(i), Some('\x20'..='\x3f')) {
+                i += 1;
+            }
+            matches!(s.get(i), Some('\x40'..='\x7e')).then_some(i + 1)
+        }
+        ']' => {
+            let mut i = 2;
+            loop {
+                match s.get(i)? {
+                    '\x07' => return Some(i + 1),
+                    '\x1b' => return (s.get(i + 1) == Some(&'\\')).then_some(i + 2),
+                    '\n' => return None,
+                    _ => i += 1,
+                }
+            }
+        }
+        '(' | ')' | '*' | '+' => s.get(2).filter(|c| c.is_ascii_graphic()).map(|_| 3),
+        '\x30'..='\x7e' => Some(2),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{HostInfo, RunnerInfo, Settings, Summary, Tool};
+
+    const STARTED: &str = "2024-05-06T07:08:09.123Z";
+
+    fn settings() -> Settings {
+        Settings {
+            isolation: "per-test",
+            jobs: 2,
+            memory_max: Some(32 << 20),
+            pids_max: None,
+            cpus: None,
+            timeout_ms: Some(3000),
+        }
+    }
+
+    fn report(tests: Vec<TestRecord>) -> Report {
+        Report {
+            schema_version: 1,
+            tool: Tool {
+                name: "cargo-isolate",
+                version: "0",
+            },
+            started_at: STARTED.into(),
+            duration_ms: 2500.0,
+            complete: true,
+            host: HostInfo {
+                kernel: String::new(),
+                cgroup: "v2",
+                rootless: false,
+            },
+            settings: settings(),
+            summary: Summary::of(&tests),
+            tests,
+            runner: RunnerInfo {
+                peak_rss_bytes: None,
+            },
+            not_run: Vec::new(),
+        }
+    }
+
+    /// A test of `demo`'s library (or, with `kind` "test", of its
+    /// integration test `api`) that ran for 100ms from `start_ms` after
+    /// the run started.
+    fn record(kind: &str, name: &str, outcome: &'static str, start_ms: u64) -> TestRecord {
+        let binary = if kind == "test" { "api" } else { "demo" };
+        let mut r = TestRecord::new(
+            format!("{} {name}", crate::build::binary_id("demo", binary, kind)),
+            "demo",
+            binary,
+            kind,
+            Some(name.into()),
+        );
+        r.outcome = outcome;
+        if outcome != "ignored" {
+            let start = humantime::parse_rfc3339(STARTED).unwrap() + ms(start_ms as f64);
+            r.started_at = Some(crate::report::rfc3339(start));
+            r.duration_ms = Some(100.0);
+            r.cpu_ms = Some(12.5);
+            r.peak_memory_bytes = Some(2 << 20);
+            r.peak_rss_bytes = Some(3 << 20);
+            r.pids_peak = Some(3);
+            r.stdout = format!("\nrunning 1 test\ntest {name} ... {outcome}\n");
+        }
+        r
+    }
+
+    fn failed(name: &str) -> TestRecord {
+        let mut r = record("lib", name, "failed", 200);
+        r.exit_code = Some(101);
+        r.stderr = format!(
+            "\nthread '{name}' panicked at src/lib.rs:31:9:\nassertion failed: boom\n  left: 4\n"
+        );
+        r.find_panic();
+        r
+    }
+
+    fn xml(tests: Vec<TestRecord>, store_success_output: bool) -> String {
+        let xml = to_xml(&report(tests), store_success_output).unwrap();
+        // Every output must parse, whatever the tests printed.
+        if let Err(e) = roxmltree::Document::parse(&xml) {
+            panic!("not well-formed XML ({e}):\n{xml}");
+        }
+        xml
+    }
+
+    fn testcase<'a>(doc: &'a roxmltree::Document, name: &str) -> roxmltree::Node<'a, 'a> {
+        doc.descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
+            .unwrap_or_else(|| panic!("no testcase {name}"))
+    }
+
+    fn child<'a>(n: roxmltree::Node<'a, 'a>, tag: &str) -> Option<roxmltree::Node<'a, 'a>> {
+        n.children().find(|c| c.has_tag_name(tag))
+    }
+
+    fn properties(n: roxmltree::Node) -> Vec<(String, String)> {
+        child(n, "properties")
+            .map(|p| {
+                p.children()
+                    .filter(|c| c.has_tag_name("property"))
+                    .map(|c| {
+                        (
+                            c.attribute("name").unwrap().to_string(),
+                            c.attribute("value").unwrap().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn attr<'a>(n: roxmltree::Node<'a, 'a>, name: &str) -> &'a str {
+        n.attribute(name)
+            .unwrap_or_else(|| panic!("<{}> has no {name}", n.tag_name().name()))
+    }
+
+    #[test]
+    fn testsuites_carry_the_run() {
+        let text = xml(
+            vec![
+                record("lib", "tests::a", "passed", 0),
+                failed("tests::b"),
+                record("lib", "tests::c", "ignored", 0),
+                record("test", "round_trip", "passed", 900),
+                {
+                    let mut r = record("test", "crashes", "setup_error", 1000);
+                    r.error = Some("no namespaces".into());
+                    r
+                },
+            ],
+            false,
+        );
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        assert_eq!(attr(root, "name"), "cargo-isolate-run");
+        assert_eq!(attr(root, "tests"), "5");
+        assert_eq!(attr(root, "failures"), "1");
+        assert_eq!(attr(root, "errors"), "1");
+        assert_eq!(attr(root, "time"), "2.500");
+        assert_eq!(attr(root, "timestamp"), "2024-05-06T07:08:09.123+00:00");
+        assert_eq!(attr(root, "uuid"), crate::testenv::run_id());
+
+        let suites: Vec<_> = root
+            .children()
+            .filter(|n| n.has_tag_name("testsuite"))
+            .collect();
+        let names: Vec<&str> = suites.iter().map(|s| attr(*s, "name")).collect();
+        assert_eq!(names, ["demo", "demo::api"]);
+        let lib = suites[0];
+        assert_eq!(attr(lib, "tests"), "3");
+        assert_eq!(attr(lib, "failures"), "1");
+        assert_eq!(attr(lib, "errors"), "0");
+        assert_eq!(attr(lib, "disabled"), "1");
+        assert_eq!(attr(lib, "skipped"), "1");
+        // From its first test's start (0ms) to its last one's end (300ms).
+        assert_eq!(attr(lib, "timestamp"), "2024-05-06T07:08:09.123+00:00");
+        assert_eq!(attr(lib, "time"), "0.300");
+        let api = suites[1];
+        assert_eq!(
+            (
+                attr(api, "tests"),
+                attr(api, "failures"),
+                attr(api, "errors"),
+                attr(api, "skipped")
+            ),
+            ("2", "0", "1", "0")
+        );
+        assert_eq!(attr(api, "timestamp"), "2024-05-06T07:08:10.023+00:00");
+        assert_eq!(attr(api, "time"), "0.200");
+    }
+
+    #[test]
+    fn testcases_name_the_test_and_its_binary() {
+        let mut whole = record("test", "x", "passed", 0);
+        whole.name = None;
+        let mut again = record("lib", "tests::a", "passed", 500);
+        again.attempt = Some(2);
+        let text = xml(
+            vec![record("lib", "tests::a", "passed", 400), again, whole],
+            false,
+        );
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let a = testcase(&doc, "tests::a");
+        assert_eq!(attr(a, "classname"), "demo");
+        assert_eq!(attr(a, "time"), "0.100");
+        assert_eq!(attr(a, "timestamp"), "2024-05-06T07:08:09.523+00:00");
+        assert_eq!(attr(testcase(&doc, "tests::a#2"), "classname"), "demo");
+        // A binary run whole is named by its binary id.
+        assert_eq!(attr(testcase(&doc, "demo::api"), "classname"), "demo::api");
+        assert_eq!(
+            properties(a),
+            [
+                ("peak_memory_bytes", "2097152"),
+                ("peak_rss_bytes", "3145728"),
+                ("cpu_ms", "12.500"),
+                ("pids_peak", "3"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+    }
+
+    #[test]
+    fn passing_tests_keep_their_output_only_when_asked() {
+        let tests = || vec![record("lib", "tests::a", "passed", 0), failed("tests::b")];
+        let text = xml(tests(), false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let a = testcase(&doc, "tests::a");
+        assert_eq!(
+            a.children().filter(|n| n.is_element()).count(),
+            1,
+            "only properties: {text}"
+        );
+        assert!(child(a, "system-out").is_none() && child(a, "system-err").is_none());
+        let b = testcase(&doc, "tests::b");
+        assert!(child(b, "system-out").is_some() && child(b, "system-err").is_some());
+
+        let text = xml(tests(), true);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let out = child(testcase(&doc, "tests::a"), "system-out").unwrap();
+        assert_eq!(
+            out.text().unwrap(),
+            "\nrunning 1 test\ntest tests::a ... passed\n"
+        );
+        assert!(child(testcase(&doc, "tests::a"), "system-err").is_some());
+    }
+
+    #[test]
+    fn ignored_tests_are_skipped() {
+        let text = xml(vec![record("lib", "tests::c", "ignored", 0)], true);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let c = testcase(&doc, "tests::c");
+        assert!(child(c, "skipped").is_some());
+        assert!(child(c, "system-out").is_none());
+        assert!(c.attribute("timestamp").is_none() && child(c, "properties").is_none());
+    }
+
+    #[test]
+    fn every_outcome_has_nextests_element_type_and_our_reason() {
+        let mut cases = vec![failed("f")];
+        let mut plain = record("lib", "plain", "failed", 0);
+        plain.exit_code = Some(3);
+        cases.push(plain);
+        cases.push(record("lib", "slow", "timed_out", 0));
+        let mut oom = record("lib", "big", "oom_killed", 0);
+        oom.panic_message = Some("boom".into());
+        cases.push(oom);
+        let mut seg = record("lib", "seg", "signaled", 0);
+        seg.signal = Some("SIGSEGV".into());
+        cases.push(seg);
+        let mut setup = record("lib", "setup", "setup_error", 0);
+        setup.error = Some("cannot make a cgroup".into());
+        cases.push(setup);
+        let text = xml(cases, false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        for (name, tag, ty, message) in [
+            (
+                "f",
+                "failure",
+                "test failure with exit code 101",
+                "panicked: assertion failed: boom",
+            ),
+            (
+                "plain",
+                "failure",
+                "test failure with exit code 3",
+                "exit code 3",
+            ),
+            ("slow", "failure", "test timeout", "timed out after 3s"),
+            (
+                "big",
+                "failure",
+                "test abort",
+                "killed at the memory limit of 32.0 MiB, after it panicked: boom",
+            ),
+            ("seg", "failure", "test abort", "SIGSEGV"),
+            (
+                "setup",
+                "error",
+                "execution failure",
+                "setup error: cannot make a cgroup",
+            ),
+        ] {
+            let c = testcase(&doc, name);
+            let status = child(c, tag).unwrap_or_else(|| panic!("{name}: no <{tag}>"));
+            assert_eq!(attr(status, "type"), ty, "{name}");
+            assert_eq!(attr(status, "message"), message, "{name}");
+            assert!(status.text().unwrap().starts_with(message), "{name}");
+            // Output is stored for every non-passing test.
+            assert!(child(c, "system-out").is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn failure_text_has_the_panic_and_the_output_tail() {
+        let mut r = failed("tests::b");
+        r.stderr += &(1..=150).map(|i| format!("line {i}\n")).collect::<String>();
+        let text = xml(vec![r], false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let body = child(testcase(&doc, "tests::b"), "failure")
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            body.starts_with("panicked: assertion failed: boom\n    at src/lib.rs:31:9\n"),
+            "{body}"
+        );
+        // 3 lines of panic and 150 more: the last 100.
+        assert!(body.contains("\n--- stderr (last 100 of 153 lines) ---\nline 51\n"));
+        assert!(!body.contains("line 50\n") && !body.contains("left: 4"));
+        assert!(
+            body.contains("line 150\n\n--- stdout ---\nrunning 1 test\ntest tests::b ... failed\n")
+        );
+
+        let body = failure_text(&failed("x"), "why");
+        assert!(body.contains("--- stderr ---\nthread 'x' panicked at src/lib.rs:31:9:\nassertion failed: boom\n  left: 4\n"));
+    }
+
+    #[test]
+    fn control_characters_cannot_break_the_xml() {
+        let mut r = failed("tests::\x1b[31mevil\x1b[0m\x07");
+        let nasty = "\x1b[1;31mred\x1b[0m \x1b]0;title\x07\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ \
+                     nul\0 bell\x07 bs\x08 vt\x0b ff\x0c so\x0e us\x1f esc\x1b del\x7f c1\u{9b}1m \
+                     cr\rlf\r\n tab\tx fffe\u{fffe} ffff\u{ffff} <&\"'> ]]> \x1b";
+        r.stdout = nasty.into();
+        r.stderr = nasty.into();
+        r.error = Some(nasty.into());
+        r.signal = Some(nasty.into());
+        r.panic_message = Some(nasty.into());
+        let mut passed = record("lib", "ok", "passed", 0);
+        passed.stdout = nasty.into();
+        let text = xml(vec![r, passed], true);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let c = testcase(&doc, "tests::evil\\x07");
+        let want = "red link nul\\0 bell\\x07 bs\\x08 vt\\x0b ff\\x0c so\\x0e us\\x1f \
+                    esc\\x1b del\\x7f c1\\u{9b}1m cr\\rlf\n tab    x fffe\\u{fffe} \
+                    ffff\\u{ffff} <&\"'> ]]> \\x1b";
+        assert_eq!(child(c, "system-out").unwrap().text(), Some(want));
+        assert_eq!(child(c, "system-err").unwrap().text(), Some(want));
+        let failure = child(c, "failure").unwrap();
+        assert!(attr(failure, "message").starts_with("red link nul\\0 bell\\x07"));
+        assert!(failure.text().unwrap().contains(want));
+        let ok = testcase(&doc, "ok");
+        assert_eq!(child(ok, "system-out").unwrap().text(), Some(want));
+    }
+
+    #[test]
+    fn xml_text_keeps_plain_text_and_strips_only_sequences() {
+        for s in ["", "tests::it_works", "naïve — ✓ 日本 <&>", "a\nb\n"] {
+            assert!(matches!(xml_text(s), Cow::Borrowed(b) if b == s), "{s:?}");
+        }
+        assert_eq!(xml_text("\x1b[38;5;196mx\x1b[m"), "x");
+        assert_eq!(xml_text("\x1b(B\x1b7a\x1b8"), "a");
+        // Not a complete sequence: shown, not swallowed with what follows.
+        assert_eq!(xml_text("\x1b[12"), "\\x1b[12");
+        assert_eq!(xml_text("\x1b]0;no end\nnext"), "\\x1b]0;no end\nnext");
+        assert_eq!(xml_text("ab\tc\td\n\te"), "ab      c       d\n        e");
+        // Whatever comes in, only printable text and '\n' come out.
+        let all: String = (0..=0x10ffff).filter_map(char::from_u32).collect();
+        assert!(
+            !xml_text(&all)
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || matches!(c, '\u{fffe}' | '\u{ffff}'))
+        );
+    }
+
+    #[test]
+    fn write_makes_a_readable_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/junit.xml");
+        write(&report(vec![failed("t")]), &path, false).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+        roxmltree::Document::parse(&text).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_ne!(mode & 0o044, 0, "readable by group or others: {mode:o}");
+    }
 }

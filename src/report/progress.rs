@@ -1,18 +1,32 @@
-//! Progress while tests run: an indicatif bar on a terminal (done/total,
-//! failures so far, the running tests), one plain line per finished test
-//! otherwise. Colors follow --color, CARGO_TERM_COLOR and NO_COLOR. Test
-//! ids are escaped for the terminal.
+//! Progress while tests run, as cargo-nextest shows it: an indicatif bar on
+//! a terminal (done/total, failures so far, the running tests), one status
+//! line per finished test otherwise, with a `(n/N)` counter. A test that did
+//! not pass is shown as soon as it ends: its status line, why it failed and
+//! the tail of its stderr and stdout. Colors follow --color,
+//! CARGO_TERM_COLOR and NO_COLOR. Everything from the tests is escaped for
+//! the terminal.
 
-use super::escape::for_terminal_line;
-use super::{TestRecord, human_bytes};
+use super::escape::{for_terminal, for_terminal_line};
+use super::{Settings, TestRecord, count, human_bytes};
 use console::Style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 
-pub struct Progress {
+/// Lines of each stream of a failure's output shown on the terminal (the
+/// report has it all).
+pub const TAIL_LINES: usize = 40;
+
+pub struct Progress<'a> {
+    settings: &'a Settings,
+    /// False with --no-capture: the output already went to the terminal.
+    show_output: bool,
     bar: Option<ProgressBar>,
+    /// Tests that run (ignored ones are not started, not counted here).
+    total: usize,
+    done: usize,
     failed: usize,
+    skipped: usize,
     running: BTreeSet<String>,
 }
 
@@ -36,71 +50,216 @@ pub fn init_color(flag: Option<&str>) {
 
 pub fn outcome_style(outcome: &str) -> Style {
     match outcome {
-        "passed" => Style::new().green().for_stderr(),
-        "ignored" => Style::new().yellow().for_stderr(),
+        "passed" => Style::new().green().bold().for_stderr(),
+        "ignored" => Style::new().yellow().bold().for_stderr(),
         _ => Style::new().red().bold().for_stderr(),
     }
 }
 
-/// "    FAILED [    1.0ms    1.0 MiB] p::b::t", the id escaped.
-fn finished_line(t: &TestRecord) -> String {
+/// The status word, as nextest writes it: PASS, FAIL, SKIP, TIMEOUT,
+/// SIGSEGV (the signal), plus OOM and SETUP ERR.
+pub fn label(t: &TestRecord) -> String {
+    match t.outcome {
+        "passed" => "PASS".into(),
+        "failed" => "FAIL".into(),
+        "ignored" => "SKIP".into(),
+        "timed_out" => "TIMEOUT".into(),
+        "oom_killed" => "OOM".into(),
+        "signaled" => t
+            .signal
+            .as_deref()
+            .map(|s| for_terminal_line(s).into_owned())
+            .unwrap_or_else(|| "SIGNAL".into()),
+        "setup_error" => "SETUP ERR".into(),
+        other => for_terminal_line(other).to_uppercase(),
+    }
+}
+
+/// The id, escaped: the binary id in magenta, the test name in blue.
+pub fn styled_id(t: &TestRecord) -> String {
+    let binary = Style::new().magenta().bold().for_stderr();
+    let name = Style::new().blue().bold().for_stderr();
+    match t
+        .id
+        .strip_prefix(t.binary_id.as_str())
+        .and_then(|rest| rest.strip_prefix(' '))
+    {
+        Some(rest) if !t.binary_id.is_empty() => format!(
+            "{} {}",
+            binary.apply_to(for_terminal_line(&t.binary_id)),
+            name.apply_to(for_terminal_line(rest))
+        ),
+        _ => binary.apply_to(for_terminal_line(&t.id)).to_string(),
+    }
+}
+
+/// `        FAIL [   0.012s   1.0 MiB] (3/8) p::b t`: the status word, the
+/// duration and peak memory (blank when not measured), the counter when
+/// there is one, the id escaped.
+pub fn status_line(t: &TestRecord, counter: Option<(usize, usize)>) -> String {
+    let duration = t
+        .duration_ms
+        .map(|d| format!("{:>8.3}s", d / 1000.0))
+        .unwrap_or_default();
+    let memory = t
+        .peak_memory_bytes
+        .or(t.peak_rss_bytes)
+        .map(human_bytes)
+        .unwrap_or_default();
+    let counter = match counter {
+        Some((n, total)) => {
+            let w = total.to_string().len();
+            format!("({n:>w$}/{total}) ")
+        }
+        None => String::new(),
+    };
     format!(
-        "{:>10} [{:>9} {:>10}] {}",
-        outcome_style(t.outcome).apply_to(t.outcome.to_uppercase()),
-        t.duration_ms
-            .map(|d| format!("{d:.1}ms"))
-            .unwrap_or_default(),
-        t.peak_memory_bytes
-            .or(t.peak_rss_bytes)
-            .map(human_bytes)
-            .unwrap_or_default(),
-        for_terminal_line(&t.id)
+        "{:>12} [{duration:>9} {memory:>10}] {counter}{}",
+        outcome_style(t.outcome).apply_to(label(t)),
+        styled_id(t)
     )
 }
 
-impl Progress {
-    pub fn new(total: usize) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+/// The last `max` lines of `text` (blank lines at either end left out) and
+/// how many lines were cut before them.
+fn tail(text: &str, max: usize) -> (Vec<&str>, usize) {
+    let mut lines: Vec<&str> = text.lines().collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    let first = lines
+        .iter()
+        .position(|l| !l.trim().is_empty())
+        .unwrap_or(lines.len());
+    let lines = &lines[first..];
+    let cut = lines.len().saturating_sub(max);
+    (lines[cut..].to_vec(), cut)
+}
+
+/// What follows the status line of a test that did not pass: why, in one
+/// line, then the tail of its stderr and of its stdout, escaped.
+pub fn failure_detail(t: &TestRecord, settings: &Settings, show_output: bool) -> String {
+    let mut out = format!(
+        "{:>12} {}\n",
+        "",
+        Style::new()
+            .bold()
+            .for_stderr()
+            .apply_to(for_terminal_line(&t.reason(settings)))
+    );
+    if !show_output {
+        return out;
+    }
+    let mut any = false;
+    for (label, text) in [("stderr", &t.stderr), ("stdout", &t.stdout)] {
+        let (lines, cut) = tail(text, TAIL_LINES);
+        if lines.is_empty() {
+            continue;
+        }
+        any = true;
+        let note = match cut {
+            0 => String::new(),
+            n => format!(
+                " ({} cut, the last {TAIL_LINES} shown; the report has them all)",
+                count(n, "line", "lines")
+            ),
+        };
+        out += &format!(
+            "  {}{note}\n",
+            outcome_style(t.outcome).apply_to(format!("{label} ───"))
+        );
+        for l in lines {
+            match l.trim().is_empty() {
+                true => out.push('\n'),
+                false => out += &format!("    {}\n", for_terminal(l)),
+            }
+        }
+    }
+    if any {
+        out.push('\n');
+    }
+    out
+}
+
+impl<'a> Progress<'a> {
+    /// `total`: the tests that run, as the "Starting N tests" header counts
+    /// them (ignored tests are reported but not started, and not counted).
+    /// `show_output`: print a failure's output tail (false with --no-capture,
+    /// where it was streamed already).
+    pub fn new(total: usize, settings: &'a Settings, show_output: bool) -> Progress<'a> {
+        let mut p = Progress::plain(total, settings, show_output);
+        p.bar = std::io::stderr().is_terminal().then(|| {
             let pb =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             pb.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                    "{prefix:>12.green.bold} [{elapsed_precise}] {bar:30} {pos}/{len}: {wide_msg}",
                 )
                 .expect("valid template"),
             );
+            pb.set_prefix("Running");
             pb.enable_steady_tick(std::time::Duration::from_millis(120));
             pb
         });
+        p.refresh();
+        p
+    }
+
+    /// Without a bar: one line per test on stderr.
+    fn plain(total: usize, settings: &'a Settings, show_output: bool) -> Progress<'a> {
         Progress {
-            bar,
+            settings,
+            show_output,
+            bar: None,
+            total,
+            done: 0,
             failed: 0,
+            skipped: 0,
             running: BTreeSet::new(),
         }
     }
 
     pub fn started(&mut self, id: &str) {
-        if self.bar.is_some() {
-            self.running.insert(id.to_string());
-            self.refresh();
-        }
+        self.running.insert(id.to_string());
+        self.refresh();
     }
 
     pub fn finished(&mut self, t: &TestRecord) {
-        let failed = !matches!(t.outcome, "passed" | "ignored");
-        if failed {
-            self.failed += 1;
-        }
-        let line = finished_line(t);
+        let text = self.record(t);
         match &self.bar {
             Some(pb) => {
-                self.running.remove(&t.id);
-                pb.println(line);
-                pb.inc(1);
+                pb.suspend(|| eprint!("{text}"));
+                if self.done <= self.total {
+                    pb.set_position(self.done as u64);
+                }
                 self.refresh();
             }
-            None => eprintln!("{line}"),
+            None => eprint!("{text}"),
         }
+    }
+
+    /// Counts `t` and gives what to print for it. A test that was started
+    /// counts towards n/N; an ignored one (never started) does not.
+    fn record(&mut self, t: &TestRecord) -> String {
+        let was_running = self.running.remove(&t.id);
+        let counted = was_running || t.outcome != "ignored";
+        let counter = if counted {
+            self.done += 1;
+            // The counter only without the bar, which shows it itself.
+            self.bar
+                .is_none()
+                .then_some((self.done, self.total.max(self.done)))
+        } else {
+            self.skipped += 1;
+            None
+        };
+        let mut text = status_line(t, counter);
+        text.push('\n');
+        if !matches!(t.outcome, "passed" | "ignored") {
+            self.failed += 1;
+            text += &failure_detail(t, self.settings, self.show_output);
+        }
+        text
     }
 
     fn refresh(&self) {
@@ -111,7 +270,17 @@ impl Progress {
                 .take(3)
                 .map(|id| for_terminal_line(id))
                 .collect();
-            pb.set_message(format!("{} failed · {}", self.failed, running.join(", ")));
+            let mut msg = format!("{} running", self.running.len());
+            if self.failed > 0 {
+                msg += &format!(", {} failed", self.failed);
+            }
+            if self.skipped > 0 {
+                msg += &format!(", {} skipped", self.skipped);
+            }
+            if !running.is_empty() {
+                msg += &format!(" · {}", running.join(", "));
+            }
+            pb.set_message(msg);
         }
     }
 
@@ -126,16 +295,140 @@ impl Progress {
 mod tests {
     use super::*;
 
+    fn settings() -> Settings {
+        Settings {
+            isolation: "per-test",
+            jobs: 1,
+            memory_max: Some(32 << 20),
+            pids_max: None,
+            cpus: None,
+            timeout_ms: Some(3000),
+        }
+    }
+
+    fn record(id: &str, outcome: &'static str) -> TestRecord {
+        let mut t = TestRecord::new(format!("demo {id}"), "demo", "demo", "lib", Some(id.into()));
+        t.outcome = outcome;
+        if outcome != "ignored" {
+            t.duration_ms = Some(4.0);
+            t.peak_memory_bytes = Some(1 << 20);
+        }
+        t
+    }
+
+    fn plain(s: &str) -> String {
+        console::strip_ansi_codes(s).into_owned()
+    }
+
     #[test]
-    fn finished_line_escapes_the_id() {
+    fn status_line_escapes_the_id() {
         let mut t = TestRecord::new("p::b::t\x1b[2K\r\n".into(), "p", "b", "test", None);
         t.outcome = "passed";
         t.duration_ms = Some(1.0);
         t.peak_memory_bytes = Some(1 << 20);
-        let line = console::strip_ansi_codes(&finished_line(&t)).into_owned();
         assert_eq!(
-            line,
-            "    PASSED [    1.0ms    1.0 MiB] p::b::t\\x1b[2K\\r\\n"
+            plain(&status_line(&t, None)),
+            "        PASS [   0.001s    1.0 MiB] p::b::t\\x1b[2K\\r\\n"
         );
+    }
+
+    #[test]
+    fn lines_without_a_bar_carry_a_counter_of_the_tests_that_run() {
+        let settings = settings();
+        let mut p = Progress::plain(3, &settings, true);
+        let mut lines = Vec::new();
+        for (id, outcome) in [
+            ("tests::a", "passed"),
+            ("tests::skipped", "ignored"),
+            ("tests::b", "passed"),
+            ("tests::c", "passed"),
+        ] {
+            let t = record(id, outcome);
+            if outcome != "ignored" {
+                p.started(&t.id);
+            }
+            lines.push(plain(&p.record(&t)));
+        }
+        assert_eq!(
+            lines,
+            [
+                "        PASS [   0.004s    1.0 MiB] (1/3) demo tests::a\n",
+                "        SKIP [                    ] demo tests::skipped\n",
+                "        PASS [   0.004s    1.0 MiB] (2/3) demo tests::b\n",
+                "        PASS [   0.004s    1.0 MiB] (3/3) demo tests::c\n",
+            ]
+        );
+        assert_eq!((p.done, p.skipped, p.failed), (3, 1, 0));
+    }
+
+    #[test]
+    fn the_counter_is_padded_to_the_total() {
+        let t = record("tests::a", "passed");
+        assert!(plain(&status_line(&t, Some((3, 12)))).contains("] ( 3/12) demo tests::a"));
+    }
+
+    #[test]
+    fn a_failure_is_shown_at_once_with_its_reason_and_escaped_output() {
+        let settings = settings();
+        let mut p = Progress::plain(1, &settings, true);
+        let mut t = record("tests::evil\x1b]0;pwned\x07", "failed");
+        t.exit_code = Some(101);
+        t.panic_message = Some("boom \x1b[2J".into());
+        t.stdout = "\nrunning 1 test\n\x1b[2J\x1b[Hcleared\r\nprogress 50%\rdone\n\n".into();
+        t.stderr = "\u{9b}31mred\tand tab\n".into();
+        p.started(&t.id);
+        let out = p.record(&t);
+        let text = plain(&out);
+        assert!(!text.contains('\x1b') && !text.contains('\r') && !text.contains('\x07'));
+        assert!(!text.contains('\u{9b}'));
+        assert_eq!(
+            text,
+            "        FAIL [   0.004s    1.0 MiB] (1/1) demo tests::evil\\x1b]0;pwned\\x07\n\
+             \x20            panicked: boom \\x1b[2J\n\
+             \x20 stderr ───\n\
+             \x20   \\u{9b}31mred\tand tab\n\
+             \x20 stdout ───\n\
+             \x20   running 1 test\n\
+             \x20   \\x1b[2J\\x1b[Hcleared\n\
+             \x20   progress 50%\\rdone\n\
+             \n"
+        );
+        assert_eq!(p.failed, 1);
+    }
+
+    #[test]
+    fn the_reason_says_what_killed_it() {
+        let settings = settings();
+        let mut t = record("tests::big", "oom_killed");
+        t.panic_message = Some("out of memory".into());
+        let text = plain(&failure_detail(&t, &settings, true));
+        assert_eq!(
+            text,
+            "             killed at the memory limit of 32.0 MiB, after it panicked: out of memory\n"
+        );
+        t.outcome = "signaled";
+        t.signal = Some("SIGSEGV".into());
+        assert!(plain(&status_line(&t, None)).starts_with("     SIGSEGV ["));
+        t.outcome = "timed_out";
+        assert!(plain(&status_line(&t, None)).starts_with("     TIMEOUT ["));
+        assert!(plain(&failure_detail(&t, &settings, true)).contains("timed out after 3s"));
+    }
+
+    #[test]
+    fn only_the_tail_of_long_output_is_shown() {
+        let settings = settings();
+        let mut t = record("tests::noisy", "failed");
+        t.stderr = (1..=100).map(|i| format!("line {i}\n")).collect();
+        let text = plain(&failure_detail(&t, &settings, true));
+        assert!(
+            text.contains("  stderr ─── (60 lines cut, the last 40 shown; the report has them all)\n    line 61\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("    line 100\n\n"), "{text}");
+        assert!(!text.contains("line 60\n"));
+        assert!(!text.contains("stdout"));
+        // Streamed already with --no-capture: the reason only.
+        let text = plain(&failure_detail(&t, &settings, false));
+        assert_eq!(text.lines().count(), 1, "{text}");
     }
 }

@@ -1,114 +1,144 @@
-//! The end-of-run summary on stderr: counts by outcome, every failure with
-//! its output, the five heaviest and the five slowest tests. Text from the
-//! tests (ids, output, errors) is escaped for the terminal.
+//! The end-of-run summary on stderr, as cargo-nextest ends a run: the
+//! heaviest and the slowest tests that passed, the summary line (only the
+//! non-zero counts), how many tests did not run, then each test that did
+//! not pass again, one line each with why. Failures' output was shown as
+//! they failed (progress.rs); the JSON report keeps all of it. Text from the
+//! tests (ids, reasons) is escaped for the terminal.
 
-use super::escape::{for_terminal, for_terminal_line};
-use super::progress::outcome_style;
-use super::{Report, TestRecord, human_bytes};
+use super::escape::for_terminal_line;
+use super::progress::{outcome_style, status_line};
+use super::{Report, TestRecord, count, human_bytes};
+use console::Style;
 
-/// Lines of each failure's output shown on the terminal (the report has it all).
-const TAIL_LINES: usize = 40;
+/// Rows of the memory and time tables.
+const TABLE_ROWS: usize = 5;
+/// Ids of tests that did not run listed by name.
+const NOT_RUN_LISTED: usize = 10;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
+    // Only tests that passed: a failure's figures are not what the test
+    // needs (a 33 MiB backtrace, a hang until the timeout) and each failure
+    // is listed below with its own duration and memory.
+    let passed: Vec<&TestRecord> = report
+        .tests
+        .iter()
+        .filter(|t| t.outcome == "passed")
+        .collect();
+    let memory = |t: &TestRecord| t.peak_memory_bytes.or(t.peak_rss_bytes);
+    let mut heavy: Vec<&TestRecord> = passed
+        .iter()
+        .copied()
+        .filter(|t| memory(t).is_some())
+        .collect();
+    heavy.sort_by_key(|t| std::cmp::Reverse(memory(t)));
+    if !heavy.is_empty() {
+        out += "\nHighest peak memory (tests that passed):\n";
+        for t in heavy.iter().take(TABLE_ROWS) {
+            out += &format!(
+                "  {:>10}  {}\n",
+                human_bytes(memory(t).unwrap_or(0)),
+                super::progress::styled_id(t)
+            );
+        }
+    }
+    let mut slow: Vec<&TestRecord> = passed
+        .iter()
+        .copied()
+        .filter(|t| t.duration_ms.is_some())
+        .collect();
+    slow.sort_by(|a, b| {
+        b.duration_ms
+            .unwrap_or(0.0)
+            .total_cmp(&a.duration_ms.unwrap_or(0.0))
+    });
+    if !slow.is_empty() {
+        out += "\nSlowest (tests that passed):\n";
+        for t in slow.iter().take(TABLE_ROWS) {
+            out += &format!(
+                "  {:>9.3}s  {}\n",
+                t.duration_ms.unwrap_or(0.0) / 1000.0,
+                super::progress::styled_id(t)
+            );
+        }
+    }
+    let s = &report.summary;
     let failures: Vec<&TestRecord> = report
         .tests
         .iter()
         .filter(|t| !matches!(t.outcome, "passed" | "ignored"))
         .collect();
+    let summary_style = match failures.is_empty() {
+        true => outcome_style("passed"),
+        false => outcome_style("failed"),
+    };
+    out += "────────────\n";
+    out += &format!(
+        "{:>12} [{:>8.3}s] {}\n",
+        summary_style.apply_to("Summary"),
+        report.duration_ms / 1000.0,
+        counts(s)
+    );
+    if !report.not_run.is_empty() {
+        out += &format!(
+            "{:>12} {} not run (the run stopped early)\n",
+            "",
+            count(report.not_run.len(), "test", "tests")
+        );
+    }
     for t in &failures {
         out += &format!(
-            "\n--- {} {} ---\n",
-            outcome_style(t.outcome).apply_to(t.outcome.to_uppercase()),
-            for_terminal_line(&t.id)
+            "{}: {}\n",
+            status_line(t, None),
+            for_terminal_line(&t.reason(&report.settings))
         );
-        let mut why = Vec::new();
-        if let Some(c) = t.exit_code {
-            why.push(format!("exit code {c}"));
-        }
-        if let Some(s) = &t.signal {
-            why.push(for_terminal(s).into_owned());
-        }
-        if let Some(e) = &t.error {
-            why.push(for_terminal(e).into_owned());
-        }
-        if !why.is_empty() {
-            out += &format!("    {}\n", why.join(", "));
-        }
-        for (label, text) in [("stdout", &t.stdout), ("stderr", &t.stderr)] {
-            let lines: Vec<&str> = text.lines().collect();
-            if lines.is_empty() {
-                continue;
-            }
-            let skip = lines.len().saturating_sub(TAIL_LINES);
-            out += &format!(
-                "  {label}{}:\n",
-                if skip > 0 {
-                    format!(" (last {TAIL_LINES} lines)")
-                } else {
-                    String::new()
-                }
-            );
-            for l in &lines[skip..] {
-                out += &format!("    {}\n", for_terminal(l));
-            }
-        }
     }
-    let mut heavy: Vec<&TestRecord> = report
-        .tests
-        .iter()
-        .filter(|t| t.peak_memory_bytes.or(t.peak_rss_bytes).is_some())
-        .collect();
-    heavy.sort_by_key(|t| std::cmp::Reverse(t.peak_memory_bytes.or(t.peak_rss_bytes)));
-    if !heavy.is_empty() {
-        out += "\nHighest peak memory:\n";
-        for t in heavy.iter().take(5) {
-            out += &format!(
-                "  {:>10}  {}\n",
-                human_bytes(t.peak_memory_bytes.or(t.peak_rss_bytes).unwrap_or(0)),
-                for_terminal_line(&t.id)
-            );
-        }
+    let not_run_style = Style::new().yellow().bold().for_stderr();
+    for id in report.not_run.iter().take(NOT_RUN_LISTED) {
+        out += &format!(
+            "{:>12} {}\n",
+            not_run_style.apply_to("NOT RUN"),
+            for_terminal_line(id)
+        );
     }
-    let mut slow: Vec<&TestRecord> = report
-        .tests
-        .iter()
-        .filter(|t| t.duration_ms.is_some())
-        .collect();
-    slow.sort_by(|a, b| {
-        b.duration_ms
-            .partial_cmp(&a.duration_ms)
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    if !slow.is_empty() {
-        out += "\nSlowest:\n";
-        for t in slow.iter().take(5) {
-            out += &format!(
-                "  {:>9.1}ms  {}\n",
-                t.duration_ms.unwrap_or(0.0),
-                for_terminal_line(&t.id)
-            );
-        }
+    if report.not_run.len() > NOT_RUN_LISTED {
+        out += &format!(
+            "{:>12} and {} more\n",
+            "",
+            report.not_run.len() - NOT_RUN_LISTED
+        );
     }
-    let s = &report.summary;
-    out += &format!(
-        "\nSummary [{:.3}s] {} tests run: {} passed, {} failed, {} ignored, {} timed out, {} OOM-killed, {} signaled, {} setup errors{}\n",
-        report.duration_ms / 1000.0,
-        s.total - s.ignored,
-        s.passed,
-        s.failed,
-        s.ignored,
-        s.timed_out,
-        s.oom_killed,
-        s.signaled,
-        s.setup_error,
-        if report.complete {
-            ""
-        } else {
-            " (interrupted)"
-        }
-    );
     out
+}
+
+/// "14 tests run: 12 passed, 2 failed, 2 skipped": the non-zero counts only.
+fn counts(s: &super::Summary) -> String {
+    let run = s.total - s.ignored;
+    let parts: Vec<String> = [
+        (s.passed, "passed".to_string()),
+        (s.failed, "failed".into()),
+        (s.timed_out, "timed out".into()),
+        (s.oom_killed, "OOM-killed".into()),
+        (s.signaled, "killed by a signal".into()),
+        (
+            s.setup_error,
+            match s.setup_error {
+                1 => "setup error".into(),
+                _ => "setup errors".into(),
+            },
+        ),
+        (s.ignored, "skipped".into()),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    let mut line = format!("{} run", count(run, "test", "tests"));
+    if !parts.is_empty() {
+        line += ": ";
+        line += &parts.join(", ");
+    }
+    line
 }
 
 #[cfg(test)]
@@ -124,7 +154,7 @@ mod tests {
                 version: "0",
             },
             started_at: String::new(),
-            duration_ms: 1.0,
+            duration_ms: 330.0,
             complete: true,
             host: HostInfo {
                 kernel: String::new(),
@@ -134,10 +164,10 @@ mod tests {
             settings: Settings {
                 isolation: "per-test",
                 jobs: 1,
-                memory_max: None,
+                memory_max: Some(32 << 20),
                 pids_max: None,
                 cpus: None,
-                timeout_ms: None,
+                timeout_ms: Some(3000),
             },
             summary: Summary::of(&tests),
             tests,
@@ -146,6 +176,182 @@ mod tests {
             },
             not_run: Vec::new(),
         }
+    }
+
+    fn record(name: &str, outcome: &'static str) -> TestRecord {
+        let mut t = TestRecord::new(
+            format!("demo {name}"),
+            "demo",
+            "demo",
+            "lib",
+            Some(name.into()),
+        );
+        t.outcome = outcome;
+        if outcome != "ignored" {
+            t.duration_ms = Some(12.0);
+            t.peak_memory_bytes = Some(1 << 20);
+        }
+        t
+    }
+
+    fn plain(s: &str) -> String {
+        console::strip_ansi_codes(s).into_owned()
+    }
+
+    fn summary_line(out: &str) -> &str {
+        out.lines()
+            .find(|l| l.trim_start().starts_with("Summary"))
+            .expect("a summary line")
+    }
+
+    #[test]
+    fn the_summary_names_only_non_zero_counts() {
+        let mut tests: Vec<TestRecord> = (0..12)
+            .map(|i| record(&format!("tests::ok_{i}"), "passed"))
+            .collect();
+        tests.push(record("tests::bad_1", "failed"));
+        tests.push(record("tests::bad_2", "failed"));
+        tests.push(record("tests::later_1", "ignored"));
+        tests.push(record("tests::later_2", "ignored"));
+        let out = plain(&render(&report(tests)));
+        assert_eq!(
+            summary_line(&out),
+            "     Summary [   0.330s] 14 tests run: 12 passed, 2 failed, 2 skipped"
+        );
+        let out = plain(&render(&report(vec![
+            record("tests::a", "timed_out"),
+            record("tests::b", "oom_killed"),
+            record("tests::c", "setup_error"),
+        ])));
+        assert_eq!(
+            summary_line(&out),
+            "     Summary [   0.330s] 3 tests run: 1 timed out, 1 OOM-killed, 1 setup error"
+        );
+        assert!(!out.contains(" 0 "), "{out}");
+    }
+
+    #[test]
+    fn plurals_follow_the_counts() {
+        let out = plain(&render(&report(vec![record("tests::a", "passed")])));
+        assert_eq!(
+            summary_line(&out),
+            "     Summary [   0.330s] 1 test run: 1 passed"
+        );
+        let out = plain(&render(&report(vec![
+            record("tests::a", "setup_error"),
+            record("tests::b", "setup_error"),
+        ])));
+        assert_eq!(
+            summary_line(&out),
+            "     Summary [   0.330s] 2 tests run: 2 setup errors"
+        );
+        let out = plain(&render(&report(vec![record("tests::a", "ignored")])));
+        assert_eq!(
+            summary_line(&out),
+            "     Summary [   0.330s] 0 tests run: 1 skipped"
+        );
+    }
+
+    #[test]
+    fn failures_are_listed_after_the_summary_one_line_each() {
+        let mut failed = record("tests::fails_on_purpose", "failed");
+        failed.panic_message = Some("assertion failed".into());
+        failed.stderr = "thread 'x' panicked at src/lib.rs:1:1:\nassertion failed\n".into();
+        failed.stdout = "running 1 test\n".into();
+        let mut segv = record("tests::crashes", "signaled");
+        segv.signal = Some("SIGSEGV".into());
+        let out = plain(&render(&report(vec![
+            record("tests::adds", "passed"),
+            failed,
+            segv,
+        ])));
+        let after: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("Summary"))
+            .collect();
+        assert_eq!(
+            after,
+            [
+                "     Summary [   0.330s] 3 tests run: 1 passed, 1 failed, 1 killed by a signal",
+                "        FAIL [   0.012s    1.0 MiB] demo tests::fails_on_purpose: panicked: assertion failed",
+                "     SIGSEGV [   0.012s    1.0 MiB] demo tests::crashes: SIGSEGV",
+            ]
+        );
+        // The output was shown when the test failed, not again.
+        assert!(!out.contains("running 1 test"), "{out}");
+        assert!(!out.contains("panicked at"), "{out}");
+    }
+
+    #[test]
+    fn tests_not_run_are_counted_and_the_first_ten_named() {
+        let mut r = report(vec![record("tests::fails", "failed")]);
+        r.complete = false;
+        r.not_run = (1..=13).map(|i| format!("demo tests::t{i}")).collect();
+        let out = plain(&render(&r));
+        let after: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("Summary"))
+            .collect();
+        assert_eq!(after[0], "     Summary [   0.330s] 1 test run: 1 failed");
+        assert_eq!(
+            after[1],
+            "             13 tests not run (the run stopped early)"
+        );
+        assert!(after[2].starts_with("        FAIL ["), "{out}");
+        assert_eq!(after[3], "     NOT RUN demo tests::t1");
+        assert_eq!(after[12], "     NOT RUN demo tests::t10");
+        assert_eq!(after[13], "             and 3 more");
+        assert_eq!(after.len(), 14, "{out}");
+        r.not_run.truncate(1);
+        let out = plain(&render(&r));
+        assert!(out.contains("             1 test not run (the run stopped early)\n"));
+        assert!(!out.contains("more"), "{out}");
+    }
+
+    #[test]
+    fn nothing_about_tests_not_run_when_all_ran() {
+        let out = plain(&render(&report(vec![record("tests::a", "passed")])));
+        assert!(
+            !out.contains("not run") && !out.contains("NOT RUN"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_tables_hold_only_tests_that_passed() {
+        let mut big_backtrace = record("tests::fails_loudly", "failed");
+        big_backtrace.peak_memory_bytes = Some(33 << 20);
+        big_backtrace.duration_ms = Some(900.0);
+        let mut light = record("tests::light", "passed");
+        light.peak_memory_bytes = Some(2 << 20);
+        let out = plain(&render(&report(vec![light, big_backtrace])));
+        let memory = out
+            .split("Highest peak memory (tests that passed):\n")
+            .nth(1)
+            .unwrap();
+        let memory = memory.split("\n\n").next().unwrap();
+        assert_eq!(memory, "     2.0 MiB  demo tests::light");
+        let slowest = out.split("Slowest (tests that passed):\n").nth(1).unwrap();
+        assert!(
+            slowest.starts_with("      0.012s  demo tests::light\n────"),
+            "{out}"
+        );
+        // The failure keeps its figures in its own line.
+        assert!(
+            out.contains("FAIL [   0.900s   33.0 MiB] demo tests::fails_loudly: failed\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn no_tables_without_rows() {
+        let out = plain(&render(&report(vec![
+            record("tests::bad", "failed"),
+            record("tests::later", "ignored"),
+        ])));
+        assert!(!out.contains("Highest peak memory"), "{out}");
+        assert!(!out.contains("Slowest"), "{out}");
+        assert!(out.starts_with("────────────\n     Summary"), "{out}");
     }
 
     #[test]
@@ -158,27 +364,21 @@ mod tests {
         t.stdout = "ok line\n\x1b[2J\x1b[Hcleared\r\nprogress 50%\rdone\n".into();
         t.stderr = "\u{9b}31mred\tand tab\n".into();
         t.error = Some("bad\x1b[1A".into());
-        let out = render(&report(vec![t]));
+        let mut r = report(vec![t]);
+        r.not_run = vec!["p::b::next\x1b[2J\u{9b}".into()];
+        let out = render(&r);
         // console may color the outcome; nothing from the test may add escapes.
-        let plain = console::strip_ansi_codes(&out);
+        let plain = plain(&out);
         assert!(!plain.contains('\x1b') && !plain.contains('\r') && !plain.contains('\u{9b}'));
         assert!(!plain.contains('\x07'));
         assert!(
-            plain.contains("--- FAILED p::b::evil\\x1b]0;pwned\\x07 ---"),
+            plain.contains(
+                "FAIL [   0.001s    1.0 MiB] p::b::evil\\x1b]0;pwned\\x07: bad\\x1b[1A\n"
+            ),
             "{plain}"
         );
         assert!(
-            plain.contains("    exit code 101, bad\\x1b[1A\n"),
-            "{plain}"
-        );
-        assert!(
-            plain.contains("    ok line\n    \\x1b[2J\\x1b[Hcleared\n    progress 50%\\rdone\n"),
-            "{plain}"
-        );
-        assert!(plain.contains("    \\u{9b}31mred\tand tab\n"), "{plain}");
-        assert_eq!(
-            plain.matches("p::b::evil\\x1b]0;pwned\\x07").count(),
-            3,
+            plain.contains("NOT RUN p::b::next\\x1b[2J\\u{9b}\n"),
             "{plain}"
         );
     }
