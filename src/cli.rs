@@ -46,6 +46,36 @@ pub struct TestArgs {
     /// Which ignored tests to run.
     #[arg(long, value_enum, default_value_t = RunIgnored::Default, help_heading = "Test selection")]
     pub run_ignored: RunIgnored,
+    /// Run only tests matching this filterset expression, as nextest's -E
+    /// (repeatable: any of them), e.g. 'package(app) & not test(/slow/)'.
+    #[arg(
+        short = 'E',
+        long = "filterset",
+        value_name = "EXPR",
+        help_heading = "Test selection"
+    )]
+    pub filtersets: Vec<String>,
+
+    /// The configuration profile to use [default: default].
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "CARGO_ISOLATE_PROFILE",
+        help_heading = "Config"
+    )]
+    pub profile: Option<String>,
+    /// The configuration file [default: <workspace>/.config/isolate.toml].
+    #[arg(long, value_name = "PATH", help_heading = "Config")]
+    pub config_file: Option<PathBuf>,
+
+    /// What a test over its memory, time or CPU budget does to the run:
+    /// fail it (exit 100) or only warn.
+    #[arg(long, value_enum, value_name = "MODE", help_heading = "Budgets")]
+    pub budgets: Option<BudgetMode>,
+    /// Compare each test's figures with this earlier report: tests that
+    /// grew past the profile's thresholds fail as regressions.
+    #[arg(long, value_name = "OLD.json", help_heading = "Budgets")]
+    pub baseline: Option<PathBuf>,
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -72,7 +102,7 @@ pub struct TestArgs {
     pub list: bool,
 
     /// Sandboxes at once [default: number of CPUs].
-    #[arg(short = 'j', long, value_name = "N", value_parser = parse_jobs, help_heading = "Running")]
+    #[arg(short = 'j', long, visible_alias = "test-threads", value_name = "N", value_parser = parse_jobs, help_heading = "Running")]
     pub jobs: Option<usize>,
     /// Run each selected test N times, each in a fresh sandbox: with
     /// --fail-fast, until the first failure. For reproducing flaky tests.
@@ -183,9 +213,10 @@ pub struct CargoArgs {
     /// Build in release mode.
     #[arg(short = 'r', long)]
     pub release: bool,
-    /// Build with the given profile.
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
+    /// Build with the given cargo profile (cargo's --profile; --profile is
+    /// cargo-isolate's configuration profile, as in nextest).
+    #[arg(long = "cargo-profile", value_name = "NAME")]
+    pub cargo_profile: Option<String>,
     /// Directory for all generated artifacts.
     #[arg(long, value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
@@ -233,7 +264,7 @@ impl CargoArgs {
             ("--example", &self.example),
             ("--bench", &self.bench),
             ("--features", &self.features),
-            ("--profile", &self.profile.iter().cloned().collect()),
+            ("--profile", &self.cargo_profile.iter().cloned().collect()),
         ];
         for (name, values) in lists {
             for v in values {
@@ -335,6 +366,15 @@ impl Isolation {
             Isolation::None => "none",
         }
     }
+}
+
+/// What a broken budget does (`--budgets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BudgetMode {
+    /// The run fails (exit 100).
+    Fail,
+    /// Reported, the run still passes.
+    Warn,
 }
 
 /// Where a sandbox's writable scratch space lives (`--scratch`).

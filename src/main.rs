@@ -1,5 +1,6 @@
 //! cargo-isolate: every test in a fresh Linux sandbox, measured, reported.
 
+mod budget;
 mod build;
 mod cgroup;
 mod cli;

@@ -262,10 +262,7 @@ mod tests {
     fn per_test_units_with_substring_filter() {
         let f = Filter::new(&["conn".to_string()], false, &[], RunIgnored::Default, &[]);
         let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
-        assert_eq!(
-            ids(&u),
-            vec!["pkg::api conn::open", "pkg::api conn::close"]
-        );
+        assert_eq!(ids(&u), vec!["pkg::api conn::open", "pkg::api conn::close"]);
         assert_eq!(u[0].args, vec!["conn::open", "--exact", "--nocapture"]);
     }
 

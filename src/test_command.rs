@@ -57,7 +57,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
             filter.names
         );
         let report = assemble(&host, settings, started_at, start, true, Vec::new());
-        write_reports(&report, &report_path, args.junit.as_deref())?;
+        write_reports(&report, &report_path, args)?;
         return Ok(EXIT_NO_TESTS);
     }
     let cancel = CancelPipe::install();
@@ -98,7 +98,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         host.cgroup_name(),
         if host.rootless { ", rootless" } else { "" }
     );
-    let mut progress = report::progress::Progress::new(units.len());
+    let mut progress = report::progress::Progress::new(runnable, &settings, !args.no_capture);
     let mut records = Vec::with_capacity(units.len());
     let result = run::run_all(&cfg, &units, |ev| match ev {
         Event::Started(id) => progress.started(&id),
@@ -111,13 +111,24 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     let cancelled = cancel.as_ref().is_some_and(|c| c.cancelled());
     // Keep what finished even when the run itself failed midway.
     let complete = matches!(result, Ok(true));
-    let ran: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-    let not_run: Vec<String> = units
-        .iter()
-        .filter(|u| !ran.contains(u.id.as_str()))
-        .map(|u| u.id.clone())
-        .collect();
-    drop(ran);
+    // What a stop (--fail-fast, Ctrl-C) left out: ignored tests were never
+    // to run and are recorded as such; the rest never ran.
+    let ran: std::collections::HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
+    let mut not_run = Vec::new();
+    for u in units.iter().filter(|u| !ran.contains(&u.id)) {
+        if u.skip_as_ignored {
+            let b = &contexts[u.binary];
+            records.push(report::TestRecord::new(
+                u.id.clone(),
+                &b.package,
+                &b.target,
+                &b.kind,
+                u.name.clone(),
+            ));
+        } else {
+            not_run.push(u.id.clone());
+        }
+    }
     let mut report = assemble(
         &host,
         settings,
@@ -128,7 +139,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     );
     report.not_run = not_run;
     // Whatever happens to the files, the user sees what happened first.
-    let written = write_reports(&report, &report_path, args.junit.as_deref());
+    let written = write_reports(&report, &report_path, args);
     drop(host);
     result?;
     eprint!("{}", report::summary::render(&report));
@@ -148,6 +159,9 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
     match written {
         Ok(()) => {
             eprintln!("      Report {}", report_path.display());
+            if let Some(junit) = &args.junit {
+                eprintln!("       JUnit {}", junit.display());
+            }
             Ok(earned)
         }
         // The tests' own verdict wins over a missing file; a green run
@@ -274,10 +288,10 @@ fn default_jobs() -> usize {
         .unwrap_or(1)
 }
 
-fn write_reports(report: &Report, json: &Path, junit: Option<&Path>) -> Result<(), Error> {
+fn write_reports(report: &Report, json: &Path, args: &TestArgs) -> Result<(), Error> {
     report::write_json(report, json)?;
-    if let Some(p) = junit {
-        report::junit::write(report, p)?;
+    if let Some(p) = args.junit.as_deref() {
+        report::junit::write(report, p, args.junit_store_success_output)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! summary and the progress display.
 
 pub mod escape;
+pub mod github;
 pub mod junit;
 pub mod progress;
 pub mod summary;
@@ -99,6 +100,23 @@ pub struct TestRecord {
     pub panic_location: Option<String>,
     /// Added to v1: when the test's sandbox started (RFC 3339 UTC).
     pub started_at: Option<String>,
+    /// Added to v1: the limits this test ran under.
+    pub limits: TestLimits,
+    /// Added to v1: its budgets, from the configuration (null: none).
+    pub budgets: Option<crate::budget::Budgets>,
+    /// Added to v1: the budgets it broke ("memory", "time", "cpu").
+    pub over_budget: Vec<&'static str>,
+    /// Added to v1: what grew past the thresholds against --baseline.
+    pub regressions: Vec<crate::budget::Regression>,
+}
+
+/// The hard limits of one test (null: none).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct TestLimits {
+    pub memory_max: Option<u64>,
+    pub pids_max: Option<u64>,
+    pub cpus: Option<f64>,
+    pub timeout_ms: Option<u64>,
 }
 
 impl TestRecord {
@@ -132,7 +150,17 @@ impl TestRecord {
             panic_message: None,
             panic_location: None,
             started_at: None,
+            limits: TestLimits::default(),
+            budgets: None,
+            over_budget: Vec::new(),
+            regressions: Vec::new(),
         }
+    }
+
+    /// Whether the test did not pass, or passed over a budget, or
+    /// regressed against the baseline.
+    pub fn broke_a_budget(&self) -> bool {
+        !self.over_budget.is_empty() || !self.regressions.is_empty()
     }
 
     /// Reads the panic libtest printed on stderr, if any.
@@ -226,9 +254,9 @@ pub fn panic_in(stderr: &str) -> Option<(String, Option<String>)> {
 pub fn human_duration(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms}ms")
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{:.1}s", ms as f64 / 1000.0)

@@ -1096,3 +1096,5 @@ fn reports_follow_the_schema() {
 }
 
 mod boundary;
+mod conventions;
+mod junit_xml;
