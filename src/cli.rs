@@ -28,7 +28,7 @@ pub enum Command {
     Init { spec: String },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct TestArgs {
     /// Run only tests whose name contains one of these strings.
     #[arg(value_name = "TESTNAME")]
@@ -131,6 +131,11 @@ pub struct TestArgs {
     /// Also write JUnit XML here (as cargo-nextest writes it).
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
     pub junit: Option<PathBuf>,
+    /// human: progress and summary on stderr; json: also one JSON event per
+    /// line on stdout (run-started, test-started, test-finished with the
+    /// test's record, run-finished).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human, conflicts_with = "no_capture", help_heading = "Reports")]
+    pub message_format: MessageFormat,
     /// Keep passing tests' output in the JUnit file too (by default only
     /// failing tests' output is stored there; the JSON report has all).
     #[arg(long, help_heading = "Reports")]
@@ -147,6 +152,29 @@ pub struct TestArgs {
     pub test_args: Vec<String>,
 }
 
+/// Which flags of the subcommand were given on the command line (by their
+/// field names), as opposed to defaults or the environment.
+#[derive(Debug, Default)]
+pub struct Explicit(std::collections::HashSet<String>);
+
+impl Explicit {
+    pub fn of(matches: &clap::ArgMatches) -> Explicit {
+        let mut set = std::collections::HashSet::new();
+        if let Some((_, sub)) = matches.subcommand() {
+            for id in sub.ids() {
+                if sub.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine) {
+                    set.insert(id.to_string());
+                }
+            }
+        }
+        Explicit(set)
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.contains(field)
+    }
+}
+
 impl TestArgs {
     /// After how many tests that did not pass the run stops, if ever.
     pub fn max_fail(&self) -> Option<u64> {
@@ -159,7 +187,7 @@ impl TestArgs {
 }
 
 /// Cargo's selection and build flags, passed to `cargo test --no-run`.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args, Default, Clone)]
 #[command(next_help_heading = "Cargo options")]
 pub struct CargoArgs {
     /// Package to test (repeatable).
@@ -366,6 +394,13 @@ impl Isolation {
             Isolation::None => "none",
         }
     }
+}
+
+/// `--message-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
 }
 
 /// What a broken budget does (`--budgets`).

@@ -36,7 +36,13 @@ impl Host {
     }
 }
 
-pub fn prepare(args: &SandboxArgs, isolation: Isolation) -> Result<Host, Error> {
+/// `any_limits`: every limit some test of the run may get (overrides
+/// included): the cgroup must be able to enforce them all.
+pub fn prepare(
+    args: &SandboxArgs,
+    isolation: Isolation,
+    any_limits: Option<&Limits>,
+) -> Result<Host, Error> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
@@ -46,16 +52,17 @@ pub fn prepare(args: &SandboxArgs, isolation: Isolation) -> Result<Host, Error> 
         pids_max: args.pids_max,
         cpus: args.cpus,
     };
+    let requested = any_limits.copied().unwrap_or(limits);
     let view = HostView::current()?;
     cgroup::remove_stale(&view);
-    let cgroup = RunCgroup::create(&view, &limits)?;
+    let cgroup = RunCgroup::create(&view, &requested)?;
     let mut warnings = Vec::new();
     let unenforced: Vec<&str> = match &cgroup {
-        Some(c) => c.unsupported(&limits),
+        Some(c) => c.unsupported(&requested),
         None => [
-            ("--memory-max", limits.memory_max_bytes.is_some()),
-            ("--pids-max", limits.pids_max.is_some()),
-            ("--cpus", limits.cpus.is_some()),
+            ("--memory-max", requested.memory_max_bytes.is_some()),
+            ("--pids-max", requested.pids_max.is_some()),
+            ("--cpus", requested.cpus.is_some()),
         ]
         .iter()
         .filter(|(_, on)| *on)

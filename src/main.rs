@@ -4,8 +4,10 @@ mod budget;
 mod build;
 mod cgroup;
 mod cli;
+mod config;
 mod discover;
 mod error;
+mod filterset;
 mod host;
 mod outcome;
 mod plan;
@@ -18,7 +20,7 @@ mod signals;
 mod test_command;
 mod testenv;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -31,14 +33,19 @@ fn main() -> ExitCode {
     if args.get(1).map(|a| a == "isolate").unwrap_or(false) {
         args.remove(1);
     }
-    let cli = match cli::Cli::try_parse_from(args) {
-        Ok(c) => c,
+    // The matches as well as the parsed flags: the configuration file fills
+    // only what the command line did not give.
+    let parsed = cli::Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|m| Ok((cli::Cli::from_arg_matches(&m)?, cli::Explicit::of(&m))));
+    let (cli, explicit) = match parsed {
+        Ok(p) => p,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { error::EXIT_USAGE } else { 0 });
         }
     };
-    match try_main(cli) {
+    match try_main(cli, &explicit) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
@@ -47,10 +54,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn try_main(cli: cli::Cli) -> Result<u8, error::Error> {
+fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error> {
     match cli.command {
         cli::Command::Run(args) => run_command::run(&args),
-        cli::Command::Test(args) => test_command::run(&args),
+        cli::Command::Test(args) => test_command::run(&args, explicit),
         cli::Command::Init { .. } => sandbox::init::main(),
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::build::TestBinary;
 use crate::cli::{Isolation, RunIgnored};
+use crate::config::TestSettings;
 use crate::discover::TestCase;
 
 /// Which tests to run, as libtest understands its own arguments.
@@ -108,7 +109,7 @@ impl Filter {
 }
 
 /// One sandbox to run (or one ignored test to report).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunUnit {
     pub id: String,
     pub binary: usize,
@@ -119,6 +120,9 @@ pub struct RunUnit {
     pub args: Vec<String>,
     /// Which run of the test this is, with `--repeat` (1-based).
     pub attempt: Option<u32>,
+    /// Its limits, timeout, env and budgets (the configuration's, with the
+    /// command line's on top); empty: the run's.
+    pub settings: TestSettings,
 }
 
 /// `--repeat N`: every unit that runs, N times, each its own sandbox, ids
@@ -165,6 +169,7 @@ pub fn plan(
                 skip_as_ignored: false,
                 args,
                 attempt: None,
+                settings: TestSettings::default(),
             });
             continue;
         }
@@ -196,6 +201,7 @@ pub fn plan(
                     skip_as_ignored: false,
                     args,
                     attempt: None,
+                    settings: TestSettings::default(),
                 });
             }
             Isolation::PerTest | Isolation::None => {
@@ -216,6 +222,7 @@ pub fn plan(
                         skip_as_ignored: !run,
                         args,
                         attempt: None,
+                        settings: TestSettings::default(),
                     });
                 }
             }

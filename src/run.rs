@@ -2,11 +2,14 @@
 //! binaries together, and hands each finished unit's record to the caller
 //! as it arrives. Stops early on --fail-fast or when cancelled.
 
-use crate::cgroup::Leaf;
+use crate::budget::{Budgets, over_budget};
+use crate::cgroup::{Leaf, Limits};
+use crate::config::TestSettings;
 use crate::error::Error;
 use crate::host::Host;
 use crate::outcome::{self, Outcome};
 use crate::plan::RunUnit;
+use crate::report::TestLimits;
 use crate::report::TestRecord;
 use crate::sandbox::{self, InitSpec, Namespaces, Output};
 use crate::scratch::ScratchRoot;
@@ -136,10 +139,12 @@ pub fn execute(
     args: &[String],
     leaf_name: &str,
     netns: Option<&std::os::fd::OwnedFd>,
+    settings: &TestSettings,
 ) -> Result<Result<sandbox::Execution, String>, Error> {
     let b = &cfg.binaries[binary];
+    let limits = limits_of(cfg, settings);
     let leaf: Option<Leaf> = match &cfg.host.cgroup {
-        Some(c) => match c.create_leaf(leaf_name, &cfg.host.limits) {
+        Some(c) => match c.create_leaf(leaf_name, &limits) {
             Ok(l) => Some(l),
             Err(e) => return Ok(Err(format!("cannot create the test's cgroup: {e}"))),
         },
@@ -154,20 +159,52 @@ pub fn execute(
     spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
     // The worker's namespace, not one of the test's own.
     spec.own_network &= netns.is_none();
+    let env = with_env(&b.env, &settings.env);
     let req = sandbox::Request {
         spec: &spec,
-        env: &b.env,
+        env: &env,
         namespaces: cfg.namespaces,
         cgroup: leaf.as_ref(),
         output: Output::Capture {
             limit: cfg.output_limit,
             echo: cfg.echo_output,
         },
-        timeout: cfg.timeout,
+        timeout: settings.timeout.or(cfg.timeout),
         cancel: cfg.cancel.map(|c| c.fd()),
         netns: netns.map(std::os::fd::AsFd::as_fd),
     };
     Ok(Ok(sandbox::execute(&req)?))
+}
+
+/// A test's limits: its own settings, else the run's.
+fn limits_of(cfg: &RunConfig<'_>, s: &TestSettings) -> Limits {
+    let run = cfg.host.limits;
+    Limits {
+        memory_max_bytes: s.memory_max.or(run.memory_max_bytes),
+        pids_max: s.pids_max.or(run.pids_max),
+        cpus: s.cpus.or(run.cpus),
+    }
+}
+
+/// The binary's environment with a test's own variables set over it.
+fn with_env(base: &[CString], extra: &[(String, String)]) -> Vec<CString> {
+    if extra.is_empty() {
+        return base.to_vec();
+    }
+    let mut env: Vec<CString> = base
+        .iter()
+        .filter(|kv| {
+            let key = kv.as_bytes().split(|&b| b == b'=').next().unwrap_or(b"");
+            !extra.iter().any(|(k, _)| k.as_bytes() == key)
+        })
+        .cloned()
+        .collect();
+    env.extend(
+        extra
+            .iter()
+            .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok()),
+    );
+    env
 }
 
 /// One unit. `Ok(None)`: cancelled midway, nothing to record.
@@ -189,8 +226,29 @@ fn run_unit(
     if unit.skip_as_ignored {
         return Ok(Some(rec));
     }
+    let limits = limits_of(cfg, &unit.settings);
+    let timeout = unit.settings.timeout.or(cfg.timeout);
+    rec.limits = TestLimits {
+        memory_max: limits.memory_max_bytes,
+        pids_max: limits.pids_max,
+        cpus: limits.cpus,
+        timeout_ms: timeout.map(|t| t.as_millis() as u64),
+    };
+    let budgets = Budgets::new(
+        unit.settings.memory_budget,
+        unit.settings.time_budget,
+        unit.settings.cpu_budget,
+    );
+    rec.budgets = (!budgets.is_empty()).then_some(budgets);
     rec.started_at = Some(crate::report::rfc3339(std::time::SystemTime::now()));
-    let exec = match execute(cfg, unit.binary, &unit.args, &format!("t{index}"), netns)? {
+    let exec = match execute(
+        cfg,
+        unit.binary,
+        &unit.args,
+        &format!("t{index}"),
+        netns,
+        &unit.settings,
+    )? {
         Ok(exec) => exec,
         Err(setup) => {
             rec.outcome = Outcome::SetupError.as_str();
@@ -207,7 +265,7 @@ fn run_unit(
     if timed_out {
         rec.error = Some(format!(
             "killed after the timeout of {:?}",
-            cfg.timeout.unwrap_or_default()
+            timeout.unwrap_or_default()
         ));
     }
     rec.stdout = exec.stdout.text();
@@ -223,6 +281,10 @@ fn run_unit(
         rec.error = Some(format!(
             "the binary listed {name:?} but ran no test of that name"
         ));
+    }
+    // Budgets judge tests that passed: a failure's figures are not its cost.
+    if rec.outcome == Outcome::Passed.as_str() {
+        rec.over_budget = over_budget(&rec, &budgets);
     }
     Ok(Some(rec))
 }

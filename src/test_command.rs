@@ -1,9 +1,13 @@
 //! `cargo isolate test`: build, discover, plan, run, report.
 
+use crate::budget::Baseline;
 use crate::build::{self, TestBinary};
-use crate::cli::{Isolation, Scratch, TestArgs};
+use crate::cgroup::Limits;
+use crate::cli::{Explicit, Isolation, MessageFormat, Scratch, TestArgs};
+use crate::config::{Config, TestSettings};
 use crate::discover;
 use crate::error::{EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
+use crate::filterset::{Filterset, TestInfo};
 use crate::host::{self, Host};
 use crate::plan::{self, Filter};
 use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, Tool};
@@ -18,17 +22,51 @@ use std::time::{Duration, Instant, SystemTime};
 /// Exit code when Ctrl-C or SIGTERM interrupted the run (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
-pub fn run(args: &TestArgs) -> Result<u8, Error> {
-    report::progress::init_color(args.color.as_deref());
+pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
+    report::progress::init_color(cli_args.color.as_deref());
     let started_at = SystemTime::now();
     let start = Instant::now();
+    // The configuration and every expression first: a broken file or
+    // filter is a usage error before anything is built.
+    let config = load_config(cli_args)?;
+    let args = &config.apply(cli_args, explicit);
+    let filtersets = args
+        .filtersets
+        .iter()
+        .map(|e| {
+            Filterset::parse(e)
+                .map_err(|err| Error::Usage(format!("invalid -E expression:\n{}", err.render(e))))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let baseline = match &args.baseline {
+        Some(p) => Some(Baseline::read(p).map_err(Error::Usage)?),
+        None => None,
+    };
+    let cli_test = explicit_test_settings(args, explicit);
+    let any_limits = config.any_limits(&Limits {
+        memory_max_bytes: args.sandbox.memory_max,
+        pids_max: args.sandbox.pids_max,
+        cpus: args.sandbox.cpus,
+    });
     // Fail on the environment before a long build, not after.
-    let host = host::prepare(&args.sandbox, args.isolation)?;
+    let host = host::prepare(&args.sandbox, args.isolation, Some(&any_limits))?;
     for w in &host.warnings {
         eprintln!("warning: {w}");
     }
+    if let Some(src) = &config.source {
+        eprintln!(
+            "      Config {} (profile {})",
+            src.display(),
+            config.profile
+        );
+    }
+    let selection = Selection {
+        config: &config,
+        filtersets: &filtersets,
+        cli: &cli_test,
+    };
     if args.list {
-        return list(args, &host);
+        return list(args, &host, &selection);
     }
     let Planned {
         target_dir,
@@ -37,7 +75,7 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         jobs,
         filter,
         units,
-    } = build_and_plan(args, &host)?;
+    } = build_and_plan(args, &host, &selection)?;
     let isolation = args.isolation;
     let report_path = args
         .report
@@ -99,10 +137,23 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         if host.rootless { ", rootless" } else { "" }
     );
     let mut progress = report::progress::Progress::new(runnable, &settings, !args.no_capture);
+    let mut events =
+        (args.message_format == MessageFormat::Json).then(report::events::EventStream::new);
+    if let Some(ev) = &mut events {
+        ev.run_started(testenv::run_id(), &config.profile, runnable, binaries.len());
+    }
     let mut records = Vec::with_capacity(units.len());
     let result = run::run_all(&cfg, &units, |ev| match ev {
-        Event::Started(id) => progress.started(&id),
+        Event::Started(id) => {
+            if let Some(ev) = &mut events {
+                ev.test_started(&id);
+            }
+            progress.started(&id)
+        }
         Event::Finished(rec) => {
+            if let Some(ev) = &mut events {
+                ev.test_finished(&rec);
+            }
             progress.finished(&rec);
             records.push(*rec);
         }
@@ -138,11 +189,16 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         records,
     );
     report.not_run = not_run;
+    if let Some(b) = &baseline {
+        compare(&mut report, b, &config, &units);
+    }
+    let budgets_fail = args.budgets != Some(crate::cli::BudgetMode::Warn);
     // Whatever happens to the files, the user sees what happened first.
     let written = write_reports(&report, &report_path, args);
     drop(host);
     result?;
     eprint!("{}", report::summary::render(&report));
+    github_actions(&report, budgets_fail, &contexts);
     let earned = if cancelled {
         eprintln!(
             "interrupted: the report holds the {} tests that finished",
@@ -151,11 +207,17 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         EXIT_INTERRUPTED
     } else if report.summary.not_passed() > 0 {
         EXIT_TEST_FAILED
+    } else if budgets_fail && report.summary.over_budget + report.summary.regressed > 0 {
+        // Budgets are soft: the tests passed, the run does not.
+        EXIT_TEST_FAILED
     } else if report.summary.total == 0 {
         EXIT_NO_TESTS
     } else {
         EXIT_OK
     };
+    if let Some(ev) = &mut events {
+        ev.run_finished(&report, earned);
+    }
     match written {
         Ok(()) => {
             eprintln!("      Report {}", report_path.display());
@@ -189,7 +251,90 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(120);
 const LIST_OUTPUT_LIMIT: usize = 256 << 20;
 
 /// Build, each binary's sandbox, discovery (in those sandboxes), the plan.
-fn build_and_plan(args: &TestArgs, host: &Host) -> Result<Planned, Error> {
+/// What decides which tests run and with what settings, beyond the
+/// libtest-style filters: -E expressions and the configuration.
+struct Selection<'a> {
+    config: &'a Config,
+    filtersets: &'a [Filterset],
+    /// The per-test values the command line gave explicitly: they win.
+    cli: &'a TestSettings,
+}
+
+impl Selection<'_> {
+    /// Keeps the units the -E expressions select (any of them) and gives
+    /// each its settings.
+    fn apply(&self, binaries: &[TestBinary], units: Vec<plan::RunUnit>) -> Vec<plan::RunUnit> {
+        let ids: Vec<String> = binaries.iter().map(TestBinary::binary_id).collect();
+        fn info<'a>(b: &'a [TestBinary], ids: &'a [String], u: &'a plan::RunUnit) -> TestInfo<'a> {
+            TestInfo {
+                package: &b[u.binary].package,
+                binary: &b[u.binary].target,
+                binary_id: &ids[u.binary],
+                kind: &b[u.binary].kind,
+                name: u.name.as_deref().unwrap_or(""),
+            }
+        }
+        units
+            .into_iter()
+            .filter(|u| {
+                let t = info(binaries, &ids, u);
+                self.filtersets.is_empty() || self.filtersets.iter().any(|f| f.matches(&t))
+            })
+            .map(|mut u| {
+                u.settings = self
+                    .config
+                    .test_settings(&info(binaries, &ids, &u), self.cli);
+                u
+            })
+            .collect()
+    }
+}
+
+/// The per-test flags given on the command line, which win over every
+/// value of the configuration, overrides included.
+fn explicit_test_settings(args: &TestArgs, explicit: &Explicit) -> TestSettings {
+    let given = |f: &str| explicit.has(f);
+    TestSettings {
+        memory_max: args.sandbox.memory_max.filter(|_| given("memory_max")),
+        pids_max: args.sandbox.pids_max.filter(|_| given("pids_max")),
+        cpus: args.sandbox.cpus.filter(|_| given("cpus")),
+        timeout: args.sandbox.timeout.filter(|_| given("timeout")),
+        ..TestSettings::default()
+    }
+}
+
+/// The configuration file of the workspace being tested (or
+/// --config-file), resolved for --profile.
+fn load_config(args: &TestArgs) -> Result<Config, Error> {
+    let root = workspace_root(args.cargo.manifest_path.as_deref());
+    Config::load(
+        args.config_file.as_deref(),
+        root.as_deref(),
+        args.profile.as_deref(),
+    )
+    .map_err(|e| Error::Usage(e.to_string()))
+}
+
+/// `cargo locate-project --workspace`: where `.config/isolate.toml` lives.
+fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
+    let mut cmd = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+    cmd.args(["locate-project", "--workspace", "--message-format", "plain"]);
+    if let Some(m) = manifest {
+        cmd.arg("--manifest-path").arg(m);
+    }
+    let out = cmd.stderr(std::process::Stdio::null()).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    manifest.parent().map(Path::to_path_buf)
+}
+
+fn build_and_plan(
+    args: &TestArgs,
+    host: &Host,
+    selection: &Selection<'_>,
+) -> Result<Planned, Error> {
     let built = build::build(&args.cargo)?;
     let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
     if args.read_only_source {
@@ -250,7 +395,10 @@ fn build_and_plan(args: &TestArgs, host: &Host) -> Result<Planned, Error> {
         &args.test_args,
     );
     let units = plan::repeat(
-        plan::plan(&built.binaries, &cases, &filter, args.isolation),
+        selection.apply(
+            &built.binaries,
+            plan::plan(&built.binaries, &cases, &filter, args.isolation),
+        ),
         args.repeat,
     );
     Ok(Planned {
@@ -265,8 +413,8 @@ fn build_and_plan(args: &TestArgs, host: &Host) -> Result<Planned, Error> {
 
 /// `--list`: build, discover and plan as a run would, then print the ids.
 /// The listing itself is sandboxed, as in a run.
-fn list(args: &TestArgs, host: &Host) -> Result<u8, Error> {
-    let units = build_and_plan(args, host)?.units;
+fn list(args: &TestArgs, host: &Host, selection: &Selection<'_>) -> Result<u8, Error> {
+    let units = build_and_plan(args, host, selection)?.units;
     for u in &units {
         let id = report::escape::for_terminal(&u.id);
         if u.skip_as_ignored {
@@ -331,6 +479,75 @@ fn assemble(
             peak_rss_bytes: ru.map(|r| r.max_rss() as u64 * 1024),
         },
         not_run: Vec::new(),
+        baseline: None,
+    }
+}
+
+/// Judges the run against `baseline`: each record's regressions, and the
+/// tests new or gone (gone: in the baseline, not selected now).
+fn compare(report: &mut Report, baseline: &Baseline, config: &Config, units: &[plan::RunUnit]) {
+    let thresholds = config.run.regression.thresholds();
+    for t in &mut report.tests {
+        t.regressions = baseline.regressions(t, &thresholds);
+    }
+    let selected: std::collections::HashSet<&str> = units.iter().map(|u| u.id.as_str()).collect();
+    let mut gone: Vec<String> = baseline
+        .ids()
+        .filter(|id| !selected.contains(id))
+        .map(String::from)
+        .collect();
+    gone.sort();
+    report.baseline = Some(report::BaselineInfo {
+        path: baseline.path.clone(),
+        new_tests: report
+            .tests
+            .iter()
+            .filter(|t| !baseline.contains(&t.id))
+            .map(|t| t.id.clone())
+            .collect(),
+        gone_tests: gone,
+    });
+    report.summary = Summary::of(&report.tests);
+}
+
+/// With GITHUB_ACTIONS=true: annotations on stdout (where the runner reads
+/// workflow commands) and the markdown summary appended to the step's.
+fn github_actions(report: &Report, budgets_fail: bool, contexts: &[BinaryContext]) {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return;
+    }
+    let root = std::env::var_os("GITHUB_WORKSPACE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok());
+    let package_dir = |pkg: &str| {
+        let dir = contexts
+            .iter()
+            .find(|c| c.package == pkg)?
+            .spec
+            .workdir
+            .clone();
+        match &root {
+            Some(r) => dir.strip_prefix(r).ok().map(Path::to_path_buf),
+            None => Some(dir),
+        }
+    };
+    print!(
+        "{}",
+        report::github::annotations(report, budgets_fail, &package_dir)
+    );
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(report::github::step_summary(report).as_bytes()));
+        if let Err(e) = written {
+            eprintln!(
+                "warning: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
+                Path::new(&path).display()
+            );
+        }
     }
 }
 

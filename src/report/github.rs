@@ -78,17 +78,22 @@ pub fn annotations(
             out += &format!(
                 "::{level} title={}::{}\n",
                 escape_property(&format!("{} regressed ({})", t.id, r.metric)),
-                escape_data(&format!(
-                    "{} grew {:+.1}%: {} -> {}",
-                    r.metric,
-                    r.percent,
-                    figure(r.metric, r.baseline),
-                    figure(r.metric, r.now)
-                ))
+                escape_data(&regression_line(r))
             );
         }
     }
     out
+}
+
+/// "memory +30.0% (100.0 MiB -> 130.0 MiB)".
+pub fn regression_line(r: &crate::budget::Regression) -> String {
+    format!(
+        "{} {:+.1}% ({} -> {})",
+        r.metric,
+        r.percent,
+        figure(r.metric, r.baseline),
+        figure(r.metric, r.now)
+    )
 }
 
 fn figure(metric: &str, v: f64) -> String {
@@ -186,20 +191,7 @@ pub fn step_summary(report: &Report) -> String {
     let regs: Vec<(&TestRecord, String)> = report
         .tests
         .iter()
-        .flat_map(|t| {
-            t.regressions.iter().map(move |r| {
-                (
-                    t,
-                    format!(
-                        "{} {:+.1}% ({} → {})",
-                        r.metric,
-                        r.percent,
-                        figure(r.metric, r.baseline),
-                        figure(r.metric, r.now)
-                    ),
-                )
-            })
-        })
+        .flat_map(|t| t.regressions.iter().map(move |r| (t, regression_line(r))))
         .collect();
     if !regs.is_empty() {
         md += "### Regressions against the baseline\n\n| test | change |\n|---|---|\n";

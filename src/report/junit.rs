@@ -368,6 +368,7 @@ mod tests {
                 peak_rss_bytes: None,
             },
             not_run: Vec::new(),
+            baseline: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! summary and the progress display.
 
 pub mod escape;
+pub mod events;
 pub mod github;
 pub mod junit;
 pub mod progress;
@@ -28,6 +29,18 @@ pub struct Report {
     /// Added to v1: ids of selected tests that never ran because the run
     /// stopped early (--fail-fast, --max-fail, Ctrl-C).
     pub not_run: Vec<String>,
+    /// Added to v1: the --baseline this run was compared with.
+    pub baseline: Option<BaselineInfo>,
+}
+
+/// What a comparison with an earlier report found beyond regressions.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineInfo {
+    pub path: String,
+    /// Tests of this run the baseline does not have.
+    pub new_tests: Vec<String>,
+    /// Tests of the baseline this run did not select.
+    pub gone_tests: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +76,10 @@ pub struct Summary {
     pub oom_killed: usize,
     pub signaled: usize,
     pub setup_error: usize,
+    /// Added to v1: tests that passed over one of their budgets.
+    pub over_budget: usize,
+    /// Added to v1: tests that grew past a threshold against the baseline.
+    pub regressed: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -155,12 +172,6 @@ impl TestRecord {
             over_budget: Vec::new(),
             regressions: Vec::new(),
         }
-    }
-
-    /// Whether the test did not pass, or passed over a budget, or
-    /// regressed against the baseline.
-    pub fn broke_a_budget(&self) -> bool {
-        !self.over_budget.is_empty() || !self.regressions.is_empty()
     }
 
     /// Reads the panic libtest printed on stderr, if any.
@@ -279,6 +290,8 @@ impl Summary {
                 "signaled" => s.signaled += 1,
                 _ => s.setup_error += 1,
             }
+            s.over_budget += usize::from(!t.over_budget.is_empty());
+            s.regressed += usize::from(!t.regressions.is_empty());
         }
         s
     }

@@ -93,6 +93,36 @@ pub fn render(report: &Report) -> String {
             for_terminal_line(&t.reason(&report.settings))
         );
     }
+    let budget_style = Style::new().yellow().bold().for_stderr();
+    for t in &report.tests {
+        for what in &t.over_budget {
+            out += &format!(
+                "{:>12} {}: {}\n",
+                budget_style.apply_to("OVER BUDGET"),
+                for_terminal_line(&t.id),
+                super::github::budget_line(t, what)
+            );
+        }
+        for r in &t.regressions {
+            out += &format!(
+                "{:>12} {}: {}\n",
+                budget_style.apply_to("REGRESSED"),
+                for_terminal_line(&t.id),
+                super::github::regression_line(r)
+            );
+        }
+    }
+    if let Some(b) = &report.baseline
+        && !(b.new_tests.is_empty() && b.gone_tests.is_empty())
+    {
+        out += &format!(
+            "{:>12} {} new, {} gone since {}\n",
+            "Baseline",
+            count(b.new_tests.len(), "test", "tests"),
+            count(b.gone_tests.len(), "test", "tests"),
+            for_terminal_line(&b.path)
+        );
+    }
     let not_run_style = Style::new().yellow().bold().for_stderr();
     for id in report.not_run.iter().take(NOT_RUN_LISTED) {
         out += &format!(
@@ -128,6 +158,8 @@ fn counts(s: &super::Summary) -> String {
             },
         ),
         (s.ignored, "skipped".into()),
+        (s.over_budget, "over budget".into()),
+        (s.regressed, "regressed".into()),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)
@@ -175,6 +207,7 @@ mod tests {
                 peak_rss_bytes: None,
             },
             not_run: Vec::new(),
+            baseline: None,
         }
     }
 

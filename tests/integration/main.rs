@@ -1096,5 +1096,6 @@ fn reports_follow_the_schema() {
 }
 
 mod boundary;
+mod budgets;
 mod conventions;
 mod junit_xml;

@@ -1,0 +1,866 @@
+//! Configuration: `.config/isolate.toml` in the workspace (or
+//! `--config-file`), its profiles layered on `[profile.default]`, and
+//! per-test overrides matched by filtersets, first match wins. Resolved
+//! once, before the build, into plain data: [`Config::settings_for`] says
+//! what settings one test gets; nothing below the plan knows a file exists.
+//!
+//! Every flag of `cargo isolate test` is a key of a profile, spelled as the
+//! flag without its dashes; the command line wins over the file. Errors
+//! name the file, line and column, and show the line.
+
+use crate::budget::{Threshold, Thresholds, parse_percent};
+use crate::cli::{self, EnvSetting};
+use crate::filterset::{Filterset, TestInfo};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// Where the file is looked for, relative to the workspace root.
+pub const DEFAULT_PATH: &str = ".config/isolate.toml";
+/// The profile used when none is named.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// A problem with the configuration, pointing into the file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based line and column, when the problem has a place.
+    pub at: Option<(usize, usize)>,
+    pub message: String,
+    /// The offending line and a caret line under it.
+    pub snippet: Option<String>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.at {
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.path.display(), self.message)?
+            }
+            None => write!(f, "{}: {}", self.path.display(), self.message)?,
+        }
+        if let Some(s) = &self.snippet {
+            write!(f, "\n{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileToml {
+    #[serde(default)]
+    profile: BTreeMap<String, ProfileToml>,
+}
+
+/// One profile as written: every key optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ProfileToml {
+    jobs: Option<Spanned<i64>>,
+    fail_fast: Option<bool>,
+    no_fail_fast: Option<bool>,
+    max_fail: Option<Spanned<i64>>,
+    no_capture: Option<bool>,
+    repeat: Option<Spanned<i64>>,
+    retries: Option<Spanned<i64>>,
+    output_limit: Option<Spanned<String>>,
+    run_ignored: Option<Spanned<String>>,
+    report: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    junit_store_success_output: Option<bool>,
+    isolation: Option<Spanned<String>>,
+    read_only_source: Option<bool>,
+    reuse_netns: Option<bool>,
+    hostname: Option<Spanned<String>>,
+    env_clear: Option<bool>,
+    no_sys: Option<bool>,
+    scratch: Option<Spanned<String>>,
+    tmpfs_size: Option<Spanned<String>>,
+    allow_unenforced_limits: Option<bool>,
+    // A test's own settings, also allowed in an override.
+    memory_max: Option<Spanned<String>>,
+    pids_max: Option<Spanned<i64>>,
+    cpus: Option<Spanned<f64>>,
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    ro_bind: Vec<PathBuf>,
+    memory_budget: Option<Spanned<String>>,
+    time_budget: Option<Spanned<String>>,
+    cpu_budget: Option<Spanned<String>>,
+    // Budgets and the baseline.
+    budgets: Option<Spanned<String>>,
+    baseline: Option<PathBuf>,
+    max_memory_regression: Option<Spanned<String>>,
+    max_time_regression: Option<Spanned<String>>,
+    max_cpu_regression: Option<Spanned<String>>,
+    memory_regression_floor: Option<Spanned<String>>,
+    time_regression_floor: Option<Spanned<String>>,
+    cpu_regression_floor: Option<Spanned<String>>,
+    #[serde(default)]
+    overrides: Vec<OverrideToml>,
+}
+
+impl ProfileToml {
+    fn test(&self) -> TestToml {
+        TestToml {
+            memory_max: self.memory_max.clone(),
+            pids_max: self.pids_max.clone(),
+            cpus: self.cpus.clone(),
+            timeout: self.timeout.clone(),
+            env: self.env.clone(),
+            memory_budget: self.memory_budget.clone(),
+            time_budget: self.time_budget.clone(),
+            cpu_budget: self.cpu_budget.clone(),
+        }
+    }
+}
+
+/// What a profile and an override may both set: a test's own settings.
+#[derive(Debug, Default, Clone)]
+struct TestToml {
+    memory_max: Option<Spanned<String>>,
+    pids_max: Option<Spanned<i64>>,
+    cpus: Option<Spanned<f64>>,
+    timeout: Option<Spanned<String>>,
+    env: BTreeMap<String, String>,
+    memory_budget: Option<Spanned<String>>,
+    time_budget: Option<Spanned<String>>,
+    cpu_budget: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct OverrideToml {
+    filter: Spanned<String>,
+    memory_max: Option<Spanned<String>>,
+    pids_max: Option<Spanned<i64>>,
+    cpus: Option<Spanned<f64>>,
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    retries: Option<Spanned<i64>>,
+    memory_budget: Option<Spanned<String>>,
+    time_budget: Option<Spanned<String>>,
+    cpu_budget: Option<Spanned<String>>,
+}
+
+/// One test's settings, as far as the configuration sets them (`None`:
+/// the run's own).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TestSettings {
+    pub memory_max: Option<u64>,
+    pub pids_max: Option<u64>,
+    pub cpus: Option<f64>,
+    pub timeout: Option<Duration>,
+    pub env: Vec<(String, String)>,
+    pub retries: Option<u32>,
+    pub memory_budget: Option<u64>,
+    pub time_budget: Option<Duration>,
+    pub cpu_budget: Option<Duration>,
+}
+
+impl TestSettings {
+    /// `self`, with what `other` sets where `self` sets nothing.
+    fn or(mut self, other: &TestSettings) -> TestSettings {
+        self.memory_max = self.memory_max.or(other.memory_max);
+        self.pids_max = self.pids_max.or(other.pids_max);
+        self.cpus = self.cpus.or(other.cpus);
+        self.timeout = self.timeout.or(other.timeout);
+        self.retries = self.retries.or(other.retries);
+        self.memory_budget = self.memory_budget.or(other.memory_budget);
+        self.time_budget = self.time_budget.or(other.time_budget);
+        self.cpu_budget = self.cpu_budget.or(other.cpu_budget);
+        for (k, v) in &other.env {
+            if !self.env.iter().any(|(key, _)| key == k) {
+                self.env.push((k.clone(), v.clone()));
+            }
+        }
+        self
+    }
+}
+
+/// A per-test override: the first whose filter matches a test applies.
+#[derive(Debug)]
+pub struct Override {
+    pub filter: Filterset,
+    pub settings: TestSettings,
+}
+
+/// A profile's run-wide values, as far as the file sets them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunSettings {
+    pub jobs: Option<usize>,
+    pub fail_fast: Option<bool>,
+    pub max_fail: Option<u64>,
+    pub no_capture: Option<bool>,
+    pub repeat: Option<u32>,
+    pub output_limit: Option<u64>,
+    pub run_ignored: Option<cli::RunIgnored>,
+    pub report: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub junit_store_success_output: Option<bool>,
+    pub isolation: Option<cli::Isolation>,
+    pub read_only_source: Option<bool>,
+    pub reuse_netns: Option<bool>,
+    pub hostname: Option<String>,
+    pub env_clear: Option<bool>,
+    pub no_sys: Option<bool>,
+    pub scratch: Option<cli::Scratch>,
+    pub tmpfs_size: Option<u64>,
+    pub allow_unenforced_limits: Option<bool>,
+    pub ro_bind: Vec<PathBuf>,
+    pub env: Vec<EnvSetting>,
+    pub budgets: Option<cli::BudgetMode>,
+    pub baseline: Option<PathBuf>,
+    /// Regression thresholds set by the file: (percent, floor) per metric.
+    pub regression: RegressionKeys,
+    /// Profile-wide limits and budgets: what a test gets when no override
+    /// says otherwise.
+    pub test: TestSettings,
+}
+
+/// `max-<metric>-regression` (percent) and `<metric>-regression-floor`
+/// (bytes or milliseconds), each as far as the file sets it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RegressionKeys {
+    pub memory: (Option<f64>, Option<f64>),
+    pub time: (Option<f64>, Option<f64>),
+    pub cpu: (Option<f64>, Option<f64>),
+}
+
+impl RegressionKeys {
+    fn or(self, base: RegressionKeys) -> RegressionKeys {
+        let pick = |a: (Option<f64>, Option<f64>), b: (Option<f64>, Option<f64>)| {
+            (a.0.or(b.0), a.1.or(b.1))
+        };
+        RegressionKeys {
+            memory: pick(self.memory, base.memory),
+            time: pick(self.time, base.time),
+            cpu: pick(self.cpu, base.cpu),
+        }
+    }
+
+    /// The thresholds: the defaults (memory and CPU compared, wall time
+    /// not), then what the file sets. Setting either key of a metric turns
+    /// its comparison on.
+    pub fn thresholds(&self) -> Thresholds {
+        let d = Thresholds::default();
+        let one = |keys: (Option<f64>, Option<f64>), default: Option<Threshold>, floor: f64| match (
+            keys, default,
+        ) {
+            ((None, None), d) => d,
+            ((p, f), d) => Some(Threshold {
+                percent: p.or(d.map(|d| d.percent)).unwrap_or(10.0),
+                floor: f.or(d.map(|d| d.floor)).unwrap_or(floor),
+            }),
+        };
+        Thresholds {
+            memory: one(self.memory, d.memory, (1 << 20) as f64),
+            time: one(self.time, d.time, 50.0),
+            cpu: one(self.cpu, d.cpu, 50.0),
+        }
+    }
+}
+
+/// The resolved configuration of one run.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub source: Option<PathBuf>,
+    /// What relative paths in the file are relative to: the workspace.
+    pub root: Option<PathBuf>,
+    pub profile: String,
+    pub run: RunSettings,
+    pub overrides: Vec<Override>,
+}
+
+impl Config {
+    /// Reads `explicit` (`--config-file`), or `<workspace>/.config/isolate.toml`
+    /// if it exists, and resolves `profile` (default: `default`).
+    pub fn load(
+        explicit: Option<&Path>,
+        workspace_root: Option<&Path>,
+        profile: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => workspace_root
+                .map(|w| w.join(DEFAULT_PATH))
+                .filter(|p| p.is_file()),
+        };
+        let profile_name = profile.unwrap_or(DEFAULT_PROFILE).to_string();
+        let Some(path) = path else {
+            if profile_name != DEFAULT_PROFILE {
+                return Err(ConfigError {
+                    path: PathBuf::from(DEFAULT_PATH),
+                    at: None,
+                    message: format!(
+                        "profile {profile_name:?} asked for, but there is no config file (looked for {DEFAULT_PATH} in the workspace)"
+                    ),
+                    snippet: None,
+                });
+            }
+            return Ok(Config {
+                profile: profile_name,
+                ..Config::default()
+            });
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            path: path.clone(),
+            at: None,
+            message: format!("cannot read it: {e}"),
+            snippet: None,
+        })?;
+        let mut config = parse(&text, &path, &profile_name)?;
+        config.source = Some(path);
+        config.root = workspace_root.map(Path::to_path_buf);
+        Ok(config)
+    }
+
+    fn path(&self, p: &Path) -> PathBuf {
+        match &self.root {
+            Some(root) if p.is_relative() => root.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    /// The command line's flags, with the profile's value for each flag
+    /// the command line did not give.
+    pub fn apply(&self, args: &cli::TestArgs, explicit: &cli::Explicit) -> cli::TestArgs {
+        let mut a = args.clone();
+        let r = &self.run;
+        macro_rules! set {
+            ($($field:ident).+ = $value:expr) => {{
+                let name = [$(stringify!($field)),+];
+                if !explicit.has(name[name.len() - 1]) {
+                    if let Some(v) = $value {
+                        a.$($field).+ = v;
+                    }
+                }
+            }};
+        }
+        set!(jobs = r.jobs.map(Some));
+        if !["fail_fast", "no_fail_fast", "max_fail"]
+            .iter()
+            .any(|f| explicit.has(f))
+        {
+            if let Some(ff) = r.fail_fast {
+                a.fail_fast = ff;
+            }
+            if r.max_fail.is_some() {
+                a.max_fail = r.max_fail;
+            }
+        }
+        set!(no_capture = r.no_capture);
+        set!(repeat = r.repeat);
+        set!(output_limit = r.output_limit);
+        set!(run_ignored = r.run_ignored);
+        set!(report = r.report.as_deref().map(|p| Some(self.path(p))));
+        set!(junit = r.junit.as_deref().map(|p| Some(self.path(p))));
+        set!(junit_store_success_output = r.junit_store_success_output);
+        set!(isolation = r.isolation);
+        set!(read_only_source = r.read_only_source);
+        set!(reuse_netns = r.reuse_netns);
+        set!(budgets = r.budgets.map(Some));
+        set!(baseline = r.baseline.as_deref().map(|p| Some(self.path(p))));
+        set!(sandbox.hostname = r.hostname.clone());
+        set!(sandbox.env_clear = r.env_clear);
+        set!(sandbox.no_sys = r.no_sys);
+        set!(sandbox.scratch = r.scratch);
+        set!(sandbox.tmpfs_size = r.tmpfs_size.map(Some));
+        set!(sandbox.allow_unenforced_limits = r.allow_unenforced_limits);
+        set!(sandbox.memory_max = r.test.memory_max.map(Some));
+        set!(sandbox.pids_max = r.test.pids_max.map(Some));
+        set!(sandbox.cpus = r.test.cpus.map(Some));
+        set!(sandbox.timeout = r.test.timeout.map(Some));
+        if !explicit.has("ro_bind") && !r.ro_bind.is_empty() {
+            a.sandbox.ro_bind = r.ro_bind.iter().map(|p| self.path(p)).collect();
+        }
+        // The file's variables first, so that --env given later wins.
+        let mut env = r.env.clone();
+        env.extend(a.sandbox.env);
+        a.sandbox.env = env;
+        a
+    }
+
+    /// The settings of one test: what the command line gave explicitly
+    /// (`cli`), then the first matching override, then the profile.
+    pub fn test_settings(&self, test: &TestInfo<'_>, cli: &TestSettings) -> TestSettings {
+        cli.clone().or(&self.settings_for(test))
+    }
+
+    /// Every limit some test of this run may get, for the preflight check
+    /// that the cgroup can enforce them.
+    pub fn any_limits(&self, run: &crate::cgroup::Limits) -> crate::cgroup::Limits {
+        let mut l = *run;
+        for o in &self.overrides {
+            l.memory_max_bytes = l.memory_max_bytes.or(o.settings.memory_max);
+            l.pids_max = l.pids_max.or(o.settings.pids_max);
+            l.cpus = l.cpus.or(o.settings.cpus);
+        }
+        l
+    }
+
+    /// What the configuration sets for one test: the first matching
+    /// override, then the profile's own values.
+    pub fn settings_for(&self, test: &TestInfo<'_>) -> TestSettings {
+        match self.overrides.iter().find(|o| o.filter.matches(test)) {
+            Some(o) => o.settings.clone().or(&self.run.test),
+            None => self.run.test.clone(),
+        }
+    }
+}
+
+/// Parses and resolves `text` (the file at `path`) for `profile_name`.
+pub fn parse(text: &str, path: &Path, profile_name: &str) -> Result<Config, ConfigError> {
+    let err = |span: Option<Range<usize>>, message: String| ConfigError {
+        path: path.to_path_buf(),
+        at: span.as_ref().map(|s| line_col(text, s.start)),
+        snippet: span.map(|s| snippet(text, s)),
+        message,
+    };
+    let file: FileToml =
+        toml::from_str(text).map_err(|e| err(e.span(), e.message().to_string()))?;
+    let default = file
+        .profile
+        .get(DEFAULT_PROFILE)
+        .cloned()
+        .unwrap_or_default();
+    let chosen = match file.profile.get(profile_name) {
+        Some(p) => p.clone(),
+        None if profile_name == DEFAULT_PROFILE => ProfileToml::default(),
+        None => {
+            let known: Vec<&str> = file.profile.keys().map(String::as_str).collect();
+            return Err(err(
+                None,
+                format!(
+                    "no profile {profile_name:?} (the file has: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+    };
+    let base = resolve_profile(&default, &err)?;
+    let mine = if profile_name == DEFAULT_PROFILE {
+        RunSettings::default()
+    } else {
+        resolve_profile(&chosen, &err)?
+    };
+    // The chosen profile's overrides come first, then default's.
+    let mut overrides = Vec::new();
+    if profile_name != DEFAULT_PROFILE {
+        overrides.extend(resolve_overrides(&chosen.overrides, text, &err)?);
+    }
+    overrides.extend(resolve_overrides(&default.overrides, text, &err)?);
+    Ok(Config {
+        source: Some(path.to_path_buf()),
+        root: None,
+        profile: profile_name.to_string(),
+        run: layer(mine, base),
+        overrides,
+    })
+}
+
+/// `top` over `base`: what `top` sets wins.
+fn layer(top: RunSettings, base: RunSettings) -> RunSettings {
+    macro_rules! or {
+        ($($f:ident),*) => { RunSettings { $($f: top.$f.or(base.$f),)* ro_bind: if top.ro_bind.is_empty() { base.ro_bind } else { top.ro_bind }, env: { let mut e = base.env; e.extend(top.env); e }, regression: top.regression.or(base.regression), test: top.test.or(&base.test) } };
+    }
+    or!(
+        jobs,
+        fail_fast,
+        max_fail,
+        no_capture,
+        repeat,
+        output_limit,
+        run_ignored,
+        report,
+        junit,
+        junit_store_success_output,
+        isolation,
+        read_only_source,
+        reuse_netns,
+        hostname,
+        env_clear,
+        no_sys,
+        scratch,
+        tmpfs_size,
+        allow_unenforced_limits,
+        budgets,
+        baseline
+    )
+}
+
+type ErrFn<'a> = dyn Fn(Option<Range<usize>>, String) -> ConfigError + 'a;
+
+/// A value checked by the command line's own parser, its error placed.
+fn checked<T, V>(
+    v: &Option<Spanned<V>>,
+    key: &str,
+    err: &ErrFn<'_>,
+    parse: impl Fn(&V) -> Result<T, String>,
+) -> Result<Option<T>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(s) => parse(s.get_ref())
+            .map(Some)
+            .map_err(|m| err(Some(s.span()), format!("invalid value for '{key}': {m}"))),
+    }
+}
+
+fn positive(n: &i64, min: i64) -> Result<u64, String> {
+    if *n < min {
+        Err(format!("must be at least {min}"))
+    } else {
+        Ok(*n as u64)
+    }
+}
+
+fn enum_value<T: clap::ValueEnum>(s: &str) -> Result<T, String> {
+    T::from_str(s, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+            .collect();
+        format!("{s:?} is not one of {}", names.join(", "))
+    })
+}
+
+fn resolve_test(t: &TestToml, err: &ErrFn<'_>) -> Result<TestSettings, ConfigError> {
+    Ok(TestSettings {
+        memory_max: checked(&t.memory_max, "memory-max", err, |s| {
+            cli::parse_memory_max(s)
+        })?,
+        pids_max: checked(&t.pids_max, "pids-max", err, |n| {
+            cli::parse_pids_max(&n.to_string())
+        })?,
+        cpus: checked(&t.cpus, "cpus", err, |c| cli::parse_cpus(&c.to_string()))?,
+        timeout: checked(&t.timeout, "timeout", err, |s| cli::parse_duration(s))?,
+        env: t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        retries: None,
+        memory_budget: checked(&t.memory_budget, "memory-budget", err, |s| {
+            cli::parse_size(s)
+        })?,
+        time_budget: checked(&t.time_budget, "time-budget", err, |s| {
+            cli::parse_duration(s)
+        })?,
+        cpu_budget: checked(&t.cpu_budget, "cpu-budget", err, |s| cli::parse_duration(s))?,
+    })
+}
+
+fn resolve_profile(p: &ProfileToml, err: &ErrFn<'_>) -> Result<RunSettings, ConfigError> {
+    let mut test = resolve_test(&p.test(), err)?;
+    test.retries = checked(&p.retries, "retries", err, |n| {
+        positive(n, 0).map(|n| n as u32)
+    })?;
+    Ok(RunSettings {
+        jobs: checked(&p.jobs, "jobs", err, |n| positive(n, 1).map(|n| n as usize))?,
+        fail_fast: p.fail_fast.or(p.no_fail_fast.map(|b| !b)),
+        max_fail: checked(&p.max_fail, "max-fail", err, |n| positive(n, 1))?,
+        no_capture: p.no_capture,
+        repeat: checked(&p.repeat, "repeat", err, |n| {
+            positive(n, 1).map(|n| n as u32)
+        })?,
+        output_limit: checked(&p.output_limit, "output-limit", err, |s| cli::parse_size(s))?,
+        run_ignored: checked(&p.run_ignored, "run-ignored", err, |s| enum_value(s))?,
+        report: p.report.clone(),
+        junit: p.junit.clone(),
+        junit_store_success_output: p.junit_store_success_output,
+        isolation: checked(&p.isolation, "isolation", err, |s| enum_value(s))?,
+        read_only_source: p.read_only_source,
+        reuse_netns: p.reuse_netns,
+        hostname: checked(&p.hostname, "hostname", err, |s| cli::parse_hostname(s))?,
+        env_clear: p.env_clear,
+        no_sys: p.no_sys,
+        scratch: checked(&p.scratch, "scratch", err, |s| enum_value(s))?,
+        tmpfs_size: checked(&p.tmpfs_size, "tmpfs-size", err, |s| {
+            cli::parse_tmpfs_size(s)
+        })?,
+        allow_unenforced_limits: p.allow_unenforced_limits,
+        ro_bind: p.ro_bind.clone(),
+        env: p
+            .env
+            .iter()
+            .map(|(k, v)| EnvSetting {
+                key: k.clone(),
+                value: Some(v.clone()),
+            })
+            .collect(),
+        budgets: checked(&p.budgets, "budgets", err, |s| enum_value(s))?,
+        baseline: p.baseline.clone(),
+        regression: RegressionKeys {
+            memory: (
+                checked(
+                    &p.max_memory_regression,
+                    "max-memory-regression",
+                    err,
+                    |s| parse_percent(s),
+                )?,
+                checked(
+                    &p.memory_regression_floor,
+                    "memory-regression-floor",
+                    err,
+                    |s| cli::parse_size(s).map(|b| b as f64),
+                )?,
+            ),
+            time: (
+                checked(&p.max_time_regression, "max-time-regression", err, |s| {
+                    parse_percent(s)
+                })?,
+                checked(
+                    &p.time_regression_floor,
+                    "time-regression-floor",
+                    err,
+                    |s| cli::parse_duration(s).map(|d| d.as_secs_f64() * 1000.0),
+                )?,
+            ),
+            cpu: (
+                checked(&p.max_cpu_regression, "max-cpu-regression", err, |s| {
+                    parse_percent(s)
+                })?,
+                checked(&p.cpu_regression_floor, "cpu-regression-floor", err, |s| {
+                    cli::parse_duration(s).map(|d| d.as_secs_f64() * 1000.0)
+                })?,
+            ),
+        },
+        test: TestSettings {
+            env: Vec::new(),
+            ..std::mem::take(&mut test)
+        },
+    })
+}
+
+fn resolve_overrides(
+    list: &[OverrideToml],
+    text: &str,
+    err: &ErrFn<'_>,
+) -> Result<Vec<Override>, ConfigError> {
+    let _ = text;
+    list.iter()
+        .map(|o| {
+            let expr = o.filter.get_ref();
+            let filter = Filterset::parse(expr).map_err(|e| {
+                // The string's span includes its quotes: skip the opening one.
+                let base = o.filter.span().start + 1;
+                err(
+                    Some(base + e.span.start..base + e.span.end.max(e.span.start + 1)),
+                    format!("invalid filter: {e}"),
+                )
+            })?;
+            let mut settings = resolve_test(
+                &TestToml {
+                    memory_max: o.memory_max.clone(),
+                    pids_max: o.pids_max.clone(),
+                    cpus: o.cpus.clone(),
+                    timeout: o.timeout.clone(),
+                    env: o.env.clone(),
+                    memory_budget: o.memory_budget.clone(),
+                    time_budget: o.time_budget.clone(),
+                    cpu_budget: o.cpu_budget.clone(),
+                },
+                err,
+            )?;
+            settings.retries = checked(&o.retries, "retries", err, |n| {
+                positive(n, 0).map(|n| n as u32)
+            })?;
+            Ok(Override { filter, settings })
+        })
+        .collect()
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// The line holding `span`, and carets under the span.
+fn snippet(text: &str, span: Range<usize>) -> String {
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = text[start..]
+        .find('\n')
+        .map(|i| start + i)
+        .unwrap_or(text.len());
+    let line = &text[line_start..line_end];
+    let (n, _) = line_col(text, start);
+    let pad = text[line_start..start].chars().count();
+    let width = text[start..span.end.min(line_end).max(start)]
+        .chars()
+        .count()
+        .max(1);
+    let gutter = n.to_string();
+    format!(
+        "{:w$} |\n{gutter} | {line}\n{:w$} | {}{}",
+        "",
+        "",
+        " ".repeat(pad),
+        "^".repeat(width),
+        w = gutter.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[profile.default]
+memory-max = "256M"
+timeout = "30s"
+jobs = 4
+
+[[profile.default.overrides]]
+filter = "test(heavy)"
+memory-max = "1G"
+memory-budget = "512M"
+
+[profile.ci]
+timeout = "2m"
+fail-fast = true
+
+[[profile.ci.overrides]]
+filter = "package(demo) & test(=tests::slow)"
+timeout = "5m"
+time-budget = "1s"
+"#;
+
+    fn info<'a>(name: &'a str) -> TestInfo<'a> {
+        TestInfo {
+            package: "demo",
+            binary: "demo",
+            binary_id: "demo",
+            kind: "lib",
+            name,
+        }
+    }
+
+    fn load(text: &str, profile: &str) -> Result<Config, ConfigError> {
+        parse(text, Path::new(".config/isolate.toml"), profile)
+    }
+
+    #[test]
+    fn a_profile_inherits_from_default() {
+        let c = load(FILE, "ci").unwrap();
+        assert_eq!(c.run.jobs, Some(4), "from default");
+        assert_eq!(c.run.fail_fast, Some(true), "its own");
+        assert_eq!(
+            c.run.test.timeout,
+            Some(Duration::from_secs(120)),
+            "its own wins"
+        );
+        assert_eq!(c.run.test.memory_max, Some(256 << 20));
+        let d = load(FILE, "default").unwrap();
+        assert_eq!(d.run.test.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(d.run.fail_fast, None);
+    }
+
+    #[test]
+    fn the_first_matching_override_wins_and_falls_back_to_the_profile() {
+        let c = load(FILE, "ci").unwrap();
+        let slow = c.settings_for(&info("tests::slow"));
+        assert_eq!(slow.timeout, Some(Duration::from_secs(300)));
+        assert_eq!(slow.time_budget, Some(Duration::from_secs(1)));
+        assert_eq!(
+            slow.memory_max,
+            Some(256 << 20),
+            "the profile's, not the override's"
+        );
+        let heavy = c.settings_for(&info("tests::heavy_alloc"));
+        assert_eq!(heavy.memory_max, Some(1 << 30));
+        assert_eq!(heavy.memory_budget, Some(512 << 20));
+        assert_eq!(
+            heavy.timeout,
+            Some(Duration::from_secs(120)),
+            "the profile's"
+        );
+        let plain = c.settings_for(&info("tests::adds"));
+        assert_eq!(plain.memory_max, Some(256 << 20));
+        assert_eq!(plain.memory_budget, None);
+    }
+
+    fn error(text: &str) -> ConfigError {
+        load(text, "default").unwrap_err()
+    }
+
+    #[test]
+    fn errors_point_at_file_line_and_column() {
+        let e = error("[profile.default]\nmemory-max = \"1\"\n");
+        assert_eq!(e.at, Some((2, 14)), "{e}");
+        assert!(e.message.contains("memory-max"), "{e}");
+        assert!(
+            e.to_string().starts_with(".config/isolate.toml:2:14: "),
+            "{e}"
+        );
+        assert!(e.snippet.unwrap().contains("^^^"));
+
+        let e = error("[profile.default]\nmemroy-max = \"1G\"\n");
+        assert_eq!(e.at.map(|a| a.0), Some(2), "{e}");
+        assert!(e.message.contains("memroy-max"), "unknown key named: {e}");
+
+        let e = error("[profile.default\n");
+        assert_eq!(e.at.map(|a| a.0), Some(1), "syntax: {e}");
+
+        let e = error("[[profile.default.overrides]]\nfilter = \"test(a) & \"\n");
+        assert_eq!(e.at.map(|a| a.0), Some(2), "{e}");
+        assert!(e.message.contains("invalid filter"), "{e}");
+
+        let e = error("[profile.default]\nisolation = \"sometimes\"\n");
+        assert!(
+            e.message.contains("per-test"),
+            "the choices are listed: {e}"
+        );
+
+        let e = error("[profile.default]\njobs = 0\n");
+        assert_eq!(e.at, Some((2, 8)), "{e}");
+
+        let e = load(FILE, "nightly").unwrap_err();
+        assert!(
+            e.message.contains("\"nightly\"") && e.message.contains("ci"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn regression_thresholds_default_to_memory_and_cpu() {
+        let c = load(
+            "[profile.default]\nmax-time-regression = \"25%\"\nmemory-regression-floor = \"4M\"\n",
+            "default",
+        )
+        .unwrap();
+        let t = c.run.regression.thresholds();
+        assert_eq!(t.time.unwrap().percent, 25.0, "set: compared");
+        assert_eq!(t.time.unwrap().floor, 50.0, "its default floor");
+        assert_eq!(t.memory.unwrap().floor, (4 << 20) as f64);
+        assert_eq!(t.cpu, Thresholds::default().cpu);
+        assert_eq!(
+            Config::default().run.regression.thresholds(),
+            Thresholds::default()
+        );
+    }
+
+    #[test]
+    fn no_file_is_an_empty_default_profile() {
+        let c = Config::load(None, None, None).unwrap();
+        assert_eq!(c.run, RunSettings::default());
+        assert!(
+            Config::load(None, None, Some("ci")).is_err(),
+            "a named profile needs a file"
+        );
+    }
+}
