@@ -24,6 +24,8 @@ pub enum Command {
     Test(Box<TestArgs>),
     /// Run any program in the same sandbox and print what it used.
     Run(RunArgs),
+    /// Compare two reports, or render one as a self-contained HTML page.
+    Report(ReportArgs),
     #[command(name = "__init", hide = true)]
     Init { spec: String },
 }
@@ -131,6 +133,9 @@ pub struct TestArgs {
     /// Also write JUnit XML here (as cargo-nextest writes it).
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
     pub junit: Option<PathBuf>,
+    /// Also write the HTML report here (as `cargo isolate report html`).
+    #[arg(long, value_name = "PATH", help_heading = "Reports")]
+    pub html: Option<PathBuf>,
     /// human: progress and summary on stderr; json: also one JSON event per
     /// line on stdout (run-started, test-started, test-finished with the
     /// test's record, run-finished).
@@ -368,6 +373,49 @@ pub struct SandboxArgs {
 pub struct EnvSetting {
     pub key: String,
     pub value: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: ReportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// What grew and what shrank between two reports (peak memory, time,
+    /// CPU per test), largest change first; new and gone tests listed.
+    Diff {
+        /// The earlier report (e.g. main's).
+        old: PathBuf,
+        /// The later report.
+        new: PathBuf,
+        /// text for a terminal, markdown for a pull request comment.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+        /// Show at most this many tests.
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
+    },
+    /// One self-contained HTML page (no network): a sortable, filterable
+    /// table of the tests, charts of peak memory and time against their
+    /// budgets, and with --baseline what grew.
+    Html {
+        /// The report [default: target/isolate/report.json].
+        report: Option<PathBuf>,
+        /// Where to write the page.
+        #[arg(short = 'o', long, value_name = "PATH")]
+        output: PathBuf,
+        /// An earlier report to compare with.
+        #[arg(long, value_name = "OLD.json")]
+        baseline: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod host;
 mod outcome;
 mod plan;
 mod report;
+mod report_command;
 mod run;
 mod run_command;
 mod sandbox;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
 fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error> {
     match cli.command {
         cli::Command::Run(args) => run_command::run(&args),
+        cli::Command::Report(args) => report_command::run(&args.command),
         cli::Command::Test(args) => test_command::run(&args, explicit),
         cli::Command::Init { .. } => sandbox::init::main(),
     }

@@ -224,6 +224,9 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
             if let Some(junit) = &args.junit {
                 eprintln!("       JUnit {}", junit.display());
             }
+            if let Some(html) = &args.html {
+                eprintln!("        HTML {}", html.display());
+            }
             Ok(earned)
         }
         // The tests' own verdict wins over a missing file; a green run
@@ -440,6 +443,21 @@ fn write_reports(report: &Report, json: &Path, args: &TestArgs) -> Result<(), Er
     report::write_json(report, json)?;
     if let Some(p) = args.junit.as_deref() {
         report::junit::write(report, p, args.junit_store_success_output)?;
+    }
+    if let Some(p) = args.html.as_deref() {
+        let err = |e: std::io::Error| Error::WriteReport {
+            path: p.to_path_buf(),
+            source: e,
+        };
+        let value = serde_json::to_value(report).map_err(|e| err(e.into()))?;
+        // The baseline was read and checked before the run.
+        let baseline = args
+            .baseline
+            .as_deref()
+            .and_then(|b| std::fs::read_to_string(b).ok())
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let page = report::html::render(&value, baseline.as_ref());
+        report::write_atomically(p, page.as_bytes())?;
     }
     Ok(())
 }

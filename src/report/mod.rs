@@ -2,9 +2,11 @@
 //! `shared/report.schema.json`), its JSON and JUnit writers, the terminal
 //! summary and the progress display.
 
+pub mod diff;
 pub mod escape;
 pub mod events;
 pub mod github;
+pub mod html;
 pub mod junit;
 pub mod progress;
 pub mod summary;

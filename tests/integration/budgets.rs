@@ -258,3 +258,54 @@ fn the_event_stream_parses_line_by_line() {
     assert_eq!(events.last().unwrap()["exit_code"], 100);
     assert_eq!(events.last().unwrap()["summary"], run.report["summary"]);
 }
+
+#[test]
+fn report_diff_shows_what_grew_for_humans_and_pull_requests() {
+    let (_tmp, dir) = fixture("demo");
+    let run = isolate_test(&dir, &PASSING);
+    let mut old = run.report.clone();
+    for t in old["tests"].as_array_mut().unwrap() {
+        if t["name"] == "tests::allocates_64_mib" {
+            t["peak_memory_bytes"] = (t["peak_memory_bytes"].as_u64().unwrap_or(2) / 2).into();
+        }
+    }
+    let (old_path, new_path) = (dir.join("old.json"), dir.join("new.json"));
+    std::fs::write(&old_path, old.to_string()).unwrap();
+    std::fs::write(&new_path, run.report.to_string()).unwrap();
+    let diff = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["isolate", "report", "diff"])
+            .args([&old_path, &new_path])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let md = diff(&["--format", "markdown"]);
+    let first = md.lines().find(|l| l.starts_with("| `")).unwrap();
+    if run.cgroup() != "none" {
+        assert!(
+            first.contains("allocates_64_mib") && first.contains("+"),
+            "largest first: {md}"
+        );
+    }
+    let text = diff(&[]);
+    assert!(text.starts_with("test "), "{text}");
+    let bad = Command::new(BIN)
+        .args([
+            "isolate",
+            "report",
+            "diff",
+            "/dev/null",
+            new_path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "not a report: a usage error");
+}

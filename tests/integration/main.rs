@@ -1098,4 +1098,5 @@ fn reports_follow_the_schema() {
 mod boundary;
 mod budgets;
 mod conventions;
+mod html_report;
 mod junit_xml;
