@@ -280,6 +280,16 @@ pub const TEST_CHILD: &str = "test";
 /// deepest first. Best effort: a cgroup that stays busy is left for the
 /// next run's `remove_stale_runs`.
 pub fn remove_tree(dir: &Path) {
+    // The usual shape, without listing (a cgroup directory lists dozens of
+    // files): the test's child, then the leaf.
+    let child = dir.join(TEST_CHILD);
+    let child_gone = match fs::remove_dir(&child) {
+        Ok(()) => true,
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    };
+    if child_gone && fs::remove_dir(dir).is_ok() {
+        return;
+    }
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
             if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {

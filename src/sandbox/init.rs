@@ -549,13 +549,12 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     // test is never a session leader.
     let me = nix::unistd::Pid::from_raw(0);
     nix::unistd::setpgid(me, me).step(|| "start the test's process group".into())?;
-    if spec.test_userns {
-        unshare(CloneFlags::CLONE_NEWUSER).step(|| "make the test's user namespace".into())?;
-        init.send("user")?;
-        init.expect("go")?;
-    }
     let mut flags = CloneFlags::empty();
     if spec.test_userns {
+        // All capabilities in the new namespace are ours at once, before
+        // the init writes its id maps: the namespaces below are made now,
+        // owned by it, and one round trip to the init suffices.
+        unshare(CloneFlags::CLONE_NEWUSER).step(|| "make the test's user namespace".into())?;
         flags |= CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     }
     if spec.own_network {
@@ -570,8 +569,10 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     if let Some(name) = &spec.hostname {
         nix::unistd::sethostname(name).step(|| format!("set the hostname to {name}"))?;
     }
-    init.send("ready")?;
-    init.expect("go")?;
+    if needs_init(spec) {
+        init.send("ready")?;
+        init.expect("go")?;
+    }
     if spec.test_userns {
         // Mounts copied into a less privileged mount namespace are locked
         // (mount_namespaces(7)): no remount, no unmount, no look beneath.
@@ -592,6 +593,13 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     sys::cloexec_from(3).step(|| "close the init's fds".into())
 }
 
+/// Whether the init has work between the test's namespaces and its exec:
+/// id maps, the sysfs of its network, the host root to drop. Without any
+/// (isolation none), the test goes straight to exec.
+fn needs_init(spec: &InitSpec) -> bool {
+    spec.test_userns || spec.sysfs || spec.mounts.is_some()
+}
+
 /// The init's side: id maps, sysfs, the host root gone, then wait for the
 /// exec.
 fn prepare_init_side(
@@ -599,14 +607,14 @@ fn prepare_init_side(
     test: &mut Channel,
     pid: libc::pid_t,
 ) -> Result<(), InitError> {
-    if spec.test_userns {
-        test.expect("user")?;
-        write_id_maps(spec, pid)?;
+    if needs_init(spec) {
+        test.expect("ready")?;
+        if spec.test_userns {
+            write_id_maps(spec, pid)?;
+        }
+        finish_root(spec, pid)?;
         test.send("go")?;
     }
-    test.expect("ready")?;
-    finish_root(spec, pid)?;
-    test.send("go")?;
     match test.next()? {
         None => Ok(()),
         Some(other) => Err(InitError(format!(
