@@ -151,6 +151,10 @@ struct OverrideToml {
     memory_budget: Option<Spanned<String>>,
     time_budget: Option<Spanned<String>>,
     cpu_budget: Option<Spanned<String>>,
+    isolation: Option<Spanned<String>>,
+    read_only_source: Option<bool>,
+    #[serde(default)]
+    ro_bind: Vec<PathBuf>,
 }
 
 /// One test's settings, as far as the configuration sets them (`None`:
@@ -166,6 +170,11 @@ pub struct TestSettings {
     pub memory_budget: Option<u64>,
     pub time_budget: Option<Duration>,
     pub cpu_budget: Option<Duration>,
+    /// A sandbox other than the run's (from an override): per-test or
+    /// none, the source read-only or not, more read-only paths.
+    pub isolation: Option<cli::Isolation>,
+    pub read_only_source: Option<bool>,
+    pub ro_bind: Vec<PathBuf>,
 }
 
 impl TestSettings {
@@ -179,6 +188,11 @@ impl TestSettings {
         self.memory_budget = self.memory_budget.or(other.memory_budget);
         self.time_budget = self.time_budget.or(other.time_budget);
         self.cpu_budget = self.cpu_budget.or(other.cpu_budget);
+        self.isolation = self.isolation.or(other.isolation);
+        self.read_only_source = self.read_only_source.or(other.read_only_source);
+        if self.ro_bind.is_empty() {
+            self.ro_bind = other.ro_bind.clone();
+        }
         for (k, v) in &other.env {
             if !self.env.iter().any(|(key, _)| key == k) {
                 self.env.push((k.clone(), v.clone()));
@@ -554,6 +568,7 @@ fn resolve_test(t: &TestToml, err: &ErrFn<'_>) -> Result<TestSettings, ConfigErr
             cli::parse_duration(s)
         })?,
         cpu_budget: checked(&t.cpu_budget, "cpu-budget", err, |s| cli::parse_duration(s))?,
+        ..TestSettings::default()
     })
 }
 
@@ -672,6 +687,17 @@ fn resolve_overrides(
             settings.retries = checked(&o.retries, "retries", err, |n| {
                 positive(n, 0).map(|n| n as u32)
             })?;
+            settings.isolation = checked(&o.isolation, "isolation", err, |s| {
+                match enum_value::<cli::Isolation>(s)? {
+                    cli::Isolation::PerBinary => Err(
+                        "per-binary cannot be set for some tests: a binary runs as one unit or not; set it for the profile"
+                            .to_string(),
+                    ),
+                    i => Ok(i),
+                }
+            })?;
+            settings.read_only_source = o.read_only_source;
+            settings.ro_bind = o.ro_bind.clone();
             Ok(Override { filter, settings })
         })
         .collect()

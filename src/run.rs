@@ -24,6 +24,8 @@ pub struct BinaryContext {
     pub package: String,
     pub target: String,
     pub kind: String,
+    /// Its namespaces (none with isolation none).
+    pub namespaces: Namespaces,
     /// The spec with `args` still empty.
     pub spec: InitSpec,
     pub env: Vec<CString>,
@@ -32,7 +34,6 @@ pub struct BinaryContext {
 pub struct RunConfig<'a> {
     pub host: &'a Host,
     pub binaries: &'a [BinaryContext],
-    pub namespaces: Namespaces,
     pub jobs: usize,
     pub timeout: Option<Duration>,
     pub output_limit: usize,
@@ -154,6 +155,8 @@ pub fn execute(
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
+    // Only a sandbox of namespaces joins a worker's network namespace.
+    let netns = netns.filter(|_| b.namespaces != Namespaces::None);
     let mut spec = b.spec.clone();
     spec.args = args.to_vec();
     spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
@@ -163,7 +166,7 @@ pub fn execute(
     let req = sandbox::Request {
         spec: &spec,
         env: &env,
-        namespaces: cfg.namespaces,
+        namespaces: b.namespaces,
         cgroup: leaf.as_ref(),
         output: Output::Capture {
             limit: cfg.output_limit,

@@ -107,7 +107,6 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     let cfg = RunConfig {
         host: &host,
         binaries: &contexts,
-        namespaces: host.namespaces(isolation),
         jobs,
         timeout: args.sandbox.timeout,
         output_limit: args.output_limit as usize,
@@ -122,7 +121,15 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     }
     let runnable = units.iter().filter(|u| !u.skip_as_ignored).count();
     let skipped = units.len() - runnable;
-    let binaries: std::collections::HashSet<usize> = units.iter().map(|u| u.binary).collect();
+    let binaries: std::collections::HashSet<(&str, &str)> = units
+        .iter()
+        .map(|u| {
+            (
+                contexts[u.binary].package.as_str(),
+                contexts[u.binary].target.as_str(),
+            )
+        })
+        .collect();
     eprintln!(
         "    Starting {} across {}{} ({}, -j{jobs}, cgroup {}{})",
         report::count(runnable, "test", "tests"),
@@ -354,22 +361,25 @@ fn build_and_plan(
         Scratch::Memory => None,
     };
     let sysroot_libs = testenv::sysroot_lib_dirs();
-    let extra_read_only = host::extra_read_only(&args.sandbox)?;
-    let contexts: Vec<BinaryContext> = built
+    let run_variant = Variant::of_run(args, &host::extra_read_only(&args.sandbox)?);
+    let envs: Vec<EnvVars> = built
         .binaries
         .iter()
-        .map(|b| {
-            let env = testenv::env_for(b, &built, &target_dir, &sysroot_libs, &args.sandbox);
-            context(
-                b,
-                &env,
-                &target_dir,
-                &sysroot_libs,
-                &extra_read_only,
-                args,
-                host.rootless,
-            )
-        })
+        .map(|b| testenv::env_for(b, &built, &target_dir, &sysroot_libs, &args.sandbox))
+        .collect();
+    let make = |i: usize, v: &Variant| {
+        context(
+            &built.binaries[i],
+            &envs[i],
+            &target_dir,
+            &sysroot_libs,
+            v,
+            args,
+            host,
+        )
+    };
+    let mut contexts: Vec<BinaryContext> = (0..built.binaries.len())
+        .map(|i| make(i, &run_variant))
         .collect();
     // --no-capture interleaves nothing: one test at a time, as nextest.
     let jobs = match args.no_capture {
@@ -379,7 +389,6 @@ fn build_and_plan(
     let list_cfg = RunConfig {
         host,
         binaries: &contexts,
-        namespaces: host.namespaces(args.isolation),
         jobs,
         timeout: Some(LIST_TIMEOUT),
         output_limit: LIST_OUTPUT_LIMIT,
@@ -397,13 +406,26 @@ fn build_and_plan(
         args.run_ignored,
         &args.test_args,
     );
-    let units = plan::repeat(
+    let mut units = plan::repeat(
         selection.apply(
             &built.binaries,
             plan::plan(&built.binaries, &cases, &filter, args.isolation),
         ),
         args.repeat,
     );
+    // A unit whose override changes its sandbox (isolation, read-only
+    // source, more read-only paths) runs in a context of its own, one per
+    // binary and variant.
+    let mut variants: std::collections::HashMap<(usize, Variant), usize> = Default::default();
+    for u in &mut units {
+        let v = run_variant.for_unit(&u.settings);
+        if v != run_variant {
+            u.binary = *variants.entry((u.binary, v)).or_insert_with_key(|(i, v)| {
+                contexts.push(make(*i, v));
+                contexts.len() - 1
+            });
+        }
+    }
     Ok(Planned {
         target_dir,
         scratch,
@@ -571,14 +593,47 @@ fn github_actions(report: &Report, budgets_fail: bool, contexts: &[BinaryContext
 
 /// The sandbox of one binary: its package dir and the target dir through a
 /// private overlay (or read-only), the toolchain read-only, cargo's env.
+/// The sandbox a unit runs in, where an override may differ from the run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Variant {
+    isolation: Isolation,
+    read_only_source: bool,
+    extra_read_only: Vec<PathBuf>,
+}
+
+impl Variant {
+    fn of_run(args: &TestArgs, extra_read_only: &[PathBuf]) -> Variant {
+        Variant {
+            isolation: args.isolation,
+            read_only_source: args.read_only_source,
+            extra_read_only: extra_read_only.to_vec(),
+        }
+    }
+
+    /// The run's sandbox, with what a unit's settings change.
+    fn for_unit(&self, s: &TestSettings) -> Variant {
+        let mut extra = self.extra_read_only.clone();
+        extra.extend(
+            s.ro_bind
+                .iter()
+                .filter_map(|p| std::fs::canonicalize(p).ok()),
+        );
+        Variant {
+            isolation: s.isolation.unwrap_or(self.isolation),
+            read_only_source: s.read_only_source.unwrap_or(self.read_only_source),
+            extra_read_only: extra,
+        }
+    }
+}
+
 fn context(
     b: &TestBinary,
     env: &EnvVars,
     target_dir: &Path,
     sysroot_libs: &[PathBuf],
-    extra_read_only: &[PathBuf],
+    variant: &Variant,
     args: &TestArgs,
-    rootless: bool,
+    host: &Host,
 ) -> BinaryContext {
     let manifest_dir = std::fs::canonicalize(&b.manifest_dir).unwrap_or(b.manifest_dir.clone());
     let mut overlays = vec![manifest_dir.clone(), target_dir.to_path_buf()];
@@ -588,20 +643,20 @@ fn context(
         overlays.push(profile_dir.to_path_buf());
     }
     let mut read_only: Vec<PathBuf> = sysroot_libs.to_vec();
-    read_only.extend(extra_read_only.iter().cloned());
-    let mut layout = host::base_layout(&read_only, &overlays, args.read_only_source);
+    read_only.extend(variant.extra_read_only.iter().cloned());
+    let mut layout = host::base_layout(&read_only, &overlays, variant.read_only_source);
     // Other tests' scratch dirs (--scratch disk) are not this test's to see.
     let scratch = target_dir.join("isolate").join("scratch");
     if scratch.is_dir() {
         layout.secrets.push((scratch, true));
     }
-    if args.read_only_source {
+    if variant.read_only_source {
         layout.scratch.push(target_dir.join("tmp"));
     }
     let spec = host::init_spec(
-        rootless,
+        host.rootless,
         &args.sandbox,
-        args.isolation,
+        variant.isolation,
         &layout,
         manifest_dir,
         b.executable.clone(),
@@ -611,6 +666,7 @@ fn context(
         package: b.package.clone(),
         target: b.target.clone(),
         kind: b.kind.clone(),
+        namespaces: host.namespaces(variant.isolation),
         spec,
         env: sandbox::env_block(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))),
     }

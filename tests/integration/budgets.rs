@@ -309,3 +309,52 @@ fn report_diff_shows_what_grew_for_humans_and_pull_requests() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "not a report: a usage error");
 }
+
+/// An override may change a test's sandbox too: isolation none for one
+/// probe (it sees the host's pids), a read-only source for another (its
+/// write fails), and the rest of the probes keep the full sandbox.
+#[test]
+fn an_override_can_change_a_tests_sandbox() {
+    let (_tmp, dir) = fixture("probes");
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(
+        dir.join(".config/isolate.toml"),
+        r#"
+[[profile.default.overrides]]
+filter = "test(=pid_is_small)"
+isolation = "none"
+
+[[profile.default.overrides]]
+filter = "test(=writes_to_source_stay_private)"
+read-only-source = true
+
+[profile.bad]
+[[profile.bad.overrides]]
+filter = "all()"
+isolation = "per-binary"
+"#,
+    )
+    .unwrap();
+    let run = isolate_test(&dir, &["--test", "isolation"]);
+    assert_outcome(&run, "pid_is_small", "failed");
+    assert_outcome(&run, "writes_to_source_stay_private", "failed");
+    for (name, t) in run.tests() {
+        if !["pid_is_small", "writes_to_source_stay_private"].contains(&name.as_str()) {
+            assert_eq!(
+                outcome(&t),
+                "passed",
+                "{name} keeps the full sandbox: {}",
+                t["stderr"]
+            );
+        }
+    }
+    let bad = Command::new(BIN)
+        .args(["isolate", "test", "--profile", "bad"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("per-binary cannot be set for some tests")
+    );
+}
