@@ -191,3 +191,77 @@ fn junit_file_reads_like_nextests() {
     let system_err = child(*failing, "system-err").unwrap().text().unwrap();
     assert!(system_err.contains("this test fails so the demo shows a failure"));
 }
+
+/// (suite, classname, name, status) of every testcase: what a CI reader
+/// shows. Status is the first child that says how it ended.
+fn cases(xml: &str) -> Vec<(String, String, String, String)> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    let mut out = Vec::new();
+    for suite in doc.descendants().filter(|n| n.has_tag_name("testsuite")) {
+        for case in suite.children().filter(|n| n.has_tag_name("testcase")) {
+            let status = ["failure", "error", "skipped"]
+                .into_iter()
+                .find(|t| child(case, t).is_some())
+                .unwrap_or("passed");
+            out.push((
+                attr(suite, "name").to_string(),
+                attr(case, "classname").to_string(),
+                attr(case, "name").to_string(),
+                status.to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The same suite under cargo-nextest (installed on this project's
+/// machines) and under cargo-isolate: the same suites, the same testcases
+/// with the same classnames and names, failing and skipped alike. Ignored
+/// tests: nextest leaves them out of its JUnit file, we mark them
+/// <skipped/>; that is the one difference, and it is checked as such.
+#[test]
+fn the_junit_file_matches_nextests_for_the_same_suite() {
+    let (_tmp, dir) = fixture("demo");
+    if Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        return skip("cargo-nextest is not installed");
+    }
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(
+        dir.join(".config/nextest.toml"),
+        "[profile.default.junit]\npath = \"nextest-junit.xml\"\n",
+    )
+    .unwrap();
+    let nextest = Command::new("cargo")
+        .args(["nextest", "run", "--no-fail-fast"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let theirs = std::fs::read_to_string(dir.join("target/nextest/default/nextest-junit.xml"))
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&nextest.stderr)));
+    let junit = dir.join("ours.xml");
+    isolate_test(&dir, &["--junit", junit.to_str().unwrap()]);
+    let ours = std::fs::read_to_string(&junit).unwrap();
+    let (theirs, ours) = (cases(&theirs), cases(&ours));
+    let ours_run: Vec<_> = ours.iter().filter(|c| c.3 != "skipped").cloned().collect();
+    let theirs_run: Vec<_> = theirs
+        .iter()
+        .filter(|c| c.3 != "skipped")
+        .cloned()
+        .collect();
+    assert_eq!(
+        ours_run, theirs_run,
+        "the same suites, cases, classnames and outcomes"
+    );
+    let skipped: Vec<&String> = ours
+        .iter()
+        .filter(|c| c.3 == "skipped")
+        .map(|c| &c.2)
+        .collect();
+    assert_eq!(skipped, vec!["tests::ignored_for_now"]);
+}
