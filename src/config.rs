@@ -75,6 +75,11 @@ struct ProfileToml {
     report: Option<PathBuf>,
     junit: Option<PathBuf>,
     junit_store_success_output: Option<bool>,
+    html: Option<PathBuf>,
+    message_format: Option<Spanned<String>>,
+    color: Option<Spanned<String>>,
+    /// The -E used when the command line gives none (nextest's key).
+    default_filter: Option<Spanned<String>>,
     isolation: Option<Spanned<String>>,
     read_only_source: Option<bool>,
     reuse_netns: Option<bool>,
@@ -222,6 +227,10 @@ pub struct RunSettings {
     pub report: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub junit_store_success_output: Option<bool>,
+    pub html: Option<PathBuf>,
+    pub message_format: Option<cli::MessageFormat>,
+    pub color: Option<String>,
+    pub default_filter: Option<String>,
     pub isolation: Option<cli::Isolation>,
     pub read_only_source: Option<bool>,
     pub reuse_netns: Option<bool>,
@@ -381,6 +390,14 @@ impl Config {
         set!(report = r.report.as_deref().map(|p| Some(self.path(p))));
         set!(junit = r.junit.as_deref().map(|p| Some(self.path(p))));
         set!(junit_store_success_output = r.junit_store_success_output);
+        set!(html = r.html.as_deref().map(|p| Some(self.path(p))));
+        set!(message_format = r.message_format);
+        set!(color = r.color.clone().map(Some));
+        if !explicit.has("filtersets")
+            && let Some(f) = &r.default_filter
+        {
+            a.filtersets = vec![f.clone()];
+        }
         set!(isolation = r.isolation);
         set!(read_only_source = r.read_only_source);
         set!(reuse_netns = r.reuse_netns);
@@ -490,6 +507,10 @@ fn layer(top: RunSettings, base: RunSettings) -> RunSettings {
         ($($f:ident),*) => { RunSettings { $($f: top.$f.or(base.$f),)* ro_bind: if top.ro_bind.is_empty() { base.ro_bind } else { top.ro_bind }, env: { let mut e = base.env; e.extend(top.env); e }, regression: top.regression.or(base.regression), test: top.test.or(&base.test) } };
     }
     or!(
+        html,
+        message_format,
+        color,
+        default_filter,
         jobs,
         fail_fast,
         max_fail,
@@ -590,6 +611,17 @@ fn resolve_profile(p: &ProfileToml, err: &ErrFn<'_>) -> Result<RunSettings, Conf
         report: p.report.clone(),
         junit: p.junit.clone(),
         junit_store_success_output: p.junit_store_success_output,
+        html: p.html.clone(),
+        message_format: checked(&p.message_format, "message-format", err, |s| enum_value(s))?,
+        color: checked(&p.color, "color", err, |s| match s.as_str() {
+            "auto" | "always" | "never" => Ok(s.clone()),
+            _ => Err(format!("{s:?} is not one of auto, always, never")),
+        })?,
+        default_filter: checked(&p.default_filter, "default-filter", err, |s| {
+            Filterset::parse(s)
+                .map(|_| s.clone())
+                .map_err(|e| e.to_string())
+        })?,
         isolation: checked(&p.isolation, "isolation", err, |s| enum_value(s))?,
         read_only_source: p.read_only_source,
         reuse_netns: p.reuse_netns,
@@ -878,6 +910,23 @@ time-budget = "1s"
             Config::default().run.regression.thresholds(),
             Thresholds::default()
         );
+    }
+
+    #[test]
+    fn output_keys_and_a_default_filter() {
+        let c = load(
+            "[profile.default]\nhtml = \"r.html\"\nmessage-format = \"json\"\ncolor = \"never\"\ndefault-filter = \"not test(slow)\"\n",
+            "default",
+        )
+        .unwrap();
+        assert_eq!(c.run.html, Some(PathBuf::from("r.html")));
+        assert_eq!(c.run.message_format, Some(cli::MessageFormat::Json));
+        assert_eq!(c.run.color.as_deref(), Some("never"));
+        assert_eq!(c.run.default_filter.as_deref(), Some("not test(slow)"));
+        let e = error("[profile.default]\ndefault-filter = \"test(\"\n");
+        assert_eq!(e.at.map(|a| a.0), Some(2), "{e}");
+        let e = error("[profile.default]\ncolor = \"purple\"\n");
+        assert!(e.message.contains("auto, always, never"), "{e}");
     }
 
     #[test]
