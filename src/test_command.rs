@@ -143,6 +143,13 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         host.cgroup_name(),
         if host.rootless { ", rootless" } else { "" }
     );
+    // GitHub reads workflow commands (::error::, ::add-mask::...) in all a
+    // step prints, and tests' output is printed: stop command processing
+    // for the run; it resumes, with a token no test knows, for our own.
+    let github = std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true");
+    if github {
+        println!("::stop-commands::{}", github_token());
+    }
     let mut progress = report::progress::Progress::new(runnable, &settings, !args.no_capture);
     let mut events =
         (args.message_format == MessageFormat::Json).then(report::events::EventStream::new);
@@ -552,10 +559,18 @@ fn compare(report: &mut Report, baseline: &Baseline, config: &Config, units: &[p
 
 /// With GITHUB_ACTIONS=true: annotations on stdout (where the runner reads
 /// workflow commands) and the markdown summary appended to the step's.
+/// The token that ends `::stop-commands::`: random, made once, and unlike
+/// the run id never given to a test.
+fn github_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(testenv::random_uuid)
+}
+
 fn github_actions(report: &Report, budgets_fail: bool, contexts: &[BinaryContext]) {
     if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
         return;
     }
+    println!("::{}::", github_token());
     let root = std::env::var_os("GITHUB_WORKSPACE")
         .map(PathBuf::from)
         .or_else(|| std::env::current_dir().ok());

@@ -60,13 +60,16 @@ pub fn base_env(args: &SandboxArgs) -> EnvVars {
 /// This run's id: a random (version 4) UUID, made once.
 pub fn run_id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        let mut b = [0u8; 16];
-        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-            let _ = std::io::Read::read_exact(&mut f, &mut b);
-        }
-        uuid_v4(b)
-    })
+    ID.get_or_init(random_uuid)
+}
+
+/// A fresh random (version 4) UUID.
+pub fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    uuid_v4(b)
 }
 
 fn uuid_v4(mut b: [u8; 16]) -> String {

@@ -207,6 +207,15 @@ fn github_actions_get_annotations_and_a_step_summary() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // Tests' output is printed during the run: GitHub must not read
+    // workflow commands in it. Commands stop first and resume, with a
+    // token the tests never saw, only for ours.
+    let first = stdout.lines().next().unwrap_or_default();
+    let token = first
+        .strip_prefix("::stop-commands::")
+        .unwrap_or_else(|| panic!("commands are not stopped first: {stdout}"));
+    let resume = stdout.find(&format!("::{token}::")).expect("resumed");
+    assert!(stdout.find("::error").unwrap() > resume, "{stdout}");
     let failure = stdout
         .lines()
         .find(|l| l.contains("fails_on_purpose"))
@@ -356,5 +365,40 @@ isolation = "per-binary"
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("per-binary cannot be set for some tests")
+    );
+}
+
+/// The token that resumes workflow commands is not something a test can
+/// know: a test sees the run id (and prints it here), never the token.
+#[test]
+fn the_workflow_command_token_is_not_the_run_id() {
+    let (_tmp, dir) = fixture("same");
+    let report = unique_report(&dir);
+    let out = Command::new(BIN)
+        .args([
+            "isolate",
+            "test",
+            "shows_env",
+            "--report",
+            report.to_str().unwrap(),
+        ])
+        .current_dir(&dir)
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("::stop-commands::"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let seen = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        seen.contains("CARGO_ISOLATE_RUN_ID="),
+        "the test printed what it sees"
+    );
+    assert!(
+        !seen.contains(token),
+        "a test could resume workflow commands"
     );
 }
