@@ -51,6 +51,10 @@ impl ScratchRoot {
 impl Drop for ScratchRoot {
     fn drop(&mut self) {
         remove_forcing(&self.dir);
+        // The parent too, when no other run uses it: nothing is left.
+        if let Some(parent) = self.dir.parent() {
+            let _ = fs::remove_dir(parent);
+        }
     }
 }
 
