@@ -331,45 +331,11 @@ fn ansi_sequence_len(s: &[char]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{HostInfo, RunnerInfo, Settings, Summary, Tool};
 
     const STARTED: &str = "2024-05-06T07:08:09.123Z";
 
-    fn settings() -> Settings {
-        Settings {
-            isolation: "per-test",
-            jobs: 2,
-            memory_max: Some(32 << 20),
-            pids_max: None,
-            cpus: None,
-            timeout_ms: Some(3000),
-        }
-    }
-
     fn report(tests: Vec<TestRecord>) -> Report {
-        Report {
-            schema_version: 1,
-            tool: Tool {
-                name: "cargo-isolate",
-                version: "0",
-            },
-            started_at: STARTED.into(),
-            duration_ms: 2500.0,
-            complete: true,
-            host: HostInfo {
-                kernel: String::new(),
-                cgroup: "v2",
-                rootless: false,
-            },
-            settings: settings(),
-            summary: Summary::of(&tests),
-            tests,
-            runner: RunnerInfo {
-                peak_rss_bytes: None,
-            },
-            not_run: Vec::new(),
-            baseline: None,
-        }
+        crate::report::testing::report(tests, STARTED, 2500.0)
     }
 
     /// A test of `demo`'s library (or, with `kind` "test", of its

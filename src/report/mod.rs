@@ -374,6 +374,51 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// What the report's unit tests build their reports from.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    /// A run with a 32 MiB memory limit and a 3 s timeout.
+    pub fn settings() -> Settings {
+        Settings {
+            isolation: "per-test",
+            jobs: 1,
+            memory_max: Some(32 << 20),
+            pids_max: None,
+            cpus: None,
+            timeout_ms: Some(3000),
+        }
+    }
+
+    /// A complete report of `tests`, as a run would write it.
+    pub fn report(tests: Vec<TestRecord>, started_at: &str, duration_ms: f64) -> Report {
+        Report {
+            schema_version: 1,
+            tool: Tool {
+                name: "cargo-isolate",
+                version: "0",
+            },
+            started_at: started_at.into(),
+            duration_ms,
+            complete: true,
+            host: HostInfo {
+                kernel: String::new(),
+                cgroup: "v2",
+                rootless: false,
+            },
+            settings: settings(),
+            summary: Summary::of(&tests),
+            tests,
+            runner: RunnerInfo {
+                peak_rss_bytes: None,
+            },
+            not_run: Vec::new(),
+            baseline: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,14 +473,7 @@ mod tests {
 
     #[test]
     fn reasons_say_what_happened() {
-        let settings = Settings {
-            isolation: "per-test",
-            jobs: 1,
-            memory_max: Some(32 << 20),
-            pids_max: None,
-            cpus: None,
-            timeout_ms: Some(3000),
-        };
+        let settings = testing::settings();
         let mut r = record("failed");
         r.exit_code = Some(101);
         assert_eq!(r.reason(&settings), "exit code 101");

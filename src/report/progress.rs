@@ -295,16 +295,7 @@ impl<'a> Progress<'a> {
 mod tests {
     use super::*;
 
-    fn settings() -> Settings {
-        Settings {
-            isolation: "per-test",
-            jobs: 1,
-            memory_max: Some(32 << 20),
-            pids_max: None,
-            cpus: None,
-            timeout_ms: Some(3000),
-        }
-    }
+    use crate::report::testing::settings;
 
     fn record(id: &str, outcome: &'static str) -> TestRecord {
         let mut t = TestRecord::new(format!("demo {id}"), "demo", "demo", "lib", Some(id.into()));

@@ -176,39 +176,9 @@ fn counts(s: &super::Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{HostInfo, RunnerInfo, Settings, Summary, Tool};
 
     fn report(tests: Vec<TestRecord>) -> Report {
-        Report {
-            schema_version: 1,
-            tool: Tool {
-                name: "cargo-isolate",
-                version: "0",
-            },
-            started_at: String::new(),
-            duration_ms: 330.0,
-            complete: true,
-            host: HostInfo {
-                kernel: String::new(),
-                cgroup: "v2",
-                rootless: false,
-            },
-            settings: Settings {
-                isolation: "per-test",
-                jobs: 1,
-                memory_max: Some(32 << 20),
-                pids_max: None,
-                cpus: None,
-                timeout_ms: Some(3000),
-            },
-            summary: Summary::of(&tests),
-            tests,
-            runner: RunnerInfo {
-                peak_rss_bytes: None,
-            },
-            not_run: Vec::new(),
-            baseline: None,
-        }
+        crate::report::testing::report(tests, "", 330.0)
     }
 
     fn record(name: &str, outcome: &'static str) -> TestRecord {
