@@ -312,12 +312,7 @@ fn env_clear_keeps_only_cargo_variables_and_the_named_ones() {
         .env("DROPPED", "x")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let (names, values) = stdout.split_once('\n').unwrap();
     assert!(
@@ -354,12 +349,7 @@ fn run_from_the_root_dir_and_with_megabytes_of_arguments() {
         .current_dir("/")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "/\nok\n");
     // 2,000 arguments of 100 bytes: 200 KiB, over the 128 KiB of one string.
     let many: Vec<String> = (0..2000).map(|i| format!("{i:0100}")).collect();
@@ -368,12 +358,7 @@ fn run_from_the_root_dir_and_with_megabytes_of_arguments() {
         .args(&many)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2000\n");
 }
 
@@ -389,12 +374,7 @@ fn home_is_empty_or_the_package_but_never_holds_secrets() {
         .current_dir(&armed.home)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("secret.txt"),
@@ -496,12 +476,7 @@ fn ctrl_c_during_run_exits_130() {
     )
     .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 130);
 }
 
 /// A report that cannot be written loses nothing else: the summary and

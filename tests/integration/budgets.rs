@@ -288,12 +288,7 @@ fn report_diff_shows_what_grew_for_humans_and_pull_requests() {
             .args(extra)
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_code(&out, 0);
         String::from_utf8(out.stdout).unwrap()
     };
     let md = diff(&["--format", "markdown"]);

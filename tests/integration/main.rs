@@ -142,6 +142,16 @@ fn timeout_secs() -> u64 {
         .unwrap_or(3)
 }
 
+/// The process exited with `code`; its stderr is shown when not.
+fn assert_code(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -277,12 +287,7 @@ fn custom_hostname() {
         .env("PROBE_EXPECT_HOSTNAME", "elsewhere")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 0);
     let r: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     assert_eq!(r["summary"]["passed"], 1);
     assert_eq!(r["summary"]["total"], 1);
@@ -937,12 +942,7 @@ fn interrupt_keeps_finished_tests_and_cleans_up(signal: nix::sys::signal::Signal
     std::thread::sleep(Duration::from_millis(1000));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_code(&out, 130);
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["complete"], false);
     let names: Vec<&str> = r["tests"]
