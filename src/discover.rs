@@ -17,8 +17,14 @@ pub struct TestCase {
     pub ignored: bool,
 }
 
-/// Lists the tests of every binary, `cfg.jobs` sandboxes at a time.
-pub fn discover(cfg: &RunConfig<'_>, binaries: &[TestBinary]) -> Result<Vec<TestCase>, Error> {
+/// Lists the tests of every binary but those `skip` names (the -E
+/// expressions exclude them whatever their tests), `cfg.jobs` sandboxes
+/// at a time.
+pub fn discover(
+    cfg: &RunConfig<'_>,
+    binaries: &[TestBinary],
+    skip: &(dyn Fn(usize) -> bool + Sync),
+) -> Result<Vec<TestCase>, Error> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<TestCase>, Error>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..cfg.jobs.clamp(1, binaries.len().max(1)))
@@ -28,7 +34,7 @@ pub fn discover(cfg: &RunConfig<'_>, binaries: &[TestBinary]) -> Result<Vec<Test
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(b) = binaries.get(i) else { break };
-                        if b.custom_harness {
+                        if b.custom_harness || skip(i) {
                             continue;
                         }
                         out.push(list_binary(cfg, i, b));

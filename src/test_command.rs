@@ -278,6 +278,24 @@ struct Selection<'a> {
 }
 
 impl Selection<'_> {
+    /// Whether the -E expressions exclude every test of this binary, so
+    /// that it need not even be listed.
+    fn excludes_binary(&self, b: &TestBinary) -> bool {
+        let id = b.binary_id();
+        let info = TestInfo {
+            package: &b.package,
+            binary: &b.target,
+            binary_id: &id,
+            kind: &b.kind,
+            name: "",
+        };
+        !self.filtersets.is_empty()
+            && self
+                .filtersets
+                .iter()
+                .all(|f| f.matches_binary(&info) == Some(false))
+    }
+
     /// Keeps the units the -E expressions select (any of them) and gives
     /// each its settings.
     fn apply(&self, binaries: &[TestBinary], units: Vec<plan::RunUnit>) -> Vec<plan::RunUnit> {
@@ -405,7 +423,9 @@ fn build_and_plan(
         reuse_netns: false,
         scratch: scratch.as_ref(),
     };
-    let cases = discover::discover(&list_cfg, &built.binaries)?;
+    let cases = discover::discover(&list_cfg, &built.binaries, &|i| {
+        selection.excludes_binary(&built.binaries[i])
+    })?;
     let filter = Filter::new(
         &args.filters,
         args.exact,

@@ -226,13 +226,6 @@ impl Filterset {
     /// `matches_binary`: `Some(b)` if every test in the binary gets the same
     /// answer `b` whatever its name, `None` if it depends on `test()`.
     /// `t.name` is ignored.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "to skip listing binaries -E excludes; not wired yet"
-        )
-    )]
     pub fn matches_binary(&self, t: &TestInfo<'_>) -> Option<bool> {
         self.expr.matches_binary(t)
     }

@@ -397,3 +397,28 @@ fn the_workflow_command_token_is_not_the_run_id() {
         "a test could resume workflow commands"
     );
 }
+
+/// A binary the -E expressions exclude whatever its tests is not even
+/// listed: here its listing would fail the run.
+#[test]
+fn binaries_excluded_by_filtersets_are_not_listed() {
+    let (_tmp, dir) = fixture("hostile");
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["isolate", "test", "--report"])
+            .arg(unique_report(&dir))
+            .args(extra)
+            .current_dir(&dir)
+            .env("HOSTILE_LIST_FAILS", "1")
+            .output()
+            .unwrap()
+    };
+    let all = run(&[]);
+    assert_code(&all, 96);
+    assert!(String::from_utf8_lossy(&all.stderr).contains("listing the tests of"));
+    let one = run(&["-E", "binary(escape) & test(=no_controlling_terminal)"]);
+    assert_code(&one, 0);
+    // test() alone cannot decide for a whole binary: both are listed.
+    let undecided = run(&["-E", "test(=no_controlling_terminal)"]);
+    assert_code(&undecided, 96);
+}
