@@ -489,9 +489,9 @@ pub fn parse(text: &str, path: &Path, profile_name: &str) -> Result<Config, Conf
     // The chosen profile's overrides come first, then default's.
     let mut overrides = Vec::new();
     if profile_name != DEFAULT_PROFILE {
-        overrides.extend(resolve_overrides(&chosen.overrides, text, &err)?);
+        overrides.extend(resolve_overrides(&chosen.overrides, &err)?);
     }
-    overrides.extend(resolve_overrides(&default.overrides, text, &err)?);
+    overrides.extend(resolve_overrides(&default.overrides, &err)?);
     Ok(Config {
         source: Some(path.to_path_buf()),
         root: None,
@@ -686,12 +686,7 @@ fn resolve_profile(p: &ProfileToml, err: &ErrFn<'_>) -> Result<RunSettings, Conf
     })
 }
 
-fn resolve_overrides(
-    list: &[OverrideToml],
-    text: &str,
-    err: &ErrFn<'_>,
-) -> Result<Vec<Override>, ConfigError> {
-    let _ = text;
+fn resolve_overrides(list: &[OverrideToml], err: &ErrFn<'_>) -> Result<Vec<Override>, ConfigError> {
     list.iter()
         .map(|o| {
             let expr = o.filter.get_ref();
