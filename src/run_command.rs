@@ -27,7 +27,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let mut read_only = vec![cwd.clone(), program_dir];
     read_only.extend(host::extra_read_only(&args.sandbox)?);
     let layout = host::base_layout(&read_only, &[], false);
-    let spec = host::init_spec(
+    let mut spec = host::init_spec(
         host.rootless,
         &args.sandbox,
         Isolation::PerTest,
@@ -50,7 +50,6 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         Some(r) => Some(r.for_sandbox("run").map_err(Error::setup)?),
         None => None,
     };
-    let mut spec = spec;
     spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
     let leaf = leaf_for(&host, "run")?;
     let cancel = crate::signals::CancelPipe::install();

@@ -282,13 +282,7 @@ impl Selection<'_> {
     /// that it need not even be listed.
     fn excludes_binary(&self, b: &TestBinary) -> bool {
         let id = b.binary_id();
-        let info = TestInfo {
-            package: &b.package,
-            binary: &b.target,
-            binary_id: &id,
-            kind: &b.kind,
-            name: "",
-        };
+        let info = test_info(b, &id, "");
         !self.filtersets.is_empty()
             && self
                 .filtersets
@@ -300,28 +294,31 @@ impl Selection<'_> {
     /// each its settings.
     fn apply(&self, binaries: &[TestBinary], units: Vec<plan::RunUnit>) -> Vec<plan::RunUnit> {
         let ids: Vec<String> = binaries.iter().map(TestBinary::binary_id).collect();
-        fn info<'a>(b: &'a [TestBinary], ids: &'a [String], u: &'a plan::RunUnit) -> TestInfo<'a> {
-            TestInfo {
-                package: &b[u.binary].package,
-                binary: &b[u.binary].target,
-                binary_id: &ids[u.binary],
-                kind: &b[u.binary].kind,
-                name: u.name.as_deref().unwrap_or(""),
-            }
-        }
         units
             .into_iter()
             .filter(|u| {
-                let t = info(binaries, &ids, u);
+                let name = u.name.as_deref().unwrap_or("");
+                let t = test_info(&binaries[u.binary], &ids[u.binary], name);
                 self.filtersets.is_empty() || self.filtersets.iter().any(|f| f.matches(&t))
             })
             .map(|mut u| {
-                u.settings = self
-                    .config
-                    .test_settings(&info(binaries, &ids, &u), self.cli);
+                let name = u.name.as_deref().unwrap_or("");
+                let t = test_info(&binaries[u.binary], &ids[u.binary], name);
+                u.settings = self.config.test_settings(&t, self.cli);
                 u
             })
             .collect()
+    }
+}
+
+/// What a filterset sees of one test (`name` empty: the whole binary).
+fn test_info<'a>(b: &'a TestBinary, binary_id: &'a str, name: &'a str) -> TestInfo<'a> {
+    TestInfo {
+        package: &b.package,
+        binary: &b.target,
+        binary_id,
+        kind: &b.kind,
+        name,
     }
 }
 
