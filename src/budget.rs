@@ -100,6 +100,23 @@ pub struct Regression {
     pub percent: f64,
 }
 
+impl Regression {
+    /// "memory +30.0% (100.0 MiB -> 130.0 MiB)".
+    pub fn describe(&self) -> String {
+        let figure = |v: f64| match self.metric {
+            "memory" => crate::report::human_bytes(v as u64),
+            _ => format!("{v:.1} ms"),
+        };
+        format!(
+            "{} {:+.1}% ({} -> {})",
+            self.metric,
+            self.percent,
+            figure(self.baseline),
+            figure(self.now)
+        )
+    }
+}
+
 /// An earlier report's figures, by test id.
 #[derive(Debug, Default)]
 pub struct Baseline {

@@ -71,58 +71,18 @@ pub fn annotations(
             out += &format!(
                 "::{level} title={}::{}\n",
                 escape_property(&format!("{} over its {what} budget", t.id)),
-                escape_data(&budget_line(t, what))
+                escape_data(&t.budget_line(what))
             );
         }
         for r in &t.regressions {
             out += &format!(
                 "::{level} title={}::{}\n",
                 escape_property(&format!("{} regressed ({})", t.id, r.metric)),
-                escape_data(&regression_line(r))
+                escape_data(&r.describe())
             );
         }
     }
     out
-}
-
-/// "memory +30.0% (100.0 MiB -> 130.0 MiB)".
-pub fn regression_line(r: &crate::budget::Regression) -> String {
-    format!(
-        "{} {:+.1}% ({} -> {})",
-        r.metric,
-        r.percent,
-        figure(r.metric, r.baseline),
-        figure(r.metric, r.now)
-    )
-}
-
-fn figure(metric: &str, v: f64) -> String {
-    match metric {
-        "memory" => human_bytes(v as u64),
-        _ => format!("{v:.1} ms"),
-    }
-}
-
-/// "peak memory 120.0 MiB, budget 64.0 MiB".
-pub fn budget_line(t: &TestRecord, what: &str) -> String {
-    let b = t.budgets.unwrap_or_default();
-    match what {
-        "memory" => format!(
-            "peak memory {}, budget {}",
-            t.peak_memory_bytes.map(human_bytes).unwrap_or_default(),
-            b.memory_bytes.map(human_bytes).unwrap_or_default()
-        ),
-        "time" => format!(
-            "time {:.1} ms, budget {} ms",
-            t.duration_ms.unwrap_or_default(),
-            b.time_ms.unwrap_or_default()
-        ),
-        _ => format!(
-            "CPU {:.1} ms, budget {} ms",
-            t.cpu_ms.unwrap_or_default(),
-            b.cpu_ms.unwrap_or_default()
-        ),
-    }
 }
 
 /// Escapes text for a markdown table cell.
@@ -179,7 +139,7 @@ pub fn step_summary(report: &Report) -> String {
     let breaches: Vec<(&TestRecord, String)> = report
         .tests
         .iter()
-        .flat_map(|t| t.over_budget.iter().map(move |w| (t, budget_line(t, w))))
+        .flat_map(|t| t.over_budget.iter().map(move |w| (t, t.budget_line(w))))
         .collect();
     if !breaches.is_empty() {
         md += "### Over budget\n\n| test | figure |\n|---|---|\n";
@@ -191,7 +151,7 @@ pub fn step_summary(report: &Report) -> String {
     let regs: Vec<(&TestRecord, String)> = report
         .tests
         .iter()
-        .flat_map(|t| t.regressions.iter().map(move |r| (t, regression_line(r))))
+        .flat_map(|t| t.regressions.iter().map(move |r| (t, r.describe())))
         .collect();
     if !regs.is_empty() {
         md += "### Regressions against the baseline\n\n| test | change |\n|---|---|\n";

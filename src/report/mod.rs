@@ -225,6 +225,29 @@ impl TestRecord {
         }
     }
 
+    /// "peak memory 120.0 MiB, budget 64.0 MiB": one broken budget
+    /// (`what`: "memory", "time" or "cpu"), for the terminal and CI.
+    pub fn budget_line(&self, what: &str) -> String {
+        let b = self.budgets.unwrap_or_default();
+        match what {
+            "memory" => format!(
+                "peak memory {}, budget {}",
+                self.peak_memory_bytes.map(human_bytes).unwrap_or_default(),
+                b.memory_bytes.map(human_bytes).unwrap_or_default()
+            ),
+            "time" => format!(
+                "time {:.1} ms, budget {} ms",
+                self.duration_ms.unwrap_or_default(),
+                b.time_ms.unwrap_or_default()
+            ),
+            _ => format!(
+                "CPU {:.1} ms, budget {} ms",
+                self.cpu_ms.unwrap_or_default(),
+                b.cpu_ms.unwrap_or_default()
+            ),
+        }
+    }
+
     /// Takes the outcome and figures of a finished sandbox.
     pub fn set_measured(&mut self, m: crate::outcome::Measured) {
         self.outcome = m.outcome().as_str();

@@ -100,7 +100,7 @@ pub fn render(report: &Report) -> String {
                 "{:>12} {}: {}\n",
                 budget_style.apply_to("OVER BUDGET"),
                 for_terminal_line(&t.id),
-                super::github::budget_line(t, what)
+                t.budget_line(what)
             );
         }
         for r in &t.regressions {
@@ -108,7 +108,7 @@ pub fn render(report: &Report) -> String {
                 "{:>12} {}: {}\n",
                 budget_style.apply_to("REGRESSED"),
                 for_terminal_line(&t.id),
-                super::github::regression_line(r)
+                r.describe()
             );
         }
     }
