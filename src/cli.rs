@@ -23,7 +23,7 @@ pub enum Command {
     /// Build the workspace's tests and run each one in its own sandbox.
     Test(Box<TestArgs>),
     /// Run any program in the same sandbox and print what it used.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Compare two reports, or render one as a self-contained HTML page.
     Report(ReportArgs),
     #[command(name = "__init", hide = true)]
@@ -106,10 +106,29 @@ pub struct TestArgs {
     /// Sandboxes at once [default: number of CPUs].
     #[arg(short = 'j', long, visible_alias = "test-threads", value_name = "N", value_parser = parse_jobs, help_heading = "Running")]
     pub jobs: Option<usize>,
-    /// Run each selected test N times, each in a fresh sandbox: with
-    /// --fail-fast, until the first failure. For reproducing flaky tests.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Running")]
-    pub repeat: u32,
+    /// Run a test that did not pass again, up to N times, each time in a
+    /// fresh sandbox; one that then passes is reported flaky, with every
+    /// attempt kept.
+    #[arg(long, value_name = "N", help_heading = "Flaky tests")]
+    pub retries: Option<u32>,
+    /// Fail the run (exit 100) when a test was flaky; by default a test
+    /// that passed on a retry passes.
+    #[arg(long, help_heading = "Flaky tests")]
+    pub flaky_fails: bool,
+    /// Run the selected tests N times each, -j at a time, each run in a
+    /// fresh sandbox, and report per test its runs, failures, pass rate and
+    /// the spread of time and memory.
+    #[arg(long, visible_alias = "repeat", value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Flaky tests")]
+    pub stress_count: Option<u32>,
+    /// Run the selected tests over and over until this much time has
+    /// passed (e.g. 10m); with --fail-fast, until the first failure.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Flaky tests")]
+    pub stress_duration: Option<Duration>,
+    /// Shuffle the order tests start in with this seed (printed, and in
+    /// each replay command), given to each test as CARGO_ISOLATE_SEED and,
+    /// with --isolation per-binary, as libtest's --shuffle-seed.
+    #[arg(long, value_name = "N", help_heading = "Flaky tests")]
+    pub seed: Option<u64>,
     /// Stop at the first test that does not pass (--max-fail 1).
     #[arg(long, overrides_with_all = ["no_fail_fast", "max_fail"], help_heading = "Running")]
     pub fail_fast: bool,
@@ -366,6 +385,89 @@ pub struct SandboxArgs {
     /// cgroup): the limit is then ignored and the report says so.
     #[arg(long)]
     pub allow_unenforced_limits: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Resolve NAME to ADDR in the sandbox's own /etc/hosts (repeatable),
+    /// e.g. db.internal=127.0.0.1, to point a test at a loopback fake.
+    #[arg(long = "hosts", value_name = "NAME=ADDR", value_parser = parse_host_entry)]
+    pub hosts: Vec<HostEntry>,
+}
+
+/// Faults in each sandbox's own network, made with nftables and a qdisc
+/// on its `lo`: nothing reaches the host's network.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Network faults (in each sandbox's own network)")]
+pub struct NetArgs {
+    /// Drop this share of packets at random, e.g. 5%.
+    #[arg(long, value_name = "PERCENT", value_parser = crate::netfaults::parse_loss)]
+    pub net_loss: Option<u32>,
+    /// Refuse connections to these ports: TCP gets a reset, UDP an ICMP
+    /// port unreachable, e.g. 5432,6379 (repeatable).
+    #[arg(long, value_name = "PORT[,PORT...]", value_parser = parse_port_list)]
+    pub net_reject: Vec<PortList>,
+    /// Drop every packet to these ports without an answer: the test sees
+    /// timeouts (repeatable).
+    #[arg(long, value_name = "PORT[,PORT...]", value_parser = parse_port_list)]
+    pub net_drop: Vec<PortList>,
+    /// Limit the bandwidth (token bucket), e.g. 1mbit, 500kbit, 10mbps.
+    #[arg(long, value_name = "RATE", value_parser = crate::netfaults::parse_rate)]
+    pub net_rate: Option<u64>,
+    /// Delay every packet (netem), e.g. 50ms.
+    #[arg(long, value_name = "DURATION", value_parser = crate::netfaults::parse_delay_us)]
+    pub net_delay: Option<u32>,
+    /// Vary the delay by up to this much (netem), e.g. 10ms.
+    #[arg(long, value_name = "DURATION", value_parser = crate::netfaults::parse_jitter_us)]
+    pub net_jitter: Option<u32>,
+}
+
+/// One `--net-reject`/`--net-drop` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortList(pub Vec<u16>);
+
+fn parse_port_list(s: &str) -> Result<PortList, String> {
+    crate::netfaults::parse_ports(s).map(PortList)
+}
+
+/// One `--hosts NAME=ADDR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEntry {
+    pub name: String,
+    pub addr: std::net::IpAddr,
+}
+
+impl std::fmt::Display for HostEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.name, self.addr)
+    }
+}
+
+/// `NAME=ADDR`: a host name as /etc/hosts takes it (letters, digits, '.',
+/// '-', '_'; nothing that could start a new line or field) and an IP
+/// address.
+pub fn parse_host_entry(s: &str) -> Result<HostEntry, String> {
+    let Some((name, addr)) = s.split_once('=') else {
+        return Err(format!(
+            "{s:?} is not NAME=ADDR, e.g. db.internal=127.0.0.1"
+        ));
+    };
+    if name.is_empty() || name.len() > 253 {
+        return Err("the host name must be 1 to 253 bytes, e.g. db.internal=127.0.0.1".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !matches!(c, '.' | '-' | '_'))
+    {
+        return Err(format!(
+            "{c:?} is not allowed in a host name: use letters, digits, '.', '-' and '_', e.g. db.internal=127.0.0.1"
+        ));
+    }
+    let addr = addr.parse().map_err(|_| {
+        format!("{addr:?} is not an IP address, e.g. db.internal=127.0.0.1 or db.internal=::1")
+    })?;
+    Ok(HostEntry {
+        name: name.to_string(),
+        addr,
+    })
 }
 
 /// One `--env KEY[=VALUE]`: `value: None` passes the host's value through.

@@ -11,6 +11,7 @@
 use crate::budget::{Threshold, Thresholds, parse_percent};
 use crate::cli::{self, EnvSetting};
 use crate::filterset::{Filterset, TestInfo};
+use crate::sandbox::netfault::NetFaults;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -51,6 +52,22 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The `net-*` keys of a profile or an override. (They are repeated in
+/// both rather than flattened: serde's flatten loses toml's spans, which
+/// error messages point with, and `deny_unknown_fields`.)
+macro_rules! net_toml {
+    ($t:expr) => {
+        NetToml {
+            net_loss: $t.net_loss.clone(),
+            net_reject: $t.net_reject.clone(),
+            net_drop: $t.net_drop.clone(),
+            net_rate: $t.net_rate.clone(),
+            net_delay: $t.net_delay.clone(),
+            net_jitter: $t.net_jitter.clone(),
+        }
+    };
+}
+
 /// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +85,10 @@ struct ProfileToml {
     no_fail_fast: Option<bool>,
     max_fail: Option<Spanned<i64>>,
     no_capture: Option<bool>,
-    repeat: Option<Spanned<i64>>,
+    #[serde(alias = "repeat")]
+    stress_count: Option<Spanned<i64>>,
+    stress_duration: Option<Spanned<String>>,
+    flaky_fails: Option<bool>,
     retries: Option<Spanned<i64>>,
     output_limit: Option<Spanned<String>>,
     run_ignored: Option<Spanned<String>>,
@@ -101,6 +121,15 @@ struct ProfileToml {
     memory_budget: Option<Spanned<String>>,
     time_budget: Option<Spanned<String>>,
     cpu_budget: Option<Spanned<String>>,
+    net_loss: Option<Spanned<String>>,
+    net_reject: Option<Spanned<PortsToml>>,
+    net_drop: Option<Spanned<PortsToml>>,
+    net_rate: Option<Spanned<String>>,
+    net_delay: Option<Spanned<String>>,
+    net_jitter: Option<Spanned<String>>,
+    /// `--hosts`: name = address.
+    #[serde(default)]
+    hosts: BTreeMap<String, Spanned<String>>,
     // Budgets and the baseline.
     budgets: Option<Spanned<String>>,
     baseline: Option<PathBuf>,
@@ -125,8 +154,112 @@ impl ProfileToml {
             memory_budget: self.memory_budget.clone(),
             time_budget: self.time_budget.clone(),
             cpu_budget: self.cpu_budget.clone(),
+            net: net_toml!(self),
         }
     }
+}
+
+/// The network fault keys, in a profile or an override.
+#[derive(Debug, Default, Clone)]
+struct NetToml {
+    net_loss: Option<Spanned<String>>,
+    net_reject: Option<Spanned<PortsToml>>,
+    net_drop: Option<Spanned<PortsToml>>,
+    net_rate: Option<Spanned<String>>,
+    net_delay: Option<Spanned<String>>,
+    net_jitter: Option<Spanned<String>>,
+}
+
+/// Ports as `[5432, 6379]`, `5432` or `"5432,6379"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum PortsToml {
+    List(Vec<i64>),
+    One(i64),
+    Text(String),
+}
+
+impl PortsToml {
+    fn text(&self) -> String {
+        match self {
+            PortsToml::List(l) => l.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+            PortsToml::One(n) => n.to_string(),
+            PortsToml::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// A test's network faults, as far as one layer (command line, override,
+/// profile) sets them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetSettings {
+    pub loss_ppm: Option<u32>,
+    pub reject_ports: Option<Vec<u16>>,
+    pub drop_ports: Option<Vec<u16>>,
+    pub rate_bps: Option<u64>,
+    pub delay_us: Option<u32>,
+    pub jitter_us: Option<u32>,
+}
+
+impl NetSettings {
+    /// What the command line's `--net-*` flags set.
+    pub fn of_args(a: &cli::NetArgs) -> NetSettings {
+        let ports = |l: &[cli::PortList]| {
+            let mut v: Vec<u16> = l.iter().flat_map(|p| p.0.iter().copied()).collect();
+            v.sort_unstable();
+            v.dedup();
+            (!v.is_empty()).then_some(v)
+        };
+        NetSettings {
+            loss_ppm: a.net_loss,
+            reject_ports: ports(&a.net_reject),
+            drop_ports: ports(&a.net_drop),
+            rate_bps: a.net_rate,
+            delay_us: a.net_delay,
+            jitter_us: a.net_jitter,
+        }
+    }
+
+    fn or(self, o: &NetSettings) -> NetSettings {
+        NetSettings {
+            loss_ppm: self.loss_ppm.or(o.loss_ppm),
+            reject_ports: self.reject_ports.or_else(|| o.reject_ports.clone()),
+            drop_ports: self.drop_ports.or_else(|| o.drop_ports.clone()),
+            rate_bps: self.rate_bps.or(o.rate_bps),
+            delay_us: self.delay_us.or(o.delay_us),
+            jitter_us: self.jitter_us.or(o.jitter_us),
+        }
+    }
+
+    /// The faults the sandbox applies.
+    pub fn to_faults(&self) -> NetFaults {
+        NetFaults {
+            loss_ppm: self.loss_ppm.unwrap_or(0),
+            reject_ports: self.reject_ports.clone().unwrap_or_default(),
+            drop_ports: self.drop_ports.clone().unwrap_or_default(),
+            rate_bps: self.rate_bps,
+            delay_us: self.delay_us,
+            jitter_us: self.jitter_us,
+        }
+    }
+}
+
+fn resolve_net(n: &NetToml, err: &ErrFn<'_>) -> Result<NetSettings, ConfigError> {
+    use crate::netfaults as nf;
+    let ports = |v: &Option<Spanned<PortsToml>>, key: &str| match v {
+        None => Ok(None),
+        Some(s) => nf::parse_ports(&s.get_ref().text())
+            .map(Some)
+            .map_err(|m| err(Some(s.span()), format!("invalid value for '{key}': {m}"))),
+    };
+    Ok(NetSettings {
+        loss_ppm: checked(&n.net_loss, "net-loss", err, |s| nf::parse_loss(s))?,
+        reject_ports: ports(&n.net_reject, "net-reject")?,
+        drop_ports: ports(&n.net_drop, "net-drop")?,
+        rate_bps: checked(&n.net_rate, "net-rate", err, |s| nf::parse_rate(s))?,
+        delay_us: checked(&n.net_delay, "net-delay", err, |s| nf::parse_delay_us(s))?,
+        jitter_us: checked(&n.net_jitter, "net-jitter", err, |s| nf::parse_jitter_us(s))?,
+    })
 }
 
 /// What a profile and an override may both set: a test's own settings.
@@ -140,6 +273,7 @@ struct TestToml {
     memory_budget: Option<Spanned<String>>,
     time_budget: Option<Spanned<String>>,
     cpu_budget: Option<Spanned<String>>,
+    net: NetToml,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +294,12 @@ struct OverrideToml {
     read_only_source: Option<bool>,
     #[serde(default)]
     ro_bind: Vec<PathBuf>,
+    net_loss: Option<Spanned<String>>,
+    net_reject: Option<Spanned<PortsToml>>,
+    net_drop: Option<Spanned<PortsToml>>,
+    net_rate: Option<Spanned<String>>,
+    net_delay: Option<Spanned<String>>,
+    net_jitter: Option<Spanned<String>>,
 }
 
 /// One test's settings, as far as the configuration sets them (`None`:
@@ -180,6 +320,8 @@ pub struct TestSettings {
     pub isolation: Option<cli::Isolation>,
     pub read_only_source: Option<bool>,
     pub ro_bind: Vec<PathBuf>,
+    /// Faults in its own network.
+    pub net: NetSettings,
 }
 
 impl TestSettings {
@@ -195,6 +337,7 @@ impl TestSettings {
         self.cpu_budget = self.cpu_budget.or(other.cpu_budget);
         self.isolation = self.isolation.or(other.isolation);
         self.read_only_source = self.read_only_source.or(other.read_only_source);
+        self.net = self.net.or(&other.net);
         if self.ro_bind.is_empty() {
             self.ro_bind = other.ro_bind.clone();
         }
@@ -221,7 +364,9 @@ pub struct RunSettings {
     pub fail_fast: Option<bool>,
     pub max_fail: Option<u64>,
     pub no_capture: Option<bool>,
-    pub repeat: Option<u32>,
+    pub stress_count: Option<u32>,
+    pub stress_duration: Option<Duration>,
+    pub flaky_fails: Option<bool>,
     pub output_limit: Option<u64>,
     pub run_ignored: Option<cli::RunIgnored>,
     pub report: Option<PathBuf>,
@@ -242,6 +387,7 @@ pub struct RunSettings {
     pub allow_unenforced_limits: Option<bool>,
     pub ro_bind: Vec<PathBuf>,
     pub env: Vec<EnvSetting>,
+    pub hosts: Vec<cli::HostEntry>,
     pub budgets: Option<cli::BudgetMode>,
     pub baseline: Option<PathBuf>,
     /// Regression thresholds set by the file: (percent, floor) per metric.
@@ -384,7 +530,12 @@ impl Config {
             }
         }
         set!(no_capture = r.no_capture);
-        set!(repeat = r.repeat);
+        // One stress bound: whichever the command line gives wins whole.
+        if !explicit.has("stress_count") && !explicit.has("stress_duration") {
+            set!(stress_count = r.stress_count.map(Some));
+            set!(stress_duration = r.stress_duration.map(Some));
+        }
+        set!(flaky_fails = r.flaky_fails);
         set!(output_limit = r.output_limit);
         set!(run_ignored = r.run_ignored);
         set!(report = r.report.as_deref().map(|p| Some(self.path(p))));
@@ -413,6 +564,13 @@ impl Config {
         set!(sandbox.pids_max = r.test.pids_max.map(Some));
         set!(sandbox.cpus = r.test.cpus.map(Some));
         set!(sandbox.timeout = r.test.timeout.map(Some));
+        // The command line's entries first: a name given in both keeps the
+        // command line's address (the sandbox writes each name once).
+        if !r.hosts.is_empty() {
+            let mut hosts = a.sandbox.hosts.clone();
+            hosts.extend(r.hosts.iter().cloned());
+            a.sandbox.hosts = hosts;
+        }
         if !explicit.has("ro_bind") && !r.ro_bind.is_empty() {
             a.sandbox.ro_bind = r.ro_bind.iter().map(|p| self.path(p)).collect();
         }
@@ -504,7 +662,7 @@ pub fn parse(text: &str, path: &Path, profile_name: &str) -> Result<Config, Conf
 /// `top` over `base`: what `top` sets wins.
 fn layer(top: RunSettings, base: RunSettings) -> RunSettings {
     macro_rules! or {
-        ($($f:ident),*) => { RunSettings { $($f: top.$f.or(base.$f),)* ro_bind: if top.ro_bind.is_empty() { base.ro_bind } else { top.ro_bind }, env: { let mut e = base.env; e.extend(top.env); e }, regression: top.regression.or(base.regression), test: top.test.or(&base.test) } };
+        ($($f:ident),*) => { RunSettings { $($f: top.$f.or(base.$f),)* ro_bind: if top.ro_bind.is_empty() { base.ro_bind } else { top.ro_bind }, hosts: if top.hosts.is_empty() { base.hosts } else { top.hosts }, env: { let mut e = base.env; e.extend(top.env); e }, regression: top.regression.or(base.regression), test: top.test.or(&base.test) } };
     }
     or!(
         html,
@@ -515,7 +673,9 @@ fn layer(top: RunSettings, base: RunSettings) -> RunSettings {
         fail_fast,
         max_fail,
         no_capture,
-        repeat,
+        stress_count,
+        stress_duration,
+        flaky_fails,
         output_limit,
         run_ignored,
         report,
@@ -589,6 +749,7 @@ fn resolve_test(t: &TestToml, err: &ErrFn<'_>) -> Result<TestSettings, ConfigErr
             cli::parse_duration(s)
         })?,
         cpu_budget: checked(&t.cpu_budget, "cpu-budget", err, |s| cli::parse_duration(s))?,
+        net: resolve_net(&t.net, err)?,
         ..TestSettings::default()
     })
 }
@@ -603,9 +764,13 @@ fn resolve_profile(p: &ProfileToml, err: &ErrFn<'_>) -> Result<RunSettings, Conf
         fail_fast: p.fail_fast.or(p.no_fail_fast.map(|b| !b)),
         max_fail: checked(&p.max_fail, "max-fail", err, |n| positive(n, 1))?,
         no_capture: p.no_capture,
-        repeat: checked(&p.repeat, "repeat", err, |n| {
+        stress_count: checked(&p.stress_count, "stress-count", err, |n| {
             positive(n, 1).map(|n| n as u32)
         })?,
+        stress_duration: checked(&p.stress_duration, "stress-duration", err, |s| {
+            cli::parse_duration(s)
+        })?,
+        flaky_fails: p.flaky_fails,
         output_limit: checked(&p.output_limit, "output-limit", err, |s| cli::parse_size(s))?,
         run_ignored: checked(&p.run_ignored, "run-ignored", err, |s| enum_value(s))?,
         report: p.report.clone(),
@@ -634,6 +799,14 @@ fn resolve_profile(p: &ProfileToml, err: &ErrFn<'_>) -> Result<RunSettings, Conf
         })?,
         allow_unenforced_limits: p.allow_unenforced_limits,
         ro_bind: p.ro_bind.clone(),
+        hosts: p
+            .hosts
+            .iter()
+            .map(|(name, addr)| {
+                cli::parse_host_entry(&format!("{name}={}", addr.get_ref()))
+                    .map_err(|m| err(Some(addr.span()), format!("invalid value in 'hosts': {m}")))
+            })
+            .collect::<Result<_, _>>()?,
         env: p
             .env
             .iter()
@@ -708,6 +881,7 @@ fn resolve_overrides(list: &[OverrideToml], err: &ErrFn<'_>) -> Result<Vec<Overr
                     memory_budget: o.memory_budget.clone(),
                     time_budget: o.time_budget.clone(),
                     cpu_budget: o.cpu_budget.clone(),
+                    net: net_toml!(o),
                 },
                 err,
             )?;
@@ -932,5 +1106,17 @@ time-budget = "1s"
             Config::load(None, None, Some("ci")).is_err(),
             "a named profile needs a file"
         );
+    }
+
+    /// The example in docs/ci/ is a real configuration.
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../docs/ci/isolate.toml");
+        let c = parse(text, Path::new("docs/ci/isolate.toml"), "ci").unwrap();
+        assert_eq!(c.run.test.retries, Some(1));
+        assert_eq!(c.run.hosts.len(), 1);
+        let net = &c.overrides.last().unwrap().settings.net;
+        assert_eq!(net.loss_ppm, Some(20_000));
+        assert_eq!(net.reject_ports, Some(vec![6379]));
     }
 }

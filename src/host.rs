@@ -6,6 +6,8 @@
 use crate::cgroup::{self, HostView, Limits, RunCgroup};
 use crate::cli::{Isolation, SandboxArgs};
 use crate::error::Error;
+use crate::sandbox::netfault::NetFaults;
+use crate::sandbox::spec::MountStep;
 use crate::sandbox::{self, InitEnd, InitSpec, Namespaces, Output, RootLayout};
 use std::path::{Path, PathBuf};
 
@@ -125,7 +127,18 @@ pub fn init_spec(
     program_args: Vec<String>,
 ) -> InitSpec {
     let sandboxed = isolation != Isolation::None;
-    let steps = layout.steps();
+    let mut steps = layout.steps();
+    if !args.hosts.is_empty() {
+        let entries: Vec<(String, std::net::IpAddr)> = args
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.addr))
+            .collect();
+        steps.push(MountStep::File {
+            path: "/etc/hosts".into(),
+            contents: crate::sandbox::spec::hosts_file(&args.hostname, &entries),
+        });
+    }
     // A --ro-bind of /sys (or below it) is what the user asked to see.
     let sys_bound = steps.iter().any(|s| s.path().starts_with("/sys"));
     InitSpec {
@@ -140,6 +153,10 @@ pub fn init_spec(
         sysfs: sandboxed && !args.no_sys && !sys_bound,
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
+        net_faults: match sandboxed {
+            true => crate::config::NetSettings::of_args(&args.net).to_faults(),
+            false => Default::default(),
+        },
         probe_only: false,
         workdir,
         program,
@@ -147,8 +164,21 @@ pub fn init_spec(
     }
 }
 
+/// Applies `faults` in one empty sandbox before the run, so that a kernel
+/// without netem (or nf_tables) fails the run at once, with the module to
+/// load, rather than every test.
+pub fn probe_net_faults(host: &Host, args: &SandboxArgs, faults: &NetFaults) -> Result<(), Error> {
+    probe(host, args, faults).map_err(Error::setup)
+}
+
 /// Builds one empty sandbox to see that namespaces and mounts work here.
 fn probe_namespaces(host: &Host, args: &SandboxArgs) -> Result<(), Error> {
+    probe(host, args, &NetFaults::default())
+        .map_err(|msg| Error::setup(explain_namespace_failure(&msg, host.rootless)))
+}
+
+/// One empty sandbox with `faults`: `Err` holds what failed.
+fn probe(host: &Host, args: &SandboxArgs, faults: &NetFaults) -> Result<(), String> {
     let layout = base_layout(&[], &[], false);
     let mut spec = init_spec(
         host.rootless,
@@ -161,6 +191,7 @@ fn probe_namespaces(host: &Host, args: &SandboxArgs) -> Result<(), Error> {
     );
     spec.tmpfs_size_bytes = 1 << 20;
     spec.probe_only = true;
+    spec.net_faults = faults.clone();
     let req = sandbox::Request {
         spec: &spec,
         env: &[],
@@ -174,24 +205,14 @@ fn probe_namespaces(host: &Host, args: &SandboxArgs) -> Result<(), Error> {
         cancel: None,
         netns: None,
     };
-    let exec = match sandbox::execute(&req) {
-        Ok(e) => e,
-        Err(e) => {
-            return Err(Error::setup(explain_namespace_failure(
-                &e.to_string(),
-                host.rootless,
-            )));
-        }
-    };
+    let exec = sandbox::execute(&req).map_err(|e| e.to_string())?;
     match exec.end {
         InitEnd::Reported(_) => Ok(()),
-        InitEnd::SetupFailed(msg) => {
-            Err(Error::setup(explain_namespace_failure(&msg, host.rootless)))
-        }
-        InitEnd::Died { wait_status } => Err(Error::setup(format!(
+        InitEnd::SetupFailed(msg) => Err(msg),
+        InitEnd::Died { wait_status } => Err(format!(
             "the sandbox init died during the preflight check (wait status {wait_status}): {}",
             exec.stderr.text().trim()
-        ))),
+        )),
     }
 }
 

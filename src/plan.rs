@@ -118,34 +118,9 @@ pub struct RunUnit {
     /// Reported as ignored, not run.
     pub skip_as_ignored: bool,
     pub args: Vec<String>,
-    /// Which run of the test this is, with `--repeat` (1-based).
-    pub attempt: Option<u32>,
     /// Its limits, timeout, env and budgets (the configuration's, with the
     /// command line's on top); empty: the run's.
     pub settings: TestSettings,
-}
-
-/// `--repeat N`: every unit that runs, N times, each its own sandbox, ids
-/// made unique with `#k`. Ignored tests are still reported once.
-pub fn repeat(units: Vec<RunUnit>, times: u32) -> Vec<RunUnit> {
-    if times <= 1 {
-        return units;
-    }
-    let mut out = Vec::with_capacity(units.len() * times as usize);
-    for u in units {
-        if u.skip_as_ignored {
-            out.push(u);
-            continue;
-        }
-        for k in 1..=times {
-            out.push(RunUnit {
-                id: format!("{}#{k}", u.id),
-                attempt: Some(k),
-                ..u.clone()
-            });
-        }
-    }
-    out
 }
 
 pub fn plan(
@@ -168,7 +143,6 @@ pub fn plan(
                 name: None,
                 skip_as_ignored: false,
                 args,
-                attempt: None,
                 settings: TestSettings::default(),
             });
             continue;
@@ -200,7 +174,6 @@ pub fn plan(
                     name: None,
                     skip_as_ignored: false,
                     args,
-                    attempt: None,
                     settings: TestSettings::default(),
                 });
             }
@@ -221,7 +194,6 @@ pub fn plan(
                         name: Some(c.name.clone()),
                         skip_as_ignored: !run,
                         args,
-                        attempt: None,
                         settings: TestSettings::default(),
                     });
                 }
@@ -339,30 +311,6 @@ mod tests {
         let f = Filter::new(&[], false, &["close".into()], RunIgnored::All, &[]);
         let u = plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest);
         assert_eq!(ids(&u), vec!["pkg::api conn::open", "pkg::api slow"]);
-    }
-
-    #[test]
-    fn repeat_copies_runnable_units_with_unique_ids() {
-        let f = Filter::new(&[], false, &[], RunIgnored::Default, &[]);
-        let u = repeat(
-            plan(&[bin("api", false)], &cases(), &f, Isolation::PerTest),
-            3,
-        );
-        assert_eq!(
-            ids(&u),
-            vec![
-                "pkg::api conn::open#1",
-                "pkg::api conn::open#2",
-                "pkg::api conn::open#3",
-                "pkg::api conn::close#1",
-                "pkg::api conn::close#2",
-                "pkg::api conn::close#3",
-                "pkg::api slow",
-            ]
-        );
-        assert_eq!(u[2].attempt, Some(3));
-        assert_eq!(u[2].args, u[0].args);
-        assert_eq!(repeat(u.clone(), 1), u);
     }
 
     #[test]

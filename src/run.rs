@@ -11,6 +11,7 @@ use crate::outcome::{self, Outcome};
 use crate::plan::RunUnit;
 use crate::report::TestLimits;
 use crate::report::TestRecord;
+use crate::report::flaky;
 use crate::sandbox::{self, InitSpec, Namespaces, Output};
 use crate::scratch::ScratchRoot;
 use crate::signals::CancelPipe;
@@ -46,11 +47,33 @@ pub struct RunConfig<'a> {
     pub reuse_netns: bool,
     /// `--scratch disk`: where each sandbox gets its scratch directory.
     pub scratch: Option<&'a ScratchRoot>,
+    /// Run the units round after round (`--stress-count/-duration`).
+    pub stress: Option<Stress>,
+    /// Each unit's replay command, by index (empty: none).
+    pub replays: &'a [String],
+}
+
+/// When a stress run stops taking new rounds: after `count` rounds, or
+/// once `until` has passed, whichever comes first.
+#[derive(Debug, Clone, Copy)]
+pub struct Stress {
+    pub count: Option<u32>,
+    pub until: Option<std::time::Instant>,
+}
+
+impl Stress {
+    /// Whether run `round` (0-based) of a unit may start now.
+    fn allows(&self, round: u64) -> bool {
+        self.count.is_none_or(|c| round < u64::from(c))
+            && self.until.is_none_or(|t| std::time::Instant::now() < t)
+    }
 }
 
 pub enum Event {
     Started(String),
-    Finished(Box<TestRecord>),
+    /// A finished test: its unit's index and its record (under a stress
+    /// run, one record per run, `attempt` its run number).
+    Finished(usize, Box<TestRecord>),
 }
 
 /// Runs every unit; `on_event` sees starts and results on this thread.
@@ -64,7 +87,11 @@ pub fn run_all(
     let stop = AtomicBool::new(false);
     let not_passed = AtomicU64::new(0);
     let (tx, rx) = mpsc::channel::<Result<Event, Error>>();
-    let workers = cfg.jobs.clamp(1, units.len().max(1));
+    // A stress run keeps -j sandboxes busy even with one test.
+    let workers = match cfg.stress {
+        Some(_) => cfg.jobs.max(1),
+        None => cfg.jobs.clamp(1, units.len().max(1)),
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             let tx = tx.clone();
@@ -86,11 +113,24 @@ pub fn run_all(
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(unit) = units.get(i) else { break };
+                    // Under a stress run the schedule goes round the units
+                    // again and again: item i is unit i % n, round i / n.
+                    let (index, round) = match cfg.stress {
+                        None => (i, 0),
+                        Some(_) => (i % units.len(), (i / units.len()) as u64),
+                    };
+                    let Some(unit) = units.get(index) else { break };
+                    if round > 0 && unit.skip_as_ignored {
+                        continue;
+                    }
+                    if cfg.stress.is_some_and(|st| !st.allows(round)) {
+                        break;
+                    }
                     if !unit.skip_as_ignored {
                         let _ = tx.send(Ok(Event::Started(unit.id.clone())));
                     }
-                    match run_unit(cfg, unit, i, netns.as_ref()) {
+                    let run = cfg.stress.map(|_| round as u32 + 1);
+                    match run_with_retries(cfg, unit, index, i, run, netns.as_ref()) {
                         Ok(Some(rec)) => {
                             // Decided here, before this worker takes another
                             // unit, not when the main thread gets the result.
@@ -100,7 +140,7 @@ pub fn run_all(
                                     stop.store(true, Ordering::SeqCst);
                                 }
                             }
-                            let _ = tx.send(Ok(Event::Finished(Box::new(rec))));
+                            let _ = tx.send(Ok(Event::Finished(index, Box::new(rec))));
                         }
                         Ok(None) => break,
                         Err(e) => {
@@ -131,6 +171,65 @@ pub fn run_all(
     Ok(!cancelled && !stop.load(Ordering::SeqCst))
 }
 
+/// A unit, and again in a fresh sandbox while it fails and retries are
+/// left (none under a stress run, which counts failures instead). The
+/// record is the last attempt's, with every attempt listed when there
+/// were several, and `flaky` when a retry passed.
+fn run_with_retries(
+    cfg: &RunConfig<'_>,
+    unit: &RunUnit,
+    index: usize,
+    item: usize,
+    stress_run: Option<u32>,
+    netns: Option<&std::os::fd::OwnedFd>,
+) -> Result<Option<TestRecord>, Error> {
+    let retries = match stress_run {
+        Some(_) => 0,
+        None => unit.settings.retries.unwrap_or(0),
+    };
+    let mut attempts = Vec::new();
+    let mut attempt = 1;
+    loop {
+        let leaf = match attempt {
+            1 => format!("t{item}"),
+            n => format!("t{item}r{n}"),
+        };
+        let number = stress_run.unwrap_or(attempt);
+        let Some(mut rec) = run_unit(cfg, unit, &leaf, number, netns)? else {
+            return Ok(None);
+        };
+        rec.replay = cfg.replays.get(index).filter(|r| !r.is_empty()).cloned();
+        if stress_run.is_some() {
+            rec.attempt = stress_run;
+            return Ok(Some(rec));
+        }
+        let failed = !matches!(rec.outcome, "passed" | "ignored");
+        // A setup error is the sandbox's, not the test's: retrying it
+        // would call an infrastructure failure flaky.
+        let retry = failed && attempt <= retries && rec.outcome != Outcome::SetupError.as_str();
+        if attempts.is_empty() && !retry {
+            return Ok(Some(rec));
+        }
+        attempts.push(flaky::Attempt::of(
+            &rec,
+            attempt,
+            flaky::ATTEMPT_OUTPUT_TAIL,
+        ));
+        if !retry || cfg.cancel.is_some_and(|c| c.cancelled()) {
+            rec.flaky = !failed;
+            rec.attempt = Some(attempt);
+            rec.attempts = attempts;
+            // The last attempt's output is whole in the record itself.
+            if let Some(last) = rec.attempts.last_mut() {
+                last.stdout = rec.stdout.clone();
+                last.stderr = rec.stderr.clone();
+            }
+            return Ok(Some(rec));
+        }
+        attempt += 1;
+    }
+}
+
 /// Runs binary `binary` with `args` in a fresh sandbox and cgroup leaf
 /// `leaf_name`. The inner `Err` is a setup failure of this one sandbox (its
 /// cgroup could not be made), the outer one a failure of the runner.
@@ -141,6 +240,7 @@ pub fn execute(
     leaf_name: &str,
     netns: Option<&std::os::fd::OwnedFd>,
     settings: &TestSettings,
+    attempt: u32,
 ) -> Result<Result<sandbox::Execution, String>, Error> {
     let b = &cfg.binaries[binary];
     let limits = limits_of(cfg, settings);
@@ -162,7 +262,17 @@ pub fn execute(
     spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
     // The worker's namespace, not one of the test's own.
     spec.own_network &= netns.is_none();
-    let env = with_env(&b.env, &settings.env);
+    spec.net_faults = match spec.own_network {
+        true => settings.net.to_faults(),
+        false => Default::default(),
+    };
+    let mut extra = settings.env.clone();
+    if attempt > 1 {
+        // A retry or a stress run tells the test which one it is: nothing
+        // else survives from one sandbox to the next.
+        extra.push(("CARGO_ISOLATE_ATTEMPT".into(), attempt.to_string()));
+    }
+    let env = with_env(&b.env, &extra);
     let req = sandbox::Request {
         spec: &spec,
         env: &env,
@@ -214,7 +324,8 @@ fn with_env(base: &[CString], extra: &[(String, String)]) -> Vec<CString> {
 fn run_unit(
     cfg: &RunConfig<'_>,
     unit: &RunUnit,
-    index: usize,
+    leaf: &str,
+    attempt: u32,
     netns: Option<&std::os::fd::OwnedFd>,
 ) -> Result<Option<TestRecord>, Error> {
     let b = &cfg.binaries[unit.binary];
@@ -225,7 +336,6 @@ fn run_unit(
         &b.kind,
         unit.name.clone(),
     );
-    rec.attempt = unit.attempt;
     if unit.skip_as_ignored {
         return Ok(Some(rec));
     }
@@ -248,9 +358,10 @@ fn run_unit(
         cfg,
         unit.binary,
         &unit.args,
-        &format!("t{index}"),
+        leaf,
         netns,
         &unit.settings,
+        attempt,
     )? {
         Ok(exec) => exec,
         Err(setup) => {

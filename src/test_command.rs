@@ -10,6 +10,7 @@ use crate::error::{EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
 use crate::filterset::{Filterset, TestInfo};
 use crate::host::{self, Host};
 use crate::plan::{self, Filter};
+use crate::replay;
 use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, Tool};
 use crate::run::{self, BinaryContext, Event, RunConfig};
 use crate::sandbox;
@@ -49,6 +50,12 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         cpus: args.sandbox.cpus,
     });
     // Fail on the environment before a long build, not after.
+    if args.isolation == Isolation::None && !args.sandbox.hosts.is_empty() {
+        return Err(Error::Usage(
+            "--hosts writes the sandbox's own /etc/hosts: there is none with --isolation none"
+                .into(),
+        ));
+    }
     let host = host::prepare(&args.sandbox, args.isolation, Some(&any_limits))?;
     for w in &host.warnings {
         eprintln!("warning: {w}");
@@ -98,12 +105,27 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         write_reports(&report, &report_path, args)?;
         return Ok(EXIT_NO_TESTS);
     }
-    let cancel = CancelPipe::install();
     // Joining a namespace owned by the initial user namespace needs root.
     let reuse_netns = args.reuse_netns && isolation != Isolation::None && !host.rootless;
+    check_network_faults(&units, &contexts, reuse_netns, &host, &args.sandbox)?;
+    let cancel = CancelPipe::install();
     if args.reuse_netns && host.rootless {
         eprintln!("warning: --reuse-netns needs root; every test gets a fresh network namespace");
     }
+    let stress =
+        (args.stress_count.is_some() || args.stress_duration.is_some()).then(|| run::Stress {
+            count: args.stress_count,
+            until: args.stress_duration.map(|d| Instant::now() + d),
+        });
+    let replay = replay::Replay {
+        args,
+        typed: cli_args,
+        passthrough: &filter.passthrough,
+    };
+    let replays: Vec<String> = units
+        .iter()
+        .map(|u| replay.command(&contexts[u.binary], u))
+        .collect();
     let cfg = RunConfig {
         host: &host,
         binaries: &contexts,
@@ -115,6 +137,8 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         cancel: cancel.as_ref(),
         reuse_netns,
         scratch: scratch.as_ref(),
+        stress,
+        replays: &replays,
     };
     for note in &filter.notes {
         eprintln!("note: {note}");
@@ -130,8 +154,19 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
             )
         })
         .collect();
+    let stress_note = match (args.stress_count, args.stress_duration) {
+        (Some(n), Some(d)) => format!(
+            ", {} each or {} in all",
+            report::count(n as usize, "run", "runs"),
+            humantime::format_duration(d)
+        ),
+        (Some(n), None) => format!(", {} each", report::count(n as usize, "run", "runs")),
+        (None, Some(d)) => format!(", for {}", humantime::format_duration(d)),
+        (None, None) => String::new(),
+    };
+    let seed_note = args.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
     eprintln!(
-        "    Starting {} across {}{} ({}, -j{jobs}, cgroup {}{})",
+        "    Starting {}{stress_note} across {}{} ({}, -j{jobs}, cgroup {}{}{seed_note})",
         report::count(runnable, "test", "tests"),
         report::count(binaries.len(), "binary", "binaries"),
         if skipped > 0 {
@@ -150,7 +185,18 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     if github {
         println!("::stop-commands::{}", github_token());
     }
-    let mut progress = report::progress::Progress::new(runnable, &settings, !args.no_capture);
+    let total_runs = match (stress, args.stress_count) {
+        (Some(_), Some(n)) => runnable * n as usize,
+        _ => runnable,
+    };
+    let mut progress = report::progress::Progress::new(total_runs, &settings, !args.no_capture);
+    if stress.is_some() {
+        progress = progress.stress();
+    }
+    let mut tallies: Vec<report::flaky::StressTally> = match stress {
+        Some(_) => units.iter().map(|_| Default::default()).collect(),
+        None => Vec::new(),
+    };
     let mut events =
         (args.message_format == MessageFormat::Json).then(report::events::EventStream::new);
     if let Some(ev) = &mut events {
@@ -164,14 +210,19 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
             }
             progress.started(&id)
         }
-        Event::Finished(rec) => {
+        Event::Finished(index, rec) => {
             if let Some(ev) = &mut events {
                 ev.test_finished(&rec);
             }
             progress.finished(&rec);
-            records.push(*rec);
+            match tallies.get_mut(index) {
+                Some(tally) => tally.add(rec.attempt.unwrap_or(1), *rec),
+                None => records.push(*rec),
+            }
         }
     });
+    // A stressed test is one record: its runs' tally.
+    records.extend(tallies.into_iter().filter_map(|t| t.finish()));
     progress.finish();
     let cancelled = cancel.as_ref().is_some_and(|c| c.cancelled());
     // Keep what finished even when the run itself failed midway.
@@ -219,7 +270,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
             report.tests.len()
         );
         EXIT_INTERRUPTED
-    } else if report.summary.not_passed() > 0 {
+    } else if report.summary.not_passed() > 0 || (args.flaky_fails && report.summary.flaky > 0) {
         EXIT_TEST_FAILED
     } else if budgets_fail && report.summary.over_budget + report.summary.regressed > 0 {
         // Budgets are soft: the tests passed, the run does not.
@@ -331,6 +382,8 @@ fn explicit_test_settings(args: &TestArgs, explicit: &Explicit) -> TestSettings 
         pids_max: args.sandbox.pids_max.filter(|_| given("pids_max")),
         cpus: args.sandbox.cpus.filter(|_| given("cpus")),
         timeout: args.sandbox.timeout.filter(|_| given("timeout")),
+        retries: args.retries,
+        net: crate::config::NetSettings::of_args(&args.sandbox.net),
         ..TestSettings::default()
     }
 }
@@ -419,6 +472,8 @@ fn build_and_plan(
         cancel: None,
         reuse_netns: false,
         scratch: scratch.as_ref(),
+        stress: None,
+        replays: &[],
     };
     let cases = discover::discover(&list_cfg, &built.binaries, &|i| {
         selection.excludes_binary(&built.binaries[i])
@@ -430,13 +485,29 @@ fn build_and_plan(
         args.run_ignored,
         &args.test_args,
     );
-    let mut units = plan::repeat(
-        selection.apply(
-            &built.binaries,
-            plan::plan(&built.binaries, &cases, &filter, args.isolation),
-        ),
-        args.repeat,
+    let mut units = selection.apply(
+        &built.binaries,
+        plan::plan(&built.binaries, &cases, &filter, args.isolation),
     );
+    if let Some(seed) = args.seed {
+        seeded(&mut units, seed);
+        if args.isolation == Isolation::PerBinary {
+            // libtest shuffles only with -Z unstable-options, which a
+            // stable-built test binary accepts when RUSTC_BOOTSTRAP is set.
+            for u in units
+                .iter_mut()
+                .filter(|u| !built.binaries[u.binary].custom_harness)
+            {
+                u.args.extend([
+                    "-Z".to_string(),
+                    "unstable-options".into(),
+                    "--shuffle-seed".into(),
+                    seed.to_string(),
+                ]);
+                u.settings.env.push(("RUSTC_BOOTSTRAP".into(), "1".into()));
+            }
+        }
+    }
     // A unit whose override changes its sandbox (isolation, read-only
     // source, more read-only paths) runs in a context of its own, one per
     // binary and variant.
@@ -479,6 +550,68 @@ fn list(args: &TestArgs, host: &Host, selection: &Selection<'_>) -> Result<u8, E
     })
 }
 
+/// Network faults need the test's own network namespace, and a kernel
+/// that has what they are made of: both are checked before any test runs
+/// (each distinct set of faults once, in an empty sandbox).
+fn check_network_faults(
+    units: &[plan::RunUnit],
+    contexts: &[BinaryContext],
+    reuse_netns: bool,
+    host: &Host,
+    sandbox_args: &crate::cli::SandboxArgs,
+) -> Result<(), Error> {
+    let mut distinct: Vec<sandbox::netfault::NetFaults> = Vec::new();
+    for u in units.iter().filter(|u| !u.skip_as_ignored) {
+        let faults = u.settings.net.to_faults();
+        if faults.is_empty() {
+            continue;
+        }
+        if reuse_netns || !contexts[u.binary].spec.own_network {
+            return Err(Error::Usage(format!(
+                "{} has network faults (--net-*), which are made in the test's own network namespace: it has none with {}; drop that, or the faults",
+                u.id,
+                if reuse_netns {
+                    "--reuse-netns"
+                } else {
+                    "--isolation none"
+                }
+            )));
+        }
+        if !distinct.contains(&faults) {
+            distinct.push(faults);
+        }
+    }
+    for f in &distinct {
+        host::probe_net_faults(host, sandbox_args, f)?;
+    }
+    Ok(())
+}
+
+/// `--seed`: the units in an order drawn from `seed` (the same seed, the
+/// same order, on any machine), and the seed in each test's environment.
+fn seeded(units: &mut [plan::RunUnit], seed: u64) {
+    let mut state = seed;
+    // Fisher-Yates with splitmix64: small, portable, and stable across
+    // releases (a library RNG may change its stream).
+    for i in (1..units.len()).rev() {
+        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
+        units.swap(i, j);
+    }
+    for u in units.iter_mut() {
+        u.settings
+            .env
+            .push(("CARGO_ISOLATE_SEED".into(), seed.to_string()));
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -516,11 +649,8 @@ fn assemble(
     complete: bool,
     mut tests: Vec<report::TestRecord>,
 ) -> Report {
-    // By test, then by run (#2 before #10).
-    tests.sort_by(|a, b| {
-        let base = |t: &report::TestRecord| t.id.split('#').next().unwrap_or("").to_string();
-        (base(a), a.attempt).cmp(&(base(b), b.attempt))
-    });
+    // By id: the order of the plan, whatever order they finished in.
+    tests.sort_by(|a, b| a.id.cmp(&b.id));
     let ru = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok();
     Report {
         schema_version: 1,

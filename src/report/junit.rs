@@ -15,7 +15,7 @@
 use super::escape::for_terminal;
 use super::{Report, TestRecord};
 use crate::error::Error;
-use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestRerun, TestSuite};
 use std::borrow::Cow;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -160,10 +160,12 @@ fn case(report: &Report, t: &TestRecord, store_success_output: bool) -> TestCase
             (s, true)
         }
     };
-    let mut name = t.name.clone().unwrap_or_else(|| t.binary_id.clone());
-    if let Some(k) = t.attempt {
-        name = format!("{name}#{k}");
-    }
+    // A retried test's earlier attempts, as nextest writes them: under a
+    // pass, `<flakyFailure>`; under a failure, `<rerunFailure>`.
+    let mut status = status;
+    let earlier = t.attempts.iter().take(t.attempts.len().saturating_sub(1));
+    status.add_reruns(earlier.map(|a| rerun(report, &as_record(t, a))));
+    let name = t.name.clone().unwrap_or_else(|| t.binary_id.clone());
     let mut c = TestCase::new(xml_text(&name), status);
     c.set_classname(xml_text(&t.binary_id));
     c.timestamp = t.started_at.as_deref().and_then(|s| s.parse().ok());
@@ -189,6 +191,39 @@ fn case(report: &Report, t: &TestRecord, store_success_output: bool) -> TestCase
         c.set_system_err(xml_text(&t.stderr));
     }
     c
+}
+
+/// One earlier attempt of a retried test, as a record of its own.
+fn as_record(t: &TestRecord, a: &crate::report::flaky::Attempt) -> TestRecord {
+    let mut r = t.clone();
+    r.attempts = Vec::new();
+    r.outcome = a.outcome;
+    r.exit_code = a.exit_code;
+    r.signal = a.signal.clone();
+    r.duration_ms = a.duration_ms;
+    r.started_at = a.started_at.clone();
+    r.error = a.error.clone();
+    r.panic_message = a.panic_message.clone();
+    r.panic_location = a.panic_location.clone();
+    r.stdout = a.stdout.clone();
+    r.stderr = a.stderr.clone();
+    r
+}
+
+fn rerun(report: &Report, a: &TestRecord) -> TestRerun {
+    let (kind, ty) = kind_and_type(a);
+    let reason = a.reason(&report.settings);
+    let mut r = TestRerun::new(kind);
+    r.set_type(ty);
+    r.set_message(xml_text(&reason));
+    r.set_stack_trace(xml_text(&failure_text(a, &reason)));
+    r.set_system_out(xml_text(&a.stdout));
+    r.set_system_err(xml_text(&a.stderr));
+    r.timestamp = a.started_at.as_deref().and_then(|s| s.parse().ok());
+    if let Some(d) = a.duration_ms {
+        r.set_time(ms(d));
+    }
+    r
 }
 
 /// The text of a `<failure>`: why, where it panicked, then the last
@@ -474,18 +509,12 @@ mod tests {
     fn testcases_name_the_test_and_its_binary() {
         let mut whole = record("test", "x", "passed", 0);
         whole.name = None;
-        let mut again = record("lib", "tests::a", "passed", 500);
-        again.attempt = Some(2);
-        let text = xml(
-            vec![record("lib", "tests::a", "passed", 400), again, whole],
-            false,
-        );
+        let text = xml(vec![record("lib", "tests::a", "passed", 400), whole], false);
         let doc = roxmltree::Document::parse(&text).unwrap();
         let a = testcase(&doc, "tests::a");
         assert_eq!(attr(a, "classname"), "demo");
         assert_eq!(attr(a, "time"), "0.100");
         assert_eq!(attr(a, "timestamp"), "2024-05-06T07:08:09.523+00:00");
-        assert_eq!(attr(testcase(&doc, "tests::a#2"), "classname"), "demo");
         // A binary run whole is named by its binary id.
         assert_eq!(attr(testcase(&doc, "demo::api"), "classname"), "demo::api");
         assert_eq!(
@@ -498,6 +527,49 @@ mod tests {
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
         );
+    }
+
+    /// As nextest: a test that passed on a retry is a pass with a
+    /// `<flakyFailure>` per failed attempt; one that failed every attempt
+    /// is a `<failure>` with a `<rerunFailure>` per earlier attempt, each
+    /// with its own message and output.
+    #[test]
+    fn retried_tests_keep_their_failed_attempts() {
+        use crate::report::flaky::Attempt;
+        let mut first = failed("tests::flaky");
+        first.stdout = "first attempt's output".into();
+        let mut flaky = record("lib", "tests::flaky", "passed", 0);
+        flaky.flaky = true;
+        flaky.attempt = Some(2);
+        flaky.attempts = vec![
+            Attempt::of(&first, 1, 1 << 20),
+            Attempt::of(&flaky, 2, 1 << 20),
+        ];
+        let mut broken = failed("tests::broken");
+        broken.attempt = Some(3);
+        broken.attempts = (1..=3).map(|n| Attempt::of(&broken, n, 1 << 20)).collect();
+        let text = xml(vec![flaky, broken], false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let children = |name: &str, tag: &str| {
+            testcase(&doc, name)
+                .children()
+                .filter(|n| n.has_tag_name(tag))
+                .count()
+        };
+        assert_eq!(children("tests::flaky", "flakyFailure"), 1, "{text}");
+        assert_eq!(children("tests::flaky", "failure"), 0);
+        assert_eq!(children("tests::broken", "rerunFailure"), 2);
+        assert_eq!(children("tests::broken", "failure"), 1);
+        let rerun = testcase(&doc, "tests::flaky")
+            .children()
+            .find(|n| n.has_tag_name("flakyFailure"))
+            .unwrap();
+        assert!(attr(rerun, "message").starts_with("panicked: "), "{text}");
+        let out = rerun
+            .children()
+            .find(|n| n.has_tag_name("system-out"))
+            .unwrap();
+        assert_eq!(out.text(), Some("first attempt's output"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod diff;
 pub mod escape;
 pub mod events;
+pub mod flaky;
 pub mod github;
 pub mod html;
 pub mod junit;
@@ -82,6 +83,9 @@ pub struct Summary {
     pub over_budget: usize,
     /// Added to v1: tests that grew past a threshold against the baseline.
     pub regressed: usize,
+    /// Added to v1: tests that failed, then passed on a retry (counted in
+    /// `passed` too: their final outcome).
+    pub flaky: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -109,9 +113,26 @@ pub struct TestRecord {
     pub stdout: String,
     pub stderr: String,
     pub error: Option<String>,
-    /// Added to v1: which run of the test this is, with `--repeat`.
+    /// Added to v1: which attempt the record's figures are from, when
+    /// there was more than one: the last retry, or under a stress run the
+    /// first run that failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// Added to v1: it failed, then passed on a retry.
+    pub flaky: bool,
+    /// Added to v1: with retries, every attempt in order (the last is the
+    /// verdict, also in the record's own fields); empty when it ran once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<flaky::Attempt>,
+    /// Added to v1: under --stress-count/--stress-duration, the spread of
+    /// its runs; the record's own fields are the first failing run's, or
+    /// the last run's when none failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stress: Option<flaky::StressStats>,
+    /// Added to v1: the command that runs this test alone again in the
+    /// same sandbox (limits, faults, environment choices, seed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
     /// Added to v1: the first line of the panic the test printed, if any
     /// (also when it was then killed at the memory limit or timed out).
     pub panic_message: Option<String>,
@@ -166,6 +187,10 @@ impl TestRecord {
             stderr: String::new(),
             error: None,
             attempt: None,
+            flaky: false,
+            attempts: Vec::new(),
+            stress: None,
+            replay: None,
             panic_message: None,
             panic_location: None,
             started_at: None,
@@ -317,6 +342,7 @@ impl Summary {
             }
             s.over_budget += usize::from(!t.over_budget.is_empty());
             s.regressed += usize::from(!t.regressions.is_empty());
+            s.flaky += usize::from(t.flaky);
         }
         s
     }

@@ -28,6 +28,9 @@ pub struct Progress<'a> {
     failed: usize,
     skipped: usize,
     running: BTreeSet<String>,
+    /// Under a stress run: the tests whose first failure was shown in
+    /// full; later failures get their status line only.
+    stress_failed: Option<BTreeSet<String>>,
 }
 
 /// Decides and sets whether stderr output is colored.
@@ -59,15 +62,24 @@ pub fn outcome_style(outcome: &str) -> Style {
 /// The status word, as nextest writes it: PASS, FAIL, SKIP, TIMEOUT,
 /// SIGSEGV (the signal), plus OOM and SETUP ERR.
 pub fn label(t: &TestRecord) -> String {
-    match t.outcome {
+    let word = word(t.outcome, t.signal.as_deref());
+    match (t.attempts.is_empty(), t.attempt) {
+        // A retried test's last attempt: "TRY 3 PASS", as nextest.
+        (false, Some(n)) => format!("TRY {n} {word}"),
+        // One run of a stress run.
+        (true, Some(n)) if t.stress.is_none() => format!("RUN {n} {word}"),
+        _ => word,
+    }
+}
+
+fn word(outcome: &str, signal: Option<&str>) -> String {
+    match outcome {
         "passed" => "PASS".into(),
         "failed" => "FAIL".into(),
         "ignored" => "SKIP".into(),
         "timed_out" => "TIMEOUT".into(),
         "oom_killed" => "OOM".into(),
-        "signaled" => t
-            .signal
-            .as_deref()
+        "signaled" => signal
             .map(|s| for_terminal_line(s).into_owned())
             .unwrap_or_else(|| "SIGNAL".into()),
         "setup_error" => "SETUP ERR".into(),
@@ -147,6 +159,14 @@ pub fn failure_detail(t: &TestRecord, settings: &Settings, show_output: bool) ->
             .for_stderr()
             .apply_to(for_terminal_line(&t.reason(settings)))
     );
+    if let Some(replay) = &t.replay {
+        out += &format!(
+            "{:>12} {} {}\n",
+            "",
+            Style::new().dim().for_stderr().apply_to("replay:"),
+            for_terminal_line(replay)
+        );
+    }
     if !show_output {
         return out;
     }
@@ -216,7 +236,15 @@ impl<'a> Progress<'a> {
             failed: 0,
             skipped: 0,
             running: BTreeSet::new(),
+            stress_failed: None,
         }
+    }
+
+    /// A stress run: every run is a line, only a test's first failure
+    /// shows its output.
+    pub fn stress(mut self) -> Self {
+        self.stress_failed = Some(BTreeSet::new());
+        self
     }
 
     pub fn started(&mut self, id: &str) {
@@ -253,11 +281,41 @@ impl<'a> Progress<'a> {
             self.skipped += 1;
             None
         };
-        let mut text = status_line(t, counter);
+        // A retried test: its earlier attempts first, one line each with
+        // why it failed (their output is in the report).
+        let mut text = String::new();
+        for a in t.attempts.iter().take(t.attempts.len().saturating_sub(1)) {
+            text += &format!(
+                "{:>12} [{:>9} {:>10}] {}: {}\n",
+                outcome_style(a.outcome).apply_to(format!(
+                    "TRY {} {}",
+                    a.attempt,
+                    word(a.outcome, a.signal.as_deref())
+                )),
+                a.duration_ms
+                    .map(|d| format!("{:>8.3}s", d / 1000.0))
+                    .unwrap_or_default(),
+                a.peak_memory_bytes.map(human_bytes).unwrap_or_default(),
+                styled_id(t),
+                for_terminal_line(
+                    a.panic_message
+                        .as_deref()
+                        .or(a.error.as_deref())
+                        .unwrap_or(a.outcome)
+                )
+            );
+        }
+        text += &status_line(t, counter);
         text.push('\n');
         if !matches!(t.outcome, "passed" | "ignored") {
             self.failed += 1;
-            text += &failure_detail(t, self.settings, self.show_output);
+            let first = match &mut self.stress_failed {
+                Some(seen) => seen.insert(t.id.clone()),
+                None => true,
+            };
+            if first {
+                text += &failure_detail(t, self.settings, self.show_output);
+            }
         }
         text
     }

@@ -77,7 +77,15 @@ pub fn render(report: &Report) -> String {
         "{:>12} [{:>8.3}s] {}\n",
         summary_style.apply_to("Summary"),
         report.duration_ms / 1000.0,
-        counts(s)
+        counts(
+            s,
+            report
+                .tests
+                .iter()
+                .filter_map(|t| t.stress.as_ref())
+                .map(|st| st.runs)
+                .sum()
+        )
     );
     if !report.not_run.is_empty() {
         out += &format!(
@@ -87,12 +95,32 @@ pub fn render(report: &Report) -> String {
         );
     }
     for t in &failures {
+        let runs = match &t.stress {
+            Some(s) => format!(
+                " ({} of {} runs failed, the first: run {})",
+                s.failures,
+                s.runs,
+                t.attempt.unwrap_or(1)
+            ),
+            None => String::new(),
+        };
         out += &format!(
-            "{}: {}\n",
+            "{}: {}{runs}\n",
             status_line(t, None),
             for_terminal_line(&t.reason(&report.settings))
         );
     }
+    let flaky_style = Style::new().yellow().bold().for_stderr();
+    for t in report.tests.iter().filter(|t| t.flaky) {
+        out += &format!(
+            "{:>12} {}: passed on attempt {} of {}\n",
+            flaky_style.apply_to("FLAKY"),
+            super::progress::styled_id(t),
+            t.attempt.unwrap_or(1),
+            t.attempts.len()
+        );
+    }
+    out += &stress_table(report);
     let budget_style = Style::new().yellow().bold().for_stderr();
     for t in &report.tests {
         for what in &t.over_budget {
@@ -141,11 +169,58 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// Under a stress run, one line per test: runs, failures, pass rate and
+/// the spread of time and memory, failing tests first.
+fn stress_table(report: &Report) -> String {
+    let mut rows: Vec<&TestRecord> = report.tests.iter().filter(|t| t.stress.is_some()).collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let rate = |t: &TestRecord| t.stress.as_ref().map(|s| s.pass_rate).unwrap_or(1.0);
+    rows.sort_by(|a, b| rate(a).total_cmp(&rate(b)).then(a.id.cmp(&b.id)));
+    let ms = |v: Option<f64>| v.map(|v| format!("{:.1}", v)).unwrap_or("-".into());
+    let mib = |v: Option<f64>| {
+        v.map(|v| format!("{:.1}", v / (1u64 << 20) as f64))
+            .unwrap_or("-".into())
+    };
+    let mut out = String::from(
+        "\nStress (per test: runs, failed, pass rate; time ms and peak MiB as min/median/max):\n",
+    );
+    for t in rows {
+        let Some(s) = &t.stress else { continue };
+        let style = match s.failures {
+            0 => outcome_style("passed"),
+            _ => outcome_style("failed"),
+        };
+        out += &format!(
+            "  {:>6} runs {:>5} failed {} {:>17} ms {:>17} MiB  {}\n",
+            s.runs,
+            s.failures,
+            style.apply_to(format!("{:>6.1}%", s.pass_rate * 100.0)),
+            format!(
+                "{}/{}/{}",
+                ms(s.duration_ms.min),
+                ms(s.duration_ms.median),
+                ms(s.duration_ms.max)
+            ),
+            format!(
+                "{}/{}/{}",
+                mib(s.peak_memory_bytes.min),
+                mib(s.peak_memory_bytes.median),
+                mib(s.peak_memory_bytes.max)
+            ),
+            super::progress::styled_id(t)
+        );
+    }
+    out
+}
+
 /// "14 tests run: 12 passed, 2 failed, 2 skipped": the non-zero counts only.
-fn counts(s: &super::Summary) -> String {
+fn counts(s: &super::Summary, stress_runs: u64) -> String {
     let run = s.total - s.ignored;
     let parts: Vec<String> = [
         (s.passed, "passed".to_string()),
+        (s.flaky, "flaky".into()),
         (s.failed, "failed".into()),
         (s.timed_out, "timed out".into()),
         (s.oom_killed, "OOM-killed".into()),
@@ -166,6 +241,9 @@ fn counts(s: &super::Summary) -> String {
     .map(|(n, what)| format!("{n} {what}"))
     .collect();
     let mut line = format!("{} run", count(run, "test", "tests"));
+    if stress_runs > 0 {
+        line += &format!(" {stress_runs} times in all");
+    }
     if !parts.is_empty() {
         line += ": ";
         line += &parts.join(", ");

@@ -386,6 +386,23 @@ fn apply(step: &MountStep, w: &mut Writable) -> Result<(), InitError> {
         )
         .step(|| format!("hide {}", path.display())),
         MountStep::Mask { path, dir: false } => bind(Path::new("/dev/null"), path),
+        MountStep::File { path, contents } => {
+            // Its source lies with the overlays' state, which is hidden
+            // once the root is built.
+            let src = w.next_dir(0o755)?.join("file");
+            fs::write(&src, contents).step(|| format!("write {}", src.display()))?;
+            fs::set_permissions(&src, fs::Permissions::from_mode(0o644))
+                .step(|| format!("chmod {}", src.display()))?;
+            if fs::symlink_metadata(path).is_err() {
+                return Err(InitError(format!(
+                    "{} does not exist in the sandbox to be replaced (it is bound from the host's, which has none)",
+                    path.display()
+                )));
+            }
+            bind(&src, path)?;
+            sys::set_read_only(&cstring(path)?, true)
+                .step(|| format!("make {} read-only", path.display()))
+        }
     }
 }
 
@@ -565,6 +582,10 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     }
     if spec.own_network {
         sys::loopback_up().step(|| "bring the loopback interface up".into())?;
+        if !spec.net_faults.is_empty() {
+            super::netfault::apply(&spec.net_faults)
+                .map_err(|e| InitError(format!("set up the network faults: {e}")))?;
+        }
     }
     if let Some(name) = &spec.hostname {
         nix::unistd::sethostname(name).step(|| format!("set the hostname to {name}"))?;

@@ -6,6 +6,8 @@
 //! `sys` every raw syscall.
 
 pub mod init;
+pub mod netfault;
+mod netlink;
 pub mod spec;
 mod sys;
 

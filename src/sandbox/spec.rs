@@ -26,6 +26,9 @@ pub enum MountStep {
     /// A secret inside a visible path, covered: an empty read-only tmpfs
     /// over a directory, /dev/null over a file.
     Mask { path: PathBuf, dir: bool },
+    /// A file of the sandbox's own, read-only, over an existing one
+    /// (`--hosts`: /etc/hosts).
+    File { path: PathBuf, contents: String },
 }
 
 impl MountStep {
@@ -36,7 +39,8 @@ impl MountStep {
             | MountStep::BindReadOnly { path }
             | MountStep::Overlay { path }
             | MountStep::Scratch { path }
-            | MountStep::Mask { path, .. } => path,
+            | MountStep::Mask { path, .. }
+            | MountStep::File { path, .. } => path,
             MountStep::Dev => Path::new("/dev"),
         }
     }
@@ -73,6 +77,9 @@ pub struct InitSpec {
     /// Real uid/gid outside, mapped to themselves in the test's namespace.
     pub uid: u32,
     pub gid: u32,
+    /// Faults in the test's own network, applied before it runs.
+    #[serde(default)]
+    pub net_faults: super::netfault::NetFaults,
     /// Build the sandbox, then report success without running anything:
     /// the preflight check that namespaces work here.
     pub probe_only: bool,
@@ -230,6 +237,22 @@ pub fn overlay_escape(path: &Path) -> String {
     out
 }
 
+/// The sandbox's /etc/hosts with `--hosts` entries: loopback names, the
+/// sandbox's hostname, then each name once (the first entry of a name
+/// wins, as the caller ordered them).
+pub fn hosts_file(hostname: &str, entries: &[(String, std::net::IpAddr)]) -> String {
+    let mut out = format!(
+        "# written by cargo-isolate (--hosts)\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    );
+    let mut seen = std::collections::HashSet::new();
+    for (name, addr) in entries {
+        if seen.insert(name.as_str()) {
+            out += &format!("{addr}\t{name}\n");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,5 +392,30 @@ mod tests {
     #[test]
     fn overlay_options_are_escaped() {
         assert_eq!(overlay_escape(Path::new("/a,b:c")), "/a\\,b\\:c");
+    }
+
+    #[test]
+    fn the_hosts_file_has_loopback_names_then_each_entry_once() {
+        let a: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let b: std::net::IpAddr = "::1".parse().unwrap();
+        let text = hosts_file(
+            "isolate",
+            &[
+                ("db.internal".into(), a),
+                ("cache".into(), b),
+                ("db.internal".into(), b),
+            ],
+        );
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "127.0.0.1\tlocalhost",
+                "::1\tlocalhost ip6-localhost ip6-loopback",
+                "127.0.1.1\tisolate",
+                "127.0.0.1\tdb.internal",
+                "::1\tcache",
+            ]
+        );
     }
 }

@@ -1,0 +1,645 @@
+//! Hunting flaky tests (`fixtures/flaky`): retries and the flaky verdict,
+//! stress runs and their pass rate, network faults inside each sandbox's
+//! own network, `--hosts`, replays and seeds.
+
+use super::*;
+
+/// `MEASURE key=value` printed by a fixture test, from its record.
+fn measure(t: &Value, key: &str) -> f64 {
+    let stdout = t["stdout"].as_str().unwrap_or("");
+    let prefix = format!("MEASURE {key}=");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {key} in the output: {t:#}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn root_only() -> bool {
+    if !is_root() {
+        skip("run as root here; the rootless half runs these faults as uid 65534");
+        return false;
+    }
+    true
+}
+
+// ------------------------------------------------------------------ retries
+
+#[test]
+fn a_test_that_passes_on_a_retry_is_flaky_with_every_attempt() {
+    let (_tmp, dir) = fixture("flaky");
+    let junit = unique_report(&dir).with_extension("xml");
+    let run = isolate_test(
+        &dir,
+        &[
+            "--retries",
+            "2",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--exact",
+            "flaky::fails_on_first_attempt",
+            "flaky::always_passes",
+        ],
+    );
+    // Flaky tests do not fail the run.
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let t = run.test("flaky::fails_on_first_attempt");
+    assert_eq!(outcome(&t), "passed", "{t:#}");
+    assert_eq!(t["flaky"], true);
+    assert_eq!(t["attempt"], 2);
+    let attempts = t["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{t:#}");
+    assert_eq!(attempts[0]["outcome"], "failed");
+    assert_eq!(attempts[0]["attempt"], 1);
+    assert_eq!(
+        attempts[0]["panic_message"],
+        "assertion `left != right` failed: fails on the first attempt"
+    );
+    assert!(
+        attempts[0]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("attempt 1")
+    );
+    assert_eq!(attempts[1]["outcome"], "passed");
+    assert!(
+        attempts[1]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("attempt 2")
+    );
+    assert!(attempts[0]["duration_ms"].as_f64().unwrap() > 0.0);
+    // The one that passed at once has no attempts list and is not flaky.
+    let ok = run.test("flaky::always_passes");
+    assert_eq!(ok["flaky"], false);
+    assert!(ok.get("attempts").is_none(), "{ok:#}");
+    assert_eq!(run.report["summary"]["flaky"], 1);
+    assert_eq!(run.report["summary"]["passed"], 2);
+    let err = run.stderr();
+    assert!(err.contains("TRY 1 FAIL"), "{err}");
+    assert!(err.contains("TRY 2 PASS"), "{err}");
+    assert!(err.contains("1 flaky"), "{err}");
+    assert!(
+        err.contains("FLAKY flaky flaky::fails_on_first_attempt: passed on attempt 2 of 2"),
+        "{err}"
+    );
+    // JUnit, as nextest writes a flaky test: a pass with <flakyFailure>.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let case = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("testcase")
+                && n.attribute("name") == Some("flaky::fails_on_first_attempt")
+        })
+        .unwrap();
+    let flaky: Vec<_> = case
+        .children()
+        .filter(|n| n.has_tag_name("flakyFailure"))
+        .collect();
+    assert_eq!(flaky.len(), 1, "{xml}");
+    assert!(
+        flaky[0]
+            .attribute("message")
+            .unwrap()
+            .contains("fails on the first attempt")
+    );
+    assert!(!case.children().any(|n| n.has_tag_name("failure")), "{xml}");
+
+    // --flaky-fails: the same run fails.
+    let strict = isolate_test(
+        &dir,
+        &[
+            "--retries",
+            "1",
+            "--flaky-fails",
+            "--exact",
+            "flaky::fails_on_first_attempt",
+        ],
+    );
+    assert_eq!(strict.code(), 100, "{}", strict.stderr());
+    // Without retries it simply fails.
+    let plain = isolate_test(&dir, &["--exact", "flaky::fails_on_first_attempt"]);
+    assert_eq!(plain.code(), 100);
+    let t = plain.test("flaky::fails_on_first_attempt");
+    assert_eq!((outcome(&t), &t["flaky"]), ("failed", &Value::Bool(false)));
+}
+
+#[test]
+fn a_test_that_keeps_failing_reports_each_attempt_as_a_rerun() {
+    let (_tmp, dir) = fixture("flaky");
+    let junit = unique_report(&dir).with_extension("xml");
+    let run = isolate_test(
+        &dir,
+        &[
+            "--retries",
+            "2",
+            "--env",
+            "FLAKY_ONE_IN=1",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--exact",
+            "flaky::fails_one_run_in_n",
+        ],
+    );
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    let t = run.test("flaky::fails_one_run_in_n");
+    assert_eq!((outcome(&t), &t["flaky"]), ("failed", &Value::Bool(false)));
+    let attempts = t["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts.iter().all(|a| a["outcome"] == "failed"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let reruns = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rerunFailure"))
+        .count();
+    let failures = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .count();
+    assert_eq!((reruns, failures), (2, 1), "{xml}");
+}
+
+#[test]
+fn retries_come_from_the_profile_and_overrides() {
+    let (_tmp, dir) = fixture("flaky");
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(
+        dir.join(".config/isolate.toml"),
+        "[profile.default]\nretries = 0\n\n[[profile.default.overrides]]\nfilter = \"test(=flaky::fails_on_first_attempt)\"\nretries = 1\n",
+    )
+    .unwrap();
+    let run = isolate_test(&dir, &["flaky::fails_on_first_attempt", "flaky::always"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.test("flaky::fails_on_first_attempt")["flaky"], true);
+    // The command line wins over the file.
+    let run = isolate_test(
+        &dir,
+        &["--retries", "0", "--exact", "flaky::fails_on_first_attempt"],
+    );
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+}
+
+// ----------------------------------------------------------------- stress
+
+#[test]
+fn a_stress_run_measures_the_pass_rate() {
+    let (_tmp, dir) = fixture("flaky");
+    let run = isolate_test(
+        &dir,
+        &[
+            "--stress-count",
+            "40",
+            "-j",
+            "2",
+            "flaky::fails_one_run_in_n",
+            "flaky::always_passes",
+        ],
+    );
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    let t = run.test("flaky::fails_one_run_in_n");
+    let s = &t["stress"];
+    assert_eq!(s["runs"], 40, "{t:#}");
+    let rate = s["pass_rate"].as_f64().unwrap();
+    // One run in four fails: 0.75 expected, and 40 runs put 0.5 and 0.95
+    // more than three standard deviations away.
+    assert!((0.5..=0.95).contains(&rate), "pass rate {rate}: {s:#}");
+    let failures = s["failures"].as_u64().unwrap();
+    assert_eq!(failures, 40 - (rate * 40.0).round() as u64);
+    // The first failure is kept whole, and the record shows it.
+    let first = &s["first_failure"];
+    assert_eq!(first["outcome"], "failed");
+    assert!(
+        first["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("the unlucky one in 4"),
+        "{first:#}"
+    );
+    assert_eq!(outcome(&t), "failed");
+    assert_eq!(t["attempt"], first["attempt"]);
+    for key in ["duration_ms", "peak_memory_bytes", "cpu_ms"] {
+        let spread = &s[key];
+        let (min, med, max) = (
+            spread["min"].as_f64().unwrap(),
+            spread["median"].as_f64().unwrap(),
+            spread["max"].as_f64().unwrap(),
+        );
+        assert!(min <= med && med <= max && min > 0.0, "{key}: {spread:#}");
+    }
+    let steady = run.test("flaky::always_passes");
+    assert_eq!(steady["stress"]["pass_rate"], 1.0);
+    assert_eq!(outcome(&steady), "passed");
+    // One record per test, however many runs.
+    assert_eq!(run.report["tests"].as_array().unwrap().len(), 2);
+    let err = run.stderr();
+    assert!(err.contains("Starting 2 tests, 40 runs each"), "{err}");
+    assert!(err.contains("RUN "), "{err}");
+    // The first failure's output is shown once, not for every failing run.
+    assert_eq!(err.matches("stderr ───").count(), 1, "{err}");
+}
+
+#[test]
+fn a_stress_run_stops_at_its_duration_or_its_first_failure() {
+    let (_tmp, dir) = fixture("flaky");
+    let start = Instant::now();
+    let run = isolate_test(
+        &dir,
+        &["--stress-duration", "3s", "--exact", "flaky::always_passes"],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let runs = run.test("flaky::always_passes")["stress"]["runs"]
+        .as_u64()
+        .unwrap();
+    assert!(runs >= 5, "only {runs} runs in 3 s");
+    // The build and the listing come first; the stress itself took 3 s.
+    assert!(start.elapsed() < Duration::from_secs(60));
+    let duration = run.report["duration_ms"].as_f64().unwrap();
+    assert!(duration >= 3000.0, "{duration}");
+
+    // --repeat is the same as --stress-count; --fail-fast stops it.
+    let run = isolate_test(
+        &dir,
+        &[
+            "--repeat",
+            "50",
+            "--fail-fast",
+            "-j",
+            "1",
+            "--env",
+            "FLAKY_ONE_IN=1",
+            "--exact",
+            "flaky::fails_one_run_in_n",
+        ],
+    );
+    assert_eq!(run.code(), 100);
+    let s = &run.test("flaky::fails_one_run_in_n")["stress"];
+    assert_eq!(
+        (s["runs"].as_u64(), s["failures"].as_u64()),
+        (Some(1), Some(1)),
+        "{s:#}"
+    );
+}
+
+// ---------------------------------------------------------- network faults
+
+#[test]
+fn tcp_fails_under_reject_and_times_out_under_drop() {
+    let (_tmp, dir) = fixture("flaky");
+    let clean = isolate_test(&dir, &["--exact", "net::tcp_echo"]);
+    assert_outcome(&clean, "net::tcp_echo", "passed");
+
+    let rejected = isolate_test(&dir, &["--net-reject", "7878", "--exact", "net::tcp_echo"]);
+    assert_eq!(rejected.code(), 100);
+    let t = rejected.test("net::tcp_echo");
+    assert_eq!(outcome(&t), "failed");
+    let msg = t["panic_message"].as_str().unwrap();
+    assert!(msg.contains("Connection refused"), "{msg}");
+    assert!(t["duration_ms"].as_f64().unwrap() < 1500.0, "{t:#}");
+
+    let dropped = isolate_test(
+        &dir,
+        &["--net-drop", "7000,7878", "--exact", "net::tcp_echo"],
+    );
+    let t = dropped.test("net::tcp_echo");
+    assert_eq!(outcome(&t), "failed");
+    let msg = t["panic_message"].as_str().unwrap();
+    assert!(msg.contains("timed out"), "{msg}");
+    assert!(t["duration_ms"].as_f64().unwrap() >= 1900.0, "{t:#}");
+}
+
+#[test]
+fn udp_loses_round_trips_under_packet_loss() {
+    let (_tmp, dir) = fixture("flaky");
+    let clean = isolate_test(&dir, &["--exact", "net::udp_round_trips"]);
+    let ok = measure(&clean.test("net::udp_round_trips"), "udp_ok");
+    assert!(ok >= 195.0, "{ok} of 200 without loss");
+    let lossy = isolate_test(
+        &dir,
+        &["--net-loss", "30%", "--exact", "net::udp_round_trips"],
+    );
+    assert_eq!(lossy.code(), 0, "{}", lossy.stderr());
+    let ok = measure(&lossy.test("net::udp_round_trips"), "udp_ok");
+    // Each trip is two datagrams: 0.7 * 0.7 = 49% come back (98 of 200,
+    // standard deviation 7).
+    assert!((60.0..=140.0).contains(&ok), "{ok} of 200 at 30% loss");
+}
+
+#[test]
+fn a_rate_limit_slows_a_bulk_transfer() {
+    let (_tmp, dir) = fixture("flaky");
+    let fast = isolate_test(&dir, &["--exact", "net::tcp_bulk_transfer"]);
+    let fast_ms = measure(&fast.test("net::tcp_bulk_transfer"), "bulk_ms");
+    let slow = isolate_test(
+        &dir,
+        &["--net-rate", "8mbit", "--exact", "net::tcp_bulk_transfer"],
+    );
+    assert_eq!(slow.code(), 0, "{}", slow.stderr());
+    let slow_ms = measure(&slow.test("net::tcp_bulk_transfer"), "bulk_ms");
+    // 1 MiB at 8 Mbit/s is 1.05 s.
+    assert!(
+        slow_ms >= 800.0,
+        "{slow_ms} ms at 8mbit (unlimited: {fast_ms} ms)"
+    );
+    assert!(slow_ms < 5000.0, "{slow_ms} ms at 8mbit");
+    assert!(fast_ms < 500.0, "{fast_ms} ms without a limit");
+}
+
+/// Whether this kernel has the netem qdisc (built in, or the module loaded
+/// or installed).
+fn kernel_has_netem() -> bool {
+    if Path::new("/sys/module/sch_netem").exists() {
+        return true;
+    }
+    let config = Command::new("sh")
+        .args([
+            "-c",
+            "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    config.contains("CONFIG_NET_SCH_NETEM=y") || config.contains("CONFIG_NET_SCH_NETEM=m")
+}
+
+/// Where netem exists (the cgroup v2 guest lane), `--net-delay` delays each
+/// packet; where it does not (these machines), the run fails before any
+/// test with exit 96 and names the module.
+#[test]
+fn delay_works_where_netem_exists_and_says_what_is_missing_elsewhere() {
+    let (_tmp, dir) = fixture("flaky");
+    if kernel_has_netem() {
+        let run = isolate_test(
+            &dir,
+            &[
+                "--net-delay",
+                "100ms",
+                "--net-jitter",
+                "1ms",
+                "--exact",
+                "net::udp_round_trip_time",
+            ],
+        );
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        let rtt = measure(&run.test("net::udp_round_trip_time"), "rtt_ms");
+        // Both datagrams leave through lo's qdisc: 2 x 100 ms.
+        assert!(rtt >= 190.0, "round trip {rtt} ms with 100 ms delay");
+        return;
+    }
+    let report = unique_report(&dir);
+    let out = Command::new(BIN)
+        .args(["isolate", "test", "--report", report.to_str().unwrap()])
+        .args([
+            "--net-delay",
+            "100ms",
+            "--exact",
+            "net::udp_round_trip_time",
+        ])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_code(&out, 96);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sch_netem"), "{err}");
+    assert!(!err.contains("Starting"), "no test started: {err}");
+}
+
+#[test]
+fn faults_come_from_overrides_and_need_a_network_of_the_tests_own() {
+    let (_tmp, dir) = fixture("flaky");
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(
+        dir.join(".config/isolate.toml"),
+        "[[profile.default.overrides]]\nfilter = \"test(tcp_echo)\"\nnet-reject = [7878]\n",
+    )
+    .unwrap();
+    let run = isolate_test(&dir, &["net::tcp_echo", "net::udp_round_trips"]);
+    assert_outcome(&run, "net::tcp_echo", "failed");
+    assert_outcome(&run, "net::udp_round_trips", "passed");
+    assert!(
+        run.test("net::tcp_echo")["replay"]
+            .as_str()
+            .unwrap()
+            .contains("--net-reject 7878")
+    );
+    // Faults need the test's own network namespace.
+    let report = unique_report(&dir);
+    let out = Command::new(BIN)
+        .args(["isolate", "test", "--report", report.to_str().unwrap()])
+        .args(["--isolation", "none", "--net-loss", "5%", "net::udp"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--isolation none"));
+    // Malformed values are usage errors that show a valid one.
+    for bad in [
+        ["--net-loss", "150%"],
+        ["--net-reject", "0"],
+        ["--net-rate", "fast"],
+        ["--hosts", "db internal=127.0.0.1"],
+        ["--hosts", "db.internal=300.1.1.1"],
+    ] {
+        let out = Command::new(BIN)
+            .args(["isolate", "test"])
+            .args(bad)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_code(&out, 2);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("e.g."),
+            "{bad:?}"
+        );
+    }
+}
+
+/// The same faults as an ordinary user, in the user's own namespaces.
+#[test]
+fn network_faults_work_rootless() {
+    if !is_root() {
+        return skip("switching to uid 65534 needs root");
+    }
+    let (_tmp, dir) = fixture("flaky");
+    let built = Command::new("cargo")
+        .args(["test", "--no-run", "--message-format=json", "-q"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let exe = String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("the fixture's test binary");
+    // uid 65534 cannot read /root: the binary goes where it can.
+    let (bin_tmp, bin) = binary_for_nobody();
+    let test_bin = bin_tmp.path().join("flaky-tests");
+    std::fs::copy(&exe, &test_bin).unwrap();
+    let as_nobody = |faults: &[&str], test: &str| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .arg("run")
+            .args(faults)
+            .arg("--")
+            .arg(&test_bin)
+            .args(["--exact", test, "--nocapture"])
+            .current_dir(bin_tmp.path())
+            .output()
+            .unwrap()
+    };
+    let clean = as_nobody(&[], "net::tcp_echo");
+    let err = String::from_utf8_lossy(&clean.stderr);
+    if err.contains("cannot create the sandbox's namespaces") {
+        return skip("unprivileged user namespaces are off here");
+    }
+    assert_code(&clean, 0);
+    let rejected = as_nobody(&["--net-reject", "7878"], "net::tcp_echo");
+    assert_eq!(
+        rejected.status.code(),
+        Some(101),
+        "{}",
+        String::from_utf8_lossy(&rejected.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&rejected.stdout).contains("Connection refused")
+            || String::from_utf8_lossy(&rejected.stderr).contains("Connection refused")
+    );
+    let lossy = as_nobody(&["--net-loss", "30%"], "net::udp_round_trips");
+    assert_code(&lossy, 0);
+    let text = String::from_utf8_lossy(&lossy.stdout);
+    let ok: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MEASURE udp_ok="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (60.0..=140.0).contains(&ok),
+        "{ok} of 200 at 30% loss, rootless"
+    );
+}
+
+// ------------------------------------------------------------------ hosts
+
+#[test]
+fn hosts_points_a_fixed_name_at_a_loopback_fake() {
+    let (_tmp, dir) = fixture("flaky");
+    let without = isolate_test(&dir, &["--exact", "net::dials_a_fixed_host_name"]);
+    assert_outcome(&without, "net::dials_a_fixed_host_name", "failed");
+    let with = isolate_test(
+        &dir,
+        &[
+            "--hosts",
+            "db.internal=127.0.0.1",
+            "net::dials_a_fixed_host_name",
+            "net::hosts_file_is_read_only",
+        ],
+    );
+    assert_eq!(with.code(), 0, "{}", with.stderr());
+    // The host's own /etc/hosts is untouched.
+    let host = std::fs::read_to_string("/etc/hosts").unwrap();
+    assert!(!host.contains("db.internal"));
+}
+
+// -------------------------------------------------------- replays and seeds
+
+#[test]
+fn the_replay_command_reproduces_a_failure() {
+    if !root_only() {
+        return;
+    }
+    let (_tmp, dir) = fixture("flaky");
+    let run = isolate_test(
+        &dir,
+        &[
+            "--net-reject",
+            "7878",
+            "--memory-max",
+            "64M",
+            "--timeout",
+            "30s",
+            "net::",
+        ],
+    );
+    let t = run.test("net::tcp_echo");
+    assert_eq!(outcome(&t), "failed");
+    let replay = t["replay"].as_str().unwrap();
+    for part in [
+        "cargo isolate test",
+        "-p flaky",
+        "--lib",
+        "--exact net::tcp_echo",
+        "--memory-max 64M",
+        "--timeout 30s",
+        "--net-reject 7878",
+    ] {
+        assert!(replay.contains(part), "{part} not in {replay}");
+    }
+    assert!(
+        run.stderr().contains(&format!("replay: {replay}")),
+        "{}",
+        run.stderr()
+    );
+    // Pasted into a shell, with this build's cargo-isolate on PATH.
+    let report = unique_report(&dir);
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{replay} --report {}", report.display()))
+        .current_dir(&dir)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_code(&out, 100);
+    let again: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let tests = again["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 1, "the replay runs that test alone");
+    assert_eq!(tests[0]["name"], "net::tcp_echo");
+    assert_eq!(tests[0]["outcome"], "failed");
+    assert_eq!(tests[0]["panic_message"], t["panic_message"]);
+    assert_eq!(tests[0]["limits"]["memory_max"], 64 * MIB);
+}
+
+#[test]
+fn a_seed_gives_the_same_order_every_time() {
+    let (_tmp, dir) = fixture("flaky");
+    let list = |seed: &str| {
+        let out = Command::new(BIN)
+            .args(["isolate", "test", "--list", "--seed", seed])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let a = list("42");
+    assert_eq!(a, list("42"));
+    assert_ne!(a, list("43"));
+    let mut sorted: Vec<&str> = a.lines().collect();
+    sorted.sort();
+    let plain = Command::new(BIN)
+        .args(["isolate", "test", "--list"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        sorted,
+        String::from_utf8_lossy(&plain.stdout)
+            .lines()
+            .collect::<Vec<_>>()
+    );
+    let run = isolate_test(&dir, &["--seed", "42", "flaky::always"]);
+    assert!(run.stderr().contains("seed 42"), "{}", run.stderr());
+    assert!(
+        run.test("flaky::always_passes")["replay"]
+            .as_str()
+            .unwrap()
+            .ends_with("--seed 42")
+    );
+}
