@@ -5,13 +5,13 @@
 //! Pure: records in, verdicts out.
 
 use crate::report::TestRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 /// A test's budgets (from the configuration).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Budgets {
     pub memory_bytes: Option<u64>,
     pub time_ms: Option<u64>,
@@ -90,10 +90,11 @@ impl Default for Thresholds {
 }
 
 /// One figure that grew past its threshold.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Regression {
     /// "memory", "time" or "cpu".
-    pub metric: &'static str,
+    #[serde(deserialize_with = "crate::report::names::budget_kind")]
+    pub metric: crate::report::Name,
     pub baseline: f64,
     pub now: f64,
     /// Growth in percent.

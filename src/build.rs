@@ -5,13 +5,14 @@
 use crate::cli::CargoArgs;
 use crate::error::Error;
 use cargo_metadata::{Message, Metadata, MetadataCommand, Package, PackageId};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// One test executable and what it takes to run it as cargo would.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestBinary {
     pub package: String,
     pub package_id: PackageId,
@@ -43,8 +44,9 @@ pub fn binary_id(package: &str, target: &str, kind: &str) -> String {
     }
 }
 
-/// Everything the build produced that the run needs.
-#[derive(Debug)]
+/// Everything the build produced that the run needs (also what an
+/// archive carries, paths and all).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct BuildOutput {
     pub binaries: Vec<TestBinary>,
     pub metadata: Metadata,

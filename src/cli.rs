@@ -24,8 +24,12 @@ pub enum Command {
     Test(Box<TestArgs>),
     /// Run any program in the same sandbox and print what it used.
     Run(Box<RunArgs>),
-    /// Compare two reports, or render one as a self-contained HTML page.
+    /// Compare two reports, render one as a self-contained HTML page, or
+    /// merge the reports of a sharded run.
     Report(ReportArgs),
+    /// Build the tests and write one file with everything a run needs on
+    /// another machine of the same platform (`test --archive-file`).
+    Archive(Box<ArchiveArgs>),
     #[command(name = "__init", hide = true)]
     Init { spec: String },
 }
@@ -57,6 +61,33 @@ pub struct TestArgs {
         help_heading = "Test selection"
     )]
     pub filtersets: Vec<String>,
+
+    /// Run the tests of this archive (`cargo isolate archive`) instead of
+    /// building: no cargo, no sources needed.
+    #[arg(long, value_name = "PATH", help_heading = "Archives and shards")]
+    pub archive_file: Option<PathBuf>,
+    /// Where to unpack the archive: its workspace goes to DIR, its target
+    /// dir to DIR/target [default: <tmp>/cargo-isolate-archive-<hash>].
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "archive_file",
+        help_heading = "Archives and shards"
+    )]
+    pub workspace_remap: Option<PathBuf>,
+    /// Run only this share of the selected tests: hash:K/N, slice:K/N,
+    /// duration:K/N (with --timings), K from 1; or auto (K and N from the
+    /// CI's variables: GitLab, Buildkite, CircleCI, a Kubernetes Indexed
+    /// Job), also as hash:auto, slice:auto, duration:auto.
+    #[arg(long, value_name = "SCHEME:K/N", help_heading = "Archives and shards")]
+    pub partition: Option<String>,
+    /// N for --partition auto where the CI gives only K (a Kubernetes
+    /// Indexed Job's completions).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Archives and shards")]
+    pub partition_total: Option<u32>,
+    /// An earlier report whose tests' times --partition duration balances.
+    #[arg(long, value_name = "OLD.json", help_heading = "Archives and shards")]
+    pub timings: Option<PathBuf>,
 
     /// The configuration profile to use [default: default].
     #[arg(
@@ -512,6 +543,43 @@ pub enum ReportCommand {
         #[arg(long, value_name = "OLD.json")]
         baseline: Option<PathBuf>,
     },
+    /// One report from the reports of a sharded run (--partition): refuses
+    /// reports of different archives, names missing and duplicated
+    /// shares, and marks the result complete only when every share is
+    /// there.
+    Merge {
+        /// The shards' reports.
+        #[arg(required = true, value_name = "REPORT.json")]
+        reports: Vec<PathBuf>,
+        /// Where to write the merged report.
+        #[arg(short = 'o', long, value_name = "PATH")]
+        output: PathBuf,
+        /// Also write JUnit XML here.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Also write the HTML report here.
+        #[arg(long, value_name = "PATH")]
+        html: Option<PathBuf>,
+    },
+}
+
+/// `cargo isolate archive`.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// The file to write (a zstd-compressed tar).
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// Only archive the package files that match one of these globs,
+    /// relative to the workspace (repeatable) [default: all but the target
+    /// dir and VCS dirs].
+    #[arg(long, value_name = "GLOB")]
+    pub include_files: Vec<String>,
+    /// Leave out the package files that match (repeatable), e.g.
+    /// 'docs/**'.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude_files: Vec<String>,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

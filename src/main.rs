@@ -1,5 +1,6 @@
 //! cargo-isolate: every test in a fresh Linux sandbox, measured, reported.
 
+mod archive;
 mod budget;
 mod build;
 mod cgroup;
@@ -11,6 +12,7 @@ mod filterset;
 mod host;
 mod netfaults;
 mod outcome;
+mod partition;
 mod plan;
 mod replay;
 mod report;
@@ -61,6 +63,7 @@ fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error>
     match cli.command {
         cli::Command::Run(args) => run_command::run(&args),
         cli::Command::Report(args) => report_command::run(&args.command),
+        cli::Command::Archive(args) => archive::run(&args),
         cli::Command::Test(args) => test_command::run(&args, explicit),
         cli::Command::Init { .. } => sandbox::init::main(),
     }

@@ -24,27 +24,7 @@ impl Replay<'_> {
     pub fn command(&self, b: &BinaryContext, u: &RunUnit) -> String {
         let (args, typed) = (self.args, self.typed);
         let mut w = Words(vec!["cargo".into(), "isolate".into(), "test".into()]);
-        let c = &args.cargo;
-        w.opt(
-            "--manifest-path",
-            c.manifest_path.as_ref().map(|p| p.display()),
-        );
-        w.pair("-p", &b.package);
-        match b.kind.as_str() {
-            "bin" | "test" | "example" | "bench" => w.pair(&format!("--{}", b.kind), &b.target),
-            _ => w.flag("--lib", true),
-        }
-        for f in &c.features {
-            w.pair("--features", f);
-        }
-        w.flag("--all-features", c.all_features);
-        w.flag("--no-default-features", c.no_default_features);
-        w.flag("--release", c.release);
-        w.opt("--cargo-profile", c.cargo_profile.as_ref());
-        w.opt("--target-dir", c.target_dir.as_ref().map(|p| p.display()));
-        w.flag("--locked", c.locked);
-        w.flag("--offline", c.offline);
-        w.flag("--frozen", c.frozen);
+        selection(&mut w, args, b);
         w.opt("--profile", typed.profile.as_ref());
         w.opt(
             "--config-file",
@@ -141,6 +121,42 @@ fn net_flags(f: &NetFaults) -> Vec<(&'static str, String)> {
         out.push(("--net-jitter", format_duration_us(j)));
     }
     out
+}
+
+/// Which binary: from an archive by its binary id, since nothing is
+/// built; else cargo's package and target flags and the build's own.
+fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
+    if let Some(archive) = &args.archive_file {
+        w.pair("--archive-file", &archive.display().to_string());
+        w.opt(
+            "--workspace-remap",
+            args.workspace_remap.as_ref().map(|p| p.display()),
+        );
+        let id = crate::build::binary_id(&b.package, &b.target, &b.kind);
+        w.pair("-E", &format!("binary_id(={id})"));
+        return;
+    }
+    let c = &args.cargo;
+    w.opt(
+        "--manifest-path",
+        c.manifest_path.as_ref().map(|p| p.display()),
+    );
+    w.pair("-p", &b.package);
+    match b.kind.as_str() {
+        "bin" | "test" | "example" | "bench" => w.pair(&format!("--{}", b.kind), &b.target),
+        _ => w.flag("--lib", true),
+    }
+    for f in &c.features {
+        w.pair("--features", f);
+    }
+    w.flag("--all-features", c.all_features);
+    w.flag("--no-default-features", c.no_default_features);
+    w.flag("--release", c.release);
+    w.opt("--cargo-profile", c.cargo_profile.as_ref());
+    w.opt("--target-dir", c.target_dir.as_ref().map(|p| p.display()));
+    w.flag("--locked", c.locked);
+    w.flag("--offline", c.offline);
+    w.flag("--frozen", c.frozen);
 }
 
 struct Words(Vec<String>);

@@ -1,9 +1,15 @@
 //! `cargo isolate report ...`: work with reports already written.
 
 use crate::cli::{DiffFormat, ReportCommand};
-use crate::error::{EXIT_OK, Error};
-use crate::report;
-use std::path::Path;
+use crate::error::{EXIT_OK, EXIT_TEST_FAILED, Error};
+use crate::report::{self, Report};
+use std::path::{Path, PathBuf};
+
+/// `report merge`: the merged report is written but does not cover the
+/// whole run (a share missing or given twice, a shard that stopped early
+/// without a failure). The same code as a setup failure: not a verdict on
+/// the tests, and never green.
+pub const EXIT_MERGE_INCOMPLETE: u8 = 96;
 
 pub fn run(command: &ReportCommand) -> Result<u8, Error> {
     match command {
@@ -34,7 +40,80 @@ pub fn run(command: &ReportCommand) -> Result<u8, Error> {
             eprintln!("        HTML {}", output.display());
             Ok(EXIT_OK)
         }
+        ReportCommand::Merge {
+            reports,
+            output,
+            junit,
+            html,
+        } => merge(reports, output, junit.as_deref(), html.as_deref()),
     }
+}
+
+/// `report merge`: reads every report before anything is written, so a
+/// refusal (exit 2) leaves no file behind.
+fn merge(
+    paths: &[PathBuf],
+    output: &Path,
+    junit: Option<&Path>,
+    html: Option<&Path>,
+) -> Result<u8, Error> {
+    let reports = paths
+        .iter()
+        .map(|p| Ok((p.clone(), read_report(p)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let merged = report::merge::merge(reports)
+        .map_err(|e| Error::Usage(format!("cannot merge the reports: {e}")))?;
+    report::write_json(&merged, output)?;
+    if let Some(path) = junit {
+        report::junit::write(&merged, path, false)?;
+    }
+    if let Some(path) = html {
+        let value = serde_json::to_value(&merged).expect("the report serialises");
+        report::write_atomically(path, report::html::render(&value, None).as_bytes())?;
+    }
+    for line in report::merge::describe(&merged) {
+        eprintln!("{line}");
+    }
+    eprintln!("      Report {}", output.display());
+    if let Some(path) = junit {
+        eprintln!("       JUnit {}", path.display());
+    }
+    if let Some(path) = html {
+        eprintln!("        HTML {}", path.display());
+    }
+    Ok(merge_exit_code(&merged))
+}
+
+/// 96 when shares are missing or duplicated; else 100 when a test did not
+/// pass (also in a shard stopped early by --fail-fast, as that run said);
+/// else 96 when a shard was incomplete; else 0.
+fn merge_exit_code(merged: &Report) -> u8 {
+    let shares_wrong = merged
+        .merged
+        .as_ref()
+        .is_some_and(|m| !m.missing.is_empty() || !m.duplicated.is_empty());
+    if shares_wrong {
+        EXIT_MERGE_INCOMPLETE
+    } else if merged.summary.not_passed() > 0 {
+        EXIT_TEST_FAILED
+    } else if !merged.complete {
+        EXIT_MERGE_INCOMPLETE
+    } else {
+        EXIT_OK
+    }
+}
+
+/// A report file, read into the model; a file that is not one is a usage
+/// error naming it.
+fn read_report(path: &Path) -> Result<Report, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+    Report::from_json(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{} is not a cargo-isolate report: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// A report file, as JSON; a file that is not one is a usage error.

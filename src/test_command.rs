@@ -1,5 +1,6 @@
 //! `cargo isolate test`: build, discover, plan, run, report.
 
+use crate::archive;
 use crate::budget::Baseline;
 use crate::build::{self, TestBinary};
 use crate::cgroup::Limits;
@@ -9,6 +10,7 @@ use crate::discover;
 use crate::error::{EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
 use crate::filterset::{Filterset, TestInfo};
 use crate::host::{self, Host};
+use crate::partition;
 use crate::plan::{self, Filter};
 use crate::replay;
 use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, Tool};
@@ -27,10 +29,22 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     report::progress::init_color(cli_args.color.as_deref());
     let started_at = SystemTime::now();
     let start = Instant::now();
+    // An archive first: its workspace holds the configuration.
+    let opened = match &cli_args.archive_file {
+        Some(path) => Some(open_archive(cli_args, path)?),
+        None => None,
+    };
     // The configuration and every expression first: a broken file or
     // filter is a usage error before anything is built.
-    let config = load_config(cli_args)?;
+    let config = load_config(cli_args, opened.as_ref())?;
     let args = &config.apply(cli_args, explicit);
+    let partition = args
+        .partition
+        .as_deref()
+        .map(|spec| partition::parse(spec, args.partition_total, &|k| std::env::var(k).ok()))
+        .transpose()
+        .map_err(Error::Usage)?;
+    let timings = read_timings(partition.as_ref(), args.timings.as_deref())?;
     let filtersets = args
         .filtersets
         .iter()
@@ -67,13 +81,24 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
             config.profile
         );
     }
+    let archive_info = opened.as_ref().map(|o| report::ArchiveInfo {
+        path: cli_args
+            .archive_file
+            .as_deref()
+            .unwrap_or(Path::new(""))
+            .display()
+            .to_string(),
+        sha256: o.sha256.clone(),
+    });
     let selection = Selection {
         config: &config,
         filtersets: &filtersets,
         cli: &cli_test,
+        partition: partition.as_ref(),
+        timings: &timings,
     };
     if args.list {
-        return list(args, &host, &selection);
+        return list(args, &host, &selection, opened);
     }
     let Planned {
         target_dir,
@@ -82,7 +107,14 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         jobs,
         filter,
         units,
-    } = build_and_plan(args, &host, &selection)?;
+        given,
+    } = build_and_plan(args, &host, &selection, opened)?;
+    let partition_info = partition.as_ref().map(|p| report::PartitionInfo {
+        scheme: p.scheme.to_string(),
+        index: p.index,
+        total: p.total,
+        tests: given,
+    });
     let isolation = args.isolation;
     let report_path = args
         .report
@@ -101,7 +133,9 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
             "error: no tests matched; nothing ran (filters: {:?})",
             filter.names
         );
-        let report = assemble(&host, settings, started_at, start, true, Vec::new());
+        let mut report = assemble(&host, settings, started_at, start, true, Vec::new());
+        report.archive = archive_info;
+        report.partition = partition_info;
         write_reports(&report, &report_path, args)?;
         return Ok(EXIT_NO_TESTS);
     }
@@ -164,7 +198,10 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         (None, Some(d)) => format!(", for {}", humantime::format_duration(d)),
         (None, None) => String::new(),
     };
-    let seed_note = args.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
+    let mut seed_note = args.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
+    if let Some(p) = &partition {
+        seed_note += &format!(", share {p}");
+    }
     eprintln!(
         "    Starting {}{stress_note} across {}{} ({}, -j{jobs}, cgroup {}{}{seed_note})",
         report::count(runnable, "test", "tests"),
@@ -254,6 +291,8 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         records,
     );
     report.not_run = not_run;
+    report.archive = archive_info;
+    report.partition = partition_info;
     if let Some(b) = &baseline {
         compare(&mut report, b, &config, &units);
     }
@@ -312,6 +351,8 @@ struct Planned {
     jobs: usize,
     filter: Filter,
     units: Vec<plan::RunUnit>,
+    /// With --partition: the ids of this share's tests, in plan order.
+    given: Vec<String>,
 }
 
 /// How long listing one binary may take, and how much it may print.
@@ -326,6 +367,10 @@ struct Selection<'a> {
     filtersets: &'a [Filterset],
     /// The per-test values the command line gave explicitly: they win.
     cli: &'a TestSettings,
+    /// --partition: only this share of the selected tests.
+    partition: Option<&'a partition::Partition>,
+    /// --timings, for --partition duration.
+    timings: &'a std::collections::HashMap<String, f64>,
 }
 
 impl Selection<'_> {
@@ -390,8 +435,11 @@ fn explicit_test_settings(args: &TestArgs, explicit: &Explicit) -> TestSettings 
 
 /// The configuration file of the workspace being tested (or
 /// --config-file), resolved for --profile.
-fn load_config(args: &TestArgs) -> Result<Config, Error> {
-    let root = workspace_root(args.cargo.manifest_path.as_deref());
+fn load_config(args: &TestArgs, archive: Option<&archive::Opened>) -> Result<Config, Error> {
+    let root = match archive {
+        Some(a) => Some(a.workspace_root.clone()),
+        None => workspace_root(args.cargo.manifest_path.as_deref()),
+    };
     Config::load(
         args.config_file.as_deref(),
         root.as_deref(),
@@ -419,9 +467,16 @@ fn build_and_plan(
     args: &TestArgs,
     host: &Host,
     selection: &Selection<'_>,
+    archive: Option<archive::Opened>,
 ) -> Result<Planned, Error> {
-    let built = build::build(&args.cargo)?;
-    let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
+    let (built, target_dir) = match archive {
+        Some(a) => (a.build, a.target_dir),
+        None => {
+            let built = build::build(&args.cargo)?;
+            let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
+            (built, target_dir)
+        }
+    };
     if args.read_only_source {
         // CARGO_TARGET_TMPDIR gets a writable tmpfs inside the read-only
         // target dir; the mount point has to exist there.
@@ -489,6 +544,21 @@ fn build_and_plan(
         &built.binaries,
         plan::plan(&built.binaries, &cases, &filter, args.isolation),
     );
+    // The share is taken in plan order, before any shuffle: every shard
+    // computes the same split.
+    if let Some(p) = selection.partition {
+        let ids: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
+        let keep = partition::select(p, &ids, selection.timings);
+        units = units
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(u, k)| k.then_some(u))
+            .collect();
+    }
+    let given = match selection.partition {
+        Some(_) => units.iter().map(|u| u.id.clone()).collect(),
+        None => Vec::new(),
+    };
     if let Some(seed) = args.seed {
         seeded(&mut units, seed);
         if args.isolation == Isolation::PerBinary {
@@ -528,13 +598,19 @@ fn build_and_plan(
         jobs,
         filter,
         units,
+        given,
     })
 }
 
 /// `--list`: build, discover and plan as a run would, then print the ids.
 /// The listing itself is sandboxed, as in a run.
-fn list(args: &TestArgs, host: &Host, selection: &Selection<'_>) -> Result<u8, Error> {
-    let units = build_and_plan(args, host, selection)?.units;
+fn list(
+    args: &TestArgs,
+    host: &Host,
+    selection: &Selection<'_>,
+    archive: Option<archive::Opened>,
+) -> Result<u8, Error> {
+    let units = build_and_plan(args, host, selection, archive)?.units;
     for u in &units {
         let id = report::escape::for_terminal(&u.id);
         if u.skip_as_ignored {
@@ -585,6 +661,48 @@ fn check_network_faults(
         host::probe_net_faults(host, sandbox_args, f)?;
     }
     Ok(())
+}
+
+/// `--archive-file`: unpacked (or found unpacked) and read. Cargo's own
+/// flags would choose what to build, and nothing is built.
+fn open_archive(args: &TestArgs, path: &Path) -> Result<archive::Opened, Error> {
+    let cargo_flags = args.cargo.to_cargo_args();
+    if !cargo_flags.is_empty() {
+        return Err(Error::Usage(format!(
+            "--archive-file runs the archive's binaries as built: cargo's flags ({}) have no effect; select tests with -E (e.g. -E 'package(app)') or names",
+            cargo_flags.join(" ")
+        )));
+    }
+    archive::open(path, args.workspace_remap.as_deref())
+}
+
+/// `--timings OLD.json` for `--partition duration`, which needs it.
+fn read_timings(
+    partition: Option<&partition::Partition>,
+    path: Option<&Path>,
+) -> Result<std::collections::HashMap<String, f64>, Error> {
+    let Some(p) = partition else {
+        return Ok(Default::default());
+    };
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Usage(format!("cannot read --timings {}: {e}", path.display()))
+            })?;
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                Error::Usage(format!(
+                    "--timings {} is not a JSON report: {e}",
+                    path.display()
+                ))
+            })?;
+            partition::timings_from_report(&value)
+                .map_err(|e| Error::Usage(format!("--timings {}: {e}", path.display())))
+        }
+        None if p.scheme == partition::Scheme::Duration => Err(Error::Usage(format!(
+            "--partition {p} balances the shares by each test's time in an earlier run: give --timings OLD.json (a report, e.g. main's merged one)"
+        ))),
+        None => Ok(Default::default()),
+    }
 }
 
 /// `--seed`: the units in an order drawn from `seed` (the same seed, the
@@ -674,6 +792,9 @@ fn assemble(
         },
         not_run: Vec::new(),
         baseline: None,
+        archive: None,
+        partition: None,
+        merged: None,
     }
 }
 

@@ -3,18 +3,19 @@
 //! ([`StressStats`], built by [`StressTally`] as the runs come in).
 
 use super::TestRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How much of an earlier attempt's stdout and stderr is kept (the tail):
 /// the final attempt keeps its whole captured output in the record itself.
 pub const ATTEMPT_OUTPUT_TAIL: usize = 16 << 10;
 
 /// One run of a test, as the record's `attempts` list keeps it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {
     /// 1-based.
     pub attempt: u32,
-    pub outcome: &'static str,
+    #[serde(deserialize_with = "super::names::outcome")]
+    pub outcome: super::Name,
     pub exit_code: Option<i32>,
     pub signal: Option<String>,
     pub duration_ms: Option<f64>,
@@ -66,7 +67,7 @@ pub fn tail_of(text: &str, max: usize) -> String {
 
 /// min, median and max of one figure over a stressed test's runs (null
 /// when no run measured it).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct Spread {
     pub min: Option<f64>,
     pub median: Option<f64>,
@@ -95,7 +96,7 @@ impl Spread {
 }
 
 /// A stressed test's result over all its runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StressStats {
     pub runs: u64,
     /// Runs that did not pass.
@@ -103,6 +104,7 @@ pub struct StressStats {
     /// passed runs / runs, from 0 to 1.
     pub pass_rate: f64,
     /// How many runs ended each way ("passed": 47, "failed": 3).
+    #[serde(deserialize_with = "super::names::outcome_counts")]
     pub outcomes: std::collections::BTreeMap<&'static str, u64>,
     pub duration_ms: Spread,
     pub cpu_ms: Spread,

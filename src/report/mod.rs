@@ -9,14 +9,22 @@ pub mod flaky;
 pub mod github;
 pub mod html;
 pub mod junit;
+pub mod merge;
 pub mod progress;
 pub mod summary;
 
 use crate::error::Error;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-#[derive(Debug, Serialize)]
+/// A name from one of the report's fixed vocabularies (an outcome,
+/// "per-test", "v2", "memory"...): one of the crate's own literals, also
+/// when read back (see [`names`]). An alias, not `&'static str` written
+/// out, because serde's derive takes a field spelled `&str` as borrowed
+/// from the input and would then read reports only from `'static` text.
+pub type Name = &'static str;
+
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
@@ -28,16 +36,54 @@ pub struct Report {
     pub summary: Summary,
     pub tests: Vec<TestRecord>,
     /// Added to v1: the runner's own footprint.
+    #[serde(default)]
     pub runner: RunnerInfo,
     /// Added to v1: ids of selected tests that never ran because the run
     /// stopped early (--fail-fast, --max-fail, Ctrl-C).
+    #[serde(default)]
     pub not_run: Vec<String>,
     /// Added to v1: the --baseline this run was compared with.
+    #[serde(default)]
     pub baseline: Option<BaselineInfo>,
+    /// Added to v1: the archive the tests came from (`--archive-file`);
+    /// null when they were built for this run.
+    #[serde(default)]
+    pub archive: Option<ArchiveInfo>,
+    /// Added to v1: the share of a sharded run (`--partition`); null when
+    /// the run was not sharded.
+    #[serde(default)]
+    pub partition: Option<PartitionInfo>,
+    /// Added to v1: how `report merge` made this report from the shards'
+    /// reports; absent from a run's own report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<merge::MergeInfo>,
+}
+
+/// Which archive a run's binaries came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchiveInfo {
+    /// As given on the command line.
+    pub path: String,
+    /// SHA-256 of the archive file: shards of one run share it.
+    pub sha256: String,
+}
+
+/// One share of a sharded run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartitionInfo {
+    /// "hash", "slice" or "duration".
+    pub scheme: String,
+    /// K, from 1.
+    pub index: u32,
+    /// N.
+    pub total: u32,
+    /// The ids of the tests this share was given, in run order (ignored
+    /// ones included: each share reports its own).
+    pub tests: Vec<String>,
 }
 
 /// What a comparison with an earlier report found beyond regressions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BaselineInfo {
     pub path: String,
     /// Tests of this run the baseline does not have.
@@ -46,22 +92,27 @@ pub struct BaselineInfo {
     pub gone_tests: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
+    #[serde(deserialize_with = "names::tool_name")]
+    pub name: Name,
+    /// Not a fixed vocabulary: read back, see [`names::tool_version`].
+    #[serde(deserialize_with = "names::tool_version")]
+    pub version: Name,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct HostInfo {
     pub kernel: String,
-    pub cgroup: &'static str,
+    #[serde(deserialize_with = "names::cgroup")]
+    pub cgroup: Name,
     pub rootless: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Settings {
-    pub isolation: &'static str,
+    #[serde(deserialize_with = "names::isolation")]
+    pub isolation: Name,
     pub jobs: usize,
     pub memory_max: Option<u64>,
     pub pids_max: Option<u64>,
@@ -69,7 +120,7 @@ pub struct Settings {
     pub timeout_ms: Option<u64>,
 }
 
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Summary {
     pub total: usize,
     pub passed: usize,
@@ -80,29 +131,35 @@ pub struct Summary {
     pub signaled: usize,
     pub setup_error: usize,
     /// Added to v1: tests that passed over one of their budgets.
+    #[serde(default)]
     pub over_budget: usize,
     /// Added to v1: tests that grew past a threshold against the baseline.
+    #[serde(default)]
     pub regressed: usize,
     /// Added to v1: tests that failed, then passed on a retry (counted in
     /// `passed` too: their final outcome).
+    #[serde(default)]
     pub flaky: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RunnerInfo {
     pub peak_rss_bytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestRecord {
     pub id: String,
-    /// Added to v1: the binary id as cargo-nextest writes it.
+    /// Added to v1: the binary id as cargo-nextest writes it (read back
+    /// from an older report: see [`Report::from_json`]).
+    #[serde(default)]
     pub binary_id: String,
     pub package: String,
     pub binary: String,
     pub kind: String,
     pub name: Option<String>,
-    pub outcome: &'static str,
+    #[serde(deserialize_with = "names::outcome")]
+    pub outcome: Name,
     pub exit_code: Option<i32>,
     pub signal: Option<String>,
     pub duration_ms: Option<f64>,
@@ -112,46 +169,55 @@ pub struct TestRecord {
     pub pids_peak: Option<u64>,
     pub stdout: String,
     pub stderr: String,
+    #[serde(default)]
     pub error: Option<String>,
     /// Added to v1: which attempt the record's figures are from, when
     /// there was more than one: the last retry, or under a stress run the
     /// first run that failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
     /// Added to v1: it failed, then passed on a retry.
+    #[serde(default)]
     pub flaky: bool,
     /// Added to v1: with retries, every attempt in order (the last is the
     /// verdict, also in the record's own fields); empty when it ran once.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<flaky::Attempt>,
     /// Added to v1: under --stress-count/--stress-duration, the spread of
     /// its runs; the record's own fields are the first failing run's, or
     /// the last run's when none failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stress: Option<flaky::StressStats>,
     /// Added to v1: the command that runs this test alone again in the
     /// same sandbox (limits, faults, environment choices, seed).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
     /// Added to v1: the first line of the panic the test printed, if any
     /// (also when it was then killed at the memory limit or timed out).
+    #[serde(default)]
     pub panic_message: Option<String>,
     /// Added to v1: where it panicked, `file:line:column`.
+    #[serde(default)]
     pub panic_location: Option<String>,
     /// Added to v1: when the test's sandbox started (RFC 3339 UTC).
+    #[serde(default)]
     pub started_at: Option<String>,
     /// Added to v1: the limits this test ran under.
+    #[serde(default)]
     pub limits: TestLimits,
     /// Added to v1: its budgets, from the configuration (null: none).
+    #[serde(default)]
     pub budgets: Option<crate::budget::Budgets>,
     /// Added to v1: the budgets it broke ("memory", "time", "cpu").
+    #[serde(default, deserialize_with = "names::budget_kinds")]
     pub over_budget: Vec<&'static str>,
     /// Added to v1: what grew past the thresholds against --baseline.
+    #[serde(default)]
     pub regressions: Vec<crate::budget::Regression>,
 }
 
 /// The hard limits of one test (null: none).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct TestLimits {
     pub memory_max: Option<u64>,
     pub pids_max: Option<u64>,
@@ -397,6 +463,140 @@ pub fn write_json(report: &Report, path: &Path) -> Result<(), Error> {
     write_atomically(path, &bytes)
 }
 
+impl Report {
+    /// Reads back a report of schema version 1, also one written before
+    /// the fields added to v1 existed (they take their defaults; a missing
+    /// `binary_id` is worked out from the package, target and kind as a
+    /// run forms it). The error says what is wrong, without the file name.
+    pub fn from_json(text: &str) -> Result<Report, String> {
+        // The version first: a later schema may not parse as this one, and
+        // "missing field" would hide why.
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: Option<serde_json::Value>,
+        }
+        let version = serde_json::from_str::<Version>(text)
+            .map_err(|e| e.to_string())?
+            .schema_version;
+        match version {
+            Some(v) if v == 1 => {}
+            Some(v) => return Err(format!("schema version {v}; this cargo-isolate reads 1")),
+            None => return Err("no schema_version".into()),
+        }
+        let mut report: Report = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        for t in report.tests.iter_mut().filter(|t| t.binary_id.is_empty()) {
+            t.binary_id = crate::build::binary_id(&t.package, &t.binary, &t.kind);
+        }
+        Ok(report)
+    }
+}
+
+/// Reading the fixed vocabularies back (`deserialize_with` helpers): each
+/// maps a name to the crate's own literal for it and refuses a name the
+/// crate never writes, naming it.
+pub(crate) mod names {
+    use crate::outcome::Outcome;
+    use serde::de::{Deserialize, Deserializer, Error};
+    use std::collections::BTreeMap;
+
+    /// What a budget or a regression is about.
+    const BUDGET_KINDS: [&str; 3] = ["memory", "time", "cpu"];
+
+    fn known<E: Error>(what: &str, name: &str, all: &[&'static str]) -> Result<&'static str, E> {
+        all.iter().copied().find(|k| *k == name).ok_or_else(|| {
+            E::custom(format_args!(
+                "unknown {what} {name:?} (expected one of: {})",
+                all.join(", ")
+            ))
+        })
+    }
+
+    fn outcome_named<E: Error>(name: &str) -> Result<&'static str, E> {
+        use Outcome::*;
+        let all = [
+            Passed, Failed, Ignored, TimedOut, OomKilled, Signaled, SetupError,
+        ]
+        .map(Outcome::as_str);
+        known("outcome", name, &all)
+    }
+
+    // A new outcome stops the build here until the list above has it.
+    const _: fn(Outcome) = |o| match o {
+        Outcome::Passed
+        | Outcome::Failed
+        | Outcome::Ignored
+        | Outcome::TimedOut
+        | Outcome::OomKilled
+        | Outcome::Signaled
+        | Outcome::SetupError => {}
+    };
+
+    pub fn outcome<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        outcome_named(&String::deserialize(d)?)
+    }
+
+    /// A stressed test's runs by outcome.
+    pub fn outcome_counts<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<&'static str, u64>, D::Error> {
+        BTreeMap::<String, u64>::deserialize(d)?
+            .into_iter()
+            .map(|(name, n)| Ok((outcome_named(&name)?, n)))
+            .collect()
+    }
+
+    pub fn isolation<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        use clap::ValueEnum;
+        let all: Vec<&'static str> = crate::cli::Isolation::value_variants()
+            .iter()
+            .map(|i| i.as_str())
+            .collect();
+        known("isolation", &String::deserialize(d)?, &all)
+    }
+
+    pub fn cgroup<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        use crate::cgroup::Version;
+        let all = [Version::V1.as_str(), Version::V2.as_str(), "none"];
+        known("cgroup version", &String::deserialize(d)?, &all)
+    }
+
+    pub fn budget_kind<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        known("budget", &String::deserialize(d)?, &BUDGET_KINDS)
+    }
+
+    pub fn budget_kinds<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<&'static str>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|name| known("budget", name, &BUDGET_KINDS))
+            .collect()
+    }
+
+    pub fn tool_name<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        known("tool", &String::deserialize(d)?, &["cargo-isolate"])
+    }
+
+    /// Any version: this one's own literal, or the string leaked once per
+    /// distinct version (interned). `Tool` is built with `env!` in
+    /// `test_command::assemble`; a leak bounded by the versions a process
+    /// reads (a handful, in a short-lived command) keeps that unchanged.
+    pub fn tool_version<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        use std::sync::{Mutex, PoisonError};
+        static SEEN: Mutex<std::collections::BTreeSet<&'static str>> =
+            Mutex::new(std::collections::BTreeSet::new());
+        let version = String::deserialize(d)?;
+        if version == env!("CARGO_PKG_VERSION") {
+            return Ok(env!("CARGO_PKG_VERSION"));
+        }
+        let mut seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(v) = seen.get(version.as_str()) {
+            return Ok(v);
+        }
+        let leaked: &'static str = Box::leak(version.into_boxed_str());
+        seen.insert(leaked);
+        Ok(leaked)
+    }
+}
+
 /// "1 test", "2 tests"; "1 binary", "3 binaries".
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -464,6 +664,9 @@ pub mod testing {
             },
             not_run: Vec::new(),
             baseline: None,
+            archive: None,
+            partition: None,
+            merged: None,
         }
     }
 }
@@ -538,6 +741,190 @@ mod tests {
         r.outcome = "signaled";
         r.signal = Some("SIGSEGV".into());
         assert_eq!(r.reason(&settings), "SIGSEGV");
+    }
+
+    /// A report with every field the model has set.
+    fn full_report() -> Report {
+        let mut retried = record("passed");
+        retried.id = "p::b::retried".into();
+        retried.flaky = true;
+        retried.attempt = Some(2);
+        let mut first = record("failed");
+        first.exit_code = Some(101);
+        first.stderr = "thread 't' panicked at src/lib.rs:1:2:\nboom\n".into();
+        first.find_panic();
+        retried.attempts = vec![
+            flaky::Attempt::of(&first, 1, 1 << 10),
+            flaky::Attempt::of(&retried, 2, 1 << 10),
+        ];
+        retried.replay = Some("cargo isolate test --exact 'p::b::retried'".into());
+        retried.started_at = Some("2025-01-01T10:00:00.500Z".into());
+        retried.limits = TestLimits {
+            memory_max: Some(32 << 20),
+            pids_max: Some(64),
+            cpus: Some(1.5),
+            timeout_ms: Some(3000),
+        };
+        retried.budgets = Some(crate::budget::Budgets {
+            memory_bytes: Some(1 << 20),
+            time_ms: Some(10),
+            cpu_ms: None,
+        });
+        retried.peak_memory_bytes = Some(2 << 20);
+        retried.duration_ms = Some(12.25);
+        retried.over_budget = vec!["memory", "time"];
+        retried.regressions = vec![crate::budget::Regression {
+            metric: "cpu",
+            baseline: 10.0,
+            now: 20.5,
+            percent: 105.0,
+        }];
+        let mut stressed = flaky::StressTally::default();
+        stressed.add(1, record("passed"));
+        stressed.add(2, first.clone());
+        let mut stressed = stressed.finish().unwrap();
+        stressed.id = "p::b::stressed".into();
+        let mut report = testing::report(
+            vec![retried, stressed, first],
+            "2025-01-01T10:00:00.000Z",
+            1500.5,
+        );
+        report.summary = Summary::of(&report.tests);
+        report.complete = false;
+        report.host.kernel = "6.1.0-test".into();
+        report.runner.peak_rss_bytes = Some(12 << 20);
+        report.not_run = vec!["p::b::later".into()];
+        report.baseline = Some(BaselineInfo {
+            path: "main.json".into(),
+            new_tests: vec!["p::b::stressed".into()],
+            gone_tests: vec!["p::b::old".into()],
+        });
+        report.archive = Some(ArchiveInfo {
+            path: "tests.tar.zst".into(),
+            sha256: "0123abcd".into(),
+        });
+        report.partition = Some(PartitionInfo {
+            scheme: "hash".into(),
+            index: 2,
+            total: 3,
+            tests: vec!["p::b::t".into(), "p::b::later".into()],
+        });
+        report
+    }
+
+    #[test]
+    fn a_report_reads_back_to_the_same_json() {
+        let report = full_report();
+        let written = serde_json::to_string_pretty(&report).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&written).unwrap();
+        // Every optional part is there to be read back.
+        let t = &v["tests"][0];
+        for key in [
+            "attempts",
+            "replay",
+            "budgets",
+            "over_budget",
+            "regressions",
+        ] {
+            assert!(!t[key].is_null(), "{key}");
+        }
+        assert!(v["tests"][1]["stress"]["first_failure"].is_object());
+        assert!(v["partition"].is_object() && v["baseline"].is_object());
+        let back = Report::from_json(&written).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&back).unwrap(), written);
+
+        let mut merged = full_report();
+        merged.partition = None;
+        let merged = merge::merge(vec![("a.json".into(), merged)]).unwrap();
+        let written = serde_json::to_string_pretty(&merged).unwrap();
+        let back = Report::from_json(&written).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&back).unwrap(), written);
+    }
+
+    #[test]
+    fn an_older_report_reads_with_the_added_fields_defaulted() {
+        let old = r#"{
+          "schema_version": 1,
+          "tool": {"name": "cargo-isolate", "version": "0.1.0-old"},
+          "started_at": "2024-01-01T00:00:00.000Z", "duration_ms": 10.0,
+          "complete": true,
+          "host": {"kernel": "5.10", "cgroup": "v1", "rootless": true},
+          "settings": {"isolation": "per-binary", "jobs": 2, "memory_max": null,
+                       "pids_max": null, "cpus": null, "timeout_ms": null},
+          "summary": {"total": 1, "passed": 1, "failed": 0, "ignored": 0,
+                      "timed_out": 0, "oom_killed": 0, "signaled": 0, "setup_error": 0},
+          "tests": [{"id": "demo::bin/tool t", "package": "demo", "binary": "tool",
+                     "kind": "bin", "name": "t", "outcome": "passed", "exit_code": 0,
+                     "signal": null, "duration_ms": 1.5, "cpu_ms": null,
+                     "peak_memory_bytes": null, "peak_rss_bytes": null, "pids_peak": null,
+                     "stdout": "", "stderr": ""}]
+        }"#;
+        let r = Report::from_json(old).unwrap();
+        assert_eq!(r.tool.version, "0.1.0-old");
+        assert_eq!((r.host.cgroup, r.settings.isolation), ("v1", "per-binary"));
+        let t = &r.tests[0];
+        assert_eq!(t.binary_id, "demo::bin/tool");
+        assert!(t.attempts.is_empty() && t.over_budget.is_empty() && !t.flaky);
+        assert!(r.not_run.is_empty() && r.partition.is_none() && r.merged.is_none());
+        assert_eq!(r.runner.peak_rss_bytes, None);
+        // The same version read twice is one string.
+        let again = Report::from_json(old).unwrap();
+        assert!(std::ptr::eq(r.tool.version, again.tool.version));
+    }
+
+    #[test]
+    fn what_is_not_a_report_is_refused_naming_the_value() {
+        let v = serde_json::to_value(full_report()).unwrap();
+        let with = |path: &[&str], value: serde_json::Value| {
+            let mut v = v.clone();
+            let mut at = &mut v;
+            for key in path {
+                at = match key.parse::<usize>() {
+                    Ok(i) => &mut at[i],
+                    Err(_) => &mut at[*key],
+                };
+            }
+            *at = value;
+            Report::from_json(&v.to_string()).unwrap_err()
+        };
+        let err = with(&["tests", "0", "outcome"], "exploded".into());
+        assert!(
+            err.starts_with("unknown outcome \"exploded\" (expected one of: passed, failed"),
+            "{err}"
+        );
+        let err = with(
+            &["tests", "1", "stress", "outcomes"],
+            serde_json::json!({"won": 1}),
+        );
+        assert!(err.starts_with("unknown outcome \"won\""), "{err}");
+        let err = with(&["tests", "0", "over_budget", "0"], "disk".into());
+        assert!(
+            err.starts_with("unknown budget \"disk\" (expected one of: memory, time, cpu)"),
+            "{err}"
+        );
+        let err = with(&["tests", "0", "regressions", "0", "metric"], "disk".into());
+        assert!(err.starts_with("unknown budget \"disk\""), "{err}");
+        let err = with(&["settings", "isolation"], "per-crate".into());
+        assert!(
+            err.starts_with(
+                "unknown isolation \"per-crate\" (expected one of: per-test, per-binary, none)"
+            ),
+            "{err}"
+        );
+        let err = with(&["host", "cgroup"], "v3".into());
+        assert!(
+            err.starts_with("unknown cgroup version \"v3\" (expected one of: v1, v2, none)"),
+            "{err}"
+        );
+        let err = with(&["tool", "name"], "cargo-nextest".into());
+        assert!(err.starts_with("unknown tool \"cargo-nextest\""), "{err}");
+        let err = with(&["schema_version"], 2.into());
+        assert_eq!(err, "schema version 2; this cargo-isolate reads 1");
+        assert_eq!(Report::from_json("{}").unwrap_err(), "no schema_version");
+        let err = Report::from_json(r#"{"schema_version": 1}"#).unwrap_err();
+        assert!(err.starts_with("missing field `tool`"), "{err}");
+        assert!(Report::from_json("[1, 2]").is_err());
+        assert!(Report::from_json("not json").is_err());
     }
 
     #[test]

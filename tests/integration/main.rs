@@ -1072,7 +1072,10 @@ fn reports_follow_the_schema() {
 
 mod boundary;
 mod budgets;
+mod ci_docs;
 mod conventions;
 mod flaky;
 mod html_report;
 mod junit_xml;
+mod merge;
+mod sharding;

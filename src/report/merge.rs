@@ -1,0 +1,908 @@
+//! One report from the reports of a sharded run (`report merge`): the
+//! shards of `--partition SCHEME:K/N` each report the share they ran;
+//! [`merge`] checks that they belong together (one archive, one scheme and
+//! N, one schema), finds the shares missing or given twice, and makes the
+//! report the whole run would have written, with a [`MergeInfo`] saying
+//! how. Pure: reports in, a report out.
+
+use super::{BaselineInfo, Report, RunnerInfo, Summary, TestRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// What `report merge` adds to the merged report (`merged`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MergeInfo {
+    /// Every report given, in the order given.
+    pub shards: Vec<ShardInfo>,
+    /// Shares (K) of 1..=N no report was given for.
+    pub missing: Vec<u32>,
+    /// Shares given by more than one report: the first one's is merged.
+    pub duplicated: Vec<u32>,
+    /// Tests that two shares both ran (the first share's record is kept):
+    /// the shards did not split the tests alike.
+    pub duplicate_tests: Vec<String>,
+    /// Tests a share was given that its report neither ran nor lists as
+    /// not run.
+    pub missing_tests: Vec<String>,
+    /// Where the shards' runs differed (kernel, settings...): the merged
+    /// report holds the first shard's values.
+    pub differences: Vec<Difference>,
+}
+
+/// One report given to `report merge`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub path: String,
+    /// null: the run was not sharded (a single report merged to itself).
+    pub scheme: Option<String>,
+    pub index: Option<u32>,
+    pub total: Option<u32>,
+    /// How many test records it holds.
+    pub tests: usize,
+    pub complete: bool,
+    /// The report merged for this share when this one was left out as a
+    /// second report of the same share; null when this one was merged.
+    pub duplicate_of: Option<String>,
+}
+
+/// One field (`host.kernel`, `settings.jobs`...) the merged shards did not
+/// agree on, with each shard's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    pub field: String,
+    pub values: Vec<ShardValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardValue {
+    pub path: String,
+    pub value: Value,
+}
+
+/// Why reports cannot be merged: nothing is written.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum MergeError {
+    #[error("no reports to merge")]
+    Empty,
+    #[error("{a} and {b} have different schema versions ({va} and {vb})")]
+    SchemaVersions {
+        a: String,
+        va: u32,
+        b: String,
+        vb: u32,
+    },
+    #[error(
+        "{a} and {b} ran different archives (sha256 {sha_a} and {sha_b}): they are not shards of one run"
+    )]
+    Archives {
+        a: String,
+        sha_a: String,
+        b: String,
+        sha_b: String,
+    },
+    #[error(
+        "{with} ran the tests of an archive (--archive-file) and {without} did not: they are not shards of one run"
+    )]
+    ArchiveMixed { with: String, without: String },
+    #[error(
+        "{a} and {b} are shares of different partitions ({pa} and {pb}): they are not shards of one run"
+    )]
+    Partitions {
+        a: String,
+        pa: String,
+        b: String,
+        pb: String,
+    },
+    #[error(
+        "{sharded} is a share of a sharded run ({share}) and {plain} is not (no --partition): they are not shards of one run"
+    )]
+    PartitionMixed {
+        sharded: String,
+        share: String,
+        plain: String,
+    },
+    #[error(
+        "{a} and {b} are both reports of whole runs (no --partition): only the shards of one run merge, or a single report on its own"
+    )]
+    Unsharded { a: String, b: String },
+    #[error("{path} says it is share {index} of {total}: shares go from 1 to {total}")]
+    BadShare {
+        path: String,
+        index: u32,
+        total: u32,
+    },
+    #[error("{path}: started_at {value:?} is not an RFC 3339 time")]
+    BadTime { path: String, value: String },
+}
+
+/// A shard's report as `merge` works with it.
+struct Shard {
+    path: String,
+    report: Report,
+    start: SystemTime,
+}
+
+/// Merges the reports of one sharded run (or a single report, which
+/// merges to itself), in the order given: see the module doc. The result
+/// is `complete` when every share is there exactly once and every shard
+/// was complete.
+pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
+    let shards = reports
+        .into_iter()
+        .map(|(path, report)| {
+            let path = path.display().to_string();
+            let start =
+                humantime::parse_rfc3339(&report.started_at).map_err(|_| MergeError::BadTime {
+                    path: path.clone(),
+                    value: report.started_at.clone(),
+                })?;
+            Ok(Shard {
+                path,
+                report,
+                start,
+            })
+        })
+        .collect::<Result<Vec<_>, MergeError>>()?;
+    check(&shards)?;
+
+    // Who gives each share: the first report for it; a later one is left out.
+    let mut info = MergeInfo::default();
+    let mut given: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut merged_here = Vec::with_capacity(shards.len());
+    for s in &shards {
+        let p = s.report.partition.as_ref();
+        let mut duplicate_of = None;
+        if let Some(p) = p {
+            match given.get(&p.index) {
+                Some(first) => {
+                    duplicate_of = Some(first.to_string());
+                    if !info.duplicated.contains(&p.index) {
+                        info.duplicated.push(p.index);
+                    }
+                }
+                None => {
+                    given.insert(p.index, &s.path);
+                }
+            }
+        }
+        merged_here.push(duplicate_of.is_none());
+        info.shards.push(ShardInfo {
+            path: s.path.clone(),
+            scheme: p.map(|p| p.scheme.clone()),
+            index: p.map(|p| p.index),
+            total: p.map(|p| p.total),
+            tests: s.report.tests.len(),
+            complete: s.report.complete,
+            duplicate_of,
+        });
+    }
+    info.duplicated.sort_unstable();
+    if let Some(p) = &shards[0].report.partition {
+        info.missing = (1..=p.total).filter(|k| !given.contains_key(k)).collect();
+    }
+    let kept: Vec<&Shard> = shards
+        .iter()
+        .zip(&merged_here)
+        .filter_map(|(s, merged)| merged.then_some(s))
+        .collect();
+
+    let mut missing_tests = BTreeSet::new();
+    for s in &kept {
+        if let Some(p) = &s.report.partition {
+            let accounted: HashSet<&str> = s
+                .report
+                .tests
+                .iter()
+                .map(|t| t.id.as_str())
+                .chain(s.report.not_run.iter().map(String::as_str))
+                .collect();
+            missing_tests.extend(
+                p.tests
+                    .iter()
+                    .filter(|id| !accounted.contains(id.as_str()))
+                    .cloned(),
+            );
+        }
+    }
+    info.missing_tests = missing_tests.into_iter().collect();
+    info.differences = differences(&kept);
+    let earliest = kept.iter().min_by_key(|s| s.start).expect("one shard");
+    let started_at = earliest.report.started_at.clone();
+    let duration_ms = kept
+        .iter()
+        .map(|s| ms_between(earliest.start, s.start) + s.report.duration_ms)
+        .fold(0.0, f64::max);
+    let complete = info.missing.is_empty()
+        && info.duplicated.is_empty()
+        && kept.iter().all(|s| s.report.complete);
+    let peak_rss_bytes = kept
+        .iter()
+        .filter_map(|s| s.report.runner.peak_rss_bytes)
+        .max();
+    let baseline = baseline(&kept);
+
+    // The records move: each id once, the first share's kept. A BTreeMap
+    // orders them by id, as a run sorts its records.
+    let mut tests: BTreeMap<String, TestRecord> = BTreeMap::new();
+    let mut duplicate_tests = BTreeSet::new();
+    let mut not_run = BTreeSet::new();
+    let mut head = None;
+    for (s, merged) in shards.into_iter().zip(merged_here) {
+        if !merged {
+            continue;
+        }
+        let mut report = s.report;
+        for t in std::mem::take(&mut report.tests) {
+            match tests.entry(t.id.clone()) {
+                Entry::Vacant(e) => {
+                    e.insert(t);
+                }
+                Entry::Occupied(e) => {
+                    duplicate_tests.insert(e.key().clone());
+                }
+            }
+        }
+        not_run.extend(std::mem::take(&mut report.not_run));
+        head.get_or_insert(report);
+    }
+    info.duplicate_tests = duplicate_tests.into_iter().collect();
+    let tests: Vec<TestRecord> = tests.into_values().collect();
+    // The first report is always merged (the first for its share): the
+    // run's host, settings, tool and archive are its.
+    let head = head.expect("one shard");
+    Ok(Report {
+        schema_version: head.schema_version,
+        tool: head.tool,
+        started_at,
+        duration_ms,
+        complete,
+        host: head.host,
+        settings: head.settings,
+        summary: Summary::of(&tests),
+        tests,
+        runner: RunnerInfo { peak_rss_bytes },
+        not_run: not_run.into_iter().collect(),
+        baseline,
+        archive: head.archive,
+        partition: None,
+        merged: Some(info),
+    })
+}
+
+/// Refuses reports that are not shards of one run.
+fn check(shards: &[Shard]) -> Result<(), MergeError> {
+    let Some(first) = shards.first() else {
+        return Err(MergeError::Empty);
+    };
+    let a = || first.path.clone();
+    for s in &shards[1..] {
+        let (ra, rb) = (&first.report, &s.report);
+        if ra.schema_version != rb.schema_version {
+            return Err(MergeError::SchemaVersions {
+                a: a(),
+                va: ra.schema_version,
+                b: s.path.clone(),
+                vb: rb.schema_version,
+            });
+        }
+        match (&ra.archive, &rb.archive) {
+            (None, None) => {}
+            (Some(x), Some(y)) if x.sha256 == y.sha256 => {}
+            (Some(x), Some(y)) => {
+                return Err(MergeError::Archives {
+                    a: a(),
+                    sha_a: x.sha256.clone(),
+                    b: s.path.clone(),
+                    sha_b: y.sha256.clone(),
+                });
+            }
+            (Some(_), None) => {
+                return Err(MergeError::ArchiveMixed {
+                    with: a(),
+                    without: s.path.clone(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(MergeError::ArchiveMixed {
+                    with: s.path.clone(),
+                    without: a(),
+                });
+            }
+        }
+        match (&ra.partition, &rb.partition) {
+            (None, None) => {
+                return Err(MergeError::Unsharded {
+                    a: a(),
+                    b: s.path.clone(),
+                });
+            }
+            (Some(p), None) => {
+                return Err(MergeError::PartitionMixed {
+                    sharded: a(),
+                    share: share(p),
+                    plain: s.path.clone(),
+                });
+            }
+            (None, Some(p)) => {
+                return Err(MergeError::PartitionMixed {
+                    sharded: s.path.clone(),
+                    share: share(p),
+                    plain: a(),
+                });
+            }
+            (Some(x), Some(y)) if x.scheme != y.scheme || x.total != y.total => {
+                return Err(MergeError::Partitions {
+                    a: a(),
+                    pa: share(x),
+                    b: s.path.clone(),
+                    pb: share(y),
+                });
+            }
+            (Some(_), Some(_)) => {}
+        }
+    }
+    for s in shards {
+        if let Some(p) = &s.report.partition
+            && !(1..=p.total).contains(&p.index)
+        {
+            return Err(MergeError::BadShare {
+                path: s.path.clone(),
+                index: p.index,
+                total: p.total,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// "hash 2/3".
+fn share(p: &super::PartitionInfo) -> String {
+    format!("{} {}/{}", p.scheme, p.index, p.total)
+}
+
+/// Milliseconds from `from` to `to` (negative when `to` is earlier).
+fn ms_between(from: SystemTime, to: SystemTime) -> f64 {
+    match to.duration_since(from) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    }
+}
+
+/// The shards' comparison with a baseline, when they all made the same
+/// one: tests new to any of them; tests of the baseline none of them ran.
+/// None when they did not all compare with the same file (noted among
+/// the differences).
+fn baseline(kept: &[&Shard]) -> Option<BaselineInfo> {
+    let first = kept[0].report.baseline.as_ref()?;
+    let all: Vec<&BaselineInfo> = kept
+        .iter()
+        .filter_map(|s| s.report.baseline.as_ref())
+        .filter(|b| b.path == first.path)
+        .collect();
+    if all.len() != kept.len() {
+        return None;
+    }
+    let ran: HashSet<&str> = kept
+        .iter()
+        .flat_map(|s| &s.report.tests)
+        .map(|t| t.id.as_str())
+        .collect();
+    let new_tests: BTreeSet<&String> = all.iter().flat_map(|b| &b.new_tests).collect();
+    // Gone from the whole run: gone from (not selected by) every shard.
+    let gone_tests = first
+        .gone_tests
+        .iter()
+        .filter(|id| !ran.contains(id.as_str()))
+        .filter(|id| all.iter().all(|b| b.gone_tests.contains(id)))
+        .cloned()
+        .collect();
+    Some(BaselineInfo {
+        path: first.path.clone(),
+        new_tests: new_tests.into_iter().cloned().collect(),
+        gone_tests,
+    })
+}
+
+/// The run-wide fields on which the merged shards differ: every field of
+/// `tool`, `host` and `settings`, and the archive's and baseline's paths.
+fn differences(kept: &[&Shard]) -> Vec<Difference> {
+    let fields = |r: &Report| -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        let sections = [
+            ("tool", serde_json::to_value(&r.tool)),
+            ("host", serde_json::to_value(&r.host)),
+            ("settings", serde_json::to_value(&r.settings)),
+        ];
+        for (section, value) in sections {
+            if let Ok(Value::Object(map)) = value {
+                for (k, v) in map {
+                    out.insert(format!("{section}.{k}"), v);
+                }
+            }
+        }
+        let path = |p: Option<&String>| p.map_or(Value::Null, |p| Value::String(p.clone()));
+        out.insert(
+            "archive.path".into(),
+            path(r.archive.as_ref().map(|a| &a.path)),
+        );
+        out.insert(
+            "baseline.path".into(),
+            path(r.baseline.as_ref().map(|b| &b.path)),
+        );
+        out
+    };
+    let each: Vec<BTreeMap<String, Value>> = kept.iter().map(|s| fields(&s.report)).collect();
+    let names: BTreeSet<&String> = each.iter().flat_map(|f| f.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| each.iter().any(|f| f.get(*name) != each[0].get(*name)))
+        .map(|name| Difference {
+            field: name.clone(),
+            values: kept
+                .iter()
+                .zip(&each)
+                .map(|(s, f)| ShardValue {
+                    path: s.path.clone(),
+                    value: f.get(name).cloned().unwrap_or(Value::Null),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// What `report merge` says about a merged report, one line each:
+/// "Merged 3 reports (hash 1/3, 2/3, 3/3): 120 tests: 118 passed, 2
+/// failed", then what is missing, given twice or inconsistent.
+pub fn describe(report: &Report) -> Vec<String> {
+    let Some(info) = &report.merged else {
+        return Vec::new();
+    };
+    let merged: Vec<&ShardInfo> = info
+        .shards
+        .iter()
+        .filter(|s| s.duplicate_of.is_none())
+        .collect();
+    let shares = match merged.first().map(|s| (&s.scheme, s.total)) {
+        Some((Some(scheme), Some(total))) => {
+            let mut ks: Vec<u32> = merged.iter().filter_map(|s| s.index).collect();
+            ks.sort_unstable();
+            let ks: Vec<String> = ks.iter().map(|k| format!("{k}/{total}")).collect();
+            format!("{scheme} {}", ks.join(", "))
+        }
+        _ => "not sharded".to_string(),
+    };
+    let mut lines = vec![format!(
+        "Merged {} ({shares}): {}",
+        super::count(merged.len(), "report", "reports"),
+        counts(&report.summary)
+    )];
+    if let Some(total) = info.shards.first().and_then(|s| s.total)
+        && !info.missing.is_empty()
+    {
+        let ks: Vec<String> = info.missing.iter().map(u32::to_string).collect();
+        lines.push(format!("missing shares: {} (of {total})", ks.join(", ")));
+    }
+    for s in &info.shards {
+        if let (Some(first), Some(k)) = (&s.duplicate_of, s.index) {
+            lines.push(format!(
+                "duplicated share {k}: {first} and {} (the first is merged)",
+                s.path
+            ));
+        }
+    }
+    for s in info.shards.iter().filter(|s| !s.complete) {
+        lines.push(format!(
+            "incomplete shard: {} (its run stopped early)",
+            s.path
+        ));
+    }
+    let listed = |what: &str, ids: &[String]| {
+        const SHOWN: usize = 10;
+        let mut line = format!("{}: {}", what, ids[..ids.len().min(SHOWN)].join(", "));
+        if ids.len() > SHOWN {
+            line += &format!(" and {} more", ids.len() - SHOWN);
+        }
+        line
+    };
+    if !info.duplicate_tests.is_empty() {
+        lines.push(listed(
+            "tests run by more than one share (the first kept)",
+            &info.duplicate_tests,
+        ));
+    }
+    if !info.missing_tests.is_empty() {
+        lines.push(listed(
+            "tests a share was given but did not report",
+            &info.missing_tests,
+        ));
+    }
+    for d in &info.differences {
+        let values: Vec<String> = d
+            .values
+            .iter()
+            .map(|v| format!("{} in {}", v.value, v.path))
+            .collect();
+        lines.push(format!(
+            "shards differ on {}: {}",
+            d.field,
+            values.join(", ")
+        ));
+    }
+    lines
+}
+
+/// "120 tests: 118 passed, 2 failed": the non-zero counts.
+fn counts(s: &Summary) -> String {
+    let parts: Vec<String> = [
+        (s.passed, "passed"),
+        (s.failed, "failed"),
+        (s.timed_out, "timed out"),
+        (s.oom_killed, "OOM-killed"),
+        (s.signaled, "killed by a signal"),
+        (s.setup_error, "setup error"),
+        (s.ignored, "ignored"),
+        (s.flaky, "flaky"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    let mut line = super::count(s.total, "test", "tests");
+    if !parts.is_empty() {
+        line += ": ";
+        line += &parts.join(", ");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ArchiveInfo, PartitionInfo, testing};
+
+    fn record(id: &str, outcome: &'static str) -> TestRecord {
+        let mut r = TestRecord::new(id.into(), "p", "p", "lib", Some(id.into()));
+        r.outcome = outcome;
+        r
+    }
+
+    /// Share `k` of `hash:K/n` of the archive "aa11", given `tests` and
+    /// running them all.
+    fn shard(k: u32, n: u32, tests: &[(&str, &'static str)]) -> Report {
+        let records = tests.iter().map(|(id, o)| record(id, o)).collect();
+        let mut r = testing::report(records, "2025-01-01T10:00:00.000Z", 1000.0);
+        r.archive = Some(ArchiveInfo {
+            path: "tests.tar.zst".into(),
+            sha256: "aa11".into(),
+        });
+        r.partition = Some(PartitionInfo {
+            scheme: "hash".into(),
+            index: k,
+            total: n,
+            tests: tests.iter().map(|(id, _)| id.to_string()).collect(),
+        });
+        r
+    }
+
+    fn named(reports: Vec<(&str, Report)>) -> Vec<(PathBuf, Report)> {
+        reports
+            .into_iter()
+            .map(|(p, r)| (PathBuf::from(p), r))
+            .collect()
+    }
+
+    fn ids(r: &Report) -> Vec<&str> {
+        r.tests.iter().map(|t| t.id.as_str()).collect()
+    }
+
+    fn info(r: &Report) -> &MergeInfo {
+        r.merged.as_ref().expect("merge info")
+    }
+
+    #[test]
+    fn every_share_once_makes_the_whole_run() {
+        let mut a = shard(1, 3, &[("p z", "passed"), ("p b", "passed")]);
+        a.runner.peak_rss_bytes = Some(10);
+        let mut b = shard(2, 3, &[("p c", "failed")]);
+        // Started 2 s later and ran 3 s: the last to end.
+        b.started_at = "2025-01-01T10:00:02.000Z".into();
+        b.duration_ms = 3000.0;
+        b.runner.peak_rss_bytes = Some(30);
+        let mut c = shard(3, 3, &[("p a", "ignored")]);
+        c.started_at = "2025-01-01T09:59:59.500Z".into();
+        let r = merge(named(vec![("a.json", a), ("b.json", b), ("c.json", c)])).unwrap();
+        assert_eq!(ids(&r), ["p a", "p b", "p c", "p z"]);
+        assert_eq!(r.summary, Summary::of(&r.tests));
+        assert_eq!((r.summary.passed, r.summary.failed), (2, 1));
+        assert!(r.complete);
+        assert_eq!(r.started_at, "2025-01-01T09:59:59.500Z");
+        assert_eq!(r.duration_ms, 5500.0);
+        assert_eq!(r.runner.peak_rss_bytes, Some(30));
+        assert_eq!(r.archive.as_ref().unwrap().sha256, "aa11");
+        assert!(r.partition.is_none());
+        let m = info(&r);
+        assert!(m.missing.is_empty() && m.duplicated.is_empty());
+        assert!(m.duplicate_tests.is_empty() && m.missing_tests.is_empty());
+        assert!(m.differences.is_empty(), "{:?}", m.differences);
+        let shards: Vec<(&str, Option<u32>, usize)> = m
+            .shards
+            .iter()
+            .map(|s| (s.path.as_str(), s.index, s.tests))
+            .collect();
+        assert_eq!(
+            shards,
+            [
+                ("a.json", Some(1), 2),
+                ("b.json", Some(2), 1),
+                ("c.json", Some(3), 1)
+            ]
+        );
+        assert_eq!(m.shards[0].scheme.as_deref(), Some("hash"));
+        assert_eq!(m.shards[0].total, Some(3));
+        assert_eq!(
+            describe(&r)[0],
+            "Merged 3 reports (hash 1/3, 2/3, 3/3): 4 tests: 2 passed, 1 failed, 1 ignored"
+        );
+        assert_eq!(describe(&r).len(), 1);
+    }
+
+    #[test]
+    fn a_missing_share_is_listed_and_the_merge_is_incomplete() {
+        let a = shard(1, 3, &[("p a", "passed")]);
+        let c = shard(3, 3, &[("p c", "passed")]);
+        let r = merge(named(vec![("c.json", c), ("a.json", a)])).unwrap();
+        assert!(!r.complete);
+        assert_eq!(info(&r).missing, [2]);
+        assert_eq!(ids(&r), ["p a", "p c"]);
+        let lines = describe(&r);
+        assert_eq!(
+            lines[0],
+            "Merged 2 reports (hash 1/3, 3/3): 2 tests: 2 passed"
+        );
+        assert_eq!(lines[1], "missing shares: 2 (of 3)");
+    }
+
+    #[test]
+    fn a_duplicated_share_keeps_the_first_report_and_names_both() {
+        let first = shard(1, 2, &[("p a", "failed")]);
+        let again = shard(1, 2, &[("p a", "passed")]);
+        let b = shard(2, 2, &[("p b", "passed")]);
+        let r = merge(named(vec![
+            ("a.json", first),
+            ("b.json", b),
+            ("c.json", again),
+        ]))
+        .unwrap();
+        assert!(!r.complete);
+        let m = info(&r);
+        assert_eq!(m.duplicated, [1]);
+        assert!(m.missing.is_empty());
+        assert_eq!(m.shards[2].duplicate_of.as_deref(), Some("a.json"));
+        assert_eq!(m.shards[0].duplicate_of, None);
+        // The second report's tests are not merged: not a duplicate test.
+        assert!(m.duplicate_tests.is_empty());
+        assert_eq!(r.tests[0].outcome, "failed");
+        assert_eq!(r.summary.total, 2);
+        assert!(
+            describe(&r).contains(
+                &"duplicated share 1: a.json and c.json (the first is merged)".to_string()
+            ),
+            "{:?}",
+            describe(&r)
+        );
+    }
+
+    #[test]
+    fn a_test_two_shares_ran_is_named_and_kept_once() {
+        let a = shard(1, 2, &[("p a", "passed"), ("p x", "passed")]);
+        let b = shard(2, 2, &[("p b", "passed"), ("p x", "failed")]);
+        let r = merge(named(vec![("a.json", a), ("b.json", b)])).unwrap();
+        assert_eq!(info(&r).duplicate_tests, ["p x"]);
+        assert_eq!(ids(&r), ["p a", "p b", "p x"]);
+        assert_eq!(r.tests[2].outcome, "passed");
+        // Reported, not fatal: every share is there once.
+        assert!(r.complete);
+        assert!(describe(&r)[1].contains("p x"), "{:?}", describe(&r));
+    }
+
+    #[test]
+    fn tests_a_share_was_given_but_did_not_report_are_listed() {
+        let mut a = shard(1, 2, &[("p a", "passed")]);
+        let p = a.partition.as_mut().unwrap();
+        p.tests
+            .extend(["p lost".to_string(), "p stopped".to_string()]);
+        a.not_run = vec!["p stopped".into()];
+        a.complete = false;
+        let mut b = shard(2, 2, &[("p b", "passed")]);
+        b.not_run = vec!["p later".into()];
+        b.partition.as_mut().unwrap().tests.push("p later".into());
+        let r = merge(named(vec![("a.json", a), ("b.json", b)])).unwrap();
+        assert_eq!(info(&r).missing_tests, ["p lost"]);
+        assert_eq!(r.not_run, ["p later", "p stopped"]);
+        // Every share there, but one stopped early.
+        assert!(!r.complete);
+        assert!(info(&r).missing.is_empty());
+        let lines = describe(&r);
+        assert!(lines.contains(&"incomplete shard: a.json (its run stopped early)".into()));
+        assert!(lines.iter().any(|l| l.ends_with(": p lost")), "{lines:?}");
+    }
+
+    #[test]
+    fn differences_between_the_shards_runs_are_noted() {
+        let mut a = shard(1, 2, &[("p a", "passed")]);
+        a.host.kernel = "6.1.0".into();
+        let mut b = shard(2, 2, &[("p b", "passed")]);
+        b.host.kernel = "6.8.0".into();
+        b.settings.jobs = 4;
+        b.archive.as_mut().unwrap().path = "/ci/tests.tar.zst".into();
+        let r = merge(named(vec![("a.json", a), ("b.json", b)])).unwrap();
+        assert_eq!(r.host.kernel, "6.1.0");
+        assert_eq!(r.settings.jobs, 1);
+        let d = &info(&r).differences;
+        let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["archive.path", "host.kernel", "settings.jobs"]);
+        assert_eq!(
+            d[1].values,
+            [
+                ShardValue {
+                    path: "a.json".into(),
+                    value: "6.1.0".into()
+                },
+                ShardValue {
+                    path: "b.json".into(),
+                    value: "6.8.0".into()
+                }
+            ]
+        );
+        assert!(
+            describe(&r).contains(
+                &"shards differ on host.kernel: \"6.1.0\" in a.json, \"6.8.0\" in b.json".into()
+            ),
+            "{:?}",
+            describe(&r)
+        );
+    }
+
+    #[test]
+    fn a_common_baseline_is_merged() {
+        let baseline = |new: &[&str], gone: &[&str]| BaselineInfo {
+            path: "main.json".into(),
+            new_tests: new.iter().map(|s| s.to_string()).collect(),
+            gone_tests: gone.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut a = shard(1, 2, &[("p a", "passed"), ("p n1", "passed")]);
+        // Each shard's gone tests include the other shards' tests.
+        a.baseline = Some(baseline(&["p n1"], &["p b", "p old"]));
+        let mut b = shard(2, 2, &[("p b", "passed"), ("p n2", "passed")]);
+        b.baseline = Some(baseline(&["p n2"], &["p a", "p old"]));
+        let r = merge(named(vec![("a.json", a), ("b.json", b)])).unwrap();
+        let base = r.baseline.as_ref().unwrap();
+        assert_eq!(base.new_tests, ["p n1", "p n2"]);
+        assert_eq!(base.gone_tests, ["p old"]);
+
+        let mut c = shard(1, 2, &[("p a", "passed")]);
+        c.baseline = Some(baseline(&[], &[]));
+        let d = shard(2, 2, &[("p b", "passed")]);
+        let r = merge(named(vec![("c.json", c), ("d.json", d)])).unwrap();
+        assert!(r.baseline.is_none());
+        assert_eq!(info(&r).differences[0].field, "baseline.path");
+    }
+
+    #[test]
+    fn a_single_unsharded_report_merges_to_itself() {
+        let mut r = testing::report(
+            vec![record("p b", "passed"), record("p a", "failed")],
+            "2025-01-01T10:00:00.000Z",
+            1234.5,
+        );
+        r.not_run = vec!["p c".into()];
+        r.complete = false;
+        let m = merge(named(vec![("run.json", r)])).unwrap();
+        assert_eq!(ids(&m), ["p a", "p b"]);
+        assert_eq!((m.duration_ms, m.complete), (1234.5, false));
+        assert_eq!(m.not_run, ["p c"]);
+        let i = info(&m);
+        assert!(i.missing.is_empty() && i.duplicated.is_empty());
+        assert_eq!(i.shards[0].scheme, None);
+        assert_eq!(
+            describe(&m)[0],
+            "Merged 1 report (not sharded): 2 tests: 1 passed, 1 failed"
+        );
+    }
+
+    fn refused(reports: Vec<(&str, Report)>) -> String {
+        merge(named(reports)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reports_of_different_archives_are_refused() {
+        let a = shard(1, 2, &[]);
+        let mut b = shard(2, 2, &[]);
+        b.archive.as_mut().unwrap().sha256 = "bb22".into();
+        assert_eq!(
+            refused(vec![("a.json", a), ("b.json", b)]),
+            "a.json and b.json ran different archives (sha256 aa11 and bb22): they are not shards of one run"
+        );
+        let a = shard(1, 2, &[]);
+        let mut b = shard(2, 2, &[]);
+        b.archive = None;
+        assert_eq!(
+            refused(vec![("b.json", b), ("a.json", a)]),
+            "a.json ran the tests of an archive (--archive-file) and b.json did not: they are not shards of one run"
+        );
+    }
+
+    #[test]
+    fn shares_of_different_partitions_are_refused() {
+        let a = shard(1, 2, &[]);
+        let b = shard(2, 3, &[]);
+        assert_eq!(
+            refused(vec![("a.json", a), ("b.json", b)]),
+            "a.json and b.json are shares of different partitions (hash 1/2 and hash 2/3): they are not shards of one run"
+        );
+        let a = shard(1, 2, &[]);
+        let mut b = shard(2, 2, &[]);
+        b.partition.as_mut().unwrap().scheme = "slice".into();
+        assert!(refused(vec![("a.json", a), ("b.json", b)]).contains("hash 1/2 and slice 2/2"));
+    }
+
+    #[test]
+    fn a_report_without_a_partition_is_refused_among_shards() {
+        let a = shard(1, 2, &[]);
+        let mut whole = shard(2, 2, &[]);
+        whole.partition = None;
+        assert_eq!(
+            refused(vec![("whole.json", whole), ("a.json", a)]),
+            "a.json is a share of a sharded run (hash 1/2) and whole.json is not (no --partition): they are not shards of one run"
+        );
+        let mut x = shard(1, 2, &[]);
+        x.partition = None;
+        let mut y = shard(1, 2, &[]);
+        y.partition = None;
+        assert!(
+            refused(vec![("x.json", x), ("y.json", y)])
+                .starts_with("x.json and y.json are both reports of whole runs")
+        );
+    }
+
+    #[test]
+    fn different_schema_versions_are_refused() {
+        let a = shard(1, 2, &[]);
+        let mut b = shard(2, 2, &[]);
+        b.schema_version = 2;
+        assert_eq!(
+            refused(vec![("a.json", a), ("b.json", b)]),
+            "a.json and b.json have different schema versions (1 and 2)"
+        );
+    }
+
+    #[test]
+    fn malformed_shares_and_times_are_refused() {
+        let a = shard(3, 2, &[]);
+        assert_eq!(
+            refused(vec![("a.json", a)]),
+            "a.json says it is share 3 of 2: shares go from 1 to 2"
+        );
+        let mut a = shard(1, 1, &[]);
+        a.started_at = "yesterday".into();
+        assert_eq!(
+            refused(vec![("a.json", a)]),
+            "a.json: started_at \"yesterday\" is not an RFC 3339 time"
+        );
+        assert_eq!(merge(Vec::new()).unwrap_err(), MergeError::Empty);
+    }
+
+    #[test]
+    fn the_merge_info_reads_back() {
+        let a = shard(1, 2, &[("p a", "passed")]);
+        let r = merge(named(vec![("a.json", a)])).unwrap();
+        let text = serde_json::to_string(&r).unwrap();
+        let back = Report::from_json(&text).unwrap();
+        assert_eq!(back.merged, r.merged);
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+    }
+}

@@ -1,0 +1,341 @@
+//! `cargo isolate report merge SHARD.json... -o ALL.json [--junit X]
+//! [--html Y]` on shard reports written here (shaped as `cargo isolate
+//! test --archive-file A --partition hash:K/N` writes them): what the
+//! merged report holds, the exit codes (0, 100, 96 for a missing share, 2
+//! for reports that are not shards of one run) and the extra outputs.
+
+use super::*;
+use serde_json::json;
+
+const SHA: &str = "5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f";
+
+/// One test's record, as a run writes it.
+fn record(name: &str, outcome: &str) -> Value {
+    let failed = outcome != "passed";
+    json!({
+        "id": format!("demo {name}"), "binary_id": "demo",
+        "package": "demo", "binary": "demo", "kind": "lib", "name": name,
+        "outcome": outcome, "exit_code": if failed { 101 } else { 0 }, "signal": null,
+        "duration_ms": 12.5, "cpu_ms": 11.0,
+        "peak_memory_bytes": 4 * MIB, "peak_rss_bytes": 3 * MIB, "pids_peak": 2,
+        "stdout": "", "stderr": if failed { "thread 't' panicked at src/lib.rs:3:5:\nboom\n" } else { "" },
+        "error": null, "flaky": false,
+        "panic_message": if failed { json!("boom") } else { Value::Null },
+        "panic_location": if failed { json!("src/lib.rs:3:5") } else { Value::Null },
+        "started_at": "2025-03-01T12:00:00.100Z",
+        "limits": { "memory_max": null, "pids_max": null, "cpus": null, "timeout_ms": null },
+        "budgets": null, "over_budget": [], "regressions": []
+    })
+}
+
+/// Share `k` of `hash:k/n` of the archive `sha`, which ran `tests`
+/// (name, outcome), started `start_s` seconds after noon and took 2 s.
+fn shard(k: u32, n: u32, sha: &str, tests: &[(&str, &str)], start_s: u32) -> Value {
+    let records: Vec<Value> = tests.iter().map(|(n, o)| record(n, o)).collect();
+    let count = |o: &str| tests.iter().filter(|(_, x)| *x == o).count();
+    json!({
+        "schema_version": 1,
+        "tool": { "name": "cargo-isolate", "version": "0.1.0" },
+        "started_at": format!("2025-03-01T12:00:{start_s:02}.000Z"),
+        "duration_ms": 2000.0,
+        "complete": true,
+        "host": { "kernel": format!("6.1.0-{k}"), "cgroup": "v2", "rootless": false },
+        "settings": { "isolation": "per-test", "jobs": 4, "memory_max": null,
+                      "pids_max": null, "cpus": null, "timeout_ms": 60000 },
+        "summary": { "total": tests.len(), "passed": count("passed"), "failed": count("failed"),
+                     "ignored": 0, "timed_out": 0, "oom_killed": 0, "signaled": 0,
+                     "setup_error": 0, "over_budget": 0, "regressed": 0, "flaky": 0 },
+        "tests": records,
+        "runner": { "peak_rss_bytes": 20 * MIB + u64::from(k) },
+        "not_run": [],
+        "baseline": null,
+        "archive": { "path": "tests.tar.zst", "sha256": sha },
+        "partition": { "scheme": "hash", "index": k, "total": n,
+                       "tests": tests.iter().map(|(n, _)| format!("demo {n}")).collect::<Vec<_>>() }
+    })
+}
+
+/// Writes each (file name, report) to `dir`; their paths.
+fn write_all(dir: &Path, reports: &[(&str, Value)]) -> Vec<PathBuf> {
+    reports
+        .iter()
+        .map(|(name, r)| {
+            let path = dir.join(name);
+            std::fs::write(&path, serde_json::to_string_pretty(r).unwrap()).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// `cargo isolate report merge -o OUT EXTRA... REPORTS...`.
+fn merge(out: &Path, extra: &[&str], reports: &[PathBuf]) -> Output {
+    Command::new(BIN)
+        .args(["isolate", "report", "merge", "-o"])
+        .arg(out)
+        .args(extra)
+        .args(reports)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cargo-isolate")
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("isolate-it-merge-")
+        .tempdir()
+        .unwrap()
+}
+
+#[test]
+fn the_shares_of_a_run_merge_into_one_report() {
+    let tmp = tmp();
+    let shards = write_all(
+        tmp.path(),
+        &[
+            ("s3.json", shard(3, 3, SHA, &[("c", "passed")], 4)),
+            (
+                "s1.json",
+                shard(1, 3, SHA, &[("b", "passed"), ("z", "passed")], 0),
+            ),
+            ("s2.json", shard(2, 3, SHA, &[("a", "passed")], 1)),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let out = merge(&out_path, &[], &shards);
+    assert_code(&out, 0);
+    let m = read(&out_path);
+    let ids: Vec<&str> = m["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["demo a", "demo b", "demo c", "demo z"]);
+    assert_eq!(m["summary"]["total"], 4);
+    assert_eq!(m["summary"]["passed"], 4);
+    assert_eq!(m["complete"], true);
+    assert_eq!(m["started_at"], "2025-03-01T12:00:00.000Z");
+    // From the first start (:00) to the last end (:04 + 2 s).
+    assert_eq!(m["duration_ms"], 6000.0);
+    assert_eq!(m["runner"]["peak_rss_bytes"], 20 * MIB + 3);
+    assert_eq!(m["archive"]["sha256"], SHA);
+    assert!(m["partition"].is_null());
+    // The first report given is the one whose host the report keeps.
+    assert_eq!(m["host"]["kernel"], "6.1.0-3");
+    let merged = &m["merged"];
+    assert_eq!(merged["missing"], json!([]));
+    assert_eq!(merged["duplicated"], json!([]));
+    assert_eq!(merged["duplicate_tests"], json!([]));
+    assert_eq!(merged["shards"].as_array().unwrap().len(), 3);
+    assert_eq!(merged["shards"][0]["path"], shards[0].to_str().unwrap());
+    assert_eq!(merged["shards"][0]["index"], 3);
+    assert_eq!(merged["shards"][1]["tests"], 2);
+    assert_eq!(merged["shards"][1]["scheme"], "hash");
+    assert_eq!(merged["differences"][0]["field"], "host.kernel");
+    let err = stderr(&out);
+    assert!(
+        err.contains("Merged 3 reports (hash 1/3, 2/3, 3/3): 4 tests: 4 passed"),
+        "{err}"
+    );
+
+    // The merged report is a report of schema v1.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut errors = Vec::new();
+    check_schema(&schema, &m, "report", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn a_failed_test_in_any_share_exits_100() {
+    let tmp = tmp();
+    let shards = write_all(
+        tmp.path(),
+        &[
+            ("s1.json", shard(1, 2, SHA, &[("a", "passed")], 0)),
+            ("s2.json", shard(2, 2, SHA, &[("b", "failed")], 0)),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let out = merge(&out_path, &[], &shards);
+    assert_code(&out, 100);
+    let m = read(&out_path);
+    assert_eq!(m["complete"], true);
+    assert_eq!(
+        (
+            m["summary"]["passed"].clone(),
+            m["summary"]["failed"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    assert!(
+        stderr(&out).contains("2 tests: 1 passed, 1 failed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_missing_share_is_written_incomplete_and_exits_96() {
+    let tmp = tmp();
+    let shards = write_all(
+        tmp.path(),
+        &[
+            ("s1.json", shard(1, 3, SHA, &[("a", "passed")], 0)),
+            ("s3.json", shard(3, 3, SHA, &[("c", "failed")], 0)),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let out = merge(&out_path, &[], &shards);
+    assert_code(&out, 96);
+    let m = read(&out_path);
+    assert_eq!(m["complete"], false);
+    assert_eq!(m["merged"]["missing"], json!([2]));
+    assert_eq!(m["summary"]["total"], 2);
+    let err = stderr(&out);
+    assert!(err.contains("missing shares: 2 (of 3)"), "{err}");
+}
+
+#[test]
+fn a_share_given_twice_is_named_and_exits_96() {
+    let tmp = tmp();
+    let shards = write_all(
+        tmp.path(),
+        &[
+            ("a.json", shard(1, 2, SHA, &[("a", "passed")], 0)),
+            ("b.json", shard(2, 2, SHA, &[("b", "passed")], 0)),
+            ("c.json", shard(1, 2, SHA, &[("a", "failed")], 0)),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let out = merge(&out_path, &[], &shards);
+    assert_code(&out, 96);
+    let m = read(&out_path);
+    assert_eq!(m["complete"], false);
+    assert_eq!(m["merged"]["duplicated"], json!([1]));
+    assert_eq!(m["summary"]["passed"], 2);
+    let err = stderr(&out);
+    let want = format!(
+        "duplicated share 1: {} and {}",
+        shards[0].display(),
+        shards[2].display()
+    );
+    assert!(err.contains(&want), "{err}");
+}
+
+#[test]
+fn reports_of_different_archives_are_refused_and_nothing_is_written() {
+    let tmp = tmp();
+    let other = SHA.replace('5', "6");
+    let shards = write_all(
+        tmp.path(),
+        &[
+            ("s1.json", shard(1, 2, SHA, &[("a", "passed")], 0)),
+            ("s2.json", shard(2, 2, &other, &[("b", "passed")], 0)),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let junit = tmp.path().join("all.xml");
+    let out = merge(&out_path, &["--junit", junit.to_str().unwrap()], &shards);
+    assert_code(&out, 2);
+    assert!(!out_path.exists() && !junit.exists());
+    let err = stderr(&out);
+    assert!(err.contains("different archives"), "{err}");
+    for s in &shards {
+        assert!(err.contains(s.to_str().unwrap()), "{err}");
+    }
+}
+
+#[test]
+fn files_that_are_not_reports_are_refused_by_name() {
+    let tmp = tmp();
+    let mut shards = write_all(
+        tmp.path(),
+        &[
+            ("s1.json", shard(1, 2, SHA, &[("a", "passed")], 0)),
+            ("notes.json", json!({ "hello": "world" })),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let out = merge(&out_path, &[], &shards);
+    assert_code(&out, 2);
+    assert!(!out_path.exists());
+    let err = stderr(&out);
+    let want = format!("{} is not a cargo-isolate report", shards[1].display());
+    assert!(err.contains(&want), "{err}");
+
+    shards[1] = tmp.path().join("absent.json");
+    let out = merge(&out_path, &[], &shards);
+    assert_code(&out, 2);
+    let want = format!("cannot read {}", shards[1].display());
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    assert!(!out_path.exists());
+}
+
+#[test]
+fn junit_and_html_are_written_when_asked() {
+    let tmp = tmp();
+    let shards = write_all(
+        tmp.path(),
+        &[
+            ("s1.json", shard(1, 2, SHA, &[("a", "passed")], 0)),
+            (
+                "s2.json",
+                shard(2, 2, SHA, &[("b", "failed"), ("c", "passed")], 0),
+            ),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let junit = tmp.path().join("out/all.xml");
+    let html = tmp.path().join("out/all.html");
+    let out = merge(
+        &out_path,
+        &[
+            "--junit",
+            junit.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+        &shards,
+    );
+    assert_code(&out, 100);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let names: Vec<&str> = cases.iter().filter_map(|c| c.attribute("name")).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let failures = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .count();
+    assert_eq!(failures, 1);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.starts_with("<!DOCTYPE html>") || page.contains("<html"),
+        "{}",
+        &page[..200.min(page.len())]
+    );
+    assert!(page.contains("demo b"));
+    let err = stderr(&out);
+    assert!(
+        err.contains(junit.to_str().unwrap()) && err.contains(html.to_str().unwrap()),
+        "{err}"
+    );
+}
