@@ -23,7 +23,7 @@ for l in sys.stdin:
 pre=$PWD/target/cgroup-v2-lane
 rm -rf "$pre"
 mkdir -p "$pre"
-for f in faults probes multi hostile fidelity flaky; do
+for f in faults probes multi hostile fidelity flaky leaky; do
   cp -r "fixtures/$f" "$pre/"
   (cd "$pre/$f" && cargo test --locked --workspace --no-run -q)
 done
@@ -52,6 +52,7 @@ tests=(
   flaky::delay_works_where_netem_exists_and_says_what_is_missing_elsewhere
   flaky::a_test_that_passes_on_a_retry_is_flaky_with_every_attempt
   flaky::hosts_points_a_fixed_name_at_a_loopback_fake
+  leaks::nothing_leaks_between_tests_on_one_worker
 )
 echo "== cgroup v2 lane: ${#tests[@]} integration tests in the guest"
 bash "$vm" --mem 1536M --cpus 2 --timeout 2400 -- \

@@ -1077,5 +1077,6 @@ mod conventions;
 mod flaky;
 mod html_report;
 mod junit_xml;
+mod leaks;
 mod merge;
 mod sharding;
