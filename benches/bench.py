@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark cargo-isolate against cargo test and cargo nextest.
 
-One run measures, interleaved (A B C D, A B C D, ... for --rounds), the wall time and the CPU
-(user + sys of the whole command tree, from os.wait4) of four runners on a generated workspace of
+One run measures, interleaved (A B F C D E, A B F C D E, ... for --rounds), the wall time and the
+CPU (user + sys of the whole command tree, from os.wait4) of six runners on a generated workspace of
 trivial tests (benches/gen_workspace.py; 10 binaries x 100 tests by default):
 
-  A  cargo-test    `cargo test`                               in-process baseline
-  B  nextest       `cargo nextest run`                        one process per test, no isolation
-  C  isolate       `cargo-isolate isolate test -j J`          one sandbox per test
-  D  isolate-none  `... isolate test -j J --isolation none`   our runner, no sandbox
+  A  cargo-test     `cargo test`                               in-process baseline
+  B  nextest        `cargo nextest run`                        one process per test, no isolation
+  F  nextest-bwrap  `cargo nextest run` with CARGO_TARGET_<TRIPLE>_RUNNER = a bubblewrap wrapper:
+                    one bwrap sandbox per test, the isolation a user can assemble today
+  C  isolate        `cargo-isolate isolate test -j J`          one sandbox per test
+  D  isolate-none   `... isolate test -j J --isolation none`   our runner, no sandbox
+  E  isolate-netns  `... isolate test -j J --reuse-netns`      one sandbox per test, shared netns
 
 The build is excluded: the workspace is built once with `cargo test --no-run` (and
-`cargo nextest list`) into a target dir of its own, which all four runners then reuse. Every
+`cargo nextest list`) into a target dir of its own, which all the runners then reuse. Every
 command's exit status and number of tests run is checked; a failed run, a run of the wrong number
 of tests, or a timed run that recompiled aborts the benchmark.
 
@@ -30,6 +33,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -46,11 +50,16 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ISOLATE_BIN = REPO / "target" / "release" / "cargo-isolate"
 DEFAULT_WORK_DIR = Path("/tmp/isolate-bench")
 
-RUNNERS = ("cargo-test", "nextest", "isolate", "isolate-none", "isolate-netns")
-LETTER = {"cargo-test": "A", "nextest": "B", "isolate": "C", "isolate-none": "D", "isolate-netns": "E"}
+# The order of the interleaved rounds: nextest-bwrap runs right after nextest. Its letter is F
+# because E (isolate-netns) was taken first.
+RUNNERS = ("cargo-test", "nextest", "nextest-bwrap", "isolate", "isolate-none", "isolate-netns")
+LETTER = {"cargo-test": "A", "nextest": "B", "nextest-bwrap": "F", "isolate": "C", "isolate-none": "D",
+          "isolate-netns": "E"}
+NEXTEST_RUNNERS = ("nextest", "nextest-bwrap")
 DESCRIPTION = {
     "cargo-test": "cargo test (in-process)",
     "nextest": "cargo nextest run",
+    "nextest-bwrap": "cargo nextest run + bwrap runner",
     "isolate": "cargo-isolate per-test",
     "isolate-none": "cargo-isolate --isolation none",
     "isolate-netns": "cargo-isolate --reuse-netns",
@@ -59,6 +68,8 @@ ALIASES = {
     "a": "cargo-test", "cargo-test": "cargo-test", "cargo_test": "cargo-test", "test": "cargo-test",
     "cargo": "cargo-test",
     "b": "nextest", "nextest": "nextest", "cargo-nextest": "nextest",
+    "f": "nextest-bwrap", "nextest-bwrap": "nextest-bwrap", "nextest_bwrap": "nextest-bwrap",
+    "bwrap": "nextest-bwrap", "bubblewrap": "nextest-bwrap",
     "c": "isolate", "isolate": "isolate", "cargo-isolate": "isolate",
     "d": "isolate-none", "isolate-none": "isolate-none", "none": "isolate-none",
     "isolate_none": "isolate-none",
@@ -115,16 +126,23 @@ class Workspace:
         return self.path / "Cargo.toml"
 
 
-def child_env() -> dict[str, str]:
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["CARGO_TERM_COLOR"] = "never"
     env["NO_COLOR"] = "1"
     env.pop("CARGO_TARGET_DIR", None)  # every command gets --target-dir explicitly
     env.pop("CARGO_BUILD_TARGET_DIR", None)
+    # A target runner set in the caller's environment would wrap every runner's tests; only
+    # nextest-bwrap gets one, through `extra`.
+    for k in [k for k in env if k.startswith("CARGO_TARGET_") and k.endswith("_RUNNER")]:
+        del env[k]
+    env.update(extra or {})
     return env
 
 
-def run_measured(cmd: list[str], cwd: Path, logbase: Path) -> tuple[int, float, os.stat_result]:
+def run_measured(
+    cmd: list[str], cwd: Path, logbase: Path, extra_env: dict[str, str] | None = None
+) -> tuple[int, float, os.stat_result]:
     """Run cmd with stdout/stderr to files; return (exit code, wall seconds, rusage of the tree).
 
     The rusage comes from wait4 on the direct child, which (as RUSAGE_BOTH) includes every
@@ -132,11 +150,12 @@ def run_measured(cmd: list[str], cwd: Path, logbase: Path) -> tuple[int, float, 
     """
     logbase.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{logbase}.out", "wb") as out, open(f"{logbase}.err", "wb") as err:
-        out.write(f"$ {' '.join(cmd)}\n".encode())
+        prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in (extra_env or {}).items())
+        out.write(f"$ {prefix}{' '.join(cmd)}\n".encode())
         out.flush()
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            cmd, cwd=cwd, env=child_env(extra_env), stdin=subprocess.DEVNULL, stdout=out, stderr=err
         )
         try:
             _, status, ru = os.wait4(proc.pid, 0)
@@ -177,7 +196,7 @@ def command_for(runner: str, ws: Workspace, jobs: int, isolate_bin: Path, report
     common = ["--manifest-path", str(ws.manifest), "--target-dir", str(ws.target)]
     if runner == "cargo-test":
         return ["cargo", "test", *common, "--", "--test-threads", str(jobs)]
-    if runner == "nextest":
+    if runner in NEXTEST_RUNNERS:  # nextest-bwrap: the same command, plus runner_env()
         return ["cargo", "nextest", "run", *common, "-j", str(jobs)]
     if runner in ("isolate", "isolate-none", "isolate-netns"):
         cmd = [str(isolate_bin), "isolate", "test", *common, "-j", str(jobs), "--report", str(report)]
@@ -239,7 +258,7 @@ def run_runner(
     report.unlink(missing_ok=True)
     cmd = command_for(runner, ws, args.jobs, args.isolate_bin, report)
     what = f"{LETTER[runner]} {runner} ({phase} {rnd}, {ws.name})"
-    code, wall, ru = run_measured(cmd, ws.path, logbase)
+    code, wall, ru = run_measured(cmd, ws.path, logbase, runner_env(runner, ws, args))
     out = Path(f"{logbase}.out").read_text(errors="replace")
     err = Path(f"{logbase}.err").read_text(errors="replace")
     if code != 0:
@@ -253,7 +272,7 @@ def run_runner(
         passed = sum(int(p) for p, _, _ in results)
         failed = sum(int(f) for _, f, _ in results)
         ran = passed + failed
-    elif runner == "nextest":
+    elif runner in NEXTEST_RUNNERS:
         m = RE_NEXTEST_SUMMARY.findall(out + err)
         if not m:
             raise fail(what, logbase, "no `Summary [...] N tests run: N passed` line in nextest's output")
@@ -313,9 +332,10 @@ def prepare(ws: Workspace, kind: str, args, binaries: int = 0, tests_per_binary:
     else:
         changed = gen_workspace.generate_suite(ws.path, binaries, tests_per_binary)
     log(f"  generated: {len(changed)} file(s) written")
+    runners = args.runners_for(ws)
     steps = [("build", ["cargo", "test", "--no-run", "--manifest-path", str(ws.manifest),
                         "--target-dir", str(ws.target)])]
-    if "nextest" in args.runners_for(ws):
+    if any(r in NEXTEST_RUNNERS for r in runners):
         steps.append(("nextest-list", ["cargo", "nextest", "list", "--manifest-path",
                                        str(ws.manifest), "--target-dir", str(ws.target)]))
     for name, cmd in steps:
@@ -324,6 +344,193 @@ def prepare(ws: Workspace, kind: str, args, binaries: int = 0, tests_per_binary:
         if code != 0:
             raise fail(f"{name} of {ws.name}", logbase, f"exit status {code}")
         log(f"  {name}: {wall:.1f} s (not timed)")
+    if "nextest-bwrap" in runners:
+        setup_bwrap(ws, args)
+
+
+# --------------------------------------------------------------------------------------------
+# nextest-bwrap (F): cargo nextest run with a bubblewrap wrapper as the target runner
+#
+# nextest runs every test binary through the target runner, `runner <binary> <args>...`, both to
+# list its tests and to run each test, so every test (and every listing) gets a fresh bwrap
+# sandbox. The wrapper is written per workspace because it binds that workspace and its target
+# dir writable.
+
+
+def runner_env_var(triple: str) -> str:
+    """cargo's name for the target runner of `triple`, e.g. CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER."""
+    return "CARGO_TARGET_" + re.sub(r"[-.]", "_", triple.upper()) + "_RUNNER"
+
+
+def bwrap_argv(bwrap: str, ws: Workspace) -> list[str]:
+    """The bwrap command line of the wrapper, without the test's own argv ("$@")."""
+    wsd, tgt = str(ws.path), str(ws.target)
+    return [
+        bwrap,
+        "--unshare-all",       # new user (if possible), ipc, pid, net, uts and cgroup namespaces
+        "--die-with-parent",   # the sandbox dies with nextest (timeouts, Ctrl-C)
+        "--new-session",       # setsid: no access to the controlling terminal (TIOCSTI)
+        "--ro-bind", "/", "/",  # the host read-only: toolchain, libs, the test binaries' deps
+        "--tmpfs", "/tmp",     # a private, empty /tmp
+        "--proc", "/proc",     # a procfs of the new pid namespace
+        "--dev", "/dev",       # a minimal /dev (null, zero, random, tty, shm, ...)
+        "--bind", wsd, wsd,    # writable, as under cargo: the workspace (the tests' cwd) ...
+        "--bind", tgt, tgt,    # ... and the target dir (binaries, OUT_DIR, tmp files)
+    ]
+
+
+def bwrap_wrapper(args, ws: Workspace) -> Path:
+    return args.work_dir / "bwrap" / f"{ws.name}-runner.sh"
+
+
+def runner_env(runner: str, ws: Workspace, args) -> dict[str, str]:
+    """Extra environment of a runner's command: the target runner for nextest-bwrap."""
+    if runner == "nextest-bwrap":
+        return {args.runner_var: str(bwrap_wrapper(args, ws))}
+    return {}
+
+
+def write_script(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "#!/bin/sh\n" + "\n".join(lines) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    path.chmod(0o755)
+
+
+# Run inside one sandbox by the isolation check. The pids are read with shell builtins only, so
+# that no other process exists at that moment: bwrap's init is pid 1, this shell pid 2.
+ISOLATION_PROBE = r"""
+pids=; for p in /proc/[0-9]*; do pids="$pids ${p#/proc/}"; done; echo "pids:$pids"
+n=; while IFS=: read -r a b; do [ -n "$b" ] && n="$n ${a##* }"; done < /proc/net/dev; echo "netdev:$n"
+s=; for d in /sys/class/net/*; do s="$s ${d##*/}"; done; echo "sys_class_net:$s"
+if (: > /.bench-bwrap-probe) 2>/dev/null; then rm -f /.bench-bwrap-probe; echo "root_fs: writable"; else echo "root_fs: read-only"; fi
+for d in "$1" "$2"; do
+  if (: > "$d/.bench-bwrap-probe") 2>/dev/null; then rm -f "$d/.bench-bwrap-probe"; echo "bind: writable $d"; else echo "bind: NOT writable $d"; fi
+done
+t=; for f in /tmp/* /tmp/.[!.]*; do [ -e "$f" ] && t="$t ${f#/tmp/}"; done; echo "tmp:$t"
+echo "uid: $(id -u)"
+"""
+
+
+def bwrap_isolation_check(wrapper: Path, ws: Workspace, args) -> dict:
+    """Run a shell through the wrapper once (not timed) and check that it is really isolated."""
+    logbase = args.work_dir / "logs" / f"{ws.name}-bwrap-isolation-check"
+    cmd = [str(wrapper), "/bin/sh", "-c", ISOLATION_PROBE, "probe", str(ws.path), str(ws.target)]
+    code, _, _ = run_measured(cmd, ws.path, logbase)
+    out = Path(f"{logbase}.out").read_text(errors="replace")
+    if code != 0:
+        raise fail(f"bwrap isolation check of {ws.name}", logbase,
+                   f"exit status {code}: bwrap cannot create the sandbox here")
+    fields: dict[str, list[str]] = {}
+    for line in out.splitlines()[1:]:
+        key, _, val = line.partition(":")
+        fields.setdefault(key.strip(), []).append(val.strip())
+    first = lambda k: (fields.get(k) or [""])[0]  # noqa: E731
+    res = {
+        "pids": first("pids").split(),
+        "net_devices": first("netdev").split(),
+        "sys_class_net": first("sys_class_net").split(),
+        "root_fs": first("root_fs"),
+        "binds": fields.get("bind", []),
+        "tmp": first("tmp").split(),
+        "uid": first("uid"),
+    }
+    problems = []
+    if res["pids"] != ["1", "2"]:
+        problems.append(f"processes visible in /proc: {res['pids']} (expected 1 and 2: a new pid namespace)")
+    if res["net_devices"] != ["lo"]:
+        problems.append(f"network devices in /proc/net/dev: {res['net_devices']} (expected only lo)")
+    if res["root_fs"] != "read-only":
+        problems.append(f"/ is {res['root_fs'] or 'unknown'} (expected read-only)")
+    if any(not b.startswith("writable") for b in res["binds"]) or len(res["binds"]) != 2:
+        problems.append(f"workspace / target dir binds: {res['binds']} (expected both writable)")
+    res["ok"] = not problems
+    res["problems"] = problems
+    if problems:
+        raise fail(f"bwrap isolation check of {ws.name}", logbase, "; ".join(problems))
+    return res
+
+
+def setup_bwrap(ws: Workspace, args) -> None:
+    """Write ws's wrapper, check that it isolates, and that nextest really runs tests through it."""
+    wrapper = bwrap_wrapper(args, ws)
+    argv = bwrap_argv(args.bwrap, ws)
+    write_script(wrapper, [
+        "# Written by benches/bench.py: the target runner of the nextest-bwrap runner (F).",
+        "# nextest runs `<this> <test binary> <args>...`: one bwrap sandbox per test.",
+        "exec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"',
+    ])
+    chk = bwrap_isolation_check(wrapper, ws, args)
+    args.bwrap_checks[ws.name] = {"wrapper": str(wrapper), "argv": argv + ['"$@"'], **chk}
+    log(f"  bwrap isolation check: pids {' '.join(chk['pids'])}, net devices "
+        f"{' '.join(chk['net_devices'])}, / {chk['root_fs']}, workspace and target dir writable, "
+        f"uid {chk['uid']} inside (not timed)")
+
+    # Does nextest pick up the runner variable? List once through a probe wrapper that notes
+    # each binary it is given before it execs the real wrapper.
+    marker = args.work_dir / "bwrap" / f"{ws.name}-probe.log"
+    marker.unlink(missing_ok=True)
+    probe = args.work_dir / "bwrap" / f"{ws.name}-probe.sh"
+    write_script(probe, [
+        f'printf "%s\\n" "$1" >> {shlex.quote(str(marker))}',
+        "exec " + shlex.quote(str(wrapper)) + ' "$@"',
+    ])
+    logbase = args.work_dir / "logs" / f"{ws.name}-nextest-bwrap-list"
+    cmd = ["cargo", "nextest", "list", "--manifest-path", str(ws.manifest),
+           "--target-dir", str(ws.target)]
+    code, wall, _ = run_measured(cmd, ws.path, logbase, {args.runner_var: str(probe)})
+    if code != 0:
+        raise fail(f"nextest-bwrap-list of {ws.name}", logbase, f"exit status {code}")
+    seen = set(marker.read_text().split()) if marker.exists() else set()
+    want = len(list((ws.path / "tests").glob("*.rs")))
+    if len(seen) != want:
+        raise fail(f"nextest-bwrap-list of {ws.name}", logbase,
+                   f"nextest ran {len(seen)} test binaries through {args.runner_var}, expected "
+                   f"{want}: it does not use the bwrap wrapper")
+    args.bwrap_checks[ws.name]["binaries_listed_through_runner"] = len(seen)
+    log(f"  nextest-bwrap-list: {wall:.1f} s, all {want} test binaries listed through the "
+        f"wrapper (not timed)")
+
+
+def ensure_bwrap() -> str:
+    """The path of bwrap; installs Debian's bubblewrap package when it is missing and we can."""
+    path = shutil.which("bwrap")
+    if path:
+        return path
+    how = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install -y bubblewrap`, Fedora: "
+           "`sudo dnf install bubblewrap`), or leave the runner out with --only")
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        raise SystemExit(f"bench: the nextest-bwrap runner needs bwrap, which is not on PATH: {how}")
+    log("bench: the nextest-bwrap runner needs bwrap, which is not installed: "
+        "running `apt-get install -y bubblewrap`")
+    install = [apt, "install", "-y", "bubblewrap"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run = lambda c: subprocess.run(c, env=env, stdin=subprocess.DEVNULL,  # noqa: E731
+                                   stdout=sys.stderr).returncode
+    code = run(install)
+    if code != 0:
+        log("bench: apt-get install failed: running `apt-get update` and trying once more")
+        run([apt, "update"])
+        code = run(install)
+    path = shutil.which("bwrap")
+    if code != 0 or path is None:
+        raise SystemExit(f"bench: `apt-get install -y bubblewrap` failed (exit status {code}): {how}")
+    log(f"bench: installed {path}")
+    return path
+
+
+def host_triple() -> str:
+    try:
+        out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, timeout=60,
+                             env=child_env(), stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SystemExit(f"bench: `rustc -vV` failed: {e}")
+    m = re.search(r"^host:\s*(\S+)", out, re.MULTILINE)
+    if not m:
+        raise SystemExit("bench: no `host:` line in `rustc -vV`: cannot name the target runner variable")
+    return m.group(1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,18 +607,29 @@ def print_main(res: dict, tests: int) -> None:
 
     d = res["derived"]
     lines = [
-        ("isolate / nextest       (C/B)", d.get("ratio_isolate_nextest"), "x"),
-        ("isolate / cargo test    (C/A)", d.get("ratio_isolate_cargo_test"), "x"),
-        ("isolate / isolate-none  (C/D)", d.get("ratio_isolate_isolate_none"), "x"),
-        ("nextest / cargo test    (B/A)", d.get("ratio_nextest_cargo_test"), "x"),
+        ("isolate / nextest (C/B)", d.get("ratio_isolate_nextest"), "x"),
+        ("isolate / cargo test (C/A)", d.get("ratio_isolate_cargo_test"), "x"),
+        ("isolate / isolate-none (C/D)", d.get("ratio_isolate_isolate_none"), "x"),
+        ("nextest / cargo test (B/A)", d.get("ratio_nextest_cargo_test"), "x"),
         ("isolate --reuse-netns / nextest (E/B)", d.get("ratio_isolate_netns_nextest"), "x"),
+        ("nextest-bwrap / nextest (F/B)", d.get("ratio_nextest_bwrap_nextest"), "x"),
+        ("isolate / nextest-bwrap (C/F)", d.get("ratio_isolate_nextest_bwrap"), "x"),
     ]
     if any(v is not None for _, v, _ in lines):
         print()
         print("Ratios of median wall time:")
+        width = max(len(label) for label, v, _ in lines if v is not None)
         for label, v, unit in lines:
             if v is not None:
-                print(f"  {label}  {v:8.2f}{unit}")
+                print(f"  {label:{width}}  {v:8.2f}{unit}")
+    if "bwrap_wall_ms_per_test" in d:
+        print()
+        print("Cost of a bwrap sandbox per test under nextest (F - B, divided by the number of tests):")
+        print(f"  wall  (median F - median B) / tests   {fmt(d.get('bwrap_wall_ms_per_test'), '8.3f', ' ms')}"
+              f"   (at -j {res['config']['jobs']}: elapsed time, not per-core)")
+        print(f"  cpu   (median F - median B) / tests   {fmt(d.get('bwrap_cpu_ms_per_test'), '8.3f', ' ms')}"
+              "   (user+sys of the whole tree)")
+        print("  (F has no cgroup and measures no memory: see benches/README.md)")
     if "sandbox_wall_ms_per_test" in d or "sandbox_cpu_ms_per_test" in d:
         print()
         print("Cost of the sandbox per test (C - D, divided by the number of tests):")
@@ -509,6 +727,11 @@ def main_bench(args, ws: Workspace) -> dict:
     derived["ratio_isolate_isolate_none"] = ratio(med.get("isolate"), med.get("isolate-none"))
     derived["ratio_nextest_cargo_test"] = ratio(med.get("nextest"), med.get("cargo-test"))
     derived["ratio_isolate_netns_nextest"] = ratio(med.get("isolate-netns"), med.get("nextest"))
+    derived["ratio_nextest_bwrap_nextest"] = ratio(med.get("nextest-bwrap"), med.get("nextest"))
+    derived["ratio_isolate_nextest_bwrap"] = ratio(med.get("isolate"), med.get("nextest-bwrap"))
+    if "nextest-bwrap" in med and "nextest" in med:
+        derived["bwrap_wall_ms_per_test"] = 1000 * (med["nextest-bwrap"] - med["nextest"]) / ws.tests
+        derived["bwrap_cpu_ms_per_test"] = 1000 * (cpu["nextest-bwrap"] - cpu["nextest"]) / ws.tests
     if "isolate" in med and "isolate-none" in med:
         derived["sandbox_wall_ms_per_test"] = 1000 * (med["isolate"] - med["isolate-none"]) / ws.tests
         derived["sandbox_cpu_ms_per_test"] = 1000 * (cpu["isolate"] - cpu["isolate-none"]) / ws.tests
@@ -638,7 +861,7 @@ def parse_runners(spec: str, what: str) -> list[str]:
         if part not in ALIASES:
             raise SystemExit(f"bench: unknown runner {part!r} in {what} (known: {', '.join(RUNNERS)})")
         out.append(ALIASES[part])
-    uniq = [r for r in RUNNERS if r in out]  # canonical A B C D order
+    uniq = [r for r in RUNNERS if r in out]  # canonical order: A B F C D E
     if not uniq:
         raise SystemExit(f"bench: {what} selects no runner")
     return uniq
@@ -650,21 +873,22 @@ def parse_args(argv):
                     "sandbox) on a generated workspace of trivial tests.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds (A B C D each)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds (every runner once each)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed rounds before timing")
     ap.add_argument("--binaries", type=int, default=10, help="test binaries in the workspace")
     ap.add_argument("--tests-per-binary", type=int, default=100, help="tests in each binary")
     ap.add_argument("-j", "--jobs", type=int, default=2,
                     help="parallelism for every runner (cargo test: --test-threads)")
     ap.add_argument("--only", default="all",
-                    help="comma-separated runners: cargo-test,nextest,isolate,isolate-none (or A,B,C,D)")
+                    help="comma-separated runners: cargo-test,nextest,nextest-bwrap,isolate,"
+                         "isolate-none,isolate-netns (or A,B,F,C,D,E), or all")
     ap.add_argument("--isolate-bin", type=Path, default=DEFAULT_ISOLATE_BIN,
                     help="the cargo-isolate binary (build it with `cargo build --release`)")
     ap.add_argument("--work-dir", dest="work_dir", type=Path, default=DEFAULT_WORK_DIR,
                     help="where the workspaces, their shared target dirs, logs and reports go")
     ap.add_argument("--clean", action="store_true", help="delete --work-dir first (forces a rebuild)")
     ap.add_argument("--no-main", action="store_true",
-                    help="skip the interleaved A-D timing (run only --memory and/or --scale)")
+                    help="skip the interleaved timing of the runners (run only --memory and/or --scale)")
     ap.add_argument("--memory", action="store_true",
                     help="also check cargo-isolate's reported memory on 16/96/512 MiB tests")
     ap.add_argument("--scale", action="store_true",
@@ -711,7 +935,7 @@ def preflight(args) -> dict:
     }
     if shutil.which("cargo") is None:
         raise SystemExit("bench: cargo is not on PATH")
-    if "nextest" in args.runners:
+    if any(r in NEXTEST_RUNNERS for r in args.runners):
         env["nextest"] = version_of(["cargo", "nextest", "--version"])
         if env["nextest"] is None:
             raise SystemExit("bench: `cargo nextest --version` failed: install cargo-nextest, or "
@@ -725,6 +949,16 @@ def preflight(args) -> dict:
                 "  time only the others with --only cargo-test,nextest")
         env["cargo_isolate_bin"] = str(b)
         env["cargo_isolate"] = version_of([str(b), "isolate", "--version"]) or version_of([str(b), "--version"])
+    args.bwrap_checks = {}
+    if "nextest-bwrap" in args.runners:
+        args.bwrap = ensure_bwrap()
+        env["bwrap"] = version_of([args.bwrap, "--version"])
+        env["bwrap_path"] = args.bwrap
+        if env["bwrap"] is None:
+            raise SystemExit(f"bench: `{args.bwrap} --version` failed")
+        env["host_triple"] = host_triple()
+        args.runner_var = runner_env_var(env["host_triple"])
+        env["nextest_bwrap_runner_var"] = args.runner_var
     return env
 
 
@@ -758,8 +992,15 @@ def main(argv=None) -> int:
             "runners": args.runners, "quick": args.quick, "work_dir": str(args.work_dir),
             "commands": {r: command_for(r, small, args.jobs, args.isolate_bin, Path("R.json"))
                          for r in args.runners},
+            "command_env": {r: runner_env(r, small, args) for r in args.runners
+                            if runner_env(r, small, args)},
         },
     }
+    if "nextest-bwrap" in args.runners:
+        result["config"]["bwrap_wrapper"] = {
+            "path": str(bwrap_wrapper(args, small)),
+            "exec": bwrap_argv(args.bwrap, small) + ['"$@"'],
+        }
     load = os.getloadavg()
     busy = cpu_busy_cores()
     result["environment"]["loadavg_at_start"] = load
@@ -795,6 +1036,8 @@ def main(argv=None) -> int:
             log(f"\n{e.details}")
         log(f"\nbench: ABORTED: {e.summary}")
         result["error"] = e.summary
+        if args.bwrap_checks:
+            result["environment"]["bwrap_isolation_checks"] = args.bwrap_checks
         if args.json:
             write_json(args.json, result)
         return 1
@@ -802,6 +1045,8 @@ def main(argv=None) -> int:
         log("\nbench: interrupted")
         return 130
     result["elapsed_s"] = time.perf_counter() - t_start
+    if args.bwrap_checks:
+        result["environment"]["bwrap_isolation_checks"] = args.bwrap_checks
     result["environment"]["loadavg_at_end"] = os.getloadavg()
     if noisy:
         print(f"NOTE: other work used {busy:.2f} cores when the benchmark started: "
