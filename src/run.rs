@@ -49,8 +49,8 @@ pub struct RunConfig<'a> {
     pub scratch: Option<&'a ScratchRoot>,
     /// Run the units round after round (`--stress-count/-duration`).
     pub stress: Option<Stress>,
-    /// Each unit's replay command, by index (empty: none).
-    pub replays: &'a [String],
+    /// Makes each record's replay command (none while listing).
+    pub replay: Option<&'a crate::replay::Replay<'a>>,
 }
 
 /// When a stress run stops taking new rounds: after `count` rounds, or
@@ -130,7 +130,7 @@ pub fn run_all(
                         let _ = tx.send(Ok(Event::Started(unit.id.clone())));
                     }
                     let run = cfg.stress.map(|_| round as u32 + 1);
-                    match run_with_retries(cfg, unit, index, i, run, netns.as_ref()) {
+                    match run_with_retries(cfg, unit, i, run, netns.as_ref()) {
                         Ok(Some(rec)) => {
                             // Decided here, before this worker takes another
                             // unit, not when the main thread gets the result.
@@ -178,7 +178,6 @@ pub fn run_all(
 fn run_with_retries(
     cfg: &RunConfig<'_>,
     unit: &RunUnit,
-    index: usize,
     item: usize,
     stress_run: Option<u32>,
     netns: Option<&std::os::fd::OwnedFd>,
@@ -198,7 +197,9 @@ fn run_with_retries(
         let Some(mut rec) = run_unit(cfg, unit, &leaf, number, netns)? else {
             return Ok(None);
         };
-        rec.replay = cfg.replays.get(index).filter(|r| !r.is_empty()).cloned();
+        rec.replay = cfg
+            .replay
+            .map(|r| r.command(&cfg.binaries[unit.binary], unit));
         if stress_run.is_some() {
             rec.attempt = stress_run;
             return Ok(Some(rec));

@@ -156,10 +156,6 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         typed: cli_args,
         passthrough: &filter.passthrough,
     };
-    let replays: Vec<String> = units
-        .iter()
-        .map(|u| replay.command(&contexts[u.binary], u))
-        .collect();
     let cfg = RunConfig {
         host: &host,
         binaries: &contexts,
@@ -172,7 +168,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         reuse_netns,
         scratch: scratch.as_ref(),
         stress,
-        replays: &replays,
+        replay: Some(&replay),
     };
     for note in &filter.notes {
         eprintln!("note: {note}");
@@ -252,9 +248,11 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
                 ev.test_finished(&rec);
             }
             progress.finished(&rec);
+            let mut rec = *rec;
+            rec.compact();
             match tallies.get_mut(index) {
-                Some(tally) => tally.add(rec.attempt.unwrap_or(1), *rec),
-                None => records.push(*rec),
+                Some(tally) => tally.add(rec.attempt.unwrap_or(1), rec),
+                None => records.push(rec),
             }
         }
     });
@@ -528,7 +526,7 @@ fn build_and_plan(
         reuse_netns: false,
         scratch: scratch.as_ref(),
         stress: None,
-        replays: &[],
+        replay: None,
     };
     let cases = discover::discover(&list_cfg, &built.binaries, &|i| {
         selection.excludes_binary(&built.binaries[i])

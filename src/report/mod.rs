@@ -267,6 +267,39 @@ impl TestRecord {
         }
     }
 
+    /// Moves the record's text into allocations of the calling thread,
+    /// sized to fit. Records are made on worker threads and kept to the
+    /// end of the run: left in the workers' malloc arenas, among the
+    /// short-lived buffers of each sandbox, they pinned their pages, and
+    /// the runner's peak RSS at 10,000 tests swung between 40 and 56 MiB.
+    pub fn compact(&mut self) {
+        for s in [
+            &mut self.id,
+            &mut self.binary_id,
+            &mut self.package,
+            &mut self.binary,
+            &mut self.kind,
+            &mut self.stdout,
+            &mut self.stderr,
+        ] {
+            *s = s.as_str().to_owned();
+        }
+        for s in [
+            &mut self.name,
+            &mut self.error,
+            &mut self.panic_message,
+            &mut self.panic_location,
+            &mut self.started_at,
+            &mut self.replay,
+            &mut self.signal,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *s = s.as_str().to_owned();
+        }
+    }
+
     /// Reads the panic libtest printed on stderr, if any.
     pub fn find_panic(&mut self) {
         if let Some((message, location)) = panic_in(&self.stderr) {
@@ -421,6 +454,15 @@ impl Summary {
 /// Writes `bytes` to `path` through a temp file and a rename, so a reader
 /// never sees half a report.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_atomically_with(path, |w| w.write_all(bytes))
+}
+
+/// As [`write_atomically`], the contents streamed by `write` (a report of
+/// 10,000 tests is never held whole in memory).
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
     use std::io::Write;
     let err = |source| Error::WriteReport {
         path: path.to_path_buf(),
@@ -431,8 +473,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file());
+        write(&mut out).map_err(err)?;
+        out.flush().map_err(err)?;
+    }
     // A temp file is 0600; the report is for CI uploaders and colleagues
     // too: the mode any new file gets, 0666 less the umask.
     use std::os::unix::fs::PermissionsExt;
@@ -458,9 +504,10 @@ fn umask() -> u32 {
 }
 
 pub fn write_json(report: &Report, path: &Path) -> Result<(), Error> {
-    let mut bytes = serde_json::to_vec_pretty(report).expect("the report serialises");
-    bytes.push(b'\n');
-    write_atomically(path, &bytes)
+    write_atomically_with(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, report).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    })
 }
 
 impl Report {
