@@ -209,8 +209,16 @@ fn duration_shares_balance_slow_tests_where_hash_does_not() {
     let timings = dir.join("timings.json");
     std::fs::write(&timings, serde_json::to_vec(&full).unwrap()).unwrap();
     let archive = archive.to_str().unwrap();
+    // These six runs unpack at the default place, once, and reuse it.
     let by_duration = share_times(&dir, archive, "duration", &timings);
     let by_hash = share_times(&dir, archive, "hash", &timings);
+    let sha = read_json(&dir.join("times-hash-1.json"))["archive"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unpacked = std::env::temp_dir().join(format!("cargo-isolate-archive-{}", &sha[..16]));
+    assert!(unpacked.join("workspace/app/data/input.txt").is_file());
+    std::fs::remove_dir_all(&unpacked).unwrap();
     let total: f64 = by_duration.iter().sum();
     let ideal = total / 3.0;
     let worst = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
