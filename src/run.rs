@@ -186,6 +186,10 @@ fn run_with_retries(
         Some(_) => 0,
         None => unit.settings.retries.unwrap_or(0),
     };
+    // The same command replays any attempt: made once per unit.
+    let replay = cfg
+        .replay
+        .map(|r| r.command(&cfg.binaries[unit.binary], unit));
     let mut attempts = Vec::new();
     let mut attempt = 1;
     loop {
@@ -197,9 +201,7 @@ fn run_with_retries(
         let Some(mut rec) = run_unit(cfg, unit, &leaf, number, netns)? else {
             return Ok(None);
         };
-        rec.replay = cfg
-            .replay
-            .map(|r| r.command(&cfg.binaries[unit.binary], unit));
+        rec.replay = replay.clone();
         if stress_run.is_some() {
             rec.attempt = stress_run;
             return Ok(Some(rec));

@@ -81,15 +81,13 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
             config.profile
         );
     }
-    let archive_info = opened.as_ref().map(|o| report::ArchiveInfo {
-        path: cli_args
-            .archive_file
-            .as_deref()
-            .unwrap_or(Path::new(""))
-            .display()
-            .to_string(),
-        sha256: o.sha256.clone(),
-    });
+    let archive_info = opened
+        .as_ref()
+        .zip(cli_args.archive_file.as_ref())
+        .map(|(o, path)| report::ArchiveInfo {
+            path: path.display().to_string(),
+            sha256: o.sha256.clone(),
+        });
     let selection = Selection {
         config: &config,
         filtersets: &filtersets,
@@ -194,12 +192,12 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         (None, Some(d)) => format!(", for {}", humantime::format_duration(d)),
         (None, None) => String::new(),
     };
-    let mut seed_note = args.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
+    let mut run_notes = args.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
     if let Some(p) = &partition {
-        seed_note += &format!(", share {p}");
+        run_notes += &format!(", share {p}");
     }
     eprintln!(
-        "    Starting {}{stress_note} across {}{} ({}, -j{jobs}, cgroup {}{}{seed_note})",
+        "    Starting {}{stress_note} across {}{} ({}, -j{jobs}, cgroup {}{}{run_notes})",
         report::count(runnable, "test", "tests"),
         report::count(binaries.len(), "binary", "binaries"),
         if skipped > 0 {
@@ -248,11 +246,9 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
                 ev.test_finished(&rec);
             }
             progress.finished(&rec);
-            let mut rec = *rec;
-            rec.compact();
             match tallies.get_mut(index) {
-                Some(tally) => tally.add(rec.attempt.unwrap_or(1), rec),
-                None => records.push(rec),
+                Some(tally) => tally.add(rec.attempt.unwrap_or(1), *rec),
+                None => records.push(*rec),
             }
         }
     });

@@ -267,39 +267,6 @@ impl TestRecord {
         }
     }
 
-    /// Moves the record's text into allocations of the calling thread,
-    /// sized to fit. Records are made on worker threads and kept to the
-    /// end of the run: left in the workers' malloc arenas, among the
-    /// short-lived buffers of each sandbox, they pinned their pages, and
-    /// the runner's peak RSS at 10,000 tests swung between 40 and 56 MiB.
-    pub fn compact(&mut self) {
-        for s in [
-            &mut self.id,
-            &mut self.binary_id,
-            &mut self.package,
-            &mut self.binary,
-            &mut self.kind,
-            &mut self.stdout,
-            &mut self.stderr,
-        ] {
-            *s = s.as_str().to_owned();
-        }
-        for s in [
-            &mut self.name,
-            &mut self.error,
-            &mut self.panic_message,
-            &mut self.panic_location,
-            &mut self.started_at,
-            &mut self.replay,
-            &mut self.signal,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            *s = s.as_str().to_owned();
-        }
-    }
-
     /// Reads the panic libtest printed on stderr, if any.
     pub fn find_panic(&mut self) {
         if let Some((message, location)) = panic_in(&self.stderr) {
