@@ -81,8 +81,16 @@ fn run_list(
     }
     let leaf = format!("list{index}{}", if ignored { "i" } else { "" });
     let what = || format!("{} ({}::{})", b.executable.display(), b.package, b.target);
-    let exec = run::execute(cfg, index, &args, &leaf, None, &Default::default(), 1)?
-        .map_err(|e| Error::setup(format!("failed to list the tests of {}: {e}", what())))?;
+    let exec = run::execute(
+        cfg,
+        index,
+        &args,
+        &leaf,
+        &Default::default(),
+        1,
+        Default::default(),
+    )?
+    .map_err(|e| Error::setup(format!("failed to list the tests of {}: {e}", what())))?;
     if exec.cancelled {
         return Err(Error::setup("interrupted while listing the tests"));
     }

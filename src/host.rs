@@ -204,6 +204,8 @@ fn probe(host: &Host, args: &SandboxArgs, faults: &NetFaults) -> Result<(), Stri
         timeout: Some(std::time::Duration::from_secs(30)),
         cancel: None,
         netns: None,
+        gate: None,
+        on_start: None,
     };
     let exec = sandbox::execute(&req).map_err(|e| e.to_string())?;
     match exec.end {

@@ -12,7 +12,7 @@ use crate::plan::RunUnit;
 use crate::report::TestLimits;
 use crate::report::TestRecord;
 use crate::report::flaky;
-use crate::sandbox::{self, InitSpec, Namespaces, Output};
+use crate::sandbox::{self, Admit, InitSpec, Namespaces, Output, StartGate, Turn};
 use crate::scratch::ScratchRoot;
 use crate::signals::CancelPipe;
 use std::ffi::CString;
@@ -69,6 +69,20 @@ impl Stress {
     }
 }
 
+/// What a worker lends each sandbox it runs: its network namespace (with
+/// --reuse-netns), its turn at the gate where tests wait for a slot (none:
+/// start at once), and what to tell when the test starts.
+#[derive(Clone, Copy, Default)]
+pub struct Worker<'a> {
+    pub netns: Option<&'a std::os::fd::OwnedFd>,
+    pub gate: Option<&'a dyn Admit>,
+    pub on_start: Option<&'a dyn Fn()>,
+}
+
+/// Sandboxes set up (or torn down) per test slot: one more besides each
+/// running test hides the kernel's waits in setup and teardown behind it.
+const SANDBOXES_PER_SLOT: usize = 2;
+
 pub enum Event {
     Started(String),
     /// A finished test: its unit's index and its record (under a stress
@@ -87,16 +101,25 @@ pub fn run_all(
     let stop = AtomicBool::new(false);
     let not_passed = AtomicU64::new(0);
     let (tx, rx) = mpsc::channel::<Result<Event, Error>>();
+    let gate = StartGate::new(cfg.jobs);
+    // With --reuse-netns a network namespace is a worker's, and its tests
+    // take turns in it: one worker per slot.
+    let per_slot = match cfg.reuse_netns {
+        true => 1,
+        false => SANDBOXES_PER_SLOT,
+    };
     // A stress run keeps -j sandboxes busy even with one test.
+    let sandboxes = cfg.jobs.max(1) * per_slot;
     let workers = match cfg.stress {
-        Some(_) => cfg.jobs.max(1),
-        None => cfg.jobs.clamp(1, units.len().max(1)),
+        Some(_) => sandboxes,
+        None => sandboxes.min(units.len().max(1)),
     };
     std::thread::scope(|s| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let (next, stop, not_passed) = (&next, &stop, &not_passed);
+            let (next, stop, not_passed, gate) = (&next, &stop, &not_passed, &gate);
             s.spawn(move || {
+                let turn = Turn::new(gate, cfg.max_fail.is_some());
                 let netns = match cfg.reuse_netns {
                     true => match sandbox::new_network_namespace() {
                         Ok(fd) => Some(fd),
@@ -126,11 +149,20 @@ pub fn run_all(
                     if cfg.stress.is_some_and(|st| !st.allows(round)) {
                         break;
                     }
-                    if !unit.skip_as_ignored {
-                        let _ = tx.send(Ok(Event::Started(unit.id.clone())));
-                    }
+                    // Once per unit, when its first attempt's test starts.
+                    let told = std::cell::Cell::new(false);
+                    let on_start = || {
+                        if !told.replace(true) {
+                            let _ = tx.send(Ok(Event::Started(unit.id.clone())));
+                        }
+                    };
+                    let worker = Worker {
+                        netns: netns.as_ref(),
+                        gate: Some(&turn),
+                        on_start: Some(&on_start),
+                    };
                     let run = cfg.stress.map(|_| round as u32 + 1);
-                    match run_with_retries(cfg, unit, i, run, netns.as_ref()) {
+                    match run_with_retries(cfg, unit, i, run, worker) {
                         Ok(Some(rec)) => {
                             // Decided here, before this worker takes another
                             // unit, not when the main thread gets the result.
@@ -138,13 +170,16 @@ pub fn run_all(
                                 let n = not_passed.fetch_add(1, Ordering::SeqCst) + 1;
                                 if cfg.max_fail.is_some_and(|max| n >= max) {
                                     stop.store(true, Ordering::SeqCst);
+                                    gate.close();
                                 }
                             }
                             let _ = tx.send(Ok(Event::Finished(index, Box::new(rec))));
+                            turn.free();
                         }
                         Ok(None) => break,
                         Err(e) => {
                             stop.store(true, Ordering::SeqCst);
+                            gate.close();
                             let _ = tx.send(Err(e));
                             break;
                         }
@@ -180,7 +215,7 @@ fn run_with_retries(
     unit: &RunUnit,
     item: usize,
     stress_run: Option<u32>,
-    netns: Option<&std::os::fd::OwnedFd>,
+    worker: Worker<'_>,
 ) -> Result<Option<TestRecord>, Error> {
     let retries = match stress_run {
         Some(_) => 0,
@@ -192,14 +227,16 @@ fn run_with_retries(
         .map(|r| r.command(&cfg.binaries[unit.binary], unit));
     let mut attempts = Vec::new();
     let mut attempt = 1;
+    // The attempt before this one, which stands if a retry never starts.
+    let mut previous: Option<TestRecord> = None;
     loop {
         let leaf = match attempt {
             1 => format!("t{item}"),
             n => format!("t{item}r{n}"),
         };
         let number = stress_run.unwrap_or(attempt);
-        let Some(mut rec) = run_unit(cfg, unit, &leaf, number, netns)? else {
-            return Ok(None);
+        let Some(mut rec) = run_unit(cfg, unit, &leaf, number, worker)? else {
+            return Ok(previous.map(|rec| last_attempt(rec, attempts, attempt - 1)));
         };
         rec.replay = replay.clone();
         if stress_run.is_some() {
@@ -219,18 +256,24 @@ fn run_with_retries(
             flaky::ATTEMPT_OUTPUT_TAIL,
         ));
         if !retry || cfg.cancel.is_some_and(|c| c.cancelled()) {
-            rec.flaky = !failed;
-            rec.attempt = Some(attempt);
-            rec.attempts = attempts;
-            // The last attempt's output is whole in the record itself.
-            if let Some(last) = rec.attempts.last_mut() {
-                last.stdout = rec.stdout.clone();
-                last.stderr = rec.stderr.clone();
-            }
-            return Ok(Some(rec));
+            return Ok(Some(last_attempt(rec, attempts, attempt)));
         }
+        previous = Some(rec);
         attempt += 1;
     }
+}
+
+/// The record of a unit's last attempt, `number`, listing every attempt.
+fn last_attempt(mut rec: TestRecord, attempts: Vec<flaky::Attempt>, number: u32) -> TestRecord {
+    rec.flaky = matches!(rec.outcome, "passed" | "ignored");
+    rec.attempt = Some(number);
+    rec.attempts = attempts;
+    // The last attempt's output is whole in the record itself.
+    if let Some(last) = rec.attempts.last_mut() {
+        last.stdout = rec.stdout.clone();
+        last.stderr = rec.stderr.clone();
+    }
+    rec
 }
 
 /// Runs binary `binary` with `args` in a fresh sandbox and cgroup leaf
@@ -241,9 +284,9 @@ pub fn execute(
     binary: usize,
     args: &[String],
     leaf_name: &str,
-    netns: Option<&std::os::fd::OwnedFd>,
     settings: &TestSettings,
     attempt: u32,
+    worker: Worker<'_>,
 ) -> Result<Result<sandbox::Execution, String>, Error> {
     let b = &cfg.binaries[binary];
     let limits = limits_of(cfg, settings);
@@ -259,7 +302,7 @@ pub fn execute(
         Err(e) => return Ok(Err(e)),
     };
     // Only a sandbox of namespaces joins a worker's network namespace.
-    let netns = netns.filter(|_| b.namespaces != Namespaces::None);
+    let netns = worker.netns.filter(|_| b.namespaces != Namespaces::None);
     let mut spec = b.spec.clone();
     spec.args = args.to_vec();
     spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
@@ -288,6 +331,8 @@ pub fn execute(
         timeout: settings.timeout.or(cfg.timeout),
         cancel: cfg.cancel.map(|c| c.fd()),
         netns: netns.map(std::os::fd::AsFd::as_fd),
+        gate: worker.gate,
+        on_start: worker.on_start,
     };
     Ok(Ok(sandbox::execute(&req)?))
 }
@@ -329,7 +374,7 @@ fn run_unit(
     unit: &RunUnit,
     leaf: &str,
     attempt: u32,
-    netns: Option<&std::os::fd::OwnedFd>,
+    worker: Worker<'_>,
 ) -> Result<Option<TestRecord>, Error> {
     let b = &cfg.binaries[unit.binary];
     let mut rec = TestRecord::new(
@@ -356,16 +401,30 @@ fn run_unit(
         unit.settings.cpu_budget,
     );
     rec.budgets = (!budgets.is_empty()).then_some(budgets);
-    rec.started_at = Some(crate::report::rfc3339(std::time::SystemTime::now()));
-    let exec = match execute(
+    let picked = std::time::SystemTime::now();
+    // When the test itself started, not when its sandbox began setup.
+    let started_at = std::cell::Cell::new(None);
+    let on_start = || {
+        started_at.set(Some(std::time::SystemTime::now()));
+        if let Some(f) = worker.on_start {
+            f();
+        }
+    };
+    let worker = Worker {
+        on_start: Some(&on_start),
+        ..worker
+    };
+    let exec = execute(
         cfg,
         unit.binary,
         &unit.args,
         leaf,
-        netns,
         &unit.settings,
         attempt,
-    )? {
+        worker,
+    )?;
+    rec.started_at = Some(crate::report::rfc3339(started_at.get().unwrap_or(picked)));
+    let exec = match exec {
         Ok(exec) => exec,
         Err(setup) => {
             rec.outcome = Outcome::SetupError.as_str();

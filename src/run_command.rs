@@ -62,6 +62,8 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         timeout: args.sandbox.timeout,
         cancel: cancel.as_ref().map(|c| c.fd()),
         netns: None,
+        gate: None,
+        on_start: None,
     };
     let exec = sandbox::execute(&req)?;
     drop(leaf);

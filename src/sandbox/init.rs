@@ -104,6 +104,9 @@ pub fn main() -> ! {
             1
         }
     };
+    // Closed before the namespaces are torn down at exit: the runner has
+    // all it needs and may start the next test meanwhile.
+    drop(report);
     std::process::exit(code)
 }
 
@@ -590,10 +593,8 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     if let Some(name) = &spec.hostname {
         nix::unistd::sethostname(name).step(|| format!("set the hostname to {name}"))?;
     }
-    if needs_init(spec) {
-        init.send("ready")?;
-        init.expect("go")?;
-    }
+    init.send("ready")?;
+    init.expect("go")?;
     if spec.test_userns {
         // Mounts copied into a less privileged mount namespace are locked
         // (mount_namespaces(7)): no remount, no unmount, no look beneath.
@@ -614,34 +615,44 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     sys::cloexec_from(3).step(|| "close the init's fds".into())
 }
 
-/// Whether the init has work between the test's namespaces and its exec:
-/// id maps, the sysfs of its network, the host root to drop. Without any
-/// (isolation none), the test goes straight to exec.
-fn needs_init(spec: &InitSpec) -> bool {
-    spec.test_userns || spec.sysfs || spec.mounts.is_some()
-}
-
-/// The init's side: id maps, sysfs, the host root gone, then wait for the
-/// exec.
+/// The init's side: id maps, sysfs, the host root gone, the runner's go,
+/// then wait for the exec. Returns when the test was let go.
 fn prepare_init_side(
     spec: &InitSpec,
     test: &mut Channel,
     pid: libc::pid_t,
-) -> Result<(), InitError> {
-    if needs_init(spec) {
-        test.expect("ready")?;
-        if spec.test_userns {
-            write_id_maps(spec, pid)?;
-        }
-        finish_root(spec, pid)?;
-        test.send("go")?;
+) -> Result<Instant, InitError> {
+    test.expect("ready")?;
+    if spec.test_userns {
+        write_id_maps(spec, pid)?;
     }
+    finish_root(spec, pid)?;
+    let start = await_start()?;
+    test.send("go")?;
     match test.next()? {
-        None => Ok(()),
+        None => Ok(start),
         Some(other) => Err(InitError(format!(
             "the test's process said {other:?} instead of exec'ing"
         ))),
     }
+}
+
+/// Tells the runner the sandbox is ready, then waits for its word to start
+/// the test: the runner sets up more sandboxes than it runs tests at once,
+/// and lets each start when a test slot is free. Returns when it may.
+fn await_start() -> Result<Instant, InitError> {
+    let mut gate = sys::gate_channel();
+    gate.write_all(b"r")
+        .step(|| "tell the runner the sandbox is ready".into())?;
+    let mut word = [0u8; 1];
+    gate.read_exact(&mut word)
+        .step(|| "wait for the runner's go".into())?;
+    if word != *b"g" {
+        return Err(InitError(format!(
+            "the runner sent {word:?} instead of the go"
+        )));
+    }
+    Ok(Instant::now())
 }
 
 fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
@@ -652,7 +663,6 @@ fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
     }
     let (down_r, down_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
     let (up_r, up_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
-    let start = Instant::now();
     let pid = sys::fork_single_threaded().step(|| "fork the test".into())?;
     if pid == 0 {
         drop((down_w, up_r));
@@ -669,11 +679,17 @@ fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
         to: fs::File::from(down_w),
         from: BufReader::new(fs::File::from(up_r)),
     };
-    if let Err(e) = prepare_init_side(spec, &mut test, pid) {
-        sys::kill_pid(pid);
-        let _ = sys::wait4(pid, 0);
-        return Err(e);
-    }
+    let prepared = sys::stdout_stderr_to_stdin()
+        .step(|| "close the init's copies of the output pipes".into())
+        .and_then(|()| prepare_init_side(spec, &mut test, pid));
+    let start = match prepared {
+        Ok(start) => start,
+        Err(e) => {
+            sys::kill_pid(pid);
+            let _ = sys::wait4(pid, 0);
+            return Err(e);
+        }
+    };
     drop(test);
 
     let status = loop {

@@ -5,12 +5,14 @@
 //! `spec` holds the pure description, `init` the code that runs inside,
 //! `sys` every raw syscall.
 
+pub mod gate;
 pub mod init;
 pub mod netfault;
 mod netlink;
 pub mod spec;
 mod sys;
 
+pub use gate::{Admit, StartGate, Turn};
 pub use spec::{InitSpec, RootLayout};
 
 use crate::cgroup::{Leaf, LeafStats};
@@ -18,9 +20,10 @@ use init::InitReport;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 /// Which namespaces a sandbox gets.
@@ -71,6 +74,11 @@ pub struct Request<'a> {
     pub cancel: Option<BorrowedFd<'a>>,
     /// Join this network namespace instead of making a fresh one.
     pub netns: Option<BorrowedFd<'a>>,
+    /// Where the test waits for a slot once its sandbox is ready; without
+    /// one it starts at once.
+    pub gate: Option<&'a dyn Admit>,
+    /// Called when the test is let go.
+    pub on_start: Option<&'a dyn Fn()>,
 }
 
 /// How the init ended.
@@ -153,7 +161,13 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
     })?;
     let spec_fd = sys::memfd_with(&spec_json).map_err(io_err("pass the spec (memfd)"))?;
     let (report_r, report_w) = sys::pipe_cloexec().map_err(io_err("create a pipe"))?;
-    let devnull = File::open("/dev/null").map_err(io_err("open /dev/null"))?;
+    let (gate_r, gate_w) =
+        UnixStream::pair().map_err(io_err("create the start gate (socketpair)"))?;
+    let devnull = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(io_err("open /dev/null"))?;
     let (limit, echo) = match req.output {
         Output::Capture { limit, echo } => (limit, echo),
         Output::Inherit => (0, false),
@@ -189,37 +203,41 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
             stderr_fd,
             report_w.as_raw_fd(),
             spec_fd.as_raw_fd(),
+            gate_w.as_raw_fd(),
         ],
         program: c"/proc/self/exe".to_owned(),
         argv: vec![c"cargo-isolate".to_owned(), c"__init".to_owned()],
         envp: req.env.iter().map(hide_loader_vars).collect(),
     };
-    let start = Instant::now();
+    let spawned = Instant::now();
     let child = sys::spawn_init(&spawn).map_err(io_err("create the sandbox (clone3)"))?;
     drop(spawn);
-    drop(report_w);
-    drop(spec_fd);
-    drop(devnull);
+    drop((report_w, gate_w, spec_fd, devnull));
     let (mut stdout, mut stderr) = (Captured::default(), Captured::default());
     let (out_r, err_r) = match out_pipes {
         Some((or, ow, er, ew)) => {
-            drop(ow);
-            drop(ew);
+            drop((ow, ew));
             (Some(or), Some(er))
         }
         None => (None, None),
     };
-    let deadline = req.timeout.map(|t| start + t);
+    let mut gate = Some(gate_r);
+    // The test's clock (and its timeout) starts at the go; until then the
+    // timeout bounds the sandbox's setup.
+    let mut started: Option<Instant> = None;
     let mut timed_out = false;
     let mut cancelled = false;
     let mut out_open = out_r.is_some();
     let mut err_open = err_r.is_some();
+    let mut report = Vec::new();
+    let mut report_open = true;
     let mut buf = vec![0u8; 64 * 1024];
     let (mut echoed_out, mut echoed_err) = (0u64, 0u64);
     loop {
-        let wait = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
+        let wait = match req.timeout {
+            Some(t) => {
+                let left =
+                    (started.unwrap_or(spawned) + t).saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     timed_out = true;
                     break;
@@ -230,24 +248,17 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
             None => PollTimeout::NONE,
         };
         let mut fds = vec![PollFd::new(child.pidfd.as_fd(), PollFlags::POLLIN)];
-        let out_idx = out_open.then(|| {
-            fds.push(PollFd::new(
-                out_r.as_ref().unwrap().as_fd(),
-                PollFlags::POLLIN,
-            ));
-            fds.len() - 1
-        });
-        let err_idx = err_open.then(|| {
-            fds.push(PollFd::new(
-                err_r.as_ref().unwrap().as_fd(),
-                PollFlags::POLLIN,
-            ));
-            fds.len() - 1
-        });
-        let cancel_idx = req.cancel.map(|c| {
-            fds.push(PollFd::new(c, PollFlags::POLLIN));
-            fds.len() - 1
-        });
+        let out_idx = watch(
+            &mut fds,
+            out_r.as_ref().filter(|_| out_open).map(|f| f.as_fd()),
+        );
+        let err_idx = watch(
+            &mut fds,
+            err_r.as_ref().filter(|_| err_open).map(|f| f.as_fd()),
+        );
+        let cancel_idx = watch(&mut fds, req.cancel);
+        let gate_idx = watch(&mut fds, gate.as_ref().map(|g| g.as_fd()));
+        let report_idx = watch(&mut fds, Some(report_r.as_fd()).filter(|_| report_open));
         match poll(&mut fds, wait) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -257,10 +268,12 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
             i.and_then(|i| fds[i].revents())
                 .is_some_and(|r| !r.is_empty())
         };
-        let (o, e, c, exited) = (
+        let (o, e, c, g, r, exited) = (
             ready(out_idx),
             ready(err_idx),
             ready(cancel_idx),
+            ready(gate_idx),
+            ready(report_idx),
             ready(Some(0)),
         );
         drop(fds);
@@ -276,22 +289,44 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
                 echo_new(&mut std::io::stderr(), &stderr, &mut echoed_err);
             }
         }
+        if r {
+            report_open = read_report_some(&report_r, &mut report);
+        }
         if c {
             cancelled = true;
             break;
         }
-        if exited && !out_open && !err_open {
+        if g && let Some(sock) = gate.take() {
+            if !matches!(read_byte(&sock), Some(b'r')) {
+                // The init failed before it was ready: its report says why.
+                continue;
+            }
+            if let Some(gate) = req.gate
+                && !gate.admit(&|| is_readable(req.cancel))
+            {
+                cancelled = true;
+                break;
+            }
+            // A failed write means the init is gone; its exit shows next.
+            let _ = (&sock).write_all(b"g");
+            started = Some(Instant::now());
+            if let Some(on_start) = req.on_start {
+                on_start();
+            }
+        }
+        if !report_open && !out_open && !err_open {
+            // The test's processes are gone and the init has reported:
+            // its namespaces' teardown need not hold up the next test.
             break;
         }
         if exited {
             // The init is gone, and with it the whole namespace: whatever is
             // still buffered in the pipes is all there will be.
-            drain(out_r.as_ref(), &mut out_open, &mut buf, &mut stdout, limit);
-            drain(err_r.as_ref(), &mut err_open, &mut buf, &mut stderr, limit);
-            if !out_open && !err_open {
-                break;
-            }
+            break;
         }
+    }
+    if let Some(gate) = req.gate {
+        gate.test_ended();
     }
     if timed_out || cancelled {
         sys::pidfd_kill(&child.pidfd).map_err(io_err("kill the sandbox"))?;
@@ -303,9 +338,10 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
         .map_err(io_err("wait for the sandbox init"))?
         .map(|(_, r)| r.status)
         .unwrap_or(0);
-    let elapsed = start.elapsed();
+    let elapsed = started.unwrap_or(spawned).elapsed();
     drain(out_r.as_ref(), &mut out_open, &mut buf, &mut stdout, limit);
     drain(err_r.as_ref(), &mut err_open, &mut buf, &mut stderr, limit);
+    while report_open && read_report_some(&report_r, &mut report) {}
     if echo {
         echo_new(&mut std::io::stdout(), &stdout, &mut echoed_out);
         echo_new(&mut std::io::stderr(), &stderr, &mut echoed_err);
@@ -313,11 +349,7 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
     stdout.trim(limit);
     stderr.trim(limit);
 
-    let mut raw = Vec::new();
-    let _ = File::from(report_r)
-        .take(MAX_REPORT_BYTES)
-        .read_to_end(&mut raw);
-    let end = read_report(&raw, reaped);
+    let end = read_report(&report, reaped);
     let cgroup = req.cgroup.map(|l| l.stats()).unwrap_or_default();
     Ok(Execution {
         end,
@@ -328,6 +360,45 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
         cgroup,
         elapsed,
     })
+}
+
+/// Reads what the report pipe has, up to one byte more than a report may
+/// hold (so that an overlong one shows as malformed); false at EOF, or once
+/// that much has come.
+fn read_report_some(fd: &OwnedFd, into: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 4096];
+    match nix::unistd::read(fd, &mut buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            into.extend_from_slice(&buf[..n]);
+            (into.len() as u64) <= MAX_REPORT_BYTES
+        }
+        Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => true,
+        Err(_) => false,
+    }
+}
+
+/// Adds `fd` to the poll set; its index there.
+fn watch<'f>(fds: &mut Vec<PollFd<'f>>, fd: Option<BorrowedFd<'f>>) -> Option<usize> {
+    fd.map(|fd| {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        fds.len() - 1
+    })
+}
+
+fn read_byte(mut sock: &UnixStream) -> Option<u8> {
+    let mut b = [0u8; 1];
+    match sock.read(&mut b) {
+        Ok(1) => Some(b[0]),
+        _ => None,
+    }
+}
+
+/// Whether `fd` (the cancel pipe) has become readable.
+fn is_readable(fd: Option<BorrowedFd<'_>>) -> bool {
+    let Some(fd) = fd else { return false };
+    let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
+    matches!(poll(&mut p, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 /// More than any report the init writes: a longer one is malformed.

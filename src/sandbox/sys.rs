@@ -29,8 +29,9 @@ pub struct SpawnRequest {
     pub netns_fd: Option<RawFd>,
     /// uid_map / gid_map contents when a user namespace is made.
     pub id_maps: Option<(CString, CString)>,
-    /// Fds that become the child's 0, 1, 2, 3 (the report channel) and 4
-    /// (the spec), in that order. Every other fd is closed at exec.
+    /// Fds that become the child's 0, 1, 2, 3 (the report channel), 4 (the
+    /// spec) and 5 (the start gate), in that order. Every other fd is
+    /// closed at exec.
     pub stdio: [RawFd; INIT_FDS],
     pub program: CString,
     pub argv: Vec<CString>,
@@ -60,8 +61,8 @@ struct CloneArgs {
 
 const CLONE_PIDFD: u64 = 0x1000;
 /// How many fds the init starts with: stdin, stdout, stderr, the report
-/// channel and the spec.
-pub const INIT_FDS: usize = 5;
+/// channel, the spec and the start gate.
+pub const INIT_FDS: usize = 6;
 const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
@@ -516,6 +517,27 @@ pub fn spec_channel() -> std::fs::File {
     // SAFETY: spawn_init dup2'ed the spec memfd to fd 4 before exec; the
     // init calls this once, at start, and nothing else uses fd 4.
     unsafe { std::fs::File::from_raw_fd(4) }
+}
+
+/// The init's start gate: fd 5, one end of a socket pair set up by
+/// [`spawn_init`]. Taken once.
+pub fn gate_channel() -> std::os::unix::net::UnixStream {
+    // SAFETY: spawn_init dup2'ed the gate socket to fd 5 before exec; the
+    // init calls this once, and nothing else uses fd 5.
+    unsafe { std::os::unix::net::UnixStream::from_raw_fd(5) }
+}
+
+/// Points the init's stdout and stderr at its stdin, /dev/null: once the
+/// test is forked, only the test's copies keep the output pipes open, so
+/// the runner sees them close when the test's processes are gone, before
+/// the init has torn its namespaces down.
+pub fn stdout_stderr_to_stdin() -> io::Result<()> {
+    for fd in [1, 2] {
+        // SAFETY: dup2 on fds the init holds from its start; fd 0 is the
+        // runner's /dev/null.
+        check(unsafe { libc::dup2(0, fd) })?;
+    }
+    Ok(())
 }
 
 /// A sealed-off copy of `data` in memory, read from its start: how the
