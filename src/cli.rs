@@ -30,8 +30,6 @@ pub enum Command {
     /// Build the tests and write one file with everything a run needs on
     /// another machine of the same platform (`test --archive-file`).
     Archive(Box<ArchiveArgs>),
-    #[command(name = "__init", hide = true)]
-    Init { spec: String },
 }
 
 #[derive(Debug, Args, Clone)]

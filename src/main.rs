@@ -30,9 +30,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // The init path first: nothing else should run between exec and setup.
-    if args.get(1).map(|a| a == "__init").unwrap_or(false) {
-        sandbox::init::main();
+    if args.get(1).is_some_and(|a| a == sandbox::ZYGOTE_ARG) {
+        sandbox::zygote_main(args.get(2).map(|a| a.as_os_str()));
     }
     // `cargo isolate ...` runs us as `cargo-isolate isolate ...`.
     if args.get(1).map(|a| a == "isolate").unwrap_or(false) {
@@ -60,11 +59,14 @@ fn main() -> ExitCode {
 }
 
 fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error> {
+    if matches!(cli.command, cli::Command::Run(_) | cli::Command::Test(_)) {
+        // Now, while this process has one thread (see sandbox::zygote).
+        sandbox::start_zygote()?;
+    }
     match cli.command {
         cli::Command::Run(args) => run_command::run(&args),
         cli::Command::Report(args) => report_command::run(&args.command),
         cli::Command::Archive(args) => archive::run(&args),
         cli::Command::Test(args) => test_command::run(&args, explicit),
-        cli::Command::Init { .. } => sandbox::init::main(),
     }
 }

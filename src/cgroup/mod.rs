@@ -15,7 +15,6 @@ pub use files::CgroupError;
 /// Run names (pid and start time) tell a live run from a dead one's leftovers.
 pub use files::{RUN_PREFIX, run_dir_name, run_is_alive};
 
-use std::ffi::CString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
@@ -133,7 +132,7 @@ impl Leaf {
     }
 
     /// `cgroup.procs` files the child joins itself to before exec, on v1.
-    pub fn procs_files(&self) -> Vec<CString> {
+    pub fn procs_files(&self) -> Vec<PathBuf> {
         match self {
             Leaf::V1(l) => l.procs_files(),
             Leaf::V2(_) => Vec::new(),

@@ -4,8 +4,6 @@
 
 use super::files::{self, CgroupError, CgroupMount};
 use super::{HostView, LeafStats, Limits};
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Hierarchies used for measurement; `cpu` (the quota) only for --cpus:
@@ -158,13 +156,10 @@ impl LeafV1 {
             .map(|(_, d)| d.as_path())
     }
 
-    pub fn procs_files(&self) -> Vec<CString> {
+    pub fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs
             .iter()
-            .filter_map(|(_, d)| {
-                let procs = d.join(files::TEST_CHILD).join("cgroup.procs");
-                CString::new(procs.as_os_str().as_bytes()).ok()
-            })
+            .map(|(_, d)| d.join(files::TEST_CHILD).join("cgroup.procs"))
             .collect()
     }
 

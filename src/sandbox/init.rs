@@ -1,5 +1,5 @@
-//! The sandbox's init: `cargo-isolate __init` as pid 1 of the new pid
-//! namespace, reading its [`InitSpec`] from fd 4. It builds the root, forks
+//! The sandbox's init: a clone of the zygote, pid 1 of the new pid
+//! namespace, reading its [`InitSpec`] and the test's environment from fd 4. It builds the root, forks
 //! the test, reaps every process, and reports the test's wait status and
 //! resource usage on fd 3 before it exits (which makes the kernel kill
 //! whatever is left).
@@ -13,8 +13,9 @@
 //! stays outside the test's user namespace, non-dumpable, holding the only
 //! copy of the report channel.
 //!
-//! Single-threaded by construction: it is a fresh exec, not a fork of the
-//! runner, so it may allocate freely between fork and exec.
+//! Single-threaded by construction: it is a clone of the zygote, which was
+//! forked from the runner before the runner started any thread, so it may
+//! allocate freely between fork and exec.
 
 use super::spec::{InitSpec, MountStep, overlay_escape};
 use super::sys;
@@ -85,15 +86,15 @@ impl InitReport {
     }
 }
 
-/// Entry point of the hidden `__init` subcommand. Never returns.
+/// Entry point of a new init, in the zygote's clone. Never returns.
 pub fn main() -> ! {
     // First of all: nothing in this process may be ptraced or read
     // through /proc by the test.
-    let dumpable = sys::set_not_dumpable().step(|| "make the init non-dumpable".into());
+    let dumpable = sys::set_dumpable(false).step(|| "make the init non-dumpable".into());
     let mut report = sys::report_channel();
     let result = dumpable
         .and_then(|()| read_spec())
-        .and_then(|spec| run(&spec));
+        .and_then(|(spec, env)| run(&spec, &env));
     let code = match result {
         Ok(r) => {
             let _ = report.write_all(r.to_line().as_bytes());
@@ -110,17 +111,26 @@ pub fn main() -> ! {
     std::process::exit(code)
 }
 
-fn read_spec() -> Result<InitSpec, InitError> {
-    let mut json = Vec::new();
+/// The spec and, after a NUL, the test's environment (see
+/// [`super::execute`]).
+fn read_spec() -> Result<(InitSpec, Vec<CString>), InitError> {
+    let mut bytes = Vec::new();
     sys::spec_channel()
-        .read_to_end(&mut json)
+        .read_to_end(&mut bytes)
         .step(|| "read the sandbox spec".into())?;
-    serde_json::from_slice(&json)
+    let (json, env) = bytes.split_at(bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len()));
+    let spec = serde_json::from_slice(json)
         .map_err(io::Error::other)
-        .step(|| "parse the sandbox spec".into())
+        .step(|| "parse the sandbox spec".into())?;
+    let env = env
+        .split(|b| *b == 0)
+        .filter(|kv| !kv.is_empty())
+        .filter_map(|kv| CString::new(kv).ok())
+        .collect();
+    Ok((spec, env))
 }
 
-fn run(spec: &InitSpec) -> Result<InitReport, InitError> {
+fn run(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
     sys::set_no_new_privs().step(|| "set no_new_privs".into())?;
     // Out of the runner's session and process group: nothing below can
     // signal them as a group, and no controlling terminal is inherited.
@@ -137,7 +147,7 @@ fn run(spec: &InitSpec) -> Result<InitReport, InitError> {
         // Without a pid namespace, orphans must come back to us to be killed.
         sys::set_child_subreaper().step(|| "become a child subreaper".into())?;
     }
-    run_test(spec)
+    run_test(spec, env)
 }
 
 /// Builds the new root on a tmpfs and switches to it. The host root stays
@@ -544,13 +554,13 @@ fn become_test(
     init: &mut Channel,
     program: &CString,
     argv: &[CString],
+    env: &[CString],
 ) -> InitError {
     match prepare_test_side(spec, init) {
         Err(e) => e,
         Ok(()) if spec.probe_only => std::process::exit(0),
         Ok(()) => {
-            let env = test_env();
-            let err = nix::unistd::execve(program, argv, &env).unwrap_err();
+            let err = nix::unistd::execve(program, argv, env).unwrap_err();
             InitError(format!(
                 "execute {}: {}",
                 spec.program.display(),
@@ -569,6 +579,10 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     // test is never a session leader.
     let me = nix::unistd::Pid::from_raw(0);
     nix::unistd::setpgid(me, me).step(|| "start the test's process group".into())?;
+    // The init's mm was forked from the zygote's, made in the host's user
+    // namespace: while we are non-dumpable like it, our /proc files belong
+    // to the host's root, and the init could not open our uid_map.
+    sys::set_dumpable(true).step(|| "make the test's process dumpable".into())?;
     let mut flags = CloneFlags::empty();
     if spec.test_userns {
         // All capabilities in the new namespace are ours at once, before
@@ -655,7 +669,7 @@ fn await_start() -> Result<Instant, InitError> {
     Ok(Instant::now())
 }
 
-fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
+fn run_test(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
     let program = cstring(&spec.program)?;
     let mut argv = vec![program.clone()];
     for a in &spec.args {
@@ -670,7 +684,7 @@ fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
             to: fs::File::from(up_w),
             from: BufReader::new(fs::File::from(down_r)),
         };
-        let err = become_test(spec, &mut init, &program, &argv);
+        let err = become_test(spec, &mut init, &program, &argv, env);
         let _ = writeln!(init.to, "fail {err}");
         std::process::exit(127);
     }
@@ -711,21 +725,6 @@ fn run_test(spec: &InitSpec) -> Result<InitReport, InitError> {
         cpu_us,
         wall_us,
     })
-}
-
-/// Our environment with the loader variables the runner hid from us
-/// restored (see `HIDDEN_PREFIX`).
-fn test_env() -> Vec<CString> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let k = k.as_bytes();
-            let k = k.strip_prefix(super::HIDDEN_PREFIX.as_bytes()).unwrap_or(k);
-            let mut kv = k.to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).ok()
-        })
-        .collect()
 }
 
 fn tv_us(tv: libc::timeval) -> i64 {

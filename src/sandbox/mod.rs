@@ -11,9 +11,11 @@ pub mod netfault;
 mod netlink;
 pub mod spec;
 mod sys;
+mod zygote;
 
 pub use gate::{Admit, StartGate, Turn};
 pub use spec::{InitSpec, RootLayout};
+pub use zygote::{ARG as ZYGOTE_ARG, main as zygote_main};
 
 use crate::cgroup::{Leaf, LeafStats};
 use init::InitReport;
@@ -153,12 +155,24 @@ fn io_err(what: &str) -> impl FnOnce(io::Error) -> SandboxError + '_ {
     }
 }
 
+/// Starts the zygote that clones every sandbox's init. Call it before the
+/// process starts any thread.
+pub fn start_zygote() -> Result<(), SandboxError> {
+    zygote::start().map_err(io_err("start the sandbox zygote"))
+}
+
 /// Runs one sandbox to completion.
 pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
-    let spec_json = serde_json::to_vec(req.spec).map_err(|e| SandboxError::Io {
+    // The spec, then the test's environment after a NUL (which JSON never
+    // holds), one `KEY=VALUE` per NUL-terminated string.
+    let mut spec_json = serde_json::to_vec(req.spec).map_err(|e| SandboxError::Io {
         what: "encode the sandbox spec".into(),
         source: io::Error::other(e),
     })?;
+    spec_json.push(0);
+    for kv in req.env {
+        spec_json.extend_from_slice(kv.as_bytes_with_nul());
+    }
     let spec_fd = sys::memfd_with(&spec_json).map_err(io_err("pass the spec (memfd)"))?;
     let (report_r, report_w) = sys::pipe_cloexec().map_err(io_err("create a pipe"))?;
     let (gate_r, gate_w) =
@@ -181,22 +195,12 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
         }
         Output::Inherit => (None, 1, 2),
     };
-    let user = matches!(req.namespaces, Namespaces::Full { user: true });
-    let uid = nix::unistd::getuid().as_raw();
-    let gid = nix::unistd::getgid().as_raw();
-    let spawn = sys::SpawnRequest {
+    let spawn = zygote::SpawnRequest {
         namespaces: req.namespaces.flags(),
+        user: matches!(req.namespaces, Namespaces::Full { user: true }),
         netns_fd: req.netns.map(|fd| fd.as_raw_fd()),
         cgroup_fd: req.cgroup.and_then(|l| l.dir_fd()),
         cgroup_procs: req.cgroup.map(|l| l.procs_files()).unwrap_or_default(),
-        id_maps: user.then(|| {
-            (
-                // Root inside: exec keeps capabilities only for uid 0 of the
-                // namespace. The test's own namespace maps the real ids back.
-                CString::new(format!("0 {uid} 1")).expect("no NUL"),
-                CString::new(format!("0 {gid} 1")).expect("no NUL"),
-            )
-        }),
         stdio: [
             devnull.as_raw_fd(),
             stdout_fd,
@@ -205,13 +209,9 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
             spec_fd.as_raw_fd(),
             gate_w.as_raw_fd(),
         ],
-        program: c"/proc/self/exe".to_owned(),
-        argv: vec![c"cargo-isolate".to_owned(), c"__init".to_owned()],
-        envp: req.env.iter().map(hide_loader_vars).collect(),
     };
     let spawned = Instant::now();
-    let child = sys::spawn_init(&spawn).map_err(io_err("create the sandbox (clone3)"))?;
-    drop(spawn);
+    let child = zygote::spawn(&spawn).map_err(io_err("create the sandbox (clone3)"))?;
     drop((report_w, gate_w, spec_fd, devnull));
     let (mut stdout, mut stderr) = (Captured::default(), Captured::default());
     let (out_r, err_r) = match out_pipes {
@@ -480,23 +480,6 @@ fn drain(fd: Option<&OwnedFd>, open: &mut bool, buf: &mut [u8], into: &mut Captu
 /// A network namespace (with `lo` up) for one worker to reuse.
 pub fn new_network_namespace() -> Result<OwnedFd, SandboxError> {
     sys::new_network_namespace().map_err(io_err("make a network namespace for --reuse-netns"))
-}
-
-/// Loader variables meant for the test, renamed for the init: with the
-/// test's long LD_LIBRARY_PATH the init's own exec would search every
-/// directory in it for libc (a hundred failed opens per test).
-pub const HIDDEN_PREFIX: &str = "CARGO_ISOLATE_HIDDEN_";
-const LOADER_VARS: [&str; 2] = ["LD_LIBRARY_PATH=", "LD_PRELOAD="];
-
-fn hide_loader_vars(kv: &CString) -> CString {
-    let bytes = kv.as_bytes();
-    if LOADER_VARS.iter().any(|v| bytes.starts_with(v.as_bytes())) {
-        let mut hidden = HIDDEN_PREFIX.as_bytes().to_vec();
-        hidden.extend_from_slice(bytes);
-        CString::new(hidden).expect("no NUL in a CString")
-    } else {
-        kv.clone()
-    }
 }
 
 /// `KEY=VALUE` strings for exec.

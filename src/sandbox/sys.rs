@@ -1,47 +1,37 @@
 //! The only module with `unsafe` code and raw syscalls.
 //!
-//! Two halves: [`spawn_init`] runs in the (multi-threaded) runner and clones
-//! the sandbox's init straight into its new namespaces; the rest are thin,
-//! checked wrappers the init uses for the few calls `nix` does not cover
-//! safely (fork, the loopback ioctl, `mount_setattr`, prctl).
+//! Thin, checked wrappers for the few calls `nix` does not cover safely:
+//! fork and clone3 (the zygote's), fd passing, the loopback ioctl,
+//! `mount_setattr`, prctl. The zygote and the init are single-threaded, so
+//! what runs after their forks is ordinary Rust.
 #![allow(
     unsafe_code,
     reason = "the sandbox's syscall layer; every block says why it is sound"
 )]
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// What the child of `clone3` does before it execs the init. Everything is
-/// prepared here, in the parent, because between clone and exec in a
-/// multi-threaded process only async-signal-safe calls are allowed: no
-/// allocation, no locks.
-pub struct SpawnRequest {
-    /// `CLONE_NEW*` flags.
-    pub namespaces: libc::c_int,
-    /// A directory fd of the cgroup v2 leaf to start in (`CLONE_INTO_CGROUP`).
-    pub cgroup_fd: Option<RawFd>,
-    /// `cgroup.procs` files the child writes "0" to before exec (cgroup v1,
-    /// or v2 when `CLONE_INTO_CGROUP` is unavailable).
-    pub cgroup_procs: Vec<CString>,
-    /// A network namespace to join instead of making one (`--reuse-netns`).
-    pub netns_fd: Option<RawFd>,
-    /// uid_map / gid_map contents when a user namespace is made.
-    pub id_maps: Option<(CString, CString)>,
-    /// Fds that become the child's 0, 1, 2, 3 (the report channel), 4 (the
-    /// spec) and 5 (the start gate), in that order. Every other fd is
-    /// closed at exec.
-    pub stdio: [RawFd; INIT_FDS],
-    pub program: CString,
-    pub argv: Vec<CString>,
-    pub envp: Vec<CString>,
-}
+/// How many fds the init starts with: stdin, stdout, stderr, the report
+/// channel, the spec and the start gate.
+pub const INIT_FDS: usize = 6;
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+/// How many fds one zygote request may carry.
+pub const MAX_REQUEST_FDS: usize = INIT_FDS + 2;
 
-pub struct SpawnedInit {
-    pub pid: libc::pid_t,
-    pub pidfd: OwnedFd,
-}
+/// Step codes the new init writes to its report channel when something
+/// fails before the init proper starts: "E<step> <errno>\n".
+pub const CHILD_STEPS: [&str; 7] = [
+    "write /proc/self/setgroups",
+    "write /proc/self/uid_map",
+    "write /proc/self/gid_map",
+    "join the cgroup (cgroup.procs)",
+    "set up stdio",
+    "start the sandbox init",
+    "join the worker's network namespace (setns)",
+];
 
 #[repr(C)]
 #[derive(Default)]
@@ -59,61 +49,36 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-const CLONE_PIDFD: u64 = 0x1000;
-/// How many fds the init starts with: stdin, stdout, stderr, the report
-/// channel, the spec and the start gate.
-pub const INIT_FDS: usize = 6;
-const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// Step codes the child writes to fd `stdio[3]` when something fails before
-/// exec, followed by the errno: "E<step> <errno>\n".
-pub const CHILD_STEPS: [&str; 7] = [
-    "write /proc/self/setgroups",
-    "write /proc/self/uid_map",
-    "write /proc/self/gid_map",
-    "join the cgroup (cgroup.procs)",
-    "set up stdio",
-    "exec the sandbox init",
-    "join the worker's network namespace (setns)",
-];
-
-/// Clones the init into new namespaces (and its cgroup) and execs it.
-pub fn spawn_init(req: &SpawnRequest) -> io::Result<SpawnedInit> {
-    let mut argv: Vec<*const libc::c_char> = req.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = req.envp.iter().map(|a| a.as_ptr()).collect();
-    envp.push(std::ptr::null());
-
-    let mut pidfd: libc::c_int = -1;
-    let pid = match req.cgroup_fd {
-        Some(cgroup_fd) => clone3_into_cgroup(req, &argv, &envp, cgroup_fd, &mut pidfd)?,
-        None => clone_vfork(req, &argv, &envp, &mut pidfd)?,
-    };
-    // SAFETY: CLONE_PIDFD stored a new, owned pidfd in `pidfd`.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok(SpawnedInit { pid, pidfd })
+/// Forks the (single-threaded) init. Returns 0 in the child.
+pub fn fork_single_threaded() -> io::Result<libc::pid_t> {
+    // SAFETY: only called from the init, which has exactly one thread, so
+    // the child inherits a consistent heap and may allocate before exec.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pid)
 }
 
-/// cgroup v2: clone3 straight into the leaf, fork-like (no shared memory).
-fn clone3_into_cgroup(
-    req: &SpawnRequest,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-    cgroup_fd: RawFd,
-    pidfd: &mut libc::c_int,
-) -> io::Result<libc::pid_t> {
+/// The zygote's clone of a new init: into `namespaces`, and into the
+/// cgroup v2 directory `cgroup` when given (`CLONE_INTO_CGROUP`). With
+/// `CLONE_PARENT` the init is the runner's child, not the zygote's, so the
+/// runner waits for it and holds its pidfd. Returns 0 in the child.
+pub fn clone_sibling(namespaces: libc::c_int, cgroup: Option<RawFd>) -> io::Result<libc::pid_t> {
     let mut args = CloneArgs {
-        flags: req.namespaces as u64 | CLONE_PIDFD | CLONE_INTO_CGROUP,
-        pidfd: pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: cgroup_fd as u64,
+        flags: namespaces as u64 | libc::CLONE_PARENT as u64,
+        // With CLONE_PARENT the child takes the zygote's exit signal
+        // (SIGCHLD), and clone3 wants 0 here.
+        exit_signal: 0,
         ..CloneArgs::default()
     };
-    // SAFETY: clone3 without CLONE_VM behaves like fork: the child gets a
-    // copy of the address space. `args` and the pointers it holds are valid
-    // for the call. The child branch below only performs async-signal-safe
-    // syscalls on memory prepared before the call, then execs or _exits.
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: clone3 without CLONE_VM behaves like fork, and the zygote that
+    // calls it has a single thread, so the child may run ordinary Rust.
+    // `args` is valid for the duration of the call.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -124,176 +89,144 @@ fn clone3_into_cgroup(
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
-    if ret == 0 {
-        // SAFETY: we are the freshly cloned child; `child_after_clone` never
-        // returns and only uses async-signal-safe calls.
-        unsafe { child_after_clone(req, argv, envp) }
-    }
     Ok(ret as libc::pid_t)
 }
 
-struct ChildArgs<'a> {
-    req: &'a SpawnRequest,
-    argv: &'a [*const libc::c_char],
-    envp: &'a [*const libc::c_char],
-}
-
-extern "C" fn vfork_child(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the ChildArgs that clone_vfork keeps alive while this
-    // child runs (CLONE_VFORK suspends the parent until we exec or exit).
-    let args = unsafe { &*(arg as *const ChildArgs<'_>) };
-    // SAFETY: a child of clone(CLONE_VM | CLONE_VFORK) on its own stack;
-    // child_after_clone only makes async-signal-safe syscalls.
-    unsafe { child_after_clone(args.req, args.argv, args.envp) }
-}
-
-/// cgroup v1 or none: clone(CLONE_VM | CLONE_VFORK) on a small stack of its
-/// own, the way posix_spawn does. Unlike a fork, nothing of the runner's
-/// address space is copied or write-protected, which a fork of a
-/// multi-threaded runner pays for in page faults after every spawn.
-fn clone_vfork(
-    req: &SpawnRequest,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-    pidfd: &mut libc::c_int,
-) -> io::Result<libc::pid_t> {
-    const STACK: usize = 64 * 1024;
-    let mut stack = vec![0u8; STACK];
-    let args = ChildArgs { req, argv, envp };
-    let flags =
-        req.namespaces | libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
-    // SAFETY: the stack is ours and outlives the child's use of it (the
-    // parent resumes only after the child's exec or exit); the stack grows
-    // down, so we pass its top, 16-byte aligned. With CLONE_PIDFD the pidfd
-    // is written through the parent_tid pointer.
-    let pid = unsafe {
-        let top = stack.as_mut_ptr().add(STACK);
-        let top = top.sub(top as usize % 16);
-        libc::clone(
-            vfork_child,
-            top.cast(),
-            flags,
-            &args as *const ChildArgs<'_> as *mut libc::c_void,
-            pidfd as *mut libc::c_int,
-        )
-    };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    drop(stack);
-    Ok(pid)
-}
-
-/// Runs in the child between clone3 and exec. No allocation happens here.
-///
-/// # Safety
-/// Must only be called in the child of a fork-like clone, with pointers that
-/// stay valid (they are the parent's memory, copied into the child).
-unsafe fn child_after_clone(
-    req: &SpawnRequest,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-) -> ! {
-    let report = req.stdio[3];
-    // SAFETY: raw syscalls on C strings and fds prepared by the parent;
-    // nothing here allocates or takes a lock.
+/// Puts `fds` at 0, 1, 2, ... in that order and closes every other fd: the
+/// init must hold nothing of the zygote's (its socket, whatever the runner
+/// inherited without close-on-exec, a jobserver pipe, a `9>>file` of the
+/// user's shell).
+pub fn install_init_fds(fds: &[RawFd; INIT_FDS]) -> io::Result<()> {
+    // SAFETY: fcntl, dup2 and close_range on fds the caller owns; the old
+    // numbers are given up by the caller, which forgets its OwnedFds.
     unsafe {
-        if let Some((uid_map, gid_map)) = &req.id_maps {
-            // An unprivileged process may map its own uid in a namespace it
-            // just made, provided setgroups is denied first (user_namespaces(7)).
-            write_file_or_die(c"/proc/self/setgroups", b"deny", report, 0);
-            write_file_or_die(c"/proc/self/uid_map", uid_map.as_bytes(), report, 1);
-            write_file_or_die(c"/proc/self/gid_map", gid_map.as_bytes(), report, 2);
-        }
-        for procs in &req.cgroup_procs {
-            write_file_or_die(procs, b"0", report, 3);
-        }
-        if let Some(fd) = req.netns_fd
-            && libc::setns(fd, libc::CLONE_NEWNET) < 0
-        {
-            die(report, 6);
-        }
-        // Move every source fd above the targets first so that no dup2 can
+        // Move every source above the targets first so that no dup2 can
         // clobber a source still to be copied.
         let mut high = [0 as RawFd; INIT_FDS];
-        for (i, fd) in req.stdio.iter().enumerate() {
-            let h = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
-            if h < 0 {
-                die(report, 4);
+        for (h, fd) in high.iter_mut().zip(fds) {
+            *h = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
+            if *h < 0 {
+                return Err(io::Error::last_os_error());
             }
-            high[i] = h;
         }
         for (i, h) in high.iter().enumerate() {
-            if libc::dup2(*h, i as RawFd) < 0 {
-                die(report, 4);
-            }
+            check(libc::dup2(*h, i as RawFd))?;
         }
-        // Whatever the runner inherited without close-on-exec (a jobserver
-        // pipe, a `9>>file` of the user's shell) must not reach the sandbox.
-        if libc::syscall(
+        check(libc::syscall(
             libc::SYS_close_range,
             INIT_FDS as libc::c_uint,
             libc::c_uint::MAX,
-            CLOSE_RANGE_CLOEXEC,
-        ) < 0
-        {
-            die(report, 4);
-        }
-        // The init must not outlive the runner thread that waits for it.
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        libc::execve(req.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
-        die(3, 5)
+            0,
+        ) as libc::c_int)
     }
 }
 
-/// # Safety
-/// Async-signal-safe; `path` is a valid C string.
-unsafe fn write_file_or_die(path: &CStr, data: &[u8], report: RawFd, step: u8) {
-    // SAFETY: plain open/write/close on a valid path and buffer.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            die(report, step);
-        }
-        let n = libc::write(fd, data.as_ptr().cast(), data.len());
-        if n < 0 || n as usize != data.len() {
-            die(report, step);
-        }
-        libc::close(fd);
+/// A pidfd for `pid`, which must be an unreaped child of the caller (its
+/// number cannot be reused until we reap it).
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open with integer arguments only.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
     }
+    // SAFETY: pidfd_open returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Writes "E<step> <errno>\n" to `report` and exits, without allocating.
-///
-/// # Safety
-/// Async-signal-safe.
-unsafe fn die(report: RawFd, step: u8) -> ! {
-    // SAFETY: errno location is thread-local and valid; write/_exit are
-    // async-signal-safe.
-    unsafe {
-        let errno = *libc::__errno_location();
-        let mut buf = [0u8; 32];
-        buf[0] = b'E';
-        buf[1] = b'0' + step;
-        buf[2] = b' ';
-        let mut digits = [0u8; 12];
-        let mut n = errno.unsigned_abs();
-        let mut len = 0;
-        loop {
-            digits[len] = b'0' + (n % 10) as u8;
-            len += 1;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for i in 0..len {
-            buf[3 + i] = digits[len - 1 - i];
-        }
-        buf[3 + len] = b'\n';
-        libc::write(report, buf.as_ptr().cast(), 4 + len);
-        libc::_exit(127)
+/// Sends one datagram with `fds` attached (SCM_RIGHTS).
+pub fn send_with_fds(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let iov = [io::IoSlice::new(data)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let cmsg: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
+    let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
+    if sent != data.len() {
+        return Err(io::Error::other("a short send on a datagram socket"));
     }
+    Ok(())
+}
+
+/// Receives one datagram into `buf` with the fds it carries, owned and
+/// close-on-exec. `Ok(None)` when the peer is gone. A datagram cut short,
+/// or with more fds than expected, is refused (its fds are closed).
+pub fn recv_with_fds(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<(usize, Vec<OwnedFd>)>> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut cmsg = nix::cmsg_space!([RawFd; MAX_REQUEST_FDS]);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = loop {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
+    let mut fds = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            // SAFETY: the kernel installed these fds in our table for this
+            // message; nothing else refers to them.
+            fds.extend(
+                raw.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    let cut = msg
+        .flags
+        .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+    if cut {
+        return Err(io::Error::other("a zygote message was cut short"));
+    }
+    if msg.bytes == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((msg.bytes, fds)))
+}
+
+/// A connected pair of close-on-exec datagram sockets that keep message
+/// boundaries (`SOCK_SEQPACKET`).
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    Ok(socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?)
+}
+
+/// Clears close-on-exec on `fd`, for a child about to be spawned.
+pub fn set_inheritable(fd: &OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{F_SETFD, FdFlag, fcntl};
+    fcntl(fd, F_SETFD(FdFlag::empty()))?;
+    Ok(())
+}
+
+/// Takes ownership of the socket a parent passed to us as fd number `fd`
+/// (the zygote's, see `zygote::start`), made close-on-exec again.
+pub fn inherited_socket(fd: RawFd) -> io::Result<OwnedFd> {
+    use nix::fcntl::{F_SETFD, FdFlag, fcntl};
+    if fd < 3 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: a fresh process; nothing in it has taken fd `fd`, which our
+    // parent left open for us. fstat checks that it is open and a socket.
+    let owned = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return Err(io::Error::from_raw_os_error(libc::ENOTSOCK));
+        }
+        OwnedFd::from_raw_fd(fd)
+    };
+    fcntl(&owned, F_SETFD(FdFlag::FD_CLOEXEC))?;
+    Ok(owned)
 }
 
 /// Parses the "E<step> <errno>" line the child writes on failure.
@@ -367,17 +300,6 @@ pub fn rusage_children() -> libc::rusage {
         libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
         ru
     }
-}
-
-/// Forks the (single-threaded) init. Returns 0 in the child.
-pub fn fork_single_threaded() -> io::Result<libc::pid_t> {
-    // SAFETY: only called from the init, which has exactly one thread, so
-    // the child inherits a consistent heap and may allocate before exec.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(pid)
 }
 
 pub fn set_no_new_privs() -> io::Result<()> {
@@ -505,24 +427,25 @@ fn check(ret: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// The init's report channel: fd 3, set up by [`spawn_init`].
+/// The init's report channel: fd 3, put there by [`install_init_fds`].
 pub fn report_channel() -> std::fs::File {
-    // SAFETY: spawn_init dup2'ed the report pipe to fd 3 before exec, and
+    // SAFETY: install_init_fds put the report pipe at fd 3, and
     // nothing else in the init uses fd 3.
     unsafe { std::fs::File::from_raw_fd(3) }
 }
 
-/// The init's spec: fd 4, a memfd set up by [`spawn_init`]. Taken once.
+/// The init's spec: fd 4, a memfd put there by [`install_init_fds`]. Taken
+/// once.
 pub fn spec_channel() -> std::fs::File {
-    // SAFETY: spawn_init dup2'ed the spec memfd to fd 4 before exec; the
+    // SAFETY: install_init_fds put the spec memfd at fd 4; the
     // init calls this once, at start, and nothing else uses fd 4.
     unsafe { std::fs::File::from_raw_fd(4) }
 }
 
 /// The init's start gate: fd 5, one end of a socket pair set up by
-/// [`spawn_init`]. Taken once.
+/// [`install_init_fds`]. Taken once.
 pub fn gate_channel() -> std::os::unix::net::UnixStream {
-    // SAFETY: spawn_init dup2'ed the gate socket to fd 5 before exec; the
+    // SAFETY: install_init_fds put the gate socket at fd 5; the
     // init calls this once, and nothing else uses fd 5.
     unsafe { std::os::unix::net::UnixStream::from_raw_fd(5) }
 }
@@ -575,9 +498,19 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
 /// Makes the init non-dumpable: a test, even root in its own namespace,
 /// then cannot ptrace it or open its `/proc/1/fd`, `mem` or `environ`
 /// (ptrace_may_access needs CAP_SYS_PTRACE in the init's user namespace).
-pub fn set_not_dumpable() -> io::Result<()> {
+/// The test's process, forked from the init, makes itself dumpable again
+/// (as its exec would): see `prepare_test_side`.
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
-    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_DUMPABLE,
+            libc::c_ulong::from(dumpable),
+            0,
+            0,
+            0,
+        )
+    })
 }
 
 #[repr(C)]

@@ -1,0 +1,231 @@
+//! The zygote: this binary exec'd once per run, with an empty environment,
+//! that clones every sandbox's init on request. The init then runs the code
+//! it was cloned with instead of exec'ing the runner's binary again, which
+//! spares per test the exec, the dynamic loader's relocations and the page
+//! faults of a fresh 50 MB binary (about 1.2 ms of CPU). Being exec'd, not
+//! forked from the runner, the zygote (and so every init) holds nothing of
+//! the runner's memory, arguments or environment.
+//!
+//! A request is one `SOCK_SEQPACKET` datagram: a small JSON header and the
+//! init's fds (SCM_RIGHTS). The zygote clones with `CLONE_PARENT`, so the
+//! init is the runner's own child, and answers with its pid. Requests from
+//! the runner's worker threads take turns on one socket.
+
+use super::sys::{self, INIT_FDS, MAX_REQUEST_FDS};
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+/// The runner's end of the zygote's socket, set once by [`start`].
+static ZYGOTE: OnceLock<Mutex<OwnedFd>> = OnceLock::new();
+
+/// What the zygote needs to clone one init.
+pub struct SpawnRequest {
+    /// `CLONE_NEW*` flags.
+    pub namespaces: libc::c_int,
+    /// Whether a user namespace is made: the init then maps the runner's
+    /// uid and gid to 0 in it.
+    pub user: bool,
+    /// A directory fd of the cgroup v2 leaf to start in (`CLONE_INTO_CGROUP`).
+    pub cgroup_fd: Option<RawFd>,
+    /// `cgroup.procs` files the init joins first (cgroup v1, or v2 when
+    /// `CLONE_INTO_CGROUP` is unavailable).
+    pub cgroup_procs: Vec<PathBuf>,
+    /// A network namespace to join instead of making one (`--reuse-netns`).
+    pub netns_fd: Option<RawFd>,
+    /// Fds that become the init's 0, 1, 2, 3 (the report channel), 4 (the
+    /// spec) and 5 (the start gate), in that order.
+    pub stdio: [RawFd; INIT_FDS],
+}
+
+pub struct SpawnedInit {
+    pub pid: libc::pid_t,
+    pub pidfd: OwnedFd,
+}
+
+/// The header of a request; the fds follow in [`SpawnRequest`]'s order.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    namespaces: libc::c_int,
+    user: bool,
+    netns: bool,
+    cgroup_dir: bool,
+    cgroup_procs: Vec<PathBuf>,
+}
+
+/// The hidden first argument that makes this binary the zygote.
+pub const ARG: &str = "__zygote";
+
+/// Starts the zygote. Must be called while the process has one thread: the
+/// zygote's end of the socket is inheritable until the spawn returns.
+pub fn start() -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let (runner, zygote) = sys::seqpacket_pair()?;
+    sys::set_inheritable(&zygote)?;
+    Command::new("/proc/self/exe")
+        .arg0("cargo-isolate")
+        .arg(ARG)
+        .arg(zygote.as_raw_fd().to_string())
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    drop(zygote);
+    ZYGOTE
+        .set(Mutex::new(runner))
+        .map_err(|_| io::Error::other("the zygote was started twice"))
+}
+
+/// The zygote's entry point, `cargo-isolate __zygote FD`.
+pub fn main(fd: Option<&std::ffi::OsStr>) -> ! {
+    let fd = fd
+        .and_then(|f| f.to_str())
+        .and_then(|f| f.parse::<RawFd>().ok());
+    match fd.map(sys::inherited_socket) {
+        Some(Ok(sock)) => serve(sock),
+        _ => {
+            eprintln!("cargo-isolate: {ARG} is started by `cargo isolate` itself");
+            std::process::exit(2)
+        }
+    }
+}
+
+/// Has the zygote clone an init as `req` says.
+pub fn spawn(req: &SpawnRequest) -> io::Result<SpawnedInit> {
+    let sock = ZYGOTE
+        .get()
+        .ok_or_else(|| io::Error::other("the sandbox zygote was not started"))?;
+    let header = Header {
+        namespaces: req.namespaces,
+        user: req.user,
+        netns: req.netns_fd.is_some(),
+        cgroup_dir: req.cgroup_fd.is_some(),
+        cgroup_procs: req.cgroup_procs.clone(),
+    };
+    let header = serde_json::to_vec(&header).map_err(io::Error::other)?;
+    let mut fds = req.stdio.to_vec();
+    fds.extend(req.netns_fd);
+    fds.extend(req.cgroup_fd);
+    let mut reply = [0u8; 4];
+    {
+        let sock = sock.lock().unwrap_or_else(|e| e.into_inner());
+        sys::send_with_fds(&sock, &header, &fds).map_err(gone)?;
+        let got = nix::unistd::read(sock.as_fd(), &mut reply).map_err(io::Error::from);
+        if got.map_err(gone)? != reply.len() {
+            return Err(gone(io::Error::from(io::ErrorKind::UnexpectedEof)));
+        }
+    }
+    let pid = i32::from_ne_bytes(reply);
+    if pid <= 0 {
+        return Err(io::Error::from_raw_os_error(-pid));
+    }
+    match sys::pidfd_open(pid) {
+        Ok(pidfd) => Ok(SpawnedInit { pid, pidfd }),
+        Err(e) => {
+            // Our child all the same: it must not be left running or unreaped.
+            sys::kill_pid(pid);
+            let _ = sys::wait4(pid, 0);
+            Err(e)
+        }
+    }
+}
+
+fn gone(e: io::Error) -> io::Error {
+    io::Error::other(format!("the sandbox zygote is gone ({e})"))
+}
+
+/// The zygote's loop; it ends when the runner closes its end.
+fn serve(sock: OwnedFd) -> ! {
+    // Out of the runner's session: a Ctrl-C at the terminal is the
+    // runner's to handle. Should the runner die, the socket's end says so.
+    let _ = nix::unistd::setsid();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let (len, fds) = match sys::recv_with_fds(&sock, &mut buf) {
+            Ok(Some(msg)) => msg,
+            Ok(None) => std::process::exit(0),
+            // A malformed request (only the runner can send one) is dropped
+            // with its fds; the runner then sees the socket close.
+            Err(_) => std::process::exit(1),
+        };
+        let reply = match parse(&buf[..len], fds) {
+            Some((header, fds)) => clone_init(&header, fds),
+            None => -libc::EINVAL,
+        };
+        if sys::send_with_fds(&sock, &reply.to_ne_bytes(), &[]).is_err() {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// The header, and the fds in the number it announces.
+fn parse(bytes: &[u8], fds: Vec<OwnedFd>) -> Option<(Header, Vec<OwnedFd>)> {
+    let header: Header = serde_json::from_slice(bytes).ok()?;
+    let want = INIT_FDS + usize::from(header.netns) + usize::from(header.cgroup_dir);
+    (fds.len() == want && want <= MAX_REQUEST_FDS).then_some((header, fds))
+}
+
+/// Clones one init; returns its pid, or minus the errno of the clone.
+fn clone_init(header: &Header, mut fds: Vec<OwnedFd>) -> i32 {
+    let cgroup = header.cgroup_dir.then(|| fds.pop()).flatten();
+    let netns = header.netns.then(|| fds.pop()).flatten();
+    match sys::clone_sibling(header.namespaces, cgroup.as_ref().map(|f| f.as_raw_fd())) {
+        Ok(0) => become_init(header, netns, fds),
+        Ok(pid) => pid,
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+    }
+}
+
+/// In the new init: finishes the clone's work, then runs the init.
+fn become_init(header: &Header, netns: Option<OwnedFd>, fds: Vec<OwnedFd>) -> ! {
+    let report = &fds[3];
+    if header.user {
+        // An unprivileged process may map its own uid in a namespace it
+        // was just cloned into, once setgroups is denied (user_namespaces(7)).
+        let uid = nix::unistd::getuid();
+        let gid = nix::unistd::getgid();
+        or_fail(report, 0, std::fs::write("/proc/self/setgroups", "deny"));
+        or_fail(
+            report,
+            1,
+            std::fs::write("/proc/self/uid_map", format!("0 {uid} 1")),
+        );
+        or_fail(
+            report,
+            2,
+            std::fs::write("/proc/self/gid_map", format!("0 {gid} 1")),
+        );
+    }
+    for procs in &header.cgroup_procs {
+        or_fail(report, 3, std::fs::write(procs, "0"));
+    }
+    if let Some(ns) = &netns {
+        let joined = nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET);
+        or_fail(report, 6, joined.map_err(io::Error::from));
+    }
+    let raw: [RawFd; INIT_FDS] = std::array::from_fn(|i| fds[i].as_raw_fd());
+    let installed = sys::install_init_fds(&raw);
+    // The old numbers were moved to 0..6 or closed with every other fd.
+    std::mem::forget((fds, netns));
+    let report = sys::report_channel();
+    or_fail(&report, 4, installed);
+    // The init must not outlive the runner, whose thread is its parent.
+    or_fail(&report, 5, sys::set_parent_death_signal());
+    // Fd 3 stays open: the init takes it again.
+    let _ = report.into_raw_fd();
+    super::init::main()
+}
+
+/// On failure, writes "E<step> <errno>" for the runner
+/// ([`sys::parse_child_failure`]) and exits.
+fn or_fail(report: &impl AsFd, step: u8, result: io::Result<()>) {
+    if let Err(e) = result {
+        let line = format!("E{step} {}\n", e.raw_os_error().unwrap_or(libc::EIO));
+        let _ = nix::unistd::write(report, line.as_bytes());
+        std::process::exit(127)
+    }
+}
