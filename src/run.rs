@@ -13,7 +13,7 @@ use crate::report::TestLimits;
 use crate::report::TestRecord;
 use crate::report::flaky;
 use crate::sandbox::{self, Admit, InitSpec, Namespaces, Output, StartGate, Turn};
-use crate::scratch::ScratchRoot;
+use crate::scratch::{ScratchDir, ScratchRoot};
 use crate::signals::CancelPipe;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -71,12 +71,33 @@ impl Stress {
 
 /// What a worker lends each sandbox it runs: its network namespace (with
 /// --reuse-netns), its turn at the gate where tests wait for a slot (none:
-/// start at once), and what to tell when the test starts.
+/// start at once), what to tell when the test starts, and where to leave
+/// the sandbox's teardown (none: wait for it).
 #[derive(Clone, Copy, Default)]
 pub struct Worker<'a> {
     pub netns: Option<&'a std::os::fd::OwnedFd>,
     pub gate: Option<&'a dyn Admit>,
     pub on_start: Option<&'a dyn Fn()>,
+    pub reaper: Option<&'a mpsc::SyncSender<Leftovers>>,
+}
+
+/// What is left of a sandbox once its test has reported: its init, still
+/// tearing the namespaces down, then its cgroup leaf and scratch directory,
+/// which can go only after it (fields drop in declaration order).
+pub struct Leftovers {
+    _init: sandbox::Teardown,
+    _leaf: Option<Leaf>,
+    _scratch: Option<ScratchDir>,
+}
+
+impl Leftovers {
+    /// Hands the leftovers to the reaper thread, or removes them now.
+    fn leave(self, reaper: Option<&mpsc::SyncSender<Leftovers>>) {
+        if let Some(reaper) = reaper {
+            // A reaper that is gone leaves them to be dropped here.
+            let _ = reaper.send(self);
+        }
+    }
 }
 
 /// Sandboxes set up (or torn down) per test slot: one more besides each
@@ -114,9 +135,15 @@ pub fn run_all(
         Some(_) => sandboxes,
         None => sandboxes.min(units.len().max(1)),
     };
+    // One thread waits for the inits to exit and removes their cgroups,
+    // so that a worker sets its next sandbox up meanwhile; a bounded queue,
+    // so that teardown never falls far behind.
+    let (reap_tx, reap_rx) = mpsc::sync_channel::<Leftovers>(workers * 2);
     std::thread::scope(|s| {
+        s.spawn(move || reap_rx.into_iter().for_each(drop));
         for _ in 0..workers {
             let tx = tx.clone();
+            let reap_tx = reap_tx.clone();
             let (next, stop, not_passed, gate) = (&next, &stop, &not_passed, &gate);
             s.spawn(move || {
                 let turn = Turn::new(gate, cfg.max_fail.is_some());
@@ -160,6 +187,7 @@ pub fn run_all(
                         netns: netns.as_ref(),
                         gate: Some(&turn),
                         on_start: Some(&on_start),
+                        reaper: Some(&reap_tx),
                     };
                     let run = cfg.stress.map(|_| round as u32 + 1);
                     match run_with_retries(cfg, unit, i, run, worker) {
@@ -187,7 +215,7 @@ pub fn run_all(
                 }
             });
         }
-        drop(tx);
+        drop((tx, reap_tx));
         let mut first_err = None;
         for msg in rx {
             match msg {
@@ -334,7 +362,14 @@ pub fn execute(
         gate: worker.gate,
         on_start: worker.on_start,
     };
-    Ok(Ok(sandbox::execute(&req)?))
+    let (exec, init) = sandbox::execute_until_report(&req)?;
+    Leftovers {
+        _init: init,
+        _leaf: leaf,
+        _scratch: scratch,
+    }
+    .leave(worker.reaper);
+    Ok(Ok(exec))
 }
 
 /// A test's limits: its own settings, else the run's.

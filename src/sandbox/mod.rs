@@ -103,7 +103,8 @@ pub struct Execution {
     pub stdout: Captured,
     pub stderr: Captured,
     pub cgroup: LeafStats,
-    /// Wall time from spawn to the init's exit, as the runner saw it.
+    /// Wall time from the test's go (or the spawn, if it never started)
+    /// to its end and report, as the runner saw it.
     pub elapsed: Duration,
 }
 
@@ -161,8 +162,14 @@ pub fn start_zygote() -> Result<(), SandboxError> {
     zygote::start().map_err(io_err("start the sandbox zygote"))
 }
 
-/// Runs one sandbox to completion.
+/// Runs one sandbox to completion, its init's exit included.
 pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
+    execute_until_report(req).map(|(execution, _teardown)| execution)
+}
+
+/// Runs one sandbox until its test has ended and its init has reported;
+/// the init's own exit is left to the [`Teardown`].
+pub fn execute_until_report(req: &Request<'_>) -> Result<(Execution, Teardown), SandboxError> {
     // The spec, then the test's environment after a NUL (which JSON never
     // holds), one `KEY=VALUE` per NUL-terminated string.
     let mut spec_json = serde_json::to_vec(req.spec).map_err(|e| SandboxError::Io {
@@ -212,6 +219,16 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
     };
     let spawned = Instant::now();
     let child = zygote::spawn(&spawn).map_err(io_err("create the sandbox (clone3)"))?;
+    let pidfd = child
+        .pidfd
+        .try_clone()
+        .map_err(io_err("keep the sandbox's pidfd"))?;
+    // From here on, every way out kills and reaps the init (Teardown's
+    // drop), unless it has reported and is on its way out.
+    let mut teardown = Teardown {
+        init: Some(child),
+        reported: false,
+    };
     drop((report_w, gate_w, spec_fd, devnull));
     let (mut stdout, mut stderr) = (Captured::default(), Captured::default());
     let (out_r, err_r) = match out_pipes {
@@ -247,7 +264,7 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
             }
             None => PollTimeout::NONE,
         };
-        let mut fds = vec![PollFd::new(child.pidfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
         let out_idx = watch(
             &mut fds,
             out_r.as_ref().filter(|_| out_open).map(|f| f.as_fd()),
@@ -329,16 +346,21 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
         gate.test_ended();
     }
     if timed_out || cancelled {
-        sys::pidfd_kill(&child.pidfd).map_err(io_err("kill the sandbox"))?;
+        sys::pidfd_kill(&pidfd).map_err(io_err("kill the sandbox"))?;
         if let Some(leaf) = req.cgroup {
             leaf.kill_all();
         }
     }
-    let reaped = sys::wait4(child.pid, 0)
-        .map_err(io_err("wait for the sandbox init"))?
-        .map(|(_, r)| r.status)
-        .unwrap_or(0);
     let elapsed = started.unwrap_or(spawned).elapsed();
+    // With its report in, the init's exit status tells nothing more: the
+    // init tears its namespaces down (a millisecond or two) while the
+    // caller goes on, and the Teardown reaps it.
+    let reported = !report_open && !report.is_empty() && !timed_out && !cancelled;
+    teardown.reported = reported;
+    let reaped = match reported {
+        true => 0,
+        false => teardown.reap()?,
+    };
     drain(out_r.as_ref(), &mut out_open, &mut buf, &mut stdout, limit);
     drain(err_r.as_ref(), &mut err_open, &mut buf, &mut stderr, limit);
     while report_open && read_report_some(&report_r, &mut report) {}
@@ -351,7 +373,7 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
 
     let end = read_report(&report, reaped);
     let cgroup = req.cgroup.map(|l| l.stats()).unwrap_or_default();
-    Ok(Execution {
+    let execution = Execution {
         end,
         timed_out,
         cancelled,
@@ -359,7 +381,42 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
         stderr,
         cgroup,
         elapsed,
-    })
+    };
+    Ok((execution, teardown))
+}
+
+/// A sandbox's init that may still be tearing its namespaces down. Dropping
+/// it waits for the init to exit (killing it first if it has not
+/// reported); drop it before the init's cgroup leaf, which cannot be
+/// removed while the init is in it.
+#[must_use = "dropping a Teardown waits for the init"]
+pub struct Teardown {
+    init: Option<zygote::SpawnedInit>,
+    reported: bool,
+}
+
+impl Teardown {
+    /// Waits for the init; its wait status.
+    fn reap(&mut self) -> Result<i32, SandboxError> {
+        let Some(init) = self.init.take() else {
+            return Ok(0);
+        };
+        Ok(sys::wait4(init.pid, 0)
+            .map_err(io_err("wait for the sandbox init"))?
+            .map(|(_, r)| r.status)
+            .unwrap_or(0))
+    }
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Some(init) = &self.init
+            && !self.reported
+        {
+            let _ = sys::pidfd_kill(&init.pidfd);
+        }
+        let _ = self.reap();
+    }
 }
 
 /// Reads what the report pipe has, up to one byte more than a report may
