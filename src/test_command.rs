@@ -763,7 +763,6 @@ fn assemble(
 ) -> Report {
     // By id: the order of the plan, whatever order they finished in.
     tests.sort_by(|a, b| a.id.cmp(&b.id));
-    let ru = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok();
     Report {
         schema_version: 1,
         tool: Tool {
@@ -782,7 +781,7 @@ fn assemble(
         summary: Summary::of(&tests),
         tests,
         runner: RunnerInfo {
-            peak_rss_bytes: ru.map(|r| r.max_rss() as u64 * 1024),
+            peak_rss_bytes: report::own_peak_rss_bytes(),
         },
         not_run: Vec::new(),
         baseline: None,

@@ -460,14 +460,29 @@ pub fn write_atomically_with(
 /// The process's umask, read from /proc (setting it to read it back would
 /// race with other threads creating files).
 fn umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Umask:"))
-                .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
-        })
+    self_status("Umask:")
+        .and_then(|m| u32::from_str_radix(&m, 8).ok())
         .unwrap_or(0o022)
+}
+
+/// This process's own peak RSS (`VmHWM`). Not getrusage's `ru_maxrss`:
+/// that keeps the peak of the image before our exec, so a runner started
+/// by a large process (a forking CI agent, a Python harness) would report
+/// the parent's size.
+pub fn own_peak_rss_bytes() -> Option<u64> {
+    let kib = self_status("VmHWM:")?;
+    kib.split_whitespace()
+        .next()?
+        .parse::<u64>()
+        .ok()
+        .map(|k| k * 1024)
+}
+
+/// The value of a `/proc/self/status` line, trimmed.
+fn self_status(field: &str) -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let value = status.lines().find_map(|l| l.strip_prefix(field))?;
+    Some(value.trim().to_string())
 }
 
 pub fn write_json(report: &Report, path: &Path) -> Result<(), Error> {

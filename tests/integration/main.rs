@@ -505,6 +505,39 @@ fn demo_shows_passing_failing_and_heavy_tests() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(dir.join("target/isolate/report.json").exists());
+    // The runner's own peak RSS, not its parent's: a forked child's
+    // ru_maxrss keeps the 256 MiB its parent had touched before the exec.
+    let script = r#"
+import os, sys
+ballast = bytearray(256 << 20)
+ballast[::4096] = b"x" * len(ballast[::4096])
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"#;
+    let report = unique_report(&dir);
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            BIN,
+            "isolate",
+            "test",
+            "adds_numbers",
+            "--report",
+        ])
+        .arg(&report)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let rss = report["runner"]["peak_rss_bytes"].as_u64().unwrap();
+    assert!(
+        rss < 64 * MIB,
+        "the runner's peak RSS ({rss} bytes) is its parent's"
+    );
 }
 
 #[test]
