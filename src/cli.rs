@@ -1,4 +1,4 @@
-//! The command line: `cargo isolate test|run`, and the hidden `__init`.
+//! The command line: `cargo isolate test|run|report|archive`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
