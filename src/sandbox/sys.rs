@@ -139,7 +139,12 @@ pub fn send_with_fds(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<(
     let iov = [io::IoSlice::new(data)];
     let cmsg = [ControlMessage::ScmRights(fds)];
     let cmsg: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
-    let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
+    let sent = loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
     if sent != data.len() {
         return Err(io::Error::other("a short send on a datagram socket"));
     }

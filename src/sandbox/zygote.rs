@@ -114,8 +114,13 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<SpawnedInit> {
     {
         let sock = sock.lock().unwrap_or_else(|e| e.into_inner());
         sys::send_with_fds(&sock, &header, &fds).map_err(gone)?;
-        let got = nix::unistd::read(sock.as_fd(), &mut reply).map_err(io::Error::from);
-        if got.map_err(gone)? != reply.len() {
+        let got = loop {
+            match nix::unistd::read(sock.as_fd(), &mut reply) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.map_err(|e| gone(e.into()))?,
+            }
+        };
+        if got != reply.len() {
             return Err(gone(io::Error::from(io::ErrorKind::UnexpectedEof)));
         }
     }
@@ -135,7 +140,10 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<SpawnedInit> {
 }
 
 fn gone(e: io::Error) -> io::Error {
-    io::Error::other(format!("the sandbox zygote is gone ({e})"))
+    io::Error::other(format!(
+        "the sandbox zygote, this run's `cargo-isolate __zygote` process, is gone \
+         (killed, or out of memory?): {e}"
+    ))
 }
 
 /// The zygote's loop; it ends when the runner closes its end.
