@@ -1,8 +1,8 @@
 //! The sandbox's init: a clone of the zygote, pid 1 of the new pid
-//! namespace, reading its [`InitSpec`] and the test's environment from fd 4. It builds the root, forks
-//! the test, reaps every process, and reports the test's wait status and
-//! resource usage on fd 3 before it exits (which makes the kernel kill
-//! whatever is left).
+//! namespace, reading its [`InitSpec`] and the test's environment from
+//! fd 4. It builds the root, forks the test, reaps every process, and
+//! reports the test's wait status and resource usage on fd 3 before it
+//! exits (which makes the kernel kill whatever is left).
 //!
 //! The test does not run in the init's namespaces. Once forked, it makes
 //! a user namespace of its own (the init writes its id maps from outside),
@@ -13,9 +13,9 @@
 //! stays outside the test's user namespace, non-dumpable, holding the only
 //! copy of the report channel.
 //!
-//! Single-threaded by construction: it is a clone of the zygote, which was
-//! forked from the runner before the runner started any thread, so it may
-//! allocate freely between fork and exec.
+//! Single-threaded by construction: it is a clone of the zygote, a
+//! single-threaded exec of this binary, so it may allocate freely between
+//! fork and exec.
 
 use super::spec::{InitSpec, MountStep, overlay_escape};
 use super::sys;

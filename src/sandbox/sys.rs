@@ -29,7 +29,7 @@ pub const CHILD_STEPS: [&str; 7] = [
     "write /proc/self/gid_map",
     "join the cgroup (cgroup.procs)",
     "set up stdio",
-    "start the sandbox init",
+    "set the parent death signal (prctl)",
     "join the worker's network namespace (setns)",
 ];
 
