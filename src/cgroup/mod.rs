@@ -131,7 +131,7 @@ impl Leaf {
         }
     }
 
-    /// `cgroup.procs` files the child joins itself to before exec, on v1.
+    /// `cgroup.procs` files a new init joins itself to before it runs, on v1.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         match self {
             Leaf::V1(l) => l.procs_files(),

@@ -9,6 +9,7 @@
 //! brings tokio. The few messages needed here take a few hundred lines and
 //! keep the sandbox's init small. Safe Rust only: the socket is nix's.
 
+use super::sys::retry_eintr;
 use nix::errno::Errno;
 use nix::sys::socket::{
     self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, sockopt,
@@ -327,15 +328,6 @@ impl Socket {
             (Some((seq, errno)), _) => Err(RequestError::Refused { seq, errno }),
             (None, Some(&seq)) => Err(RequestError::NoAnswer { seq }),
             (None, None) => Ok(()),
-        }
-    }
-}
-
-fn retry_eintr<T>(mut f: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
-    loop {
-        match f() {
-            Err(Errno::EINTR) => continue,
-            r => return r,
         }
     }
 }

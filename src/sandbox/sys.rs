@@ -133,18 +133,24 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Calls `f` again for as long as a signal interrupts it.
+pub fn retry_eintr<T>(mut f: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    loop {
+        match f() {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => return r,
+        }
+    }
+}
+
 /// Sends one datagram with `fds` attached (SCM_RIGHTS).
 pub fn send_with_fds(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let iov = [io::IoSlice::new(data)];
     let cmsg = [ControlMessage::ScmRights(fds)];
     let cmsg: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
-    let sent = loop {
-        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsg, MsgFlags::MSG_NOSIGNAL, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other?,
-        }
-    };
+    let sent =
+        retry_eintr(|| sendmsg::<()>(sock.as_raw_fd(), &iov, cmsg, MsgFlags::MSG_NOSIGNAL, None))?;
     if sent != data.len() {
         return Err(io::Error::other("a short send on a datagram socket"));
     }
@@ -157,39 +163,34 @@ pub fn send_with_fds(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<(
 pub fn recv_with_fds(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<(usize, Vec<OwnedFd>)>> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     let mut cmsg = nix::cmsg_space!([RawFd; MAX_REQUEST_FDS]);
-    let mut iov = [io::IoSliceMut::new(buf)];
-    let msg = loop {
-        match recvmsg::<()>(
+    let (bytes, flags, fds) = retry_eintr(|| {
+        let mut iov = [io::IoSliceMut::new(buf)];
+        let msg = recvmsg::<()>(
             sock.as_raw_fd(),
             &mut iov,
             Some(&mut cmsg),
             MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other?,
+        )?;
+        let mut fds = Vec::new();
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                // SAFETY: the kernel installed these fds in our table for
+                // this message; nothing else refers to them.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
         }
-    };
-    let mut fds = Vec::new();
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(raw) = c {
-            // SAFETY: the kernel installed these fds in our table for this
-            // message; nothing else refers to them.
-            fds.extend(
-                raw.into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
-    }
-    let cut = msg
-        .flags
-        .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
-    if cut {
+        Ok((msg.bytes, msg.flags, fds))
+    })?;
+    if flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC) {
         return Err(io::Error::other("a zygote message was cut short"));
     }
-    if msg.bytes == 0 && fds.is_empty() {
+    if bytes == 0 && fds.is_empty() {
         return Ok(None);
     }
-    Ok(Some((msg.bytes, fds)))
+    Ok(Some((bytes, fds)))
 }
 
 /// A connected pair of close-on-exec datagram sockets that keep message

@@ -114,12 +114,8 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<SpawnedInit> {
     {
         let sock = sock.lock().unwrap_or_else(|e| e.into_inner());
         sys::send_with_fds(&sock, &header, &fds).map_err(gone)?;
-        let got = loop {
-            match nix::unistd::read(sock.as_fd(), &mut reply) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                other => break other.map_err(|e| gone(e.into()))?,
-            }
-        };
+        let got = sys::retry_eintr(|| nix::unistd::read(sock.as_fd(), &mut reply))
+            .map_err(|e| gone(e.into()))?;
         if got != reply.len() {
             return Err(gone(io::Error::from(io::ErrorKind::UnexpectedEof)));
         }
