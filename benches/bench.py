@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark cargo-isolate against cargo test and cargo nextest.
 
-One run measures, interleaved (A B F C D E, A B F C D E, ... for --rounds), the wall time and the
-CPU (user + sys of the whole command tree, from os.wait4) of six runners on a generated workspace of
-trivial tests (benches/gen_workspace.py; 10 binaries x 100 tests by default):
+One run measures, interleaved (A B F C D E G H, A B F C D E G H, ... for --rounds), the wall time
+and the CPU (user + sys of the whole command tree, from os.wait4) of six runners and two floors on
+a generated workspace of trivial tests (benches/gen_workspace.py; 10 binaries x 100 tests by default):
 
   A  cargo-test     `cargo test`                               in-process baseline
   B  nextest        `cargo nextest run`                        one process per test, no isolation
@@ -12,6 +12,8 @@ trivial tests (benches/gen_workspace.py; 10 binaries x 100 tests by default):
   C  isolate        `cargo-isolate isolate test -j J`          one sandbox per test
   D  isolate-none   `... isolate test -j J --isolation none`   our runner, no sandbox
   E  isolate-netns  `... isolate test -j J --reuse-netns`      one sandbox per test, shared netns
+  G  floor-sandbox  `floor J sandbox` (benches/floor.c)         the kernel work of the sandbox alone
+  H  floor-process  `floor J process`                          the kernel work of a process per test
 
 The build is excluded: the workspace is built once with `cargo test --no-run` (and
 `cargo nextest list`) into a target dir of its own, which all the runners then reuse. Every
@@ -22,6 +24,11 @@ Options add: --memory (reported peak memory of 16/96/512 MiB tests against the t
 (cargo-isolate on a 10x larger workspace: is the cost linear?), --json OUT (every figure),
 --quick (1 round of 2 x 20 tests: a smoke check that the harness works), --only (a subset of the
 runners, e.g. before the cargo-isolate binary exists).
+
+G and H are not test runners but floors: a small C program (benches/floor.c, built with `cc`) that
+runs the same tests, a process each, with no runner logic at all. H only forks and execs; G does the
+kernel work cargo-isolate's sandbox promises (namespaces, tmpfs root, masked /proc, cgroup leaf...)
+and nothing else. What a runner costs above its floor is its own; the floor is the kernel's.
 
 Standard library only; see benches/README.md.
 """
@@ -52,9 +59,12 @@ DEFAULT_WORK_DIR = Path("/tmp/isolate-bench")
 
 # The order of the interleaved rounds: nextest-bwrap runs right after nextest. Its letter is F
 # because E (isolate-netns) was taken first.
-RUNNERS = ("cargo-test", "nextest", "nextest-bwrap", "isolate", "isolate-none", "isolate-netns")
+RUNNERS = ("cargo-test", "nextest", "nextest-bwrap", "isolate", "isolate-none", "isolate-netns",
+           "floor-sandbox", "floor-process")
 LETTER = {"cargo-test": "A", "nextest": "B", "nextest-bwrap": "F", "isolate": "C", "isolate-none": "D",
-          "isolate-netns": "E"}
+          "isolate-netns": "E", "floor-sandbox": "G", "floor-process": "H"}
+FLOOR_RUNNERS = ("floor-sandbox", "floor-process")
+FLOOR_SOURCE = Path(__file__).resolve().parent / "floor.c"
 NEXTEST_RUNNERS = ("nextest", "nextest-bwrap")
 DESCRIPTION = {
     "cargo-test": "cargo test (in-process)",
@@ -63,6 +73,8 @@ DESCRIPTION = {
     "isolate": "cargo-isolate per-test",
     "isolate-none": "cargo-isolate --isolation none",
     "isolate-netns": "cargo-isolate --reuse-netns",
+    "floor-sandbox": "floor: the sandbox's kernel work",
+    "floor-process": "floor: a process per test",
 }
 ALIASES = {
     "a": "cargo-test", "cargo-test": "cargo-test", "cargo_test": "cargo-test", "test": "cargo-test",
@@ -74,6 +86,8 @@ ALIASES = {
     "d": "isolate-none", "isolate-none": "isolate-none", "none": "isolate-none",
     "isolate_none": "isolate-none",
     "e": "isolate-netns", "isolate-netns": "isolate-netns", "netns": "isolate-netns",
+    "g": "floor-sandbox", "floor-sandbox": "floor-sandbox", "floor": "floor-sandbox",
+    "h": "floor-process", "floor-process": "floor-process",
 }
 MIB = 1024 * 1024
 
@@ -141,7 +155,8 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_measured(
-    cmd: list[str], cwd: Path, logbase: Path, extra_env: dict[str, str] | None = None
+    cmd: list[str], cwd: Path, logbase: Path, extra_env: dict[str, str] | None = None,
+    stdin: Path | None = None,
 ) -> tuple[int, float, os.stat_result]:
     """Run cmd with stdout/stderr to files; return (exit code, wall seconds, rusage of the tree).
 
@@ -149,13 +164,14 @@ def run_measured(
     descendant that was waited for: cargo, the test binaries, sandbox inits and their tests.
     """
     logbase.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{logbase}.out", "wb") as out, open(f"{logbase}.err", "wb") as err:
+    with open(f"{logbase}.out", "wb") as out, open(f"{logbase}.err", "wb") as err, \
+            open(stdin or os.devnull, "rb") as inp:
         prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in (extra_env or {}).items())
         out.write(f"$ {prefix}{' '.join(cmd)}\n".encode())
         out.flush()
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=child_env(extra_env), stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            cmd, cwd=cwd, env=child_env(extra_env), stdin=inp, stdout=out, stderr=err
         )
         try:
             _, status, ru = os.wait4(proc.pid, 0)
@@ -189,6 +205,8 @@ RE_CARGO_RESULT = re.compile(
     r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", re.MULTILINE
 )
 RE_NEXTEST_SUMMARY = re.compile(r"Summary \[[^\]]*\]\s+(\d+) tests? run: (\d+) passed")
+RE_FLOOR_RESULT = re.compile(r"^(\d+) tests, -j \d+: [\d.]+ s", re.MULTILINE)
+RE_FLOOR_FAILED = re.compile(r"^test \d+ failed", re.MULTILINE)
 RE_COMPILING = re.compile(r"^\s*Compiling (benchsuite|benchmem) ", re.MULTILINE)
 
 
@@ -205,6 +223,9 @@ def command_for(runner: str, ws: Workspace, jobs: int, isolate_bin: Path, report
         if runner == "isolate-netns":
             cmd += ["--reuse-netns"]
         return cmd
+    if runner in FLOOR_RUNNERS:
+        mode = "sandbox" if runner == "floor-sandbox" else "process"
+        return [str(floor_binary()), str(jobs), mode, str(ws.target), str(ws.path)]
     raise ValueError(runner)
 
 
@@ -258,7 +279,8 @@ def run_runner(
     report.unlink(missing_ok=True)
     cmd = command_for(runner, ws, args.jobs, args.isolate_bin, report)
     what = f"{LETTER[runner]} {runner} ({phase} {rnd}, {ws.name})"
-    code, wall, ru = run_measured(cmd, ws.path, logbase, runner_env(runner, ws, args))
+    stdin = floor_tests_file(args, ws) if runner in FLOOR_RUNNERS else None
+    code, wall, ru = run_measured(cmd, ws.path, logbase, runner_env(runner, ws, args), stdin)
     out = Path(f"{logbase}.out").read_text(errors="replace")
     err = Path(f"{logbase}.err").read_text(errors="replace")
     if code != 0:
@@ -277,6 +299,12 @@ def run_runner(
         if not m:
             raise fail(what, logbase, "no `Summary [...] N tests run: N passed` line in nextest's output")
         ran, passed = int(m[-1][0]), int(m[-1][1])
+    elif runner in FLOOR_RUNNERS:
+        m = RE_FLOOR_RESULT.findall(out)
+        if not m:
+            raise fail(what, logbase, "no `N tests, -j J: S s` line in the floor's output")
+        ran = int(m[-1])
+        passed = ran - len(RE_FLOOR_FAILED.findall(err))
     else:
         if not report.exists():
             raise fail(what, logbase, f"exit 0 but no report at {report}")
@@ -346,6 +374,8 @@ def prepare(ws: Workspace, kind: str, args, binaries: int = 0, tests_per_binary:
         log(f"  {name}: {wall:.1f} s (not timed)")
     if "nextest-bwrap" in runners:
         setup_bwrap(ws, args)
+    if any(r in FLOOR_RUNNERS for r in runners):
+        setup_floor(ws, args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,9 +414,15 @@ def bwrap_wrapper(args, ws: Workspace) -> Path:
 
 
 def runner_env(runner: str, ws: Workspace, args) -> dict[str, str]:
-    """Extra environment of a runner's command: the target runner for nextest-bwrap."""
+    """Extra environment of a runner's command: the target runner for nextest-bwrap; for the
+    floors, the dynamic library path cargo gives a test (the loader searches it in each test)."""
     if runner == "nextest-bwrap":
         return {args.runner_var: str(bwrap_wrapper(args, ws))}
+    if runner in FLOOR_RUNNERS:
+        lib = Path(args.sysroot) / "lib"
+        dirs = [ws.target / "debug" / "deps", ws.target / "debug", lib,
+                lib / "rustlib" / args.host_triple / "lib"]
+        return {"LD_LIBRARY_PATH": ":".join(str(d) for d in dirs)}
     return {}
 
 
@@ -534,6 +570,69 @@ def host_triple() -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# The floors (G, H): benches/floor.c runs the tests listed in a file, a process each
+
+
+def floor_binary() -> Path:
+    return FLOOR_BUILD_DIR / "floor"
+
+
+FLOOR_BUILD_DIR = DEFAULT_WORK_DIR / "floor"
+
+
+def build_floor(args) -> str:
+    """Compile benches/floor.c into <work-dir>/floor/floor; the compiler's name."""
+    global FLOOR_BUILD_DIR
+    FLOOR_BUILD_DIR = args.work_dir / "floor"
+    cc = next((c for c in (os.environ.get("CC"), "cc", "gcc", "clang") if c and shutil.which(c)), None)
+    if cc is None:
+        raise SystemExit("bench: the floor runners (G, H) need a C compiler (`cc`), which is not on "
+                         "PATH: install one (Debian/Ubuntu: `sudo apt-get install -y gcc`), or leave "
+                         "them out with --only")
+    out = floor_binary()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [cc, "-O2", "-pthread", "-o", str(out), str(FLOOR_SOURCE)]
+    res = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if res.returncode != 0:
+        raise SystemExit(f"bench: `{' '.join(cmd)}` failed:\n{res.stderr}")
+    return cc
+
+
+def floor_tests_file(args, ws: Workspace) -> Path:
+    return args.work_dir / "floor" / f"{ws.name}.tsv"
+
+
+def setup_floor(ws: Workspace, args) -> None:
+    """Lists every test of ws's test binaries, as cargo built them, for the floors."""
+    logbase = args.work_dir / "logs" / f"{ws.name}-floor-list"
+    cmd = ["cargo", "test", "--no-run", "--message-format", "json", "--manifest-path",
+           str(ws.manifest), "--target-dir", str(ws.target)]
+    code, _, _ = run_measured(cmd, ws.path, logbase)
+    if code != 0:
+        raise fail(f"listing the test binaries of {ws.name}", logbase, f"exit status {code}")
+    binaries = []
+    for line in Path(f"{logbase}.out").read_text().splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable") and \
+                (msg.get("profile") or {}).get("test"):
+            binaries.append(msg["executable"])
+    rows = []
+    for b in binaries:
+        res = subprocess.run([b, "--list", "--format", "terse"], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, env=child_env(runner_env("floor-process", ws, args)))
+        rows += [f"{b}\t{line[:-len(': test')]}" for line in res.stdout.splitlines()
+                 if line.endswith(": test")]
+    if len(rows) != ws.tests:
+        raise BenchError(f"the floors: listed {len(rows)} tests in {ws.name}'s binaries, expected {ws.tests}")
+    path = floor_tests_file(args, ws)
+    path.write_text("\n".join(rows) + "\n")
+    log(f"  floor: {len(rows)} tests listed in {path}")
+
+
+# --------------------------------------------------------------------------------------------
 # Statistics and printing
 
 
@@ -614,6 +713,10 @@ def print_main(res: dict, tests: int) -> None:
         ("isolate --reuse-netns / nextest (E/B)", d.get("ratio_isolate_netns_nextest"), "x"),
         ("nextest-bwrap / nextest (F/B)", d.get("ratio_nextest_bwrap_nextest"), "x"),
         ("isolate / nextest-bwrap (C/F)", d.get("ratio_isolate_nextest_bwrap"), "x"),
+        ("floor of the sandbox / nextest (G/B)", d.get("ratio_floor_sandbox_nextest"), "x"),
+        ("isolate / floor of the sandbox (C/G)", d.get("ratio_isolate_floor_sandbox"), "x"),
+        ("floor of a process / nextest (H/B)", d.get("ratio_floor_process_nextest"), "x"),
+        ("isolate-none / floor of a process (D/H)", d.get("ratio_isolate_none_floor_process"), "x"),
     ]
     if any(v is not None for _, v, _ in lines):
         print()
@@ -729,6 +832,10 @@ def main_bench(args, ws: Workspace) -> dict:
     derived["ratio_isolate_netns_nextest"] = ratio(med.get("isolate-netns"), med.get("nextest"))
     derived["ratio_nextest_bwrap_nextest"] = ratio(med.get("nextest-bwrap"), med.get("nextest"))
     derived["ratio_isolate_nextest_bwrap"] = ratio(med.get("isolate"), med.get("nextest-bwrap"))
+    derived["ratio_floor_sandbox_nextest"] = ratio(med.get("floor-sandbox"), med.get("nextest"))
+    derived["ratio_isolate_floor_sandbox"] = ratio(med.get("isolate"), med.get("floor-sandbox"))
+    derived["ratio_floor_process_nextest"] = ratio(med.get("floor-process"), med.get("nextest"))
+    derived["ratio_isolate_none_floor_process"] = ratio(med.get("isolate-none"), med.get("floor-process"))
     if "nextest-bwrap" in med and "nextest" in med:
         derived["bwrap_wall_ms_per_test"] = 1000 * (med["nextest-bwrap"] - med["nextest"]) / ws.tests
         derived["bwrap_cpu_ms_per_test"] = 1000 * (cpu["nextest-bwrap"] - cpu["nextest"]) / ws.tests
@@ -861,7 +968,7 @@ def parse_runners(spec: str, what: str) -> list[str]:
         if part not in ALIASES:
             raise SystemExit(f"bench: unknown runner {part!r} in {what} (known: {', '.join(RUNNERS)})")
         out.append(ALIASES[part])
-    uniq = [r for r in RUNNERS if r in out]  # canonical order: A B F C D E
+    uniq = [r for r in RUNNERS if r in out]  # canonical order: A B F C D E G H
     if not uniq:
         raise SystemExit(f"bench: {what} selects no runner")
     return uniq
@@ -881,7 +988,8 @@ def parse_args(argv):
                     help="parallelism for every runner (cargo test: --test-threads)")
     ap.add_argument("--only", default="all",
                     help="comma-separated runners: cargo-test,nextest,nextest-bwrap,isolate,"
-                         "isolate-none,isolate-netns (or A,B,F,C,D,E), or all")
+                         "isolate-none,isolate-netns,floor-sandbox,floor-process (or A,B,F,C,D,E,G,H), "
+                         "or all")
     ap.add_argument("--isolate-bin", type=Path, default=DEFAULT_ISOLATE_BIN,
                     help="the cargo-isolate binary (build it with `cargo build --release`)")
     ap.add_argument("--work-dir", dest="work_dir", type=Path, default=DEFAULT_WORK_DIR,
@@ -959,6 +1067,11 @@ def preflight(args) -> dict:
         env["host_triple"] = host_triple()
         args.runner_var = runner_env_var(env["host_triple"])
         env["nextest_bwrap_runner_var"] = args.runner_var
+    if any(r in FLOOR_RUNNERS for r in args.runners):
+        env["floor_cc"] = build_floor(args)
+        args.host_triple = env.get("host_triple") or host_triple()
+        args.sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True,
+                                      env=child_env(), stdin=subprocess.DEVNULL).stdout.strip()
     return env
 
 
