@@ -216,26 +216,29 @@ static void *worker(void *arg) {
   for (;;) {
     int i = atomic_fetch_add(&next_test, 1);
     if (i >= n_tests) return NULL;
+    // Errors here fail the test, not the run: every cgroup made is removed.
     const char *leaf[3] = {NULL, NULL, NULL};
+    int status = -1;
     for (int h = 0; sandbox && h < 3; h++) {
       if (!cgroup_run[h][0]) continue;
       snprintf(leaf_dir[h], sizeof leaf_dir[h], "%s/w%ld-%d", cgroup_run[h], id, i);
-      if (mkdir(leaf_dir[h], 0755)) die(leaf_dir[h]);
+      if (mkdir(leaf_dir[h], 0755)) goto failed;
       leaf[h] = leaf_dir[h];
     }
     // A raw clone: the child of this multi-threaded process only makes
     // system calls before it execs, and a fork-like clone needs no stack.
     long pid = syscall(SYS_clone, clone_flags | SIGCHLD, 0, 0, 0, 0);
-    if (pid < 0) die("clone");
     if (pid == 0) child(i, leaf);
-    int status;
-    if (waitpid(pid, &status, 0) < 0) die("waitpid");
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      status = 0;
+  failed:
+    if (status != 0) {
       atomic_fetch_add(&failures, 1);
-      fprintf(stderr, "test %d failed: %#x\n", i, status);
+      if (status == -1) fprintf(stderr, "test %d failed: %s\n", i, strerror(errno));
+      else fprintf(stderr, "test %d failed: wait status %#x\n", i, status);
     }
     for (int h = 0; h < 3; h++)
-      if (leaf[h] && rmdir(leaf[h])) die(leaf[h]);
+      if (leaf[h] && rmdir(leaf[h])) fprintf(stderr, "floor: rmdir %s: %s\n", leaf[h], strerror(errno));
   }
 }
 
