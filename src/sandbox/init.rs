@@ -108,7 +108,7 @@ pub fn main() -> ! {
     // Closed before the namespaces are torn down at exit: the runner has
     // all it needs and may start the next test meanwhile.
     drop(report);
-    std::process::exit(code)
+    sys::exit_now(code)
 }
 
 /// The spec and, after a NUL, the test's environment (see
@@ -558,7 +558,7 @@ fn become_test(
 ) -> InitError {
     match prepare_test_side(spec, init) {
         Err(e) => e,
-        Ok(()) if spec.probe_only => std::process::exit(0),
+        Ok(()) if spec.probe_only => sys::exit_now(0),
         Ok(()) => {
             let err = nix::unistd::execve(program, argv, env).unwrap_err();
             InitError(format!(
@@ -686,7 +686,7 @@ fn run_test(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
         };
         let err = become_test(spec, &mut init, &program, &argv, env);
         let _ = writeln!(init.to, "fail {err}");
-        std::process::exit(127);
+        sys::exit_now(127);
     }
     drop((down_r, up_w));
     let mut test = Channel {

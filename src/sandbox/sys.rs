@@ -1,8 +1,8 @@
 //! The only module with `unsafe` code and raw syscalls.
 //!
 //! Thin, checked wrappers for the few calls `nix` does not cover safely:
-//! fork and clone3 (the zygote's), fd passing, the loopback ioctl,
-//! `mount_setattr`, prctl. The zygote and the init are single-threaded, so
+//! fork, clone3 and `_exit` (the zygote's and the init's), fd passing,
+//! the loopback ioctl, `mount_setattr`, prctl. The zygote and the init are single-threaded, so
 //! what runs after their forks is ordinary Rust.
 #![allow(
     unsafe_code,
@@ -47,6 +47,16 @@ struct CloneArgs {
     set_tid: u64,
     set_tid_size: u64,
     cgroup: u64,
+}
+
+/// Ends a clone or fork of the zygote at once, as `_exit(2)`: no atexit
+/// handlers, ELF destructors or stdio flushing, which belong to the
+/// zygote's image (an inherited unflushed buffer would be written twice),
+/// and whose run in a copy-on-write clone only faults its pages in.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes no pointers and never returns; what it skips is
+    // the zygote's to run, and the fds it closes are this process's own.
+    unsafe { libc::_exit(code) }
 }
 
 /// Forks the (single-threaded) init. Returns 0 in the child.

@@ -230,6 +230,6 @@ fn or_fail(report: &impl AsFd, step: u8, result: io::Result<()>) {
     if let Err(e) = result {
         let line = format!("E{step} {}\n", e.raw_os_error().unwrap_or(libc::EIO));
         let _ = nix::unistd::write(report, line.as_bytes());
-        std::process::exit(127)
+        sys::exit_now(127)
     }
 }
