@@ -240,34 +240,58 @@ const PROC_HIDDEN_FILES: &[&str] = &[
 ];
 const PROC_HIDDEN_DIRS: &[&str] = &["/proc/acpi", "/proc/scsi", "/proc/asound"];
 
+/// Each path is masked straight away, without looking first (a mount on
+/// a path this kernel's /proc lacks fails with ENOENT): these mounts are
+/// made for every test.
 fn mask_proc() -> Result<(), InitError> {
-    let exists = |p: &&&str| fs::symlink_metadata(p).is_ok();
-    for path in PROC_READ_ONLY.iter().filter(exists) {
-        let path = Path::new(path);
-        bind(path, path)?;
-        sys::set_read_only(&cstring(path)?, true)
-            .step(|| format!("make {} read-only", path.display()))?;
+    for path in PROC_READ_ONLY {
+        if bind_if_present(path, path)? {
+            sys::set_read_only(&cstring(Path::new(path))?, true)
+                .step(|| format!("make {path} read-only"))?;
+        }
     }
-    let net = Path::new(PROC_WRITABLE_AGAIN);
-    if net.exists() {
-        bind(net, net)?;
-        sys::set_read_only(&cstring(net)?, false)
-            .step(|| format!("make {} writable", net.display()))?;
+    let net = PROC_WRITABLE_AGAIN;
+    if bind_if_present(net, net)? {
+        sys::set_read_only(&cstring(Path::new(net))?, false)
+            .step(|| format!("make {net} writable"))?;
     }
-    for path in PROC_HIDDEN_FILES.iter().filter(exists) {
-        bind(Path::new("/dev/null"), Path::new(path))?;
+    for path in PROC_HIDDEN_FILES {
+        bind_if_present("/dev/null", path)?;
     }
-    for path in PROC_HIDDEN_DIRS.iter().filter(exists) {
-        mount(
+    for path in PROC_HIDDEN_DIRS {
+        let hidden = mount(
             Some("tmpfs"),
             *path,
             Some("tmpfs"),
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             Some("size=4k,mode=0555"),
-        )
-        .step(|| format!("hide {path}"))?;
+        );
+        absent_is_fine(hidden).step(|| format!("hide {path}"))?;
     }
     Ok(())
+}
+
+/// Recursive bind of `src` onto `dst`, both existing; false when either
+/// does not.
+fn bind_if_present(src: &str, dst: &str) -> Result<bool, InitError> {
+    let none: Option<&str> = None;
+    let bound = mount(
+        Some(src),
+        dst,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    );
+    absent_is_fine(bound).step(|| format!("bind {src} at {dst}"))
+}
+
+/// Ok(true) on success, Ok(false) for ENOENT, the error otherwise.
+fn absent_is_fine(result: nix::Result<()>) -> nix::Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Mounts a read-only sysfs at /sys as the test's network namespace shows
@@ -424,8 +448,23 @@ const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"]
 fn build_dev() -> Result<(), InitError> {
     mkdir_p(Path::new("/dev"))?;
     for node in DEV_NODES {
+        // Device nodes: an empty file to bind each on, in a /dev of our own.
         let path = PathBuf::from(format!("/dev/{node}"));
-        bind(&host(&path), &path)?;
+        fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .step(|| format!("create {}", path.display()))?;
+        let none: Option<&str> = None;
+        let src = host(&path);
+        mount(
+            Some(&src),
+            &path,
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        )
+        .step(|| format!("bind {} at {}", display_host(&src), path.display()))?;
     }
     for (link, target) in [
         ("/dev/fd", "/proc/self/fd"),
