@@ -81,14 +81,45 @@ fn assert_leavers_left_everything(run: &Run, kinds: &[&str]) {
     }
 }
 
-/// Every leaver ran before every finder, as `-j 1` promises.
+/// Every leaver had ended before any finder started, as `-j 1` promises.
+/// `started_at` has millisecond resolution and a fast leaver can start and
+/// end within one: a finder may start in the millisecond the last leaver
+/// ended, never before.
 fn assert_leavers_ran_first(run: &Run) {
-    let started = |name: String| run.test(&name)["started_at"].as_str().unwrap().to_string();
-    let last_leaver = KINDS.iter().map(|k| started(leaver(k))).max().unwrap();
-    let first_finder = KINDS.iter().map(|k| started(finder(k))).min().unwrap();
+    let ms = |name: &str, key: &str| -> f64 {
+        let t = &run.test(name)[key];
+        match key {
+            "started_at" => {
+                let at = humantime::parse_rfc3339(t.as_str().unwrap()).unwrap();
+                at.duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64()
+                    * 1000.0
+            }
+            _ => t.as_f64().unwrap(),
+        }
+    };
+    let (last_leaver, last_end) = KINDS
+        .iter()
+        .map(|k| leaver(k))
+        .map(|n| {
+            let end = ms(&n, "started_at") + ms(&n, "duration_ms");
+            (n, end)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    let (first_finder, first_start) = KINDS
+        .iter()
+        .map(|k| finder(k))
+        .map(|n| {
+            let start = ms(&n, "started_at");
+            (n, start)
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
     assert!(
-        last_leaver < first_finder,
-        "a finder started ({first_finder}) before the last leaver ({last_leaver})"
+        first_start + 1.0 >= last_end,
+        "{first_finder} started at {first_start} ms, before {last_leaver} ended at {last_end} ms"
     );
 }
 
