@@ -274,15 +274,8 @@ fn mask_proc() -> Result<(), InitError> {
 /// Recursive bind of `src` onto `dst`, both existing; false when either
 /// does not.
 fn bind_if_present(src: &str, dst: &str) -> Result<bool, InitError> {
-    let none: Option<&str> = None;
-    let bound = mount(
-        Some(src),
-        dst,
-        none,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        none,
-    );
-    absent_is_fine(bound).step(|| format!("bind {src} at {dst}"))
+    absent_is_fine(bind_mount(Path::new(src), Path::new(dst)))
+        .step(|| format!("bind {src} at {dst}"))
 }
 
 /// Ok(true) on success, Ok(false) for ENOENT, the error otherwise.
@@ -455,16 +448,7 @@ fn build_dev() -> Result<(), InitError> {
             .create_new(true)
             .open(&path)
             .step(|| format!("create {}", path.display()))?;
-        let none: Option<&str> = None;
-        let src = host(&path);
-        mount(
-            Some(&src),
-            &path,
-            none,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            none,
-        )
-        .step(|| format!("bind {} at {}", display_host(&src), path.display()))?;
+        bind_onto(&host(&path), &path)?;
     }
     for (link, target) in [
         ("/dev/fd", "/proc/self/fd"),
@@ -503,6 +487,15 @@ fn bind(src: &Path, dst: &Path) -> Result<(), InitError> {
             fs::File::create(dst).step(|| format!("create {}", dst.display()))?;
         }
     }
+    bind_onto(src, dst)
+}
+
+/// Recursive bind of `src` onto `dst`, which exists.
+fn bind_onto(src: &Path, dst: &Path) -> Result<(), InitError> {
+    bind_mount(src, dst).step(|| format!("bind {} at {}", display_host(src), dst.display()))
+}
+
+fn bind_mount(src: &Path, dst: &Path) -> nix::Result<()> {
     let none: Option<&str> = None;
     mount(
         Some(src),
@@ -511,7 +504,6 @@ fn bind(src: &Path, dst: &Path) -> Result<(), InitError> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         none,
     )
-    .step(|| format!("bind {} at {}", display_host(src), dst.display()))
 }
 
 fn display_host(path: &Path) -> String {

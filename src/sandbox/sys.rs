@@ -2,8 +2,8 @@
 //!
 //! Thin, checked wrappers for the few calls `nix` does not cover safely:
 //! fork, clone3 and `_exit` (the zygote's and the init's), fd passing,
-//! the loopback ioctl, `mount_setattr`, prctl. The zygote and the init are single-threaded, so
-//! what runs after their forks is ordinary Rust.
+//! the loopback ioctl, `mount_setattr`, prctl. The zygote and the init are
+//! single-threaded, so what runs after their forks is ordinary Rust.
 #![allow(
     unsafe_code,
     reason = "the sandbox's syscall layer; every block says why it is sound"

@@ -86,40 +86,30 @@ fn assert_leavers_left_everything(run: &Run, kinds: &[&str]) {
 /// end within one: a finder may start in the millisecond the last leaver
 /// ended, never before.
 fn assert_leavers_ran_first(run: &Run) {
-    let ms = |name: &str, key: &str| -> f64 {
-        let t = &run.test(name)[key];
-        match key {
-            "started_at" => {
-                let at = humantime::parse_rfc3339(t.as_str().unwrap()).unwrap();
-                at.duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs_f64()
-                    * 1000.0
-            }
-            _ => t.as_f64().unwrap(),
-        }
+    let start = |name: &str| {
+        let test = run.test(name);
+        let at = humantime::parse_rfc3339(test["started_at"].as_str().unwrap()).unwrap();
+        at.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            * 1000.0
     };
-    let (last_leaver, last_end) = KINDS
+    let end = |name: &str| start(name) + run.test(name)["duration_ms"].as_f64().unwrap();
+    let leavers: Vec<String> = KINDS.iter().map(|k| leaver(k)).collect();
+    let finders: Vec<String> = KINDS.iter().map(|k| finder(k)).collect();
+    let last = leavers
         .iter()
-        .map(|k| leaver(k))
-        .map(|n| {
-            let end = ms(&n, "started_at") + ms(&n, "duration_ms");
-            (n, end)
-        })
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .max_by(|a, b| end(a).total_cmp(&end(b)))
         .unwrap();
-    let (first_finder, first_start) = KINDS
+    let first = finders
         .iter()
-        .map(|k| finder(k))
-        .map(|n| {
-            let start = ms(&n, "started_at");
-            (n, start)
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .min_by(|a, b| start(a).total_cmp(&start(b)))
         .unwrap();
     assert!(
-        first_start + 1.0 >= last_end,
-        "{first_finder} started at {first_start} ms, before {last_leaver} ended at {last_end} ms"
+        start(first) + 1.0 >= end(last),
+        "{first} started at {} ms, before {last} ended at {} ms",
+        start(first),
+        end(last)
     );
 }
 
