@@ -225,7 +225,7 @@ def command_for(runner: str, ws: Workspace, jobs: int, isolate_bin: Path, report
         return cmd
     if runner in FLOOR_RUNNERS:
         mode = "sandbox" if runner == "floor-sandbox" else "process"
-        return [str(floor_binary()), str(jobs), mode, str(ws.target), str(ws.path)]
+        return [str(floor_dir(ws.path.parent) / "floor"), str(jobs), mode, str(ws.target), str(ws.path)]
     raise ValueError(runner)
 
 
@@ -279,7 +279,7 @@ def run_runner(
     report.unlink(missing_ok=True)
     cmd = command_for(runner, ws, args.jobs, args.isolate_bin, report)
     what = f"{LETTER[runner]} {runner} ({phase} {rnd}, {ws.name})"
-    stdin = floor_tests_file(args, ws) if runner in FLOOR_RUNNERS else None
+    stdin = floor_tests_file(ws) if runner in FLOOR_RUNNERS else None
     code, wall, ru = run_measured(cmd, ws.path, logbase, runner_env(runner, ws, args), stdin)
     out = Path(f"{logbase}.out").read_text(errors="replace")
     err = Path(f"{logbase}.err").read_text(errors="replace")
@@ -361,7 +361,9 @@ def prepare(ws: Workspace, kind: str, args, binaries: int = 0, tests_per_binary:
         changed = gen_workspace.generate_suite(ws.path, binaries, tests_per_binary)
     log(f"  generated: {len(changed)} file(s) written")
     runners = args.runners_for(ws)
-    steps = [("build", ["cargo", "test", "--no-run", "--manifest-path", str(ws.manifest),
+    # JSON on stdout names the test binaries (setup_floor); cargo's progress stays on stderr.
+    steps = [("build", ["cargo", "test", "--no-run", "--message-format", "json",
+                        "--manifest-path", str(ws.manifest),
                         "--target-dir", str(ws.target)])]
     if any(r in NEXTEST_RUNNERS for r in runners):
         steps.append(("nextest-list", ["cargo", "nextest", "list", "--manifest-path",
@@ -573,23 +575,20 @@ def host_triple() -> str:
 # The floors (G, H): benches/floor.c runs the tests listed in a file, a process each
 
 
-def floor_binary() -> Path:
-    return FLOOR_BUILD_DIR / "floor"
-
-
-FLOOR_BUILD_DIR = DEFAULT_WORK_DIR / "floor"
+def floor_dir(work_dir: Path) -> Path:
+    """Where the floor program and its test lists go. Every workspace lives directly in the work
+    dir, so a runner's command finds it from its workspace: floor_dir(ws.path.parent)."""
+    return work_dir / "floor"
 
 
 def build_floor(args) -> str:
     """Compile benches/floor.c into <work-dir>/floor/floor; the compiler's name."""
-    global FLOOR_BUILD_DIR
-    FLOOR_BUILD_DIR = args.work_dir / "floor"
     cc = next((c for c in (os.environ.get("CC"), "cc", "gcc", "clang") if c and shutil.which(c)), None)
     if cc is None:
         raise SystemExit("bench: the floor runners (G, H) need a C compiler (`cc`), which is not on "
                          "PATH: install one (Debian/Ubuntu: `sudo apt-get install -y gcc`), or leave "
                          "them out with --only")
-    out = floor_binary()
+    out = floor_dir(args.work_dir) / "floor"
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [cc, "-O2", "-pthread", "-o", str(out), str(FLOOR_SOURCE)]
     res = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -598,20 +597,15 @@ def build_floor(args) -> str:
     return cc
 
 
-def floor_tests_file(args, ws: Workspace) -> Path:
-    return args.work_dir / "floor" / f"{ws.name}.tsv"
+def floor_tests_file(ws: Workspace) -> Path:
+    return floor_dir(ws.path.parent) / f"{ws.name}.tsv"
 
 
 def setup_floor(ws: Workspace, args) -> None:
-    """Lists every test of ws's test binaries, as cargo built them, for the floors."""
-    logbase = args.work_dir / "logs" / f"{ws.name}-floor-list"
-    cmd = ["cargo", "test", "--no-run", "--message-format", "json", "--manifest-path",
-           str(ws.manifest), "--target-dir", str(ws.target)]
-    code, _, _ = run_measured(cmd, ws.path, logbase)
-    if code != 0:
-        raise fail(f"listing the test binaries of {ws.name}", logbase, f"exit status {code}")
+    """Lists every test of ws's test binaries, from the build step's JSON, for the floors."""
     binaries = []
-    for line in Path(f"{logbase}.out").read_text().splitlines():
+    build_out = args.work_dir / "logs" / f"{ws.name}-build.out"
+    for line in build_out.read_text().splitlines():
         try:
             msg = json.loads(line)
         except ValueError:
@@ -627,7 +621,7 @@ def setup_floor(ws: Workspace, args) -> None:
                  if line.endswith(": test")]
     if len(rows) != ws.tests:
         raise BenchError(f"the floors: listed {len(rows)} tests in {ws.name}'s binaries, expected {ws.tests}")
-    path = floor_tests_file(args, ws)
+    path = floor_tests_file(ws)
     path.write_text("\n".join(rows) + "\n")
     log(f"  floor: {len(rows)} tests listed in {path}")
 
