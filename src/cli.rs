@@ -372,9 +372,11 @@ pub struct SandboxArgs {
     /// Files written to the sandbox's tmpfs (--scratch memory) count as memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_max)]
     pub memory_max: Option<u64>,
-    /// Limit on processes and threads in each sandbox; at least 3.
-    #[arg(long, value_name = "N", value_parser = parse_pids_max)]
-    pub pids_max: Option<u64>,
+    /// Limit on processes and threads in each sandbox; at least 3, or
+    /// `unlimited` [default: 4096 where a cgroup can enforce it, so that a
+    /// fork bomb stops in its sandbox].
+    #[arg(long, value_name = "N|unlimited", value_parser = parse_pids_max)]
+    pub pids_max: Option<PidsMax>,
     /// CPU bandwidth of each sandbox, in CPUs (e.g. 0.5, 2), from 0.01 to 4096.
     #[arg(long, value_name = "CPUS", value_parser = parse_cpus)]
     pub cpus: Option<f64>,
@@ -414,6 +416,12 @@ pub struct SandboxArgs {
     /// cgroup): the limit is then ignored and the report says so.
     #[arg(long)]
     pub allow_unenforced_limits: bool,
+    /// The second wall: a seccomp filter the test gets right before its
+    /// exec. `default` refuses the calls that reach the host (keyrings, new
+    /// cgroup namespaces, modules, the clock...), `none` installs none, and
+    /// a PATH is an OCI/Docker JSON profile (e.g. Docker's default).
+    #[arg(long, value_name = "default|none|PATH", default_value = "default", value_parser = parse_seccomp)]
+    pub seccomp: Seccomp,
     #[command(flatten)]
     pub net: NetArgs,
     /// Resolve NAME to ADDR in the sandbox's own /etc/hosts (repeatable),
@@ -635,6 +643,36 @@ pub enum Scratch {
     Disk,
 }
 
+/// `--seccomp`: which filter a test gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seccomp {
+    /// The built-in profile (`sandbox::seccomp::DEFAULT_REFUSED`).
+    Default,
+    None,
+    /// An OCI/Docker JSON profile.
+    Profile(PathBuf),
+}
+
+impl std::fmt::Display for Seccomp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seccomp::Default => f.write_str("default"),
+            Seccomp::None => f.write_str("none"),
+            Seccomp::Profile(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// `default`, `none`, or a profile's path (`./default` for a file so named).
+pub fn parse_seccomp(s: &str) -> Result<Seccomp, String> {
+    match s {
+        "default" => Ok(Seccomp::Default),
+        "none" => Ok(Seccomp::None),
+        "" => Err("expected default, none or the path of an OCI seccomp profile".into()),
+        path => Ok(Seccomp::Profile(PathBuf::from(path))),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RunIgnored {
     /// Skip ignored tests (they are reported as ignored).
@@ -745,7 +783,35 @@ pub fn parse_tmpfs_size(s: &str) -> Result<u64, String> {
     }
 }
 
-pub fn parse_pids_max(s: &str) -> Result<u64, String> {
+/// `--pids-max`: a number, or no limit at all (not even the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidsMax {
+    Limit(u64),
+    Unlimited,
+}
+
+impl PidsMax {
+    pub fn limit(self) -> Option<u64> {
+        match self {
+            PidsMax::Limit(n) => Some(n),
+            PidsMax::Unlimited => None,
+        }
+    }
+}
+
+/// The pids limit a sandbox gets when nothing sets one and its cgroup can
+/// enforce it: far above what a test suite forks, far below what takes a
+/// machine down (the kernel's default pid_max is 32768 to 4 million).
+pub const DEFAULT_PIDS_MAX: u64 = 4096;
+
+pub fn parse_pids_max(s: &str) -> Result<PidsMax, String> {
+    match s.trim() {
+        "unlimited" => Ok(PidsMax::Unlimited),
+        n => parse_pids_limit(n).map(PidsMax::Limit),
+    }
+}
+
+pub fn parse_pids_limit(s: &str) -> Result<u64, String> {
     match s.trim().parse::<u64>() {
         Ok(n) if n < MIN_PIDS_MAX => {
             Err("must be at least 3 (the init, the test and libtest's test thread)".into())
@@ -1101,8 +1167,18 @@ mod tests {
         assert!(usage_error("--pids-max", "18446744073709551616").contains("at most 4194304"));
         assert!(usage_error("--pids-max", "-1").contains("expected a whole number"));
         assert!(usage_error("--pids-max", "2.5").contains("expected a whole number"));
-        assert_eq!(sandbox(&["--pids-max", "3"]).pids_max, Some(3));
-        assert_eq!(sandbox(&["--pids-max", "4194304"]).pids_max, Some(4194304));
+        assert_eq!(
+            sandbox(&["--pids-max", "3"]).pids_max,
+            Some(PidsMax::Limit(3))
+        );
+        assert_eq!(
+            sandbox(&["--pids-max", "4194304"]).pids_max,
+            Some(PidsMax::Limit(4194304))
+        );
+        assert_eq!(
+            sandbox(&["--pids-max", "unlimited"]).pids_max,
+            Some(PidsMax::Unlimited)
+        );
     }
 
     #[test]

@@ -109,6 +109,7 @@ struct ProfileToml {
     scratch: Option<Spanned<String>>,
     tmpfs_size: Option<Spanned<String>>,
     allow_unenforced_limits: Option<bool>,
+    seccomp: Option<Spanned<String>>,
     // A test's own settings, also allowed in an override.
     memory_max: Option<Spanned<String>>,
     pids_max: Option<Spanned<i64>>,
@@ -385,6 +386,7 @@ pub struct RunSettings {
     pub scratch: Option<cli::Scratch>,
     pub tmpfs_size: Option<u64>,
     pub allow_unenforced_limits: Option<bool>,
+    pub seccomp: Option<cli::Seccomp>,
     pub ro_bind: Vec<PathBuf>,
     pub env: Vec<EnvSetting>,
     pub hosts: Vec<cli::HostEntry>,
@@ -560,8 +562,15 @@ impl Config {
         set!(sandbox.scratch = r.scratch);
         set!(sandbox.tmpfs_size = r.tmpfs_size.map(Some));
         set!(sandbox.allow_unenforced_limits = r.allow_unenforced_limits);
+        // A profile's path is relative to the configuration file.
+        set!(
+            sandbox.seccomp = r.seccomp.clone().map(|c| match c {
+                cli::Seccomp::Profile(p) => cli::Seccomp::Profile(self.path(&p)),
+                other => other,
+            })
+        );
         set!(sandbox.memory_max = r.test.memory_max.map(Some));
-        set!(sandbox.pids_max = r.test.pids_max.map(Some));
+        set!(sandbox.pids_max = r.test.pids_max.map(|n| Some(cli::PidsMax::Limit(n))));
         set!(sandbox.cpus = r.test.cpus.map(Some));
         set!(sandbox.timeout = r.test.timeout.map(Some));
         // The command line's entries first: a name given in both keeps the
@@ -690,6 +699,7 @@ fn layer(top: RunSettings, base: RunSettings) -> RunSettings {
         scratch,
         tmpfs_size,
         allow_unenforced_limits,
+        seccomp,
         budgets,
         baseline
     )
@@ -736,7 +746,7 @@ fn resolve_test(t: &TestToml, err: &ErrFn<'_>) -> Result<TestSettings, ConfigErr
             cli::parse_memory_max(s)
         })?,
         pids_max: checked(&t.pids_max, "pids-max", err, |n| {
-            cli::parse_pids_max(&n.to_string())
+            cli::parse_pids_limit(&n.to_string())
         })?,
         cpus: checked(&t.cpus, "cpus", err, |c| cli::parse_cpus(&c.to_string()))?,
         timeout: checked(&t.timeout, "timeout", err, |s| cli::parse_duration(s))?,
@@ -798,6 +808,7 @@ fn resolve_profile(p: &ProfileToml, err: &ErrFn<'_>) -> Result<RunSettings, Conf
             cli::parse_tmpfs_size(s)
         })?,
         allow_unenforced_limits: p.allow_unenforced_limits,
+        seccomp: checked(&p.seccomp, "seccomp", err, |s| cli::parse_seccomp(s))?,
         ro_bind: p.ro_bind.clone(),
         hosts: p
             .hosts

@@ -24,6 +24,9 @@ pub enum Error {
     /// What failed, then what to do about it.
     #[error("{message}")]
     Setup { message: String },
+    /// A `--seccomp` profile that cannot be used: a usage error.
+    #[error("{0}")]
+    SeccompProfile(#[from] crate::sandbox::seccomp::ProfileError),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
     #[error(transparent)]
@@ -44,7 +47,7 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => EXIT_USAGE,
+            Error::Usage(_) | Error::SeccompProfile(_) => EXIT_USAGE,
             Error::Build(_) => EXIT_BUILD_FAILED,
             Error::Setup { .. }
             | Error::Sandbox(_)

@@ -4,9 +4,10 @@
 //! that names the cause and the fix.
 
 use crate::cgroup::{self, HostView, Limits, RunCgroup};
-use crate::cli::{Isolation, SandboxArgs};
+use crate::cli::{DEFAULT_PIDS_MAX, Isolation, PidsMax, SandboxArgs, Seccomp};
 use crate::error::Error;
 use crate::sandbox::netfault::NetFaults;
+use crate::sandbox::seccomp::{Filters, Profile};
 use crate::sandbox::spec::MountStep;
 use crate::sandbox::{self, InitEnd, InitSpec, Namespaces, Output, RootLayout};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 pub struct Host {
     pub kernel: String,
     pub rootless: bool,
+    /// The compiled `--seccomp` filter (empty for `none`).
+    pub seccomp: Filters,
     pub cgroup: Option<RunCgroup>,
     pub limits: Limits,
     /// Said once before the run when something could not be enforced.
@@ -49,15 +52,29 @@ pub fn prepare(
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
     let rootless = !nix::unistd::geteuid().is_root();
-    let limits = Limits {
+    let mut limits = Limits {
         memory_max_bytes: args.memory_max,
-        pids_max: args.pids_max,
+        pids_max: args.pids_max.and_then(PidsMax::limit),
         cpus: args.cpus,
     };
     let requested = any_limits.copied().unwrap_or(limits);
     let view = HostView::current()?;
     cgroup::remove_stale(&view);
-    let cgroup = RunCgroup::create(&view, &requested)?;
+    let mut cgroup = RunCgroup::create(&view, &requested)?;
+    if let (Some(c), Some(zygote)) = (cgroup.as_mut(), sandbox::zygote_pid()) {
+        c.confine(&view, zygote)?;
+    }
+    let default_pids = Limits {
+        pids_max: Some(DEFAULT_PIDS_MAX),
+        ..Limits::default()
+    };
+    if args.pids_max.is_none()
+        && cgroup
+            .as_ref()
+            .is_some_and(|c| c.unsupported(&default_pids).is_empty())
+    {
+        limits.pids_max = default_pids.pids_max;
+    }
     let mut warnings = Vec::new();
     let unenforced: Vec<&str> = match &cgroup {
         Some(c) => c.unsupported(&requested),
@@ -92,9 +109,11 @@ pub fn prepare(
             no_cgroup_reason(rootless)
         ));
     }
+    let seccomp = compile_seccomp(&args.seccomp)?;
     let host = Host {
         kernel,
         rootless,
+        seccomp,
         cgroup,
         limits,
         warnings,
@@ -103,6 +122,18 @@ pub fn prepare(
         probe_namespaces(&host, args)?;
     }
     Ok(host)
+}
+
+/// The filter of `--seccomp`, compiled once for every sandbox of the run.
+/// A profile that cannot be read or used is a usage error that names the
+/// place of the fault.
+pub fn compile_seccomp(choice: &Seccomp) -> Result<Filters, Error> {
+    let profile = match choice {
+        Seccomp::None => return Ok(Filters::default()),
+        Seccomp::Default => Profile::builtin(),
+        Seccomp::Profile(path) => Profile::from_oci_file(path)?,
+    };
+    profile.compile().map_err(Error::setup)
 }
 
 fn no_cgroup_reason(rootless: bool) -> String {
@@ -118,7 +149,7 @@ fn no_cgroup_reason(rootless: bool) -> String {
 /// The init's spec for running `program` in `layout` with this run's
 /// sandbox settings (`isolation none`: no namespaces, no mounts).
 pub fn init_spec(
-    rootless: bool,
+    host: &Host,
     args: &SandboxArgs,
     isolation: Isolation,
     layout: &RootLayout,
@@ -149,13 +180,17 @@ pub fn init_spec(
         own_network: sandboxed,
         pid_namespace: sandboxed,
         test_userns: sandboxed,
-        rootless,
+        rootless: host.rootless,
         sysfs: sandboxed && !args.no_sys && !sys_bound,
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
         net_faults: match sandboxed {
             true => crate::config::NetSettings::of_args(&args.net).to_faults(),
             false => Default::default(),
+        },
+        seccomp: match sandboxed {
+            true => host.seccomp.clone(),
+            false => Filters::default(),
         },
         probe_only: false,
         workdir,
@@ -181,7 +216,7 @@ fn probe_namespaces(host: &Host, args: &SandboxArgs) -> Result<(), Error> {
 fn probe(host: &Host, args: &SandboxArgs, faults: &NetFaults) -> Result<(), String> {
     let layout = base_layout(&[], &[], false);
     let mut spec = init_spec(
-        host.rootless,
+        host,
         args,
         Isolation::PerTest,
         &layout,

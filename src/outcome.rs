@@ -42,6 +42,7 @@ pub struct Measured {
     pub peak_memory_bytes: Option<u64>,
     pub peak_rss_bytes: Option<u64>,
     pub pids_peak: Option<u64>,
+    pub pids_max_hits: Option<u64>,
     pub error: Option<String>,
 }
 
@@ -63,6 +64,7 @@ pub fn classify(exec: &Execution) -> Measured {
     let mut m = Measured {
         peak_memory_bytes: stats.peak_memory_bytes,
         pids_peak: stats.pids_peak,
+        pids_max_hits: stats.pids_max_hits,
         cpu_ms: stats.cpu_usec.map(|us| us as f64 / 1000.0),
         duration_ms: Some(exec.elapsed.as_secs_f64() * 1000.0),
         ..Measured::default()
@@ -145,6 +147,7 @@ mod tests {
                 peak_memory_bytes: Some(100 << 20),
                 oom_kills: Some(oom),
                 pids_peak: Some(2),
+                pids_max_hits: None,
                 cpu_usec: Some(1500),
             },
             elapsed: Duration::from_millis(20),

@@ -4,7 +4,7 @@
 //! seed. Printed under each failure and kept in each record, quoted for a
 //! POSIX shell so that any test name pastes safely.
 
-use crate::cli::{Isolation, RunIgnored, Scratch, TestArgs};
+use crate::cli::{Isolation, PidsMax, RunIgnored, Scratch, TestArgs};
 use crate::plan::RunUnit;
 use crate::run::BinaryContext;
 use crate::sandbox::netfault::NetFaults;
@@ -54,7 +54,11 @@ impl Replay<'_> {
             "--memory-max",
             u.settings.memory_max.or(s.memory_max).map(size),
         );
-        w.opt("--pids-max", u.settings.pids_max.or(s.pids_max));
+        match (u.settings.pids_max, s.pids_max) {
+            (Some(n), _) | (None, Some(PidsMax::Limit(n))) => w.pair("--pids-max", &n.to_string()),
+            (None, Some(PidsMax::Unlimited)) => w.pair("--pids-max", "unlimited"),
+            (None, None) => {}
+        }
         w.opt("--cpus", u.settings.cpus.or(s.cpus));
         w.opt(
             "--timeout",
@@ -77,6 +81,9 @@ impl Replay<'_> {
             w.pair("--scratch", "disk");
         }
         w.flag("--no-sys", s.no_sys);
+        if s.seccomp != crate::cli::Seccomp::Default {
+            w.pair("--seccomp", &s.seccomp.to_string());
+        }
         w.opt("--tmpfs-size", s.tmpfs_size.map(size));
         for p in s.ro_bind.iter().chain(&u.settings.ro_bind) {
             w.pair("--ro-bind", &p.display().to_string());

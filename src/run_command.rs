@@ -28,7 +28,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     read_only.extend(host::extra_read_only(&args.sandbox)?);
     let layout = host::base_layout(&read_only, &[], false);
     let mut spec = host::init_spec(
-        host.rootless,
+        &host,
         &args.sandbox,
         Isolation::PerTest,
         &layout,

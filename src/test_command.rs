@@ -4,7 +4,7 @@ use crate::archive;
 use crate::budget::Baseline;
 use crate::build::{self, TestBinary};
 use crate::cgroup::Limits;
-use crate::cli::{Explicit, Isolation, MessageFormat, Scratch, TestArgs};
+use crate::cli::{self, Explicit, Isolation, MessageFormat, Scratch, TestArgs};
 use crate::config::{Config, TestSettings};
 use crate::discover;
 use crate::error::{EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
@@ -60,7 +60,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     let cli_test = explicit_test_settings(args, explicit);
     let any_limits = config.any_limits(&Limits {
         memory_max_bytes: args.sandbox.memory_max,
-        pids_max: args.sandbox.pids_max,
+        pids_max: args.sandbox.pids_max.and_then(cli::PidsMax::limit),
         cpus: args.sandbox.cpus,
     });
     // Fail on the environment before a long build, not after.
@@ -122,7 +122,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         isolation: isolation.as_str(),
         jobs,
         memory_max: args.sandbox.memory_max,
-        pids_max: args.sandbox.pids_max,
+        pids_max: host.limits.pids_max,
         cpus: args.sandbox.cpus,
         timeout_ms: args.sandbox.timeout.map(|t| t.as_millis() as u64),
     };
@@ -418,7 +418,11 @@ fn explicit_test_settings(args: &TestArgs, explicit: &Explicit) -> TestSettings 
     let given = |f: &str| explicit.has(f);
     TestSettings {
         memory_max: args.sandbox.memory_max.filter(|_| given("memory_max")),
-        pids_max: args.sandbox.pids_max.filter(|_| given("pids_max")),
+        pids_max: args
+            .sandbox
+            .pids_max
+            .filter(|_| given("pids_max"))
+            .and_then(cli::PidsMax::limit),
         cpus: args.sandbox.cpus.filter(|_| given("cpus")),
         timeout: args.sandbox.timeout.filter(|_| given("timeout")),
         retries: args.retries,
@@ -930,7 +934,7 @@ fn context(
         layout.scratch.push(target_dir.join("tmp"));
     }
     let spec = host::init_spec(
-        host.rootless,
+        host,
         &args.sandbox,
         variant.isolation,
         &layout,

@@ -102,6 +102,8 @@ pub struct CgroupMount {
     /// The cgroup path at the mount's root (not "/" inside containers).
     pub root: String,
     pub mount_point: PathBuf,
+    /// A named v1 hierarchy without controllers (`name=systemd`).
+    pub name: Option<String>,
 }
 
 pub fn parse_cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
@@ -124,6 +126,7 @@ pub fn parse_cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
                 controllers: Vec::new(),
                 root,
                 mount_point,
+                name: None,
             }),
             "cgroup" => {
                 let controllers = rfields[2]
@@ -131,11 +134,16 @@ pub fn parse_cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
                     .filter(|o| V1_CONTROLLERS.contains(o))
                     .map(str::to_string)
                     .collect();
+                let name = rfields[2]
+                    .split(',')
+                    .find(|o| o.starts_with("name="))
+                    .map(str::to_string);
                 out.push(CgroupMount {
                     v2: false,
                     controllers,
                     root,
                     mount_point,
+                    name,
                 })
             }
             _ => {}
@@ -203,14 +211,7 @@ pub fn own_dirs(
 ) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for m in mounts {
-        let path = memberships.iter().find(|(ctl, _)| {
-            if m.v2 {
-                ctl.is_empty()
-            } else {
-                !m.controllers.is_empty() && m.controllers.iter().all(|c| ctl.contains(c))
-            }
-        });
-        if let Some((_, path)) = path
+        if let Some(path) = membership(m, memberships)
             && let Some(dir) = own_dir(view, m, path)
             && !dirs.contains(&dir)
         {
@@ -218,6 +219,25 @@ pub fn own_dirs(
         }
     }
     dirs
+}
+
+/// Our cgroup path in the hierarchy of `m` (v2, controllers, or a name).
+pub fn membership<'a>(
+    m: &CgroupMount,
+    memberships: &'a [(Vec<String>, String)],
+) -> Option<&'a str> {
+    memberships
+        .iter()
+        .find(|(ctl, _)| {
+            if m.v2 {
+                ctl.is_empty()
+            } else if let Some(name) = &m.name {
+                ctl.contains(name)
+            } else {
+                !m.controllers.is_empty() && m.controllers.iter().all(|c| ctl.contains(c))
+            }
+        })
+        .map(|(_, path)| path.as_str())
 }
 
 /// The name prefix of every run's cgroup directory.

@@ -32,6 +32,8 @@ pub struct LeafStats {
     pub peak_memory_bytes: Option<u64>,
     pub oom_kills: Option<u64>,
     pub pids_peak: Option<u64>,
+    /// Forks and clones refused at the pids limit (`pids.events` max).
+    pub pids_max_hits: Option<u64>,
     pub cpu_usec: Option<u64>,
 }
 
@@ -91,6 +93,19 @@ impl RunCgroup {
             return Ok(Some(RunCgroup::V1(run)));
         }
         Ok(None)
+    }
+
+    /// See [`v1::RunV1::confine`]. On v2 every sandbox has its own leaf in
+    /// the one hierarchy already.
+    pub fn confine(&mut self, view: &HostView, pid: u32) -> Result<(), CgroupError> {
+        match self {
+            RunCgroup::V1(r) => {
+                let mounts = files::parse_cgroup_mounts(&view.mountinfo);
+                let memberships = files::parse_proc_self_cgroup(&view.proc_self_cgroup);
+                r.confine(view, &mounts, &memberships, pid)
+            }
+            RunCgroup::V2(_) => Ok(()),
+        }
     }
 
     pub fn version(&self) -> Version {

@@ -13,6 +13,9 @@ const MEASURED: &[&str] = &["memory", "pids", "cpuacct"];
 pub struct RunV1 {
     /// (controllers of the hierarchy, the run's directory in it).
     dirs: Vec<(Vec<String>, PathBuf)>,
+    /// The run's directory in every other hierarchy, which holds the
+    /// zygote and so every sandbox (see [`RunV1::confine`]).
+    confined: Vec<PathBuf>,
 }
 
 impl RunV1 {
@@ -66,7 +69,75 @@ impl RunV1 {
             remove_dirs(&dirs);
             return Ok(None);
         }
-        Ok(Some(RunV1 { dirs }))
+        Ok(Some(RunV1 {
+            dirs,
+            confined: Vec::new(),
+        }))
+    }
+
+    /// Moves `pid` (the zygote, whose clones are every sandbox's init) into
+    /// a directory of the run's own in every hierarchy where the sandboxes
+    /// would otherwise sit in the runner's cgroup: those not used per test
+    /// (freezer, devices, blkio, cpuset, cpu without --cpus, name=systemd,
+    /// the hybrid layout's v2 tree). A cgroup namespace is rooted where its
+    /// maker sits, so should a test ever make one (the seccomp filter
+    /// refuses it; `--seccomp none` does not), every hierarchy it can mount
+    /// shows the run's directory at most, never the host's. One write per
+    /// hierarchy per run; the sandboxes inherit it at no cost. A hierarchy
+    /// we may not write (rootless, a read-only mount) is left as it is.
+    pub fn confine(
+        &mut self,
+        view: &HostView,
+        mounts: &[CgroupMount],
+        memberships: &[(Vec<String>, String)],
+        pid: u32,
+    ) -> Result<(), CgroupError> {
+        let Some(name) = self
+            .dirs
+            .first()
+            .and_then(|(_, d)| d.file_name())
+            .map(|n| n.to_owned())
+        else {
+            return Ok(());
+        };
+        for m in mounts {
+            let Some(own) =
+                files::membership(m, memberships).and_then(|p| files::own_dir(view, m, p))
+            else {
+                continue;
+            };
+            let dir = own.join(&name);
+            if self.dirs.iter().any(|(_, d)| *d == dir) || self.confined.contains(&dir) {
+                continue;
+            }
+            match files::mkdir(&dir) {
+                Ok(()) => {}
+                Err(CgroupError::Create { ref source, .. })
+                    if matches!(
+                        source.raw_os_error(),
+                        Some(libc::EACCES | libc::EPERM | libc::EROFS)
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            self.confined.push(dir.clone());
+            if m.controllers.iter().any(|c| c == "cpuset") {
+                // A new v1 cpuset has no CPUs or memory nodes until given.
+                for file in ["cpuset.cpus", "cpuset.mems"] {
+                    files::write(dir.join(file), files::read(own.join(file))?.trim())?;
+                }
+            }
+            if m.controllers.iter().any(|c| c == "cpu") {
+                // One group competes like one task; the run's tests may use
+                // every CPU, as they could from the runner's cgroup.
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                files::write(dir.join("cpu.shares"), &(1024 * cpus).to_string())?;
+            }
+            files::write(dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
     }
 
     fn has(&self, controller: &str) -> bool {
@@ -141,6 +212,11 @@ fn remove_dirs(dirs: &[(Vec<String>, PathBuf)]) {
 impl Drop for RunV1 {
     fn drop(&mut self) {
         remove_dirs(&self.dirs);
+        // Whatever is left in them (the zygote, at the end of the run) is
+        // killed: a directory that holds a process cannot be removed.
+        for d in &self.confined {
+            files::remove_tree(d);
+        }
     }
 }
 
@@ -173,6 +249,17 @@ impl LeafV1 {
             pids_peak: self
                 .dir_of("pids")
                 .and_then(|d| files::read_u64(&d.join("pids.peak"))),
+            pids_max_hits: self
+                .dir_of("pids")
+                // v1 counts a refused fork in the forking process's cgroup
+                // (the test's child), v2 in the one whose limit refused it.
+                .and_then(|d| {
+                    let max = |p: PathBuf| files::read_key(&p.join("pids.events"), "max");
+                    match (max(d.to_path_buf()), max(d.join(files::TEST_CHILD))) {
+                        (None, None) => None,
+                        (own, child) => Some(own.unwrap_or(0) + child.unwrap_or(0)),
+                    }
+                }),
             cpu_usec: self
                 .dir_of("cpuacct")
                 .and_then(|d| files::read_u64(&d.join("cpuacct.usage")))

@@ -214,6 +214,7 @@ impl LeafV2 {
             peak_memory_bytes: files::read_u64(&self.dir.join("memory.peak")),
             oom_kills: files::read_key(&self.dir.join("memory.events"), "oom_kill"),
             pids_peak: files::read_u64(&self.dir.join("pids.peak")),
+            pids_max_hits: files::read_key(&self.dir.join("pids.events"), "max"),
             cpu_usec: files::read_key(&self.dir.join("cpu.stat"), "usage_usec"),
         }
     }

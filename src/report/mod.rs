@@ -167,6 +167,10 @@ pub struct TestRecord {
     pub peak_memory_bytes: Option<u64>,
     pub peak_rss_bytes: Option<u64>,
     pub pids_peak: Option<u64>,
+    /// Added to v1: forks and clones the pids limit refused (null: not
+    /// measured here, no cgroup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_max_hits: Option<u64>,
     pub stdout: String,
     pub stderr: String,
     #[serde(default)]
@@ -249,6 +253,7 @@ impl TestRecord {
             peak_memory_bytes: None,
             peak_rss_bytes: None,
             pids_peak: None,
+            pids_max_hits: None,
             stdout: String::new(),
             stderr: String::new(),
             error: None,
@@ -279,6 +284,23 @@ impl TestRecord {
     /// "panicked: assertion failed", "timed out after 3s", "SIGSEGV",
     /// "killed at the memory limit of 32.0 MiB (after it panicked: ...)".
     pub fn reason(&self, settings: &Settings) -> String {
+        let mut reason = self.bare_reason(settings);
+        // A test that hit its pids limit usually fails of it: say so.
+        if let Some(hits) = self.pids_max_hits.filter(|h| *h > 0)
+            && !matches!(self.outcome, "passed" | "ignored")
+        {
+            let limit = self
+                .limits
+                .pids_max
+                .map(|n| format!(" of {n}"))
+                .unwrap_or_default();
+            let s = if hits == 1 { "" } else { "s" };
+            reason += &format!(" ({hits} fork{s} refused at the pids limit{limit})");
+        }
+        reason
+    }
+
+    fn bare_reason(&self, settings: &Settings) -> String {
         let panic = self.panic_message.as_deref();
         match self.outcome {
             "passed" => "passed".into(),
@@ -349,6 +371,7 @@ impl TestRecord {
         self.peak_memory_bytes = m.peak_memory_bytes;
         self.peak_rss_bytes = m.peak_rss_bytes;
         self.pids_peak = m.pids_peak;
+        self.pids_max_hits = m.pids_max_hits;
         self.error = m.error;
     }
 }

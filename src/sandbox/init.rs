@@ -610,6 +610,11 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     // test is never a session leader.
     let me = nix::unistd::Pid::from_raw(0);
     nix::unistd::setpgid(me, me).step(|| "start the test's process group".into())?;
+    if spec.pid_namespace {
+        // The inherited session keyring is the user's: keys are checked by
+        // uid, so root in the test would be root over them.
+        sys::join_new_session_keyring().step(|| "join a new session keyring".into())?;
+    }
     // The init's mm was forked from the zygote's, made in the host's user
     // namespace: while we are non-dumpable like it, our /proc files belong
     // to the host's root, and the init could not open our uid_map.
@@ -630,6 +635,7 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     }
     if spec.own_network {
         sys::loopback_up().step(|| "bring the loopback interface up".into())?;
+        super::multicast::add_loopback_routes().step(|| "add the multicast routes on lo".into())?;
         if !spec.net_faults.is_empty() {
             super::netfault::apply(&spec.net_faults)
                 .map_err(|e| InitError(format!("set up the network faults: {e}")))?;
@@ -657,7 +663,11 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     }
     // Only 0, 1 and 2 reach the test: the report channel and the setup
     // pipe close at exec.
-    sys::cloexec_from(3).step(|| "close the init's fds".into())
+    sys::cloexec_from(3).step(|| "close the init's fds".into())?;
+    // Last, so that nothing above runs under it; execve stays allowed.
+    spec.seccomp
+        .install()
+        .step(|| "install the seccomp filter (--seccomp none goes without)".into())
 }
 
 /// The init's side: id maps, sysfs, the host root gone, the runner's go,

@@ -7,15 +7,17 @@
 
 pub mod gate;
 pub mod init;
+mod multicast;
 pub mod netfault;
 mod netlink;
+pub mod seccomp;
 pub mod spec;
 mod sys;
 mod zygote;
 
 pub use gate::{Admit, StartGate, Turn};
 pub use spec::{InitSpec, RootLayout};
-pub use zygote::{ARG as ZYGOTE_ARG, main as zygote_main};
+pub use zygote::{ARG as ZYGOTE_ARG, main as zygote_main, pid as zygote_pid};
 
 use crate::cgroup::{Leaf, LeafStats};
 use init::InitReport;

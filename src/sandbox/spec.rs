@@ -80,6 +80,10 @@ pub struct InitSpec {
     /// Faults in the test's own network, applied before it runs.
     #[serde(default)]
     pub net_faults: super::netfault::NetFaults,
+    /// The seccomp programs the test's process installs right before its
+    /// exec (empty: none, `--seccomp none`).
+    #[serde(default)]
+    pub seccomp: super::seccomp::Filters,
     /// Build the sandbox, then report success without running anything:
     /// the preflight check that namespaces work here.
     pub probe_only: bool,

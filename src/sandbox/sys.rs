@@ -323,6 +323,26 @@ pub fn set_no_new_privs() -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
 }
 
+/// Gives the calling process a new, empty, anonymous session keyring
+/// (`KEYCTL_JOIN_SESSION_KEYRING` with no name): the one it inherited is
+/// the user's, and holds their keys.
+pub fn join_new_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a null name pointer, which this operation accepts.
+    let id = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if id < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 pub fn set_child_subreaper() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
@@ -590,6 +610,7 @@ pub fn new_network_namespace() -> io::Result<OwnedFd> {
     std::thread::spawn(|| {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
         loopback_up()?;
+        super::multicast::add_loopback_routes()?;
         let ns = std::fs::File::open("/proc/thread-self/ns/net")?;
         Ok(OwnedFd::from(ns))
     })

@@ -20,6 +20,13 @@ use std::sync::{Mutex, OnceLock};
 
 /// The runner's end of the zygote's socket, set once by [`start`].
 static ZYGOTE: OnceLock<Mutex<OwnedFd>> = OnceLock::new();
+/// The zygote's pid, for placing it in the run's cgroups.
+static ZYGOTE_PID: OnceLock<u32> = OnceLock::new();
+
+/// The zygote's pid, once started.
+pub fn pid() -> Option<u32> {
+    ZYGOTE_PID.get().copied()
+}
 
 /// What the zygote needs to clone one init.
 pub struct SpawnRequest {
@@ -65,7 +72,7 @@ pub fn start() -> io::Result<()> {
     use std::process::{Command, Stdio};
     let (runner, zygote) = sys::seqpacket_pair()?;
     sys::set_inheritable(&zygote)?;
-    Command::new("/proc/self/exe")
+    let child = Command::new("/proc/self/exe")
         .arg0("cargo-isolate")
         .arg(ARG)
         .arg(zygote.as_raw_fd().to_string())
@@ -74,6 +81,7 @@ pub fn start() -> io::Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
+    let _ = ZYGOTE_PID.set(child.id());
     drop(zygote);
     ZYGOTE
         .set(Mutex::new(runner))
