@@ -1123,4 +1123,5 @@ mod html_report;
 mod junit_xml;
 mod leaks;
 mod merge;
+mod second_wall;
 mod sharding;
