@@ -371,6 +371,17 @@ const HOME_SECRETS: &[&str] = &[
     ".docker",
     ".kube",
     ".config/gh",
+    ".config/hub",
+    ".config/gcloud",
+    ".azure",
+    ".npmrc",
+    ".pypirc",
+    ".gem/credentials",
+    ".m2/settings.xml",
+    ".terraform.d",
+    ".vault-token",
+    ".password-store",
+    ".local/share/keyrings",
 ];
 const CARGO_SECRETS: &[&str] = &["credentials", "credentials.toml"];
 

@@ -32,6 +32,14 @@ fn arm(owner: Option<u32>) -> Armed {
     std::fs::write(home.join("secret.txt"), "host secret").unwrap();
     std::fs::write(home.join(".cargo/credentials.toml"), "token = \"s3cret\"\n").unwrap();
     std::fs::write(home.join(".cargo/credentials"), "token = \"s3cret\"\n").unwrap();
+    std::fs::write(
+        home.join(".npmrc"),
+        "//registry.npmjs.org/:_authToken=s3cret\n",
+    )
+    .unwrap();
+    std::fs::write(home.join(".pypirc"), "[pypi]\npassword = s3cret\n").unwrap();
+    std::fs::create_dir_all(home.join(".config/gcloud")).unwrap();
+    std::fs::write(home.join(".config/gcloud/credentials.db"), "s3cret").unwrap();
     let fd_file = tmp.path().join("fd-target");
     std::fs::write(&fd_file, "").unwrap();
     let canary = tmp.path().join("canary");
@@ -116,7 +124,7 @@ fn hostile_tests_are_contained_as_root() {
         out,
     };
     assert_eq!(run.code(), 100, "{stderr}");
-    let mut escapes = 0;
+    let (mut escapes, mut walls) = (0, 0);
     for (name, t) in run.tests() {
         let expected = if FAIL_ON_PURPOSE.contains(&name.as_str()) {
             "failed"
@@ -127,8 +135,13 @@ fn hostile_tests_are_contained_as_root() {
             escapes += 1;
             assert_eq!(outcome(&t), expected, "{name}: {}", t["stdout"]);
         }
+        if t["binary"] == "second_wall" && outcome(&t) != "ignored" {
+            walls += 1;
+            assert_eq!(outcome(&t), "passed", "{name}: {}", t["stderr"]);
+        }
     }
     assert_eq!(escapes, 16, "every escape test ran: {stderr}");
+    assert_eq!(walls, 4, "every second-wall test ran: {stderr}");
     // A listing that lies: its ghosts are failures, not passes.
     assert_outcome(&run, "ghost_test", "failed");
     assert_outcome(&run, "real_test", "passed");
@@ -198,13 +211,8 @@ fn hostile_tests_are_contained_rootless() {
     }
     let (tmp, dir) = fixture("hostile");
     let built = Command::new("cargo")
-        .args([
-            "test",
-            "--no-run",
-            "--message-format=json",
-            "--test",
-            "escape",
-        ])
+        .args(["test", "--no-run", "--message-format=json"])
+        .args(["--test", "escape", "--test", "second_wall"])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -213,11 +221,15 @@ fn hostile_tests_are_contained_rootless() {
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    let exe = String::from_utf8_lossy(&built.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("the escape test binary");
+    let executable = |target: &str| {
+        String::from_utf8_lossy(&built.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|m| m["target"]["name"] == target)
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .unwrap_or_else(|| panic!("the {target} test binary"))
+    };
+    let (exe, wall) = (executable("escape"), executable("second_wall"));
     // Readable by nobody: the fixture dir and the binary's path.
     let open_up = |p: &Path| {
         for a in p
@@ -229,6 +241,7 @@ fn hostile_tests_are_contained_rootless() {
         }
     };
     open_up(&exe);
+    open_up(&wall);
     open_up(&dir);
     let (_bin_tmp, bin) = binary_for_nobody();
     let armed = arm(Some(65534));
@@ -243,19 +256,21 @@ fn hostile_tests_are_contained_rootless() {
     }
     std::fs::remove_file(&armed.canary).ok(); // the listing above ran on the host
     assert_eq!(names.len(), 16, "{names:?}");
-    for name in &names {
+    let mut runs: Vec<(&Path, &str)> = names.iter().map(|n| (exe.as_path(), n.as_str())).collect();
+    runs.extend(super::second_wall::SECOND_WALL.map(|n| (wall.as_path(), n)));
+    for (exe, name) in runs {
         let out = armed
             .command(Path::new("setpriv"))
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(&bin)
             .args(["run", "--"])
-            .arg(&exe)
-            .args([name.as_str(), "--exact", "--nocapture"])
+            .arg(exe)
+            .args([name, "--exact", "--nocapture"])
             .current_dir(&dir)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let expected = if FAIL_ON_PURPOSE.contains(&name.as_str()) {
+        let expected = if FAIL_ON_PURPOSE.contains(&name) {
             101
         } else {
             0
@@ -370,7 +385,10 @@ fn home_is_empty_or_the_package_but_never_holds_secrets() {
     let out = armed
         .command(Path::new(BIN))
         .args(["run", "--", "/bin/sh", "-c"])
-        .arg("ls -A $HOME | tr '\\n' ' '; cat $HOME/.cargo/credentials.toml 2>/dev/null; echo")
+        .arg(
+            "ls -A $HOME | tr '\\n' ' '; cd $HOME; \
+             cat .cargo/credentials.toml .npmrc .pypirc .config/gcloud/credentials.db 2>/dev/null; echo",
+        )
         .current_dir(&armed.home)
         .output()
         .unwrap();

@@ -81,7 +81,8 @@ fn marks_left(mark: &str) -> Vec<PathBuf> {
     left
 }
 
-const SECOND_WALL: [&str; 4] = [
+/// The hostile second_wall tests that run by default (as root and rootless).
+pub(crate) const SECOND_WALL: [&str; 4] = [
     "cgroup_namespace_refused",
     "host_cgroups_unreachable",
     "keyring_calls_refused",
