@@ -62,5 +62,5 @@ if [ -n "${ISOLATE_LANE_TESTS:-}" ]; then
   read -r -a tests <<<"$ISOLATE_LANE_TESTS"
 fi
 echo "== cgroup v2 lane: ${#tests[@]} integration tests in the guest"
-bash "$vm" --mem 1536M --cpus 2 --timeout 2400 -- \
+bash "$vm" --mem 3072M --cpus 2 --timeout 2400 -- \
   bash .ci/lane-cgroup-v2-guest.sh "$itbin" "$pre" "${tests[@]}"

@@ -400,6 +400,12 @@ pub struct SandboxArgs {
     /// under the target dir, removed afterwards).
     #[arg(long, value_enum, value_name = "WHERE", default_value_t = Scratch::Memory)]
     pub scratch: Scratch,
+    /// With --scratch disk: the most one sandbox may write there, enforced
+    /// by a filesystem image of that size mounted in the sandbox (needs
+    /// root) [default: 8G, less when the disk's free space cannot hold one
+    /// per sandbox that runs at once].
+    #[arg(long, value_name = "SIZE", value_parser = parse_scratch_size)]
+    pub scratch_size: Option<u64>,
     /// Also show this host path read-only at the same path (repeatable), e.g.
     /// a data directory outside the package, or the host's /sys.
     #[arg(long = "ro-bind", value_name = "PATH")]
@@ -412,6 +418,11 @@ pub struct SandboxArgs {
     /// [default: half of --memory-max, else 1G].
     #[arg(long, value_name = "SIZE", value_parser = parse_tmpfs_size)]
     pub tmpfs_size: Option<u64>,
+    /// Files and directories the sandbox's tmpfs may hold [default: one per
+    /// 4 KiB of --tmpfs-size, at least 4096], so that filling it with empty
+    /// files is ENOSPC rather than kernel memory without bound.
+    #[arg(long, value_name = "N", value_parser = parse_tmpfs_inodes)]
+    pub tmpfs_inodes: Option<u64>,
     /// Run even when a requested limit cannot be enforced here (no writable
     /// cgroup): the limit is then ignored and the report says so.
     #[arg(long)]
@@ -775,6 +786,28 @@ pub fn parse_memory_max(s: &str) -> Result<u64, String> {
         n => Ok(n),
     }
 }
+
+/// At least 16 MiB: an ext4 image smaller than that has no room to speak of.
+pub fn parse_scratch_size(s: &str) -> Result<u64, String> {
+    match parse_bytes(s)? {
+        n if n < 16 << 20 => Err("must be at least 16M".into()),
+        n => Ok(n),
+    }
+}
+
+pub fn parse_tmpfs_inodes(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n < MIN_TMPFS_INODES => Err(format!(
+            "must be at least {MIN_TMPFS_INODES} (the sandbox's own mount points need some)"
+        )),
+        Ok(n) if n > u64::from(u32::MAX) => Err(format!("must be at most {}", u32::MAX)),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number".into()),
+    }
+}
+
+/// The fewest inodes `--tmpfs-inodes` takes.
+const MIN_TMPFS_INODES: u64 = 256;
 
 pub fn parse_tmpfs_size(s: &str) -> Result<u64, String> {
     match parse_bytes(s)? {
@@ -1157,7 +1190,7 @@ mod tests {
             let e = usage_error("--pids-max", v);
             assert!(
                 e.contains(&format!(
-                    "invalid value '{v}' for '--pids-max <N>': must be at least 3 \
+                    "invalid value '{v}' for '--pids-max <N|unlimited>': must be at least 3 \
                      (the init, the test and libtest's test thread)"
                 )),
                 "{e}"

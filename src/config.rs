@@ -108,6 +108,8 @@ struct ProfileToml {
     no_sys: Option<bool>,
     scratch: Option<Spanned<String>>,
     tmpfs_size: Option<Spanned<String>>,
+    tmpfs_inodes: Option<Spanned<i64>>,
+    scratch_size: Option<Spanned<String>>,
     allow_unenforced_limits: Option<bool>,
     seccomp: Option<Spanned<String>>,
     // A test's own settings, also allowed in an override.
@@ -385,6 +387,8 @@ pub struct RunSettings {
     pub no_sys: Option<bool>,
     pub scratch: Option<cli::Scratch>,
     pub tmpfs_size: Option<u64>,
+    pub tmpfs_inodes: Option<u64>,
+    pub scratch_size: Option<u64>,
     pub allow_unenforced_limits: Option<bool>,
     pub seccomp: Option<cli::Seccomp>,
     pub ro_bind: Vec<PathBuf>,
@@ -561,6 +565,8 @@ impl Config {
         set!(sandbox.no_sys = r.no_sys);
         set!(sandbox.scratch = r.scratch);
         set!(sandbox.tmpfs_size = r.tmpfs_size.map(Some));
+        set!(sandbox.tmpfs_inodes = r.tmpfs_inodes.map(Some));
+        set!(sandbox.scratch_size = r.scratch_size.map(Some));
         set!(sandbox.allow_unenforced_limits = r.allow_unenforced_limits);
         // A profile's path is relative to the configuration file.
         set!(
@@ -698,6 +704,8 @@ fn layer(top: RunSettings, base: RunSettings) -> RunSettings {
         no_sys,
         scratch,
         tmpfs_size,
+        tmpfs_inodes,
+        scratch_size,
         allow_unenforced_limits,
         seccomp,
         budgets,
@@ -806,6 +814,12 @@ fn resolve_profile(p: &ProfileToml, err: &ErrFn<'_>) -> Result<RunSettings, Conf
         scratch: checked(&p.scratch, "scratch", err, |s| enum_value(s))?,
         tmpfs_size: checked(&p.tmpfs_size, "tmpfs-size", err, |s| {
             cli::parse_tmpfs_size(s)
+        })?,
+        scratch_size: checked(&p.scratch_size, "scratch-size", err, |s| {
+            cli::parse_scratch_size(s)
+        })?,
+        tmpfs_inodes: checked(&p.tmpfs_inodes, "tmpfs-inodes", err, |n| {
+            cli::parse_tmpfs_inodes(&n.to_string())
         })?,
         allow_unenforced_limits: p.allow_unenforced_limits,
         seccomp: checked(&p.seccomp, "seccomp", err, |s| cli::parse_seccomp(s))?,

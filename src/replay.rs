@@ -79,12 +79,14 @@ impl Replay<'_> {
         }
         if s.scratch == Scratch::Disk {
             w.pair("--scratch", "disk");
+            w.opt("--scratch-size", s.scratch_size.map(size));
         }
         w.flag("--no-sys", s.no_sys);
         if s.seccomp != crate::cli::Seccomp::Default {
             w.pair("--seccomp", &s.seccomp.to_string());
         }
         w.opt("--tmpfs-size", s.tmpfs_size.map(size));
+        w.opt("--tmpfs-inodes", s.tmpfs_inodes);
         for p in s.ro_bind.iter().chain(&u.settings.ro_bind) {
             w.pair("--ro-bind", &p.display().to_string());
         }

@@ -334,6 +334,9 @@ pub fn execute(
     let mut spec = b.spec.clone();
     spec.args = args.to_vec();
     spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
+    spec.scratch_image = scratch
+        .as_ref()
+        .and_then(|s| s.image().map(std::path::Path::to_path_buf));
     // The worker's namespace, not one of the test's own.
     spec.own_network &= netns.is_none();
     spec.net_faults = match spec.own_network {

@@ -9,7 +9,7 @@ use crate::host::{self, Host};
 use crate::outcome::{self, Outcome};
 use crate::report::human_bytes;
 use crate::sandbox::{self, Output};
-use crate::scratch::ScratchRoot;
+use crate::scratch::{self, ScratchRoot};
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &RunArgs) -> Result<u8, Error> {
@@ -40,10 +40,17 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     crate::testenv::apply_env_settings(&mut env, &args.sandbox);
     let env = sandbox::env_block(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())));
     let scratch_root = match args.sandbox.scratch {
-        Scratch::Disk => Some(ScratchRoot::create(Path::new(&format!(
-            "{RUN_SCRATCH}-{}",
-            nix::unistd::getuid()
-        )))?),
+        Scratch::Disk => {
+            let parent = PathBuf::from(format!("{RUN_SCRATCH}-{}", nix::unistd::getuid()));
+            let image = scratch::bound(
+                args.sandbox.scratch_size,
+                host.rootless,
+                args.sandbox.allow_unenforced_limits,
+                parent.parent().unwrap_or(Path::new("/")),
+                1,
+            )?;
+            Some(ScratchRoot::create(&parent, image)?)
+        }
         Scratch::Memory => None,
     };
     let scratch = match &scratch_root {
@@ -51,6 +58,9 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         None => None,
     };
     spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
+    spec.scratch_image = scratch
+        .as_ref()
+        .and_then(|s| s.image().map(Path::to_path_buf));
     let leaf = leaf_for(&host, "run")?;
     let cancel = crate::signals::CancelPipe::install();
     let req = sandbox::Request {

@@ -16,7 +16,7 @@ use crate::replay;
 use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, Tool};
 use crate::run::{self, BinaryContext, Event, RunConfig};
 use crate::sandbox;
-use crate::scratch::ScratchRoot;
+use crate::scratch::{self, ScratchRoot};
 use crate::signals::CancelPipe;
 use crate::testenv::{self, EnvVars};
 use std::path::{Path, PathBuf};
@@ -475,6 +475,11 @@ fn build_and_plan(
             (built, target_dir)
         }
     };
+    // The runner's own dir is masked in every sandbox (see `context`): it
+    // must exist to be a mount point, whether this run writes to it or not.
+    let own = target_dir.join("isolate");
+    std::fs::create_dir_all(&own)
+        .map_err(|e| Error::setup(format!("cannot create {}: {e}", own.display())))?;
     if args.read_only_source {
         // CARGO_TARGET_TMPDIR gets a writable tmpfs inside the read-only
         // target dir; the mount point has to exist there.
@@ -482,10 +487,25 @@ fn build_and_plan(
         std::fs::create_dir_all(&tmp)
             .map_err(|e| Error::setup(format!("cannot create {}: {e}", tmp.display())))?;
     }
+    // --no-capture interleaves nothing: one test at a time, as nextest.
+    let jobs = match args.no_capture {
+        true => 1,
+        false => args.jobs.unwrap_or_else(default_jobs),
+    };
     let scratch = match args.sandbox.scratch {
-        Scratch::Disk => Some(ScratchRoot::create(
-            &target_dir.join("isolate").join("scratch"),
-        )?),
+        Scratch::Disk => {
+            let parent = target_dir.join("isolate").join("scratch");
+            // Two sandboxes per job can hold their scratch at once (one
+            // running, one staged).
+            let image = scratch::bound(
+                args.sandbox.scratch_size,
+                host.rootless,
+                args.sandbox.allow_unenforced_limits,
+                &target_dir,
+                2 * jobs,
+            )?;
+            Some(ScratchRoot::create(&parent, image)?)
+        }
         Scratch::Memory => None,
     };
     let sysroot_libs = testenv::sysroot_lib_dirs();
@@ -509,11 +529,6 @@ fn build_and_plan(
     let mut contexts: Vec<BinaryContext> = (0..built.binaries.len())
         .map(|i| make(i, &run_variant))
         .collect();
-    // --no-capture interleaves nothing: one test at a time, as nextest.
-    let jobs = match args.no_capture {
-        true => 1,
-        false => args.jobs.unwrap_or_else(default_jobs),
-    };
     let list_cfg = RunConfig {
         host,
         binaries: &contexts,
@@ -925,11 +940,9 @@ fn context(
     let mut read_only: Vec<PathBuf> = sysroot_libs.to_vec();
     read_only.extend(variant.extra_read_only.iter().cloned());
     let mut layout = host::base_layout(&read_only, &overlays, variant.read_only_source);
-    // Other tests' scratch dirs (--scratch disk) are not this test's to see.
-    let scratch = target_dir.join("isolate").join("scratch");
-    if scratch.is_dir() {
-        layout.secrets.push((scratch, true));
-    }
+    // The runner's own files are no test's to see: reports, and the live
+    // scratch dirs of tests of this or a concurrent run (--scratch disk).
+    layout.secrets.push((target_dir.join("isolate"), true));
     if variant.read_only_source {
         layout.scratch.push(target_dir.join("tmp"));
     }

@@ -136,10 +136,17 @@ fn run(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
     // signal them as a group, and no controlling terminal is inherited.
     nix::unistd::setsid().step(|| "start a new session".into())?;
     if let Some(steps) = &spec.mounts {
+        // nr_inodes=0 would mean no bound: a spec without one keeps the
+        // kernel's default.
+        let mut bounds = format!("size={}", spec.tmpfs_size_bytes);
+        if spec.tmpfs_inodes > 0 {
+            bounds += &format!(",nr_inodes={}", spec.tmpfs_inodes);
+        }
         build_root(
             steps,
-            spec.tmpfs_size_bytes,
+            &bounds,
             spec.scratch_dir.as_deref(),
+            spec.scratch_image.as_deref(),
             spec.pid_namespace,
         )?;
     }
@@ -155,8 +162,9 @@ fn run(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
 /// exist (see [`detach_host_root`]).
 fn build_root(
     steps: &[MountStep],
-    tmpfs_size: u64,
+    tmpfs_bounds: &str,
     scratch_dir: Option<&Path>,
+    scratch_image: Option<&Path>,
     fresh_proc: bool,
 ) -> Result<(), InitError> {
     let none: Option<&str> = None;
@@ -164,7 +172,10 @@ fn build_root(
     // a shared root.
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
         .step(|| "make / private in the new mount namespace".into())?;
-    let opts = format!("size={tmpfs_size},mode=0755");
+    if let (Some(dir), Some(image)) = (scratch_dir, scratch_image) {
+        mount_image(image, dir)?;
+    }
+    let opts = format!("{tmpfs_bounds},mode=0755");
     // /tmp is only the mount point of the future root; after pivot_root the
     // host's /tmp is visible again under OLD_ROOT.
     mount(
@@ -181,7 +192,7 @@ fn build_root(
     std::env::set_current_dir("/").step(|| "chdir to the new root".into())?;
 
     let mut writable = Writable {
-        tmpfs_size,
+        tmpfs_bounds,
         scratch: scratch_dir.map(host),
         made: 0,
     };
@@ -317,21 +328,52 @@ fn finish_root(spec: &InitSpec, test_pid: libc::pid_t) -> Result<(), InitError> 
     Ok(())
 }
 
+/// `--scratch-size`: the scratch dir becomes the image's ext4, in this
+/// mount namespace only; the loop device goes when the mount does.
+fn mount_image(image: &Path, dir: &Path) -> Result<(), InitError> {
+    let file = fs::File::options()
+        .read(true)
+        .write(true)
+        .open(image)
+        .step(|| format!("open the scratch image {}", image.display()))?;
+    let (device, _keep) = sys::attach_loop(&file).step(|| {
+        format!(
+            "attach {} to a loop device (--scratch-size needs root)",
+            image.display()
+        )
+    })?;
+    mount(
+        Some(device.as_path()),
+        dir,
+        Some("ext4"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        None::<&str>,
+    )
+    .step(|| {
+        format!(
+            "mount the scratch image {} on {}",
+            image.display(),
+            dir.display()
+        )
+    })
+}
+
 fn host(path: &Path) -> PathBuf {
     Path::new(OLD_ROOT).join(path.strip_prefix("/").unwrap_or(path))
 }
 
 /// Where the writable places of the sandbox live: on the root tmpfs (and
 /// small tmpfs mounts), or, with `--scratch disk`, in a host directory.
-struct Writable {
-    tmpfs_size: u64,
+struct Writable<'a> {
+    /// `size=...,nr_inodes=...` of every tmpfs.
+    tmpfs_bounds: &'a str,
     /// The scratch dir, as seen under OLD_ROOT.
     scratch: Option<PathBuf>,
     /// Places made so far, to name the next one.
     made: usize,
 }
 
-impl Writable {
+impl Writable<'_> {
     /// A fresh, empty directory for the next writable place: on the disk
     /// scratch dir if there is one, else under OVERLAY_STATE on the tmpfs.
     fn next_dir(&mut self, mode: u32) -> Result<PathBuf, InitError> {
@@ -345,7 +387,7 @@ impl Writable {
     }
 }
 
-fn apply(step: &MountStep, w: &mut Writable) -> Result<(), InitError> {
+fn apply(step: &MountStep, w: &mut Writable<'_>) -> Result<(), InitError> {
     match step {
         MountStep::Dir { path, mode } if w.scratch.is_some() => {
             let dir = w.next_dir(*mode)?;
@@ -396,7 +438,7 @@ fn apply(step: &MountStep, w: &mut Writable) -> Result<(), InitError> {
         }
         MountStep::Scratch { path } => {
             mkdir_p(path)?;
-            let opts = format!("size={},mode=0777", w.tmpfs_size);
+            let opts = format!("{},mode=0777", w.tmpfs_bounds);
             mount(
                 Some("tmpfs"),
                 path.as_path(),

@@ -53,9 +53,18 @@ pub struct InitSpec {
     pub mounts: Option<Vec<MountStep>>,
     /// Size bound of the root tmpfs, which holds every writable path.
     pub tmpfs_size_bytes: u64,
+    /// Inode bound of each tmpfs (`nr_inodes`): without one, a tmpfs of
+    /// 16 MiB holds millions of empty files in unbounded kernel memory.
+    #[serde(default)]
+    pub tmpfs_inodes: u64,
     /// `--scratch disk`: a host directory (empty, this sandbox's own) that
     /// holds the writable paths and the overlays' upper layers instead.
     pub scratch_dir: Option<PathBuf>,
+    /// `--scratch-size`: an ext4 image the init loop-mounts on
+    /// `scratch_dir` in its own mount namespace, so a test's writes there
+    /// end in ENOSPC at its size.
+    #[serde(default)]
+    pub scratch_image: Option<PathBuf>,
     pub hostname: Option<String>,
     /// The test gets a network namespace of its own, with `lo` up (false
     /// for isolation none, and with `--reuse-netns`, where the runner put

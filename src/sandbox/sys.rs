@@ -12,6 +12,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 
 /// How many fds the init starts with: stdin, stdout, stderr, the report
 /// channel, the spec and the start gate.
@@ -321,6 +322,75 @@ pub fn rusage_children() -> libc::rusage {
 pub fn set_no_new_privs() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+}
+
+const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
+
+/// `struct loop_info64` (linux/loop.h).
+#[repr(C)]
+struct LoopInfo64 {
+    device: u64,
+    inode: u64,
+    rdevice: u64,
+    offset: u64,
+    size_limit: u64,
+    number: u32,
+    encrypt_type: u32,
+    encrypt_key_size: u32,
+    flags: u32,
+    file_name: [u8; 64],
+    crypt_name: [u8; 64],
+    encrypt_key: [u8; 32],
+    init: [u64; 2],
+}
+
+/// `struct loop_config` (linux/loop.h, 5.8+).
+#[repr(C)]
+struct LoopConfig {
+    fd: u32,
+    block_size: u32,
+    info: LoopInfo64,
+    reserved: [u64; 8],
+}
+
+/// Attaches `image` to a free loop device that detaches itself when its
+/// last user (the mount made on it) goes away; returns the device's path
+/// and an fd to keep until that mount exists. Needs root.
+pub fn attach_loop(image: &std::fs::File) -> io::Result<(PathBuf, OwnedFd)> {
+    let control = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/loop-control")?;
+    // Another process may take the free device first: ask again.
+    for _ in 0..16 {
+        // SAFETY: an ioctl without an argument on the loop control fd.
+        let n = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE as _) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let path = PathBuf::from(format!("/dev/loop{n}"));
+        let device = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        // SAFETY: LoopConfig is plain data; all-zero is a valid value.
+        let mut config: LoopConfig = unsafe { std::mem::zeroed() };
+        config.fd = image.as_raw_fd() as u32;
+        config.info.flags = LO_FLAGS_AUTOCLEAR;
+        // SAFETY: LOOP_CONFIGURE reads a struct loop_config, which `config`
+        // is, and keeps no pointer to it.
+        let r = unsafe { libc::ioctl(device.as_raw_fd(), LOOP_CONFIGURE as _, &config) };
+        if r == 0 {
+            return Ok((path, OwnedFd::from(device)));
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EBUSY) {
+            return Err(e);
+        }
+    }
+    Err(io::Error::other("no free loop device after 16 tries"))
 }
 
 /// Gives the calling process a new, empty, anonymous session keyring

@@ -107,6 +107,11 @@ fn hostile_tests_are_contained_as_root() {
     let _g = host_wide();
     let (_tmp, dir) = fixture("hostile");
     let armed = arm(None);
+    // What an earlier run left in the runner's own dir.
+    let own = dir.join("target/isolate");
+    std::fs::create_dir_all(own.join("scratch/0-1/tmp")).unwrap();
+    std::fs::write(own.join("report.json"), "{}").unwrap();
+    std::fs::write(own.join("scratch/0-1/tmp/live"), "another test's file").unwrap();
     let report = unique_report(&dir);
     let out = armed
         .command(Path::new(BIN))
@@ -140,7 +145,7 @@ fn hostile_tests_are_contained_as_root() {
             assert_eq!(outcome(&t), "passed", "{name}: {}", t["stderr"]);
         }
     }
-    assert_eq!(escapes, 16, "every escape test ran: {stderr}");
+    assert_eq!(escapes, 17, "every escape test ran: {stderr}");
     assert_eq!(walls, 4, "every second-wall test ran: {stderr}");
     // A listing that lies: its ghosts are failures, not passes.
     assert_outcome(&run, "ghost_test", "failed");
@@ -255,8 +260,14 @@ fn hostile_tests_are_contained_rootless() {
         names.extend(l.strip_suffix(": test").map(String::from));
     }
     std::fs::remove_file(&armed.canary).ok(); // the listing above ran on the host
-    assert_eq!(names.len(), 16, "{names:?}");
-    let mut runs: Vec<(&Path, &str)> = names.iter().map(|n| (exe.as_path(), n.as_str())).collect();
+    assert_eq!(names.len(), 17, "{names:?}");
+    // `run` has no target dir to keep private: that one is `test`'s (the
+    // root half checks it).
+    let mut runs: Vec<(&Path, &str)> = names
+        .iter()
+        .filter(|n| *n != "runner_files_hidden")
+        .map(|n| (exe.as_path(), n.as_str()))
+        .collect();
     runs.extend(super::second_wall::SECOND_WALL.map(|n| (wall.as_path(), n)));
     for (exe, name) in runs {
         let out = armed
@@ -612,4 +623,151 @@ fn scratch_on_disk_holds_more_than_the_memory_limit() {
         "scratch left in {}",
         scratch.display()
     );
+}
+
+/// Filling the sandbox's tmpfs with empty files ends in ENOSPC at the inode
+/// bound, not in an OOM kill or unbounded kernel memory (issue 20).
+#[test]
+fn empty_files_fill_the_tmpfs_with_enospc_not_an_oom_kill() {
+    if !is_root() && !nobody_has_user_namespaces() {
+        return skip("no sandbox can be made here");
+    }
+    let fill = "import errno, os\n\
+                n = 0\n\
+                try:\n\
+                \x20   while True:\n\
+                \x20       os.mkdir(f'/tmp/d{n}'); n += 1\n\
+                except OSError as e:\n\
+                \x20   print(errno.errorcode[e.errno], n)\n";
+    let mut args = vec!["run", "--tmpfs-size", "16M"];
+    let limited = is_root();
+    if limited {
+        args.extend(["--memory-max", "64M"]);
+    }
+    let out = Command::new(BIN)
+        .args(&args)
+        .args(["--", "/usr/bin/python3", "-c", fill])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_code(&out, 0);
+    let (code, made) = stdout.trim().split_once(' ').unwrap_or(("", ""));
+    assert_eq!(code, "ENOSPC", "{stdout}{stderr}");
+    // 16 MiB / 4 KiB = 4096 inodes, less the sandbox's own mount points.
+    let made: u64 = made.parse().unwrap();
+    assert!(
+        (3000..=4096).contains(&made),
+        "{made} directories: {stderr}"
+    );
+    if limited {
+        assert!(!stderr.contains("oom"), "{stderr}");
+    }
+}
+
+/// `--scratch disk` is bounded: a filesystem image of `--scratch-size` in
+/// the sandbox, so a test that writes more gets ENOSPC, the host's disk
+/// keeps its room, and no loop device or mount is left (issue 20).
+#[test]
+fn scratch_on_disk_is_bounded_by_scratch_size() {
+    if !is_root() {
+        return skip("the bound is a loop-mounted image: root only");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let loops_before = std::fs::read_to_string("/proc/partitions").unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--scratch", "disk", "--scratch-size", "64M", "--"])
+        .args([
+            "/bin/sh",
+            "-c",
+            "fallocate -l 3G /tmp/big; echo fallocate=$?; \
+             dd if=/dev/zero of=/var/tmp/big bs=1M count=100 2>&1 | grep -o 'No space left on device'; \
+             stat -f -c %b /tmp",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_code(&out, 0);
+    assert!(
+        stdout.contains("fallocate=1"),
+        "3 GiB fit: {stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("No space left on device"),
+        "{stdout}{stderr}"
+    );
+    // The filesystem /tmp is on is the 64 MiB image.
+    let blocks: u64 = stdout.lines().last().unwrap().parse().unwrap();
+    assert!(blocks * 1024 <= 64 << 20, "{stdout}");
+    let parent = format!("/var/tmp/cargo-isolate-scratch-{}", nix::unistd::getuid());
+    assert!(!Path::new(&parent).exists(), "scratch left in {parent}");
+    assert!(
+        !std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains("cargo-isolate"),
+        "a mount was left"
+    );
+    // Loop devices are auto-cleared once the sandbox's mount is gone.
+    let mut loops = String::new();
+    for _ in 0..50 {
+        loops = std::fs::read_to_string("/proc/partitions").unwrap();
+        if loops == loops_before {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(loops, loops_before, "a loop device was left");
+
+    // More than the disk can give the sandboxes at once: refused, before
+    // anything runs.
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--scratch",
+            "disk",
+            "--scratch-size",
+            "1000000G",
+            "--",
+            "/bin/true",
+        ])
+        .output()
+        .unwrap();
+    assert_code(&out, 96);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--scratch-size") && stderr.contains("free on the disk"),
+        "{stderr}"
+    );
+
+    // Rootless, the bound cannot be had: said so, unless waived.
+    if nobody_has_user_namespaces() {
+        let (_bin_tmp, bin) = binary_for_nobody();
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args([
+                "run",
+                "--scratch",
+                "disk",
+                "--scratch-size",
+                "64M",
+                "--",
+                "/bin/true",
+            ])
+            .current_dir("/")
+            .output()
+            .unwrap();
+        assert_code(&out, 96);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--scratch-size cannot be enforced: it needs root"),
+            "{stderr}"
+        );
+    }
 }

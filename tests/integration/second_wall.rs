@@ -157,6 +157,11 @@ fn a_fork_bomb_stops_at_the_default_pids_limit() {
             "only",
             "--timeout",
             "120s",
+            // 4096 threads stay within this (about 140 KiB each, kernel
+            // stacks included); the v2 lane's guest would not survive them
+            // without it.
+            "--memory-max",
+            "768M",
             "fork_bomb",
         ],
     );
