@@ -901,7 +901,7 @@ mod tests {
         let a = shard(1, 2, &[("p a", "passed")]);
         let r = merge(named(vec![("a.json", a)])).unwrap();
         let text = serde_json::to_string(&r).unwrap();
-        let back = Report::from_json(&text).unwrap();
+        let back = crate::report::load::parse(&text).unwrap();
         assert_eq!(back.merged, r.merged);
         assert_eq!(serde_json::to_string(&back).unwrap(), text);
     }

@@ -1123,4 +1123,5 @@ mod html_report;
 mod junit_xml;
 mod leaks;
 mod merge;
+mod report_input;
 mod sharding;

@@ -7,10 +7,10 @@
 use super::*;
 use serde_json::json;
 
-const SHA: &str = "5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f";
+pub(super) const SHA: &str = "5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f";
 
 /// One test's record, as a run writes it.
-fn record(name: &str, outcome: &str) -> Value {
+pub(super) fn record(name: &str, outcome: &str) -> Value {
     let failed = outcome != "passed";
     json!({
         "id": format!("demo {name}"), "binary_id": "demo",
@@ -30,7 +30,7 @@ fn record(name: &str, outcome: &str) -> Value {
 
 /// Share `k` of `hash:k/n` of the archive `sha`, which ran `tests`
 /// (name, outcome), started `start_s` seconds after noon and took 2 s.
-fn shard(k: u32, n: u32, sha: &str, tests: &[(&str, &str)], start_s: u32) -> Value {
+pub(super) fn shard(k: u32, n: u32, sha: &str, tests: &[(&str, &str)], start_s: u32) -> Value {
     let records: Vec<Value> = tests.iter().map(|(n, o)| record(n, o)).collect();
     let count = |o: &str| tests.iter().filter(|(_, x)| *x == o).count();
     json!({
@@ -56,7 +56,7 @@ fn shard(k: u32, n: u32, sha: &str, tests: &[(&str, &str)], start_s: u32) -> Val
 }
 
 /// Writes each (file name, report) to `dir`; their paths.
-fn write_all(dir: &Path, reports: &[(&str, Value)]) -> Vec<PathBuf> {
+pub(super) fn write_all(dir: &Path, reports: &[(&str, Value)]) -> Vec<PathBuf> {
     reports
         .iter()
         .map(|(name, r)| {
@@ -68,7 +68,7 @@ fn write_all(dir: &Path, reports: &[(&str, Value)]) -> Vec<PathBuf> {
 }
 
 /// `cargo isolate report merge -o OUT EXTRA... REPORTS...`.
-fn merge(out: &Path, extra: &[&str], reports: &[PathBuf]) -> Output {
+pub(super) fn merge(out: &Path, extra: &[&str], reports: &[PathBuf]) -> Output {
     Command::new(BIN)
         .args(["isolate", "report", "merge", "-o"])
         .arg(out)
@@ -84,11 +84,11 @@ fn read(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn stderr(out: &Output) -> String {
+pub(super) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn tmp() -> tempfile::TempDir {
+pub(super) fn tmp() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("isolate-it-merge-")
         .tempdir()
