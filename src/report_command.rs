@@ -6,9 +6,10 @@ use crate::report::{self, Report};
 use std::path::{Path, PathBuf};
 
 /// `report merge`: the merged report is written but does not cover the
-/// whole run (a share missing or given twice, a shard that stopped early
-/// without a failure). The same code as a setup failure: not a verdict on
-/// the tests, and never green.
+/// whole run (a share missing or given twice, a test recorded twice or by
+/// a share not given it, a shard that stopped early without a failure).
+/// The same code as a setup failure: not a verdict on the tests, and never
+/// green.
 pub const EXIT_MERGE_INCOMPLETE: u8 = 96;
 
 pub fn run(command: &ReportCommand) -> Result<u8, Error> {
@@ -84,14 +85,14 @@ fn merge(
     Ok(merge_exit_code(&merged))
 }
 
-/// 96 when shares are missing or duplicated; else 100 when a test did not
-/// pass (also in a shard stopped early by --fail-fast, as that run said);
-/// else 96 when a shard was incomplete; else 0.
+/// 96 when the reports do not add up to one run (a share missing or given
+/// twice, a test recorded twice or by a share not given it, a test a share
+/// was given and did not report: see `MergeInfo::adds_up`), failures or
+/// not; else 100 when a test did not pass (also in a shard stopped early by
+/// --fail-fast, as that run said); else 96 when a shard was incomplete;
+/// else 0.
 fn merge_exit_code(merged: &Report) -> u8 {
-    let shares_wrong = merged
-        .merged
-        .as_ref()
-        .is_some_and(|m| !m.missing.is_empty() || !m.duplicated.is_empty());
+    let shares_wrong = merged.merged.as_ref().is_some_and(|m| !m.adds_up());
     if shares_wrong {
         EXIT_MERGE_INCOMPLETE
     } else if merged.summary.not_passed() > 0 {
