@@ -2,7 +2,13 @@
 //! two reports, for humans (a terminal table) or a pull request comment
 //! (`--format markdown`). Pure: two reports (read by [`super::load`]) in,
 //! text out.
+//!
+//! Ids are the tests' own text: on the terminal they go through
+//! [`escape::for_terminal_line`], in Markdown through the escapes of
+//! [`escape`], so no id can move the cursor, add a heading, a link or an
+//! image, or leave its table cell or list item.
 
+use super::escape::{self, for_terminal_line};
 use super::{Report, TestRecord, human_bytes};
 use std::collections::BTreeMap;
 
@@ -119,10 +125,18 @@ pub fn render(diff: &Diff, markdown: bool, limit: usize) -> String {
         out += "### cargo-isolate: changes against the baseline\n\n";
         out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(5));
         for r in &rows {
-            let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
-            out += &format!("| `{}` | {} |\n", cells[0], cells[1..].join(" | "));
+            let rest: Vec<String> = r[1..].iter().map(|c| escape::markdown_text(c)).collect();
+            out += &format!(
+                "| {} | {} |\n",
+                escape::markdown_code_cell(&r[0]),
+                rest.join(" | ")
+            );
         }
     } else {
+        let rows: Vec<[String; 5]> = rows
+            .iter()
+            .map(|r| r.clone().map(|c| for_terminal_line(&c).into_owned()))
+            .collect();
         let widths: Vec<usize> = (0..5)
             .map(|i| {
                 rows.iter()
@@ -153,9 +167,9 @@ pub fn render(diff: &Diff, markdown: bool, limit: usize) -> String {
             out += &format!("\n{what} tests ({}):\n", ids.len());
             for id in ids {
                 out += &if markdown {
-                    format!("- `{id}`\n")
+                    format!("- {}\n", escape::markdown_code(id))
                 } else {
-                    format!("  {id}\n")
+                    format!("  {}\n", for_terminal_line(id))
                 };
             }
         }
@@ -202,11 +216,81 @@ mod tests {
         );
         let md = render(&d, true, 50);
         assert!(
-            md.contains("| `b` | passed → failed | 100 B → 300 B (+200.0%)"),
+            md.contains("| ` b ` | passed → failed | 100 B → 300 B \\(\\+200\\.0\\%\\)"),
             "{md}"
         );
-        assert!(md.contains("- `new`") && md.contains("- `gone`"), "{md}");
+        assert!(
+            md.contains("- ` new `") && md.contains("- ` gone `"),
+            "{md}"
+        );
         let text = render(&d, false, 1);
         assert!(text.contains("… and 1 more tests"), "{text}");
+    }
+
+    /// Ids that try to write Markdown or move a terminal's cursor.
+    const HOSTILE: [&str; 4] = [
+        "p x`\n## INJECTED\n[**approve**](https://evil.example/a) `",
+        "p a\\|b | c ![i](https://evil.example/i.png)",
+        "p ``` <img src=x> www.evil.example mail@evil.example",
+        "p \u{1b}[2J\r# ok\r\n- [ ] item",
+    ];
+
+    fn hostile_diff() -> Diff {
+        let records = |outcome| -> Vec<TestRecord> {
+            HOSTILE
+                .iter()
+                .map(|id| record(id, outcome, Some((100, 1.0, 1.0))))
+                .collect()
+        };
+        let mut old = records("passed");
+        let mut new = records("failed");
+        old.push(record(&format!("{} gone", HOSTILE[0]), "passed", None));
+        new.push(record(&format!("{} new", HOSTILE[3]), "passed", None));
+        compare(&report(old), &report(new))
+    }
+
+    #[test]
+    fn markdown_renders_ids_as_text_only() {
+        let d = hostile_diff();
+        let md = render(&d, true, 50);
+        let seen = crate::report::markdown_check::both(&md);
+        assert_eq!(seen.markup, Vec::<String>::new(), "{md}");
+        assert_eq!(
+            seen.headings,
+            ["cargo-isolate: changes against the baseline"],
+            "{md}"
+        );
+        let [table] = &seen.tables[..] else {
+            panic!("one table: {md}")
+        };
+        assert!(table.iter().all(|row| row.len() == 5), "{md}");
+        let mut ids: Vec<String> = table[1..].iter().map(|r| r[0].clone()).collect();
+        ids.sort();
+        let mut want: Vec<String> = HOSTILE.iter().map(|id| visible(id)).collect();
+        want.sort();
+        assert_eq!(ids, want, "{md}");
+        assert!(table[1..].iter().all(|r| r[1] == "passed → failed"), "{md}");
+        let items = [
+            visible(&format!("{} new", HOSTILE[3])),
+            visible(&format!("{} gone", HOSTILE[0])),
+        ];
+        assert_eq!(seen.items, items, "{md}");
+    }
+
+    fn visible(s: &str) -> String {
+        escape::visible_line(s).into_owned()
+    }
+
+    #[test]
+    fn text_shows_ids_on_one_visible_line_each() {
+        let text = render(&hostile_diff(), false, 50);
+        assert!(!text.contains(['\r', '\u{1b}']), "{text:?}");
+        // A header, four rows, then a blank line, "New tests (1):", the
+        // id, a blank line, "Gone tests (1):", the id.
+        assert_eq!(text.lines().count(), 11, "{text}");
+        assert!(text.contains(&format!(
+            "  {}\n",
+            for_terminal_line(&format!("{} gone", HOSTILE[0]))
+        )));
     }
 }

@@ -10,6 +10,8 @@ pub mod github;
 pub mod html;
 pub mod junit;
 pub mod load;
+#[cfg(test)]
+pub mod markdown_check;
 pub mod merge;
 pub mod progress;
 pub mod summary;

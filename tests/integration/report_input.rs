@@ -1,10 +1,16 @@
 //! What the `report` commands (`merge`, `html`, `diff`) accept as a report:
 //! one loader for the three, which refuses a key given twice and figures
-//! no run measures, naming the file and the field.
+//! no run measures, naming the file and the field; and `report diff` of
+//! reports whose ids are hostile, its Markdown read by two CommonMark
+//! renderers (see `markdown_check`) and its text checked for raw control
+//! characters.
 
 use super::merge::{SHA, shard, stderr, tmp, write_all};
 use super::*;
 use serde_json::json;
+
+#[path = "../../src/report/markdown_check.rs"]
+mod markdown_check;
 
 /// Runs `cargo isolate report SUB ARGS...` on `report`, as each command
 /// takes a report, writing its output (if any) under `dir`.
@@ -135,4 +141,91 @@ fn every_report_command_refuses_negative_and_absurd_figures() {
     let nan = text.replacen("\"duration_ms\": 12.5", "\"duration_ms\": NaN", 1);
     assert_ne!(nan, text);
     refused_by_all("nan.json", &nan, "near `\"duration_ms\": NaN");
+}
+
+/// The text a renderer must show for an id holding only these control
+/// characters: each as the visible escape the tool writes.
+fn visible(id: &str) -> String {
+    id.replace('\n', "\\n")
+        .replace('\r', "\\r")
+        .replace('\u{1b}', "\\x1b")
+}
+
+/// Issue 20, item 9: ids in `report diff --format markdown` (its table,
+/// its New and Gone lists) cannot add a heading, a link or an image, or
+/// leave their cell; on the terminal they cannot move the cursor.
+#[test]
+fn report_diff_shows_hostile_ids_as_text() {
+    const HOSTILE: [&str; 4] = [
+        "x`\n## INJECTED\n[**approve**](https://evil.example/a) `",
+        "a\\|b | c ![i](https://evil.example/i.png) <img src=x>",
+        "``` www.evil.example mail@evil.example <https://evil.example>",
+        "\u{1b}[2J\r# ok\r\n- [ ] item",
+    ];
+    let with_ids = |extra: &str, outcome: &str| {
+        let mut r = shard(1, 1, SHA, &[("a", outcome), ("b", outcome)], 0);
+        let tests = r["tests"].as_array_mut().unwrap();
+        let first = tests[0].clone();
+        tests.clear();
+        for id in HOSTILE.iter().copied().chain([extra]) {
+            let mut t = first.clone();
+            t["id"] = json!(format!("demo {id}"));
+            tests.push(t);
+        }
+        r["partition"]["tests"] = json!(tests.iter().map(|t| t["id"].clone()).collect::<Vec<_>>());
+        r
+    };
+    let tmp = tmp();
+    let gone = format!("{} gone", HOSTILE[0]);
+    let new = format!("{} new", HOSTILE[3]);
+    let paths = write_all(
+        tmp.path(),
+        &[
+            ("old.json", with_ids(&gone, "passed")),
+            ("new.json", with_ids(&new, "failed")),
+        ],
+    );
+    let diff = |format: &str| {
+        let out = Command::new(BIN)
+            .args(["isolate", "report", "diff", "--format", format])
+            .args(&paths)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let md = diff("markdown");
+    let seen = markdown_check::both(&md);
+    assert_eq!(seen.markup, Vec::<String>::new(), "{md}");
+    assert_eq!(
+        seen.headings,
+        ["cargo-isolate: changes against the baseline"],
+        "{md}"
+    );
+    let [table] = &seen.tables[..] else {
+        panic!("one table: {md}")
+    };
+    assert!(table.iter().all(|row| row.len() == 5), "{md}");
+    let mut ids: Vec<String> = table[1..].iter().map(|r| r[0].clone()).collect();
+    ids.sort();
+    let mut want: Vec<String> = HOSTILE
+        .iter()
+        .map(|id| visible(&format!("demo {id}")))
+        .collect();
+    want.sort();
+    assert_eq!(ids, want, "{md}");
+    assert_eq!(
+        seen.items,
+        [
+            visible(&format!("demo {new}")),
+            visible(&format!("demo {gone}"))
+        ],
+        "{md}"
+    );
+
+    let text = diff("text");
+    assert!(!text.contains(['\r', '\u{1b}']), "{text:?}");
+    // The header, four rows, a blank line, "New tests (1):", its id, a
+    // blank line, "Gone tests (1):", its id: one line each.
+    assert_eq!(text.lines().count(), 11, "{text}");
 }
