@@ -6,9 +6,10 @@ use crate::report::{self, Report};
 use std::path::{Path, PathBuf};
 
 /// `report merge`: the merged report is written but does not cover the
-/// whole run (a share missing or given twice, a shard that stopped early
-/// without a failure). The same code as a setup failure: not a verdict on
-/// the tests, and never green.
+/// whole run (a share missing or given twice, a test recorded twice or by
+/// a share not given it, a shard that stopped early without a failure).
+/// The same code as a setup failure: not a verdict on the tests, and never
+/// green.
 pub const EXIT_MERGE_INCOMPLETE: u8 = 96;
 
 pub fn run(command: &ReportCommand) -> Result<u8, Error> {
@@ -19,7 +20,7 @@ pub fn run(command: &ReportCommand) -> Result<u8, Error> {
             format,
             limit,
         } => {
-            let diff = report::diff::compare(&read(old)?, &read(new)?).map_err(Error::Usage)?;
+            let diff = report::diff::compare(&read(old)?, &read(new)?);
             print!(
                 "{}",
                 report::diff::render(&diff, *format == DiffFormat::Markdown, *limit)
@@ -34,8 +35,8 @@ pub fn run(command: &ReportCommand) -> Result<u8, Error> {
             let path = report
                 .clone()
                 .unwrap_or_else(|| Path::new("target/isolate/report.json").to_path_buf());
-            let baseline = baseline.as_deref().map(read).transpose()?;
-            let page = report::html::render(&read(&path)?, baseline.as_ref());
+            let baseline = baseline.as_deref().map(read_value).transpose()?;
+            let page = report::html::render(&read_value(&path)?, baseline.as_ref());
             report::write_atomically(output, page.as_bytes())?;
             eprintln!("        HTML {}", output.display());
             Ok(EXIT_OK)
@@ -59,10 +60,10 @@ fn merge(
 ) -> Result<u8, Error> {
     let reports = paths
         .iter()
-        .map(|p| Ok((p.clone(), read_report(p)?)))
+        .map(|p| Ok((p.clone(), read(p)?)))
         .collect::<Result<Vec<_>, Error>>()?;
     let merged = report::merge::merge(reports)
-        .map_err(|e| Error::Usage(format!("cannot merge the reports: {e}")))?;
+        .map_err(|e| Error::Usage(format!("cannot merge the reports: {}", visible(&e))))?;
     report::write_json(&merged, output)?;
     if let Some(path) = junit {
         report::junit::write(&merged, path, false)?;
@@ -84,14 +85,14 @@ fn merge(
     Ok(merge_exit_code(&merged))
 }
 
-/// 96 when shares are missing or duplicated; else 100 when a test did not
-/// pass (also in a shard stopped early by --fail-fast, as that run said);
-/// else 96 when a shard was incomplete; else 0.
+/// 96 when the reports do not add up to one run (a share missing or given
+/// twice, a test recorded twice or by a share not given it, a test a share
+/// was given and did not report: see `MergeInfo::adds_up`), failures or
+/// not; else 100 when a test did not pass (also in a shard stopped early by
+/// --fail-fast, as that run said); else 96 when a shard was incomplete;
+/// else 0.
 fn merge_exit_code(merged: &Report) -> u8 {
-    let shares_wrong = merged
-        .merged
-        .as_ref()
-        .is_some_and(|m| !m.missing.is_empty() || !m.duplicated.is_empty());
+    let shares_wrong = merged.merged.as_ref().is_some_and(|m| !m.adds_up());
     if shares_wrong {
         EXIT_MERGE_INCOMPLETE
     } else if merged.summary.not_passed() > 0 {
@@ -103,23 +104,21 @@ fn merge_exit_code(merged: &Report) -> u8 {
     }
 }
 
-/// A report file, read into the model; a file that is not one is a usage
-/// error naming it.
-fn read_report(path: &Path) -> Result<Report, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-    Report::from_json(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{} is not a cargo-isolate report: {e}",
-            path.display()
-        ))
-    })
+/// A report file, read into the model by the one loader every `report`
+/// command shares ([`report::load`]); a file that is not one is a usage
+/// error naming it and what is wrong where.
+fn read(path: &Path) -> Result<Report, Error> {
+    report::load::read(path).map_err(|e| Error::Usage(visible(&e)))
 }
 
-/// A report file, as JSON; a file that is not one is a usage error.
-fn read(path: &Path) -> Result<serde_json::Value, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::Usage(format!("{} is not a JSON report: {e}", path.display())))
+/// An error's message on one visible line: it quotes what the reports hold
+/// (paths, shares, checksums), which is anyone's text.
+fn visible(e: &dyn std::fmt::Display) -> String {
+    report::escape::for_terminal_line(&e.to_string()).into_owned()
+}
+
+/// A report file as `report html` draws it: read as [`read`] does, then as
+/// JSON.
+fn read_value(path: &Path) -> Result<serde_json::Value, Error> {
+    Ok(serde_json::to_value(read(path)?).expect("the report serialises"))
 }

@@ -1,9 +1,15 @@
 //! `cargo isolate report diff OLD NEW`: what grew and what shrank between
 //! two reports, for humans (a terminal table) or a pull request comment
-//! (`--format markdown`). Pure: two reports in, text out.
+//! (`--format markdown`). Pure: two reports (read by [`super::load`]) in,
+//! text out.
+//!
+//! Ids are the tests' own text: on the terminal they go through
+//! [`escape::for_terminal_line`], in Markdown through the escapes of
+//! [`escape`], so no id can move the cursor, add a heading, a link or an
+//! image, or leave its table cell or list item.
 
-use super::human_bytes;
-use serde_json::Value;
+use super::escape::{self, for_terminal_line};
+use super::{Report, TestRecord, human_bytes};
 use std::collections::BTreeMap;
 
 /// One test present in both reports.
@@ -39,53 +45,37 @@ fn percent(old: f64, new: f64) -> Option<f64> {
     (old > 0.0).then(|| (new - old) / old * 100.0)
 }
 
-fn tests_of(report: &Value, name: &str) -> Result<BTreeMap<String, Value>, String> {
-    if report["schema_version"] != 1 {
-        return Err(format!(
-            "{name} is not a cargo-isolate report (schema version 1)"
-        ));
-    }
-    let tests = report["tests"]
-        .as_array()
-        .ok_or_else(|| format!("{name} has no tests array"))?;
-    Ok(tests
-        .iter()
-        .filter_map(|t| Some((t["id"].as_str()?.to_string(), t.clone())))
-        .collect())
+/// A report's records by id (of an id recorded twice, the last).
+fn tests_of(report: &Report) -> BTreeMap<&str, &TestRecord> {
+    report.tests.iter().map(|t| (t.id.as_str(), t)).collect()
 }
 
 /// Compares `old` with `new`, largest change first.
-pub fn compare(old: &Value, new: &Value) -> Result<Diff, String> {
-    let (a, b) = (
-        tests_of(old, "the old report")?,
-        tests_of(new, "the new report")?,
-    );
+pub fn compare(old: &Report, new: &Report) -> Diff {
+    let (a, b) = (tests_of(old), tests_of(new));
     let mut diff = Diff::default();
     for (id, n) in &b {
         let Some(o) = a.get(id) else {
-            diff.new.push(id.clone());
+            diff.new.push(id.to_string());
             continue;
         };
-        let pair = |k: &str| (o[k].as_f64(), n[k].as_f64());
+        let bytes = |t: &TestRecord| t.peak_memory_bytes.map(|m| m as f64);
         diff.rows.push(Row {
-            id: id.clone(),
-            outcome: (
-                o["outcome"].as_str().unwrap_or("").to_string(),
-                n["outcome"].as_str().unwrap_or("").to_string(),
-            ),
-            memory: pair("peak_memory_bytes"),
-            time: pair("duration_ms"),
-            cpu: pair("cpu_ms"),
+            id: id.to_string(),
+            outcome: (o.outcome.to_string(), n.outcome.to_string()),
+            memory: (bytes(o), bytes(n)),
+            time: (o.duration_ms, n.duration_ms),
+            cpu: (o.cpu_ms, n.cpu_ms),
         });
     }
     diff.gone = a
         .keys()
         .filter(|id| !b.contains_key(*id))
-        .cloned()
+        .map(|id| id.to_string())
         .collect();
     diff.rows
         .sort_by(|x, y| y.largest_change().total_cmp(&x.largest_change()));
-    Ok(diff)
+    diff
 }
 
 fn change(old: Option<f64>, new: Option<f64>, show: impl Fn(f64) -> String) -> String {
@@ -135,10 +125,18 @@ pub fn render(diff: &Diff, markdown: bool, limit: usize) -> String {
         out += "### cargo-isolate: changes against the baseline\n\n";
         out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(5));
         for r in &rows {
-            let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
-            out += &format!("| `{}` | {} |\n", cells[0], cells[1..].join(" | "));
+            let rest: Vec<String> = r[1..].iter().map(|c| escape::markdown_text(c)).collect();
+            out += &format!(
+                "| {} | {} |\n",
+                escape::markdown_code_cell(&r[0]),
+                rest.join(" | ")
+            );
         }
     } else {
+        let rows: Vec<[String; 5]> = rows
+            .iter()
+            .map(|r| r.clone().map(|c| for_terminal_line(&c).into_owned()))
+            .collect();
         let widths: Vec<usize> = (0..5)
             .map(|i| {
                 rows.iter()
@@ -169,9 +167,9 @@ pub fn render(diff: &Diff, markdown: bool, limit: usize) -> String {
             out += &format!("\n{what} tests ({}):\n", ids.len());
             for id in ids {
                 out += &if markdown {
-                    format!("- `{id}`\n")
+                    format!("- {}\n", escape::markdown_code(id))
                 } else {
-                    format!("  {id}\n")
+                    format!("  {}\n", for_terminal_line(id))
                 };
             }
         }
@@ -182,25 +180,35 @@ pub fn render(diff: &Diff, markdown: bool, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::report::testing;
 
-    fn report(tests: Value) -> Value {
-        json!({"schema_version": 1, "tests": tests})
+    /// A record of `id` with its peak memory, time and CPU.
+    fn record(id: &str, outcome: &'static str, figures: Option<(u64, f64, f64)>) -> TestRecord {
+        let mut t = TestRecord::new(id.into(), "p", "p", "lib", Some(id.into()));
+        t.outcome = outcome;
+        if let Some((m, d, c)) = figures {
+            (t.peak_memory_bytes, t.duration_ms, t.cpu_ms) = (Some(m), Some(d), Some(c));
+        }
+        t
+    }
+
+    fn report(tests: Vec<TestRecord>) -> Report {
+        testing::report(tests, "2025-01-01T10:00:00.000Z", 1.0)
     }
 
     #[test]
     fn the_largest_change_comes_first_and_new_and_gone_are_listed() {
-        let old = report(json!([
-            {"id": "a", "outcome": "passed", "peak_memory_bytes": 100, "duration_ms": 10.0, "cpu_ms": 10.0},
-            {"id": "b", "outcome": "passed", "peak_memory_bytes": 100, "duration_ms": 10.0, "cpu_ms": 10.0},
-            {"id": "gone", "outcome": "passed"}
-        ]));
-        let new = report(json!([
-            {"id": "a", "outcome": "passed", "peak_memory_bytes": 105, "duration_ms": 10.0, "cpu_ms": 10.0},
-            {"id": "b", "outcome": "failed", "peak_memory_bytes": 300, "duration_ms": 5.0, "cpu_ms": 10.0},
-            {"id": "new", "outcome": "passed"}
-        ]));
-        let d = compare(&old, &new).unwrap();
+        let old = report(vec![
+            record("a", "passed", Some((100, 10.0, 10.0))),
+            record("b", "passed", Some((100, 10.0, 10.0))),
+            record("gone", "passed", None),
+        ]);
+        let new = report(vec![
+            record("a", "passed", Some((105, 10.0, 10.0))),
+            record("b", "failed", Some((300, 5.0, 10.0))),
+            record("new", "passed", None),
+        ]);
+        let d = compare(&old, &new);
         assert_eq!(d.rows[0].id, "b", "+200% before +5%");
         assert_eq!(
             (d.new.clone(), d.gone.clone()),
@@ -208,20 +216,81 @@ mod tests {
         );
         let md = render(&d, true, 50);
         assert!(
-            md.contains("| `b` | passed → failed | 100 B → 300 B (+200.0%)"),
+            md.contains("| ` b ` | passed → failed | 100 B → 300 B \\(\\+200\\.0\\%\\)"),
             "{md}"
         );
-        assert!(md.contains("- `new`") && md.contains("- `gone`"));
+        assert!(
+            md.contains("- ` new `") && md.contains("- ` gone `"),
+            "{md}"
+        );
         let text = render(&d, false, 1);
         assert!(text.contains("… and 1 more tests"), "{text}");
     }
 
+    /// Ids that try to write Markdown or move a terminal's cursor.
+    const HOSTILE: [&str; 4] = [
+        "p x`\n## INJECTED\n[**approve**](https://evil.example/a) `",
+        "p a\\|b | c ![i](https://evil.example/i.png)",
+        "p ``` <img src=x> www.evil.example mail@evil.example",
+        "p \u{1b}[2J\r# ok\r\n- [ ] item",
+    ];
+
+    fn hostile_diff() -> Diff {
+        let records = |outcome| -> Vec<TestRecord> {
+            HOSTILE
+                .iter()
+                .map(|id| record(id, outcome, Some((100, 1.0, 1.0))))
+                .collect()
+        };
+        let mut old = records("passed");
+        let mut new = records("failed");
+        old.push(record(&format!("{} gone", HOSTILE[0]), "passed", None));
+        new.push(record(&format!("{} new", HOSTILE[3]), "passed", None));
+        compare(&report(old), &report(new))
+    }
+
     #[test]
-    fn not_a_report_is_refused() {
-        assert!(
-            compare(&json!({}), &report(json!([])))
-                .unwrap_err()
-                .contains("old report")
+    fn markdown_renders_ids_as_text_only() {
+        let d = hostile_diff();
+        let md = render(&d, true, 50);
+        let seen = crate::report::markdown_check::both(&md);
+        assert_eq!(seen.markup, Vec::<String>::new(), "{md}");
+        assert_eq!(
+            seen.headings,
+            ["cargo-isolate: changes against the baseline"],
+            "{md}"
         );
+        let [table] = &seen.tables[..] else {
+            panic!("one table: {md}")
+        };
+        assert!(table.iter().all(|row| row.len() == 5), "{md}");
+        let mut ids: Vec<String> = table[1..].iter().map(|r| r[0].clone()).collect();
+        ids.sort();
+        let mut want: Vec<String> = HOSTILE.iter().map(|id| visible(id)).collect();
+        want.sort();
+        assert_eq!(ids, want, "{md}");
+        assert!(table[1..].iter().all(|r| r[1] == "passed → failed"), "{md}");
+        let items = [
+            visible(&format!("{} new", HOSTILE[3])),
+            visible(&format!("{} gone", HOSTILE[0])),
+        ];
+        assert_eq!(seen.items, items, "{md}");
+    }
+
+    fn visible(s: &str) -> String {
+        escape::visible_line(s).into_owned()
+    }
+
+    #[test]
+    fn text_shows_ids_on_one_visible_line_each() {
+        let text = render(&hostile_diff(), false, 50);
+        assert!(!text.contains(['\r', '\u{1b}']), "{text:?}");
+        // A header, four rows, then a blank line, "New tests (1):", the
+        // id, a blank line, "Gone tests (1):", the id.
+        assert_eq!(text.lines().count(), 11, "{text}");
+        assert!(text.contains(&format!(
+            "  {}\n",
+            for_terminal_line(&format!("{} gone", HOSTILE[0]))
+        )));
     }
 }

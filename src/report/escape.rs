@@ -1,10 +1,16 @@
-//! Making text from tests safe to print on a terminal.
+//! Making text from tests safe to print on a terminal or in Markdown.
 //!
 //! A test's name, output and error messages are whatever the test binary
 //! produced: an escape sequence in them could move the cursor, rewrite what
 //! the summary says, change the window title or worse. Everything shown on
 //! the terminal goes through [`for_terminal`]; the JSON and JUnit reports keep
 //! the raw text.
+//!
+//! In Markdown (the GitHub step summary, `report diff --format markdown`)
+//! the same text could write a heading, a link, an image or raw HTML, or
+//! break out of a table cell: [`markdown_text`] escapes every character
+//! Markdown could read as syntax, [`markdown_code`] and
+//! [`markdown_code_cell`] make code spans it cannot end.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -20,6 +26,77 @@ pub fn for_terminal(s: &str) -> Cow<'_, str> {
 /// must stay on one line (a test id, a progress message).
 pub fn for_terminal_line(s: &str) -> Cow<'_, str> {
     escape(s, char::is_control)
+}
+
+/// Characters that reorder or hide text without being `char::is_control`:
+/// the bidirectional overrides and isolates (a "Trojan Source" id reads
+/// backwards), the line and paragraph separators, the zero-width marks.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
+    )
+}
+
+/// One line of visible text for Markdown: as [`for_terminal_line`], and
+/// the invisible format characters escaped too.
+pub(crate) fn visible_line(s: &str) -> Cow<'_, str> {
+    escape(s, |c| c.is_control() || is_invisible_format(c))
+}
+
+/// `s` as Markdown inline text that renders as `s` on one line and as
+/// nothing else: control and invisible characters become visible escapes
+/// (as [`for_terminal_line`] writes them, so CR and LF cannot end the line,
+/// the table row or the list item), then every ASCII punctuation character
+/// is backslash-escaped. CommonMark reads an escaped punctuation character
+/// as itself, always, so no heading, emphasis, link, image, autolink, HTML
+/// tag, entity or table cell separator can start; escaping `:`, `.` and
+/// `@` also keeps GitHub's extended autolinks (`www.`, `https://`, e-mail
+/// addresses) from matching. Fit for paragraphs, list items and table
+/// cells alike.
+pub fn markdown_text(s: &str) -> String {
+    let visible = visible_line(s);
+    let mut out = String::with_capacity(visible.len() + visible.len() / 4);
+    for c in visible.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `s` as a Markdown code span outside a table (a list item, a paragraph):
+/// control and invisible characters visibly escaped, and fenced with one
+/// backtick more than the longest run of backticks in it, so nothing in it
+/// can close the span. Inside a code span nothing else is syntax.
+pub fn markdown_code(s: &str) -> String {
+    code_span(&visible_line(s))
+}
+
+/// `s` in a table cell, as a code span when that is safe and as
+/// [`markdown_text`] otherwise. In a GFM table the cell is cut at every `|`
+/// before the span is read, and `\|` keeps one in the cell; but the
+/// table's scanner takes a backslash followed by punctuation as a pair, so
+/// a text's own `\` before its `|` would free the pipe, and a code span
+/// cannot escape a backslash. Text with a backslash is therefore written
+/// escaped, not as code.
+pub fn markdown_code_cell(s: &str) -> String {
+    let visible = visible_line(s);
+    if visible.contains('\\') {
+        return markdown_text(s);
+    }
+    code_span(&visible.replace('|', "\\|"))
+}
+
+/// `text` (already one visible line) between backtick fences longer than
+/// any run of backticks in it, padded with a space on each side: CommonMark
+/// strips exactly one from each side when both are there, and without them
+/// a backtick at either end would merge with the fence.
+fn code_span(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    format!("{fence} {text} {fence}")
 }
 
 fn escape(s: &str, replace: impl Fn(char) -> bool) -> Cow<'_, str> {

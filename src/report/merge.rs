@@ -4,8 +4,18 @@
 //! N, one schema), finds the shares missing or given twice, and makes the
 //! report the whole run would have written, with a [`MergeInfo`] saying
 //! how. Pure: reports in, a report out.
+//!
+//! A merge must not turn a failure into a pass, whatever the reports say:
+//! a record is taken only from a report whose share was given that test
+//! (its `partition.tests`; a report of a whole run, which merges only on
+//! its own, was given every test it recorded), and when more than one
+//! record of a test is taken (two shares given the same test, a share
+//! given twice, a test recorded twice in one report) the worst outcome is
+//! kept ([`badness`]). Either makes the merge incomplete: see
+//! [`MergeInfo::adds_up`].
 
-use super::{BaselineInfo, Report, RunnerInfo, Summary, TestRecord};
+use super::escape::for_terminal_line;
+use super::{BaselineInfo, Name, Report, RunnerInfo, Summary, TestRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::btree_map::Entry;
@@ -20,10 +30,12 @@ pub struct MergeInfo {
     pub shards: Vec<ShardInfo>,
     /// Shares (K) of 1..=N no report was given for.
     pub missing: Vec<u32>,
-    /// Shares given by more than one report: the first one's is merged.
+    /// Shares given by more than one report: the first one's run (host,
+    /// settings, times) is merged; the records of all count.
     pub duplicated: Vec<u32>,
-    /// Tests that two shares both ran (the first share's record is kept):
-    /// the shards did not split the tests alike.
+    /// Tests recorded more than once (two shares given the same test, a
+    /// share given twice, a test twice in one report): the worst outcome
+    /// is merged, and each is in `duplicate_records`.
     pub duplicate_tests: Vec<String>,
     /// Tests a share was given that its report neither ran nor lists as
     /// not run.
@@ -31,6 +43,55 @@ pub struct MergeInfo {
     /// Where the shards' runs differed (kernel, settings...): the merged
     /// report holds the first shard's values.
     pub differences: Vec<Difference>,
+    /// Added: every record of each test in `duplicate_tests`, in the order
+    /// given.
+    #[serde(default)]
+    pub duplicate_records: Vec<DuplicateRecord>,
+    /// Added: records left out because the share of the report holding
+    /// them was not given that test.
+    #[serde(default)]
+    pub foreign_records: Vec<ForeignRecord>,
+}
+
+impl MergeInfo {
+    /// Whether the reports add up to one run: every share given once,
+    /// every test a share was given reported by it, no record from a share
+    /// that was not given its test, and no test recorded twice. When they
+    /// do not, the merged report cannot vouch for any pass in it: it is
+    /// incomplete, and `report merge` exits 96 even when a test failed.
+    pub fn adds_up(&self) -> bool {
+        self.missing.is_empty()
+            && self.duplicated.is_empty()
+            && self.duplicate_tests.is_empty()
+            && self.missing_tests.is_empty()
+            && self.foreign_records.is_empty()
+    }
+}
+
+/// The records of one test that more than one report gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateRecord {
+    pub id: String,
+    pub records: Vec<RecordSource>,
+}
+
+/// Which report gave a record, and the record's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordSource {
+    pub path: String,
+    #[serde(deserialize_with = "super::names::outcome")]
+    pub outcome: Name,
+}
+
+/// A record left out: its report's share was not given the test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForeignRecord {
+    pub id: String,
+    pub path: String,
+    #[serde(deserialize_with = "super::names::outcome")]
+    pub outcome: Name,
+    /// The first report whose share was given the test, if any.
+    pub given_to: Option<String>,
 }
 
 /// One report given to `report merge`.
@@ -45,7 +106,8 @@ pub struct ShardInfo {
     pub tests: usize,
     pub complete: bool,
     /// The report merged for this share when this one was left out as a
-    /// second report of the same share; null when this one was merged.
+    /// second report of the same share (its records still count: the
+    /// worst outcome of each test is kept); null when this one was merged.
     pub duplicate_of: Option<String>,
 }
 
@@ -216,41 +278,82 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
         .iter()
         .map(|s| ms_between(earliest.start, s.start) + s.report.duration_ms)
         .fold(0.0, f64::max);
-    let complete = info.missing.is_empty()
-        && info.duplicated.is_empty()
-        && kept.iter().all(|s| s.report.complete);
     let peak_rss_bytes = kept
         .iter()
         .filter_map(|s| s.report.runner.peak_rss_bytes)
         .max();
     let baseline = baseline(&kept);
+    // The tests each report's share was given (None: a whole run's report,
+    // given all it recorded).
+    let given_tests: Vec<(String, Option<HashSet<String>>)> = shards
+        .iter()
+        .map(|s| {
+            let tests = s.report.partition.as_ref();
+            let tests = tests.map(|p| p.tests.iter().cloned().collect());
+            (s.path.clone(), tests)
+        })
+        .collect();
 
-    // The records move: each id once, the first share's kept. A BTreeMap
+    // The records move: each id once, its worst record kept. A BTreeMap
     // orders them by id, as a run sorts its records.
-    let mut tests: BTreeMap<String, TestRecord> = BTreeMap::new();
-    let mut duplicate_tests = BTreeSet::new();
+    let mut tests: BTreeMap<String, (TestRecord, Vec<RecordSource>)> = BTreeMap::new();
     let mut not_run = BTreeSet::new();
     let mut head = None;
-    for (s, merged) in shards.into_iter().zip(merged_here) {
-        if !merged {
-            continue;
-        }
+    for ((s, merged), (path, given)) in shards.into_iter().zip(merged_here).zip(&given_tests) {
         let mut report = s.report;
         for t in std::mem::take(&mut report.tests) {
+            if given.as_ref().is_some_and(|g| !g.contains(&t.id)) {
+                let given_to = given_tests
+                    .iter()
+                    .find(|(_, g)| g.as_ref().is_some_and(|g| g.contains(&t.id)))
+                    .map(|(p, _)| p.clone());
+                info.foreign_records.push(ForeignRecord {
+                    id: t.id,
+                    path: path.clone(),
+                    outcome: t.outcome,
+                    given_to,
+                });
+                continue;
+            }
+            let source = RecordSource {
+                path: path.clone(),
+                outcome: t.outcome,
+            };
             match tests.entry(t.id.clone()) {
                 Entry::Vacant(e) => {
-                    e.insert(t);
+                    e.insert((t, vec![source]));
                 }
-                Entry::Occupied(e) => {
-                    duplicate_tests.insert(e.key().clone());
+                Entry::Occupied(mut e) => {
+                    let (kept, sources) = e.get_mut();
+                    sources.push(source);
+                    if badness(&t) > badness(kept) {
+                        *kept = t;
+                    }
                 }
             }
         }
-        not_run.extend(std::mem::take(&mut report.not_run));
-        head.get_or_insert(report);
+        if merged {
+            not_run.extend(std::mem::take(&mut report.not_run));
+            head.get_or_insert(report);
+        }
     }
-    info.duplicate_tests = duplicate_tests.into_iter().collect();
-    let tests: Vec<TestRecord> = tests.into_values().collect();
+    for (id, (_, sources)) in &tests {
+        if sources.len() > 1 {
+            info.duplicate_tests.push(id.clone());
+            info.duplicate_records.push(DuplicateRecord {
+                id: id.clone(),
+                records: sources.clone(),
+            });
+        }
+    }
+    let tests: Vec<TestRecord> = tests.into_values().map(|(t, _)| t).collect();
+    // A test that ran somewhere did run.
+    let recorded: HashSet<&str> = tests.iter().map(|t| t.id.as_str()).collect();
+    let not_run: Vec<String> = not_run
+        .into_iter()
+        .filter(|id| !recorded.contains(id.as_str()))
+        .collect();
+    let complete = info.adds_up() && info.shards.iter().all(|s| s.complete);
     // The first report is always merged (the first for its share): the
     // run's host, settings, tool and archive are its.
     let head = head.expect("one shard");
@@ -265,7 +368,7 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
         summary: Summary::of(&tests),
         tests,
         runner: RunnerInfo { peak_rss_bytes },
-        not_run: not_run.into_iter().collect(),
+        not_run,
         baseline,
         archive: head.archive,
         partition: None,
@@ -357,6 +460,22 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
         }
     }
     Ok(())
+}
+
+/// How bad a record's outcome is, to keep the worst of two records of one
+/// test: a pass is the least bad (a flaky one worse than a clean one),
+/// then a test that was not run (ignored: it claims no pass), then every
+/// way of failing.
+fn badness(t: &TestRecord) -> u8 {
+    match t.outcome {
+        "passed" => u8::from(t.flaky),
+        "ignored" => 2,
+        "failed" => 3,
+        "timed_out" => 4,
+        "oom_killed" => 5,
+        "signaled" => 6,
+        _ => 7,
+    }
 }
 
 /// "hash 2/3".
@@ -456,11 +575,13 @@ fn differences(kept: &[&Shard]) -> Vec<Difference> {
 
 /// What `report merge` says about a merged report, one line each:
 /// "Merged 3 reports (hash 1/3, 2/3, 3/3): 120 tests: 118 passed, 2
-/// failed", then what is missing, given twice or inconsistent.
+/// failed", then what is missing, given twice or inconsistent. Ids, paths
+/// and schemes are made visible for a terminal.
 pub fn describe(report: &Report) -> Vec<String> {
     let Some(info) = &report.merged else {
         return Vec::new();
     };
+    let vis = |s: &str| for_terminal_line(s).into_owned();
     let merged: Vec<&ShardInfo> = info
         .shards
         .iter()
@@ -471,7 +592,7 @@ pub fn describe(report: &Report) -> Vec<String> {
             let mut ks: Vec<u32> = merged.iter().filter_map(|s| s.index).collect();
             ks.sort_unstable();
             let ks: Vec<String> = ks.iter().map(|k| format!("{k}/{total}")).collect();
-            format!("{scheme} {}", ks.join(", "))
+            format!("{} {}", vis(scheme), ks.join(", "))
         }
         _ => "not sharded".to_string(),
     };
@@ -489,42 +610,78 @@ pub fn describe(report: &Report) -> Vec<String> {
     for s in &info.shards {
         if let (Some(first), Some(k)) = (&s.duplicate_of, s.index) {
             lines.push(format!(
-                "duplicated share {k}: {first} and {} (the first is merged)",
-                s.path
+                "duplicated share {k}: {} and {} (the first is merged)",
+                vis(first),
+                vis(&s.path)
             ));
         }
     }
     for s in info.shards.iter().filter(|s| !s.complete) {
         lines.push(format!(
             "incomplete shard: {} (its run stopped early)",
-            s.path
+            vis(&s.path)
         ));
     }
-    let listed = |what: &str, ids: &[String]| {
-        const SHOWN: usize = 10;
-        let mut line = format!("{}: {}", what, ids[..ids.len().min(SHOWN)].join(", "));
-        if ids.len() > SHOWN {
-            line += &format!(" and {} more", ids.len() - SHOWN);
-        }
-        line
-    };
-    if !info.duplicate_tests.is_empty() {
-        lines.push(listed(
-            "tests run by more than one share (the first kept)",
-            &info.duplicate_tests,
+    const SHOWN: usize = 10;
+    let more = |n: usize, what: &str| format!("and {} more {what}", n - SHOWN);
+    for d in info.duplicate_records.iter().take(SHOWN) {
+        let each: Vec<String> = d
+            .records
+            .iter()
+            .map(|r| format!("{} in {}", r.outcome, vis(&r.path)))
+            .collect();
+        let kept = report
+            .tests
+            .iter()
+            .find(|t| t.id == d.id)
+            .map_or("", |t| t.outcome);
+        lines.push(format!(
+            "test {} recorded more than once: {} (the worst, {kept}, is merged)",
+            vis(&d.id),
+            each.join(", ")
+        ));
+    }
+    if info.duplicate_records.len() > SHOWN {
+        lines.push(more(
+            info.duplicate_records.len(),
+            "tests recorded more than once",
+        ));
+    }
+    for f in info.foreign_records.iter().take(SHOWN) {
+        let given_to = match &f.given_to {
+            Some(p) => format!("{} was", vis(p)),
+            None => "no share was".into(),
+        };
+        lines.push(format!(
+            "record of {} in {} ({}) left out: that report's share was not given the test ({given_to})",
+            vis(&f.id),
+            vis(&f.path),
+            f.outcome
+        ));
+    }
+    if info.foreign_records.len() > SHOWN {
+        lines.push(more(
+            info.foreign_records.len(),
+            "records from a share not given their test",
         ));
     }
     if !info.missing_tests.is_empty() {
-        lines.push(listed(
-            "tests a share was given but did not report",
-            &info.missing_tests,
-        ));
+        let ids = &info.missing_tests;
+        let shown: Vec<String> = ids.iter().take(SHOWN).map(|id| vis(id)).collect();
+        let mut line = format!(
+            "tests a share was given but did not report: {}",
+            shown.join(", ")
+        );
+        if ids.len() > SHOWN {
+            line += &format!(" {}", more(ids.len(), "tests"));
+        }
+        lines.push(line);
     }
     for d in &info.differences {
         let values: Vec<String> = d
             .values
             .iter()
-            .map(|v| format!("{} in {}", v.value, v.path))
+            .map(|v| format!("{} in {}", v.value, vis(&v.path)))
             .collect();
         lines.push(format!(
             "shards differ on {}: {}",
@@ -667,9 +824,9 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicated_share_keeps_the_first_report_and_names_both() {
-        let first = shard(1, 2, &[("p a", "failed")]);
-        let again = shard(1, 2, &[("p a", "passed")]);
+    fn a_duplicated_share_counts_every_record_and_keeps_the_worst() {
+        let first = shard(1, 2, &[("p a", "passed"), ("p c", "failed")]);
+        let again = shard(1, 2, &[("p a", "failed"), ("p c", "passed")]);
         let b = shard(2, 2, &[("p b", "passed")]);
         let r = merge(named(vec![
             ("a.json", first),
@@ -679,34 +836,149 @@ mod tests {
         .unwrap();
         assert!(!r.complete);
         let m = info(&r);
+        assert!(!m.adds_up());
         assert_eq!(m.duplicated, [1]);
         assert!(m.missing.is_empty());
         assert_eq!(m.shards[2].duplicate_of.as_deref(), Some("a.json"));
         assert_eq!(m.shards[0].duplicate_of, None);
-        // The second report's tests are not merged: not a duplicate test.
-        assert!(m.duplicate_tests.is_empty());
-        assert_eq!(r.tests[0].outcome, "failed");
-        assert_eq!(r.summary.total, 2);
+        // Whichever report came first, neither failure is hidden.
+        let outcomes: Vec<&str> = r.tests.iter().map(|t| t.outcome).collect();
+        assert_eq!(ids(&r), ["p a", "p b", "p c"]);
+        assert_eq!(outcomes, ["failed", "passed", "failed"]);
+        assert_eq!(m.duplicate_tests, ["p a", "p c"]);
+        assert_eq!(
+            m.duplicate_records[0].records,
+            [
+                RecordSource {
+                    path: "a.json".into(),
+                    outcome: "passed"
+                },
+                RecordSource {
+                    path: "c.json".into(),
+                    outcome: "failed"
+                }
+            ]
+        );
+        assert_eq!(r.summary.total, 3);
+        let lines = describe(&r);
+        assert!(
+            lines.contains(
+                &"duplicated share 1: a.json and c.json (the first is merged)".to_string()
+            ),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(
+                &"test p a recorded more than once: passed in a.json, failed in c.json (the worst, failed, is merged)".to_string()
+            ),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_test_two_shares_were_given_keeps_its_worst_record() {
+        let a = shard(1, 2, &[("p a", "passed"), ("p x", "passed")]);
+        let b = shard(2, 2, &[("p b", "passed"), ("p x", "timed_out")]);
+        let r = merge(named(vec![("a.json", a), ("b.json", b)])).unwrap();
+        assert_eq!(info(&r).duplicate_tests, ["p x"]);
+        assert_eq!(ids(&r), ["p a", "p b", "p x"]);
+        assert_eq!(r.tests[2].outcome, "timed_out");
+        // Every share is there once, but the shares overlap: not one run.
+        assert!(!r.complete && !info(&r).adds_up());
         assert!(
             describe(&r).contains(
-                &"duplicated share 1: a.json and c.json (the first is merged)".to_string()
+                &"test p x recorded more than once: passed in a.json, timed_out in b.json (the worst, timed_out, is merged)".to_string()
             ),
             "{:?}",
             describe(&r)
         );
     }
 
+    /// Issue 20, item 5: shard 2's report, given first, with a record
+    /// added claiming that shard 1's failed test passed.
     #[test]
-    fn a_test_two_shares_ran_is_named_and_kept_once() {
-        let a = shard(1, 2, &[("p a", "passed"), ("p x", "passed")]);
-        let b = shard(2, 2, &[("p b", "passed"), ("p x", "failed")]);
-        let r = merge(named(vec![("a.json", a), ("b.json", b)])).unwrap();
-        assert_eq!(info(&r).duplicate_tests, ["p x"]);
-        assert_eq!(ids(&r), ["p a", "p b", "p x"]);
-        assert_eq!(r.tests[2].outcome, "passed");
-        // Reported, not fatal: every share is there once.
-        assert!(r.complete);
-        assert!(describe(&r)[1].contains("p x"), "{:?}", describe(&r));
+    fn a_record_from_a_share_not_given_the_test_is_left_out() {
+        let one = shard(1, 2, &[("p a", "failed"), ("p c", "passed")]);
+        let mut two = shard(2, 2, &[("p b", "passed")]);
+        two.tests.push(record("p a", "passed"));
+        two.tests.push(record("p nowhere", "passed"));
+        two.summary = Summary::of(&two.tests);
+        let r = merge(named(vec![("two.json", two), ("one.json", one)])).unwrap();
+        assert_eq!(ids(&r), ["p a", "p b", "p c"]);
+        assert_eq!(r.tests[0].outcome, "failed");
+        assert_eq!((r.summary.passed, r.summary.failed), (2, 1));
+        assert!(!r.complete);
+        let m = info(&r);
+        assert!(!m.adds_up());
+        assert!(m.duplicate_tests.is_empty());
+        assert_eq!(
+            m.foreign_records,
+            [
+                ForeignRecord {
+                    id: "p a".into(),
+                    path: "two.json".into(),
+                    outcome: "passed",
+                    given_to: Some("one.json".into()),
+                },
+                ForeignRecord {
+                    id: "p nowhere".into(),
+                    path: "two.json".into(),
+                    outcome: "passed",
+                    given_to: None,
+                }
+            ]
+        );
+        let lines = describe(&r);
+        assert!(
+            lines.contains(&"record of p a in two.json (passed) left out: that report's share was not given the test (one.json was)".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("record of p nowhere") && l.ends_with("(no share was)")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_whole_runs_report_keeps_the_worst_of_a_test_recorded_twice() {
+        // A report without partition info merges only on its own and was
+        // given every test it recorded; a test twice in it is not one run.
+        let r = testing::report(
+            vec![
+                record("p a", "passed"),
+                record("p a", "failed"),
+                record("p b", "passed"),
+            ],
+            "2025-01-01T10:00:00.000Z",
+            1.0,
+        );
+        let m = merge(named(vec![("run.json", r)])).unwrap();
+        assert_eq!(ids(&m), ["p a", "p b"]);
+        assert_eq!(m.tests[0].outcome, "failed");
+        assert!(!m.complete && !info(&m).adds_up());
+        assert_eq!(info(&m).duplicate_tests, ["p a"]);
+        assert!(info(&m).foreign_records.is_empty());
+    }
+
+    #[test]
+    fn the_worst_outcome_is_any_failure_then_not_run_then_a_flaky_pass() {
+        let mut flaky = record("p", "passed");
+        flaky.flaky = true;
+        let order = [
+            record("p", "passed"),
+            flaky,
+            record("p", "ignored"),
+            record("p", "failed"),
+            record("p", "timed_out"),
+            record("p", "oom_killed"),
+            record("p", "signaled"),
+            record("p", "setup_error"),
+        ];
+        for pair in order.windows(2) {
+            assert!(badness(&pair[0]) < badness(&pair[1]), "{}", pair[1].outcome);
+        }
     }
 
     #[test]
@@ -723,9 +995,10 @@ mod tests {
         let r = merge(named(vec![("a.json", a), ("b.json", b)])).unwrap();
         assert_eq!(info(&r).missing_tests, ["p lost"]);
         assert_eq!(r.not_run, ["p later", "p stopped"]);
-        // Every share there, but one stopped early.
+        // Every share there, but one stopped early and lost a test.
         assert!(!r.complete);
         assert!(info(&r).missing.is_empty());
+        assert!(!info(&r).adds_up());
         let lines = describe(&r);
         assert!(lines.contains(&"incomplete shard: a.json (its run stopped early)".into()));
         assert!(lines.iter().any(|l| l.ends_with(": p lost")), "{lines:?}");
@@ -901,7 +1174,7 @@ mod tests {
         let a = shard(1, 2, &[("p a", "passed")]);
         let r = merge(named(vec![("a.json", a)])).unwrap();
         let text = serde_json::to_string(&r).unwrap();
-        let back = Report::from_json(&text).unwrap();
+        let back = crate::report::load::parse(&text).unwrap();
         assert_eq!(back.merged, r.merged);
         assert_eq!(serde_json::to_string(&back).unwrap(), text);
     }

@@ -9,6 +9,9 @@ pub mod flaky;
 pub mod github;
 pub mod html;
 pub mod junit;
+pub mod load;
+#[cfg(test)]
+pub mod markdown_check;
 pub mod merge;
 pub mod progress;
 pub mod summary;
@@ -151,7 +154,7 @@ pub struct RunnerInfo {
 pub struct TestRecord {
     pub id: String,
     /// Added to v1: the binary id as cargo-nextest writes it (read back
-    /// from an older report: see [`Report::from_json`]).
+    /// from an older report: see [`load::parse`]).
     #[serde(default)]
     pub binary_id: String,
     pub package: String,
@@ -515,34 +518,6 @@ pub fn write_json(report: &Report, path: &Path) -> Result<(), Error> {
     })
 }
 
-impl Report {
-    /// Reads back a report of schema version 1, also one written before
-    /// the fields added to v1 existed (they take their defaults; a missing
-    /// `binary_id` is worked out from the package, target and kind as a
-    /// run forms it). The error says what is wrong, without the file name.
-    pub fn from_json(text: &str) -> Result<Report, String> {
-        // The version first: a later schema may not parse as this one, and
-        // "missing field" would hide why.
-        #[derive(Deserialize)]
-        struct Version {
-            schema_version: Option<serde_json::Value>,
-        }
-        let version = serde_json::from_str::<Version>(text)
-            .map_err(|e| e.to_string())?
-            .schema_version;
-        match version {
-            Some(v) if v == 1 => {}
-            Some(v) => return Err(format!("schema version {v}; this cargo-isolate reads 1")),
-            None => return Err("no schema_version".into()),
-        }
-        let mut report: Report = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        for t in report.tests.iter_mut().filter(|t| t.binary_id.is_empty()) {
-            t.binary_id = crate::build::binary_id(&t.package, &t.binary, &t.kind);
-        }
-        Ok(report)
-    }
-}
-
 /// Reading the fixed vocabularies back (`deserialize_with` helpers): each
 /// maps a name to the crate's own literal for it and refuses a name the
 /// crate never writes, naming it.
@@ -727,6 +702,11 @@ pub mod testing {
 mod tests {
     use super::*;
 
+    /// A report read back as `report merge` reads one, the error as text.
+    fn from_json(text: &str) -> Result<Report, String> {
+        load::parse(text).map_err(|e| e.to_string())
+    }
+
     pub fn record(outcome: &'static str) -> TestRecord {
         let mut r = TestRecord::new("p::b::t".into(), "p", "b", "test", Some("t".into()));
         r.outcome = outcome;
@@ -882,14 +862,14 @@ mod tests {
         }
         assert!(v["tests"][1]["stress"]["first_failure"].is_object());
         assert!(v["partition"].is_object() && v["baseline"].is_object());
-        let back = Report::from_json(&written).unwrap();
+        let back = from_json(&written).unwrap();
         assert_eq!(serde_json::to_string_pretty(&back).unwrap(), written);
 
         let mut merged = full_report();
         merged.partition = None;
         let merged = merge::merge(vec![("a.json".into(), merged)]).unwrap();
         let written = serde_json::to_string_pretty(&merged).unwrap();
-        let back = Report::from_json(&written).unwrap();
+        let back = from_json(&written).unwrap();
         assert_eq!(serde_json::to_string_pretty(&back).unwrap(), written);
     }
 
@@ -911,7 +891,7 @@ mod tests {
                      "peak_memory_bytes": null, "peak_rss_bytes": null, "pids_peak": null,
                      "stdout": "", "stderr": ""}]
         }"#;
-        let r = Report::from_json(old).unwrap();
+        let r = from_json(old).unwrap();
         assert_eq!(r.tool.version, "0.1.0-old");
         assert_eq!((r.host.cgroup, r.settings.isolation), ("v1", "per-binary"));
         let t = &r.tests[0];
@@ -920,7 +900,7 @@ mod tests {
         assert!(r.not_run.is_empty() && r.partition.is_none() && r.merged.is_none());
         assert_eq!(r.runner.peak_rss_bytes, None);
         // The same version read twice is one string.
-        let again = Report::from_json(old).unwrap();
+        let again = from_json(old).unwrap();
         assert!(std::ptr::eq(r.tool.version, again.tool.version));
     }
 
@@ -937,7 +917,7 @@ mod tests {
                 };
             }
             *at = value;
-            Report::from_json(&v.to_string()).unwrap_err()
+            from_json(&v.to_string()).unwrap_err()
         };
         let err = with(&["tests", "0", "outcome"], "exploded".into());
         assert!(
@@ -972,11 +952,11 @@ mod tests {
         assert!(err.starts_with("unknown tool \"cargo-nextest\""), "{err}");
         let err = with(&["schema_version"], 2.into());
         assert_eq!(err, "schema version 2; this cargo-isolate reads 1");
-        assert_eq!(Report::from_json("{}").unwrap_err(), "no schema_version");
-        let err = Report::from_json(r#"{"schema_version": 1}"#).unwrap_err();
+        assert_eq!(from_json("{}").unwrap_err(), "no schema_version");
+        let err = from_json(r#"{"schema_version": 1}"#).unwrap_err();
         assert!(err.starts_with("missing field `tool`"), "{err}");
-        assert!(Report::from_json("[1, 2]").is_err());
-        assert!(Report::from_json("not json").is_err());
+        assert!(from_json("[1, 2]").is_err());
+        assert!(from_json("not json").is_err());
     }
 
     #[test]

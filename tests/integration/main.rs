@@ -1123,5 +1123,6 @@ mod html_report;
 mod junit_xml;
 mod leaks;
 mod merge;
+mod report_input;
 mod second_wall;
 mod sharding;

@@ -1,16 +1,18 @@
 //! `cargo isolate report merge SHARD.json... -o ALL.json [--junit X]
 //! [--html Y]` on shard reports written here (shaped as `cargo isolate
 //! test --archive-file A --partition hash:K/N` writes them): what the
-//! merged report holds, the exit codes (0, 100, 96 for a missing share, 2
-//! for reports that are not shards of one run) and the extra outputs.
+//! merged report holds, the exit codes (0, 100, 96 for a missing share or
+//! reports that do not add up, 2 for reports that are not shards of one
+//! run) and the extra outputs; and forged shards, which cannot turn a
+//! failure into a pass.
 
 use super::*;
 use serde_json::json;
 
-const SHA: &str = "5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f";
+pub(super) const SHA: &str = "5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f5f2b8e0c9a1d4e7f";
 
 /// One test's record, as a run writes it.
-fn record(name: &str, outcome: &str) -> Value {
+pub(super) fn record(name: &str, outcome: &str) -> Value {
     let failed = outcome != "passed";
     json!({
         "id": format!("demo {name}"), "binary_id": "demo",
@@ -30,7 +32,7 @@ fn record(name: &str, outcome: &str) -> Value {
 
 /// Share `k` of `hash:k/n` of the archive `sha`, which ran `tests`
 /// (name, outcome), started `start_s` seconds after noon and took 2 s.
-fn shard(k: u32, n: u32, sha: &str, tests: &[(&str, &str)], start_s: u32) -> Value {
+pub(super) fn shard(k: u32, n: u32, sha: &str, tests: &[(&str, &str)], start_s: u32) -> Value {
     let records: Vec<Value> = tests.iter().map(|(n, o)| record(n, o)).collect();
     let count = |o: &str| tests.iter().filter(|(_, x)| *x == o).count();
     json!({
@@ -56,7 +58,7 @@ fn shard(k: u32, n: u32, sha: &str, tests: &[(&str, &str)], start_s: u32) -> Val
 }
 
 /// Writes each (file name, report) to `dir`; their paths.
-fn write_all(dir: &Path, reports: &[(&str, Value)]) -> Vec<PathBuf> {
+pub(super) fn write_all(dir: &Path, reports: &[(&str, Value)]) -> Vec<PathBuf> {
     reports
         .iter()
         .map(|(name, r)| {
@@ -68,7 +70,7 @@ fn write_all(dir: &Path, reports: &[(&str, Value)]) -> Vec<PathBuf> {
 }
 
 /// `cargo isolate report merge -o OUT EXTRA... REPORTS...`.
-fn merge(out: &Path, extra: &[&str], reports: &[PathBuf]) -> Output {
+pub(super) fn merge(out: &Path, extra: &[&str], reports: &[PathBuf]) -> Output {
     Command::new(BIN)
         .args(["isolate", "report", "merge", "-o"])
         .arg(out)
@@ -84,11 +86,11 @@ fn read(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn stderr(out: &Output) -> String {
+pub(super) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn tmp() -> tempfile::TempDir {
+pub(super) fn tmp() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("isolate-it-merge-")
         .tempdir()
@@ -227,7 +229,12 @@ fn a_share_given_twice_is_named_and_exits_96() {
     let m = read(&out_path);
     assert_eq!(m["complete"], false);
     assert_eq!(m["merged"]["duplicated"], json!([1]));
-    assert_eq!(m["summary"]["passed"], 2);
+    // The second report of share 1 failed "demo a": the failure is kept,
+    // though the first report said it passed.
+    assert_eq!(m["summary"]["passed"], 1);
+    assert_eq!(m["summary"]["failed"], 1);
+    assert_eq!(m["tests"][0]["outcome"], "failed");
+    assert_eq!(m["merged"]["duplicate_tests"], json!(["demo a"]));
     let err = stderr(&out);
     let want = format!(
         "duplicated share 1: {} and {}",
@@ -336,6 +343,126 @@ fn junit_and_html_are_written_when_asked() {
     let err = stderr(&out);
     assert!(
         err.contains(junit.to_str().unwrap()) && err.contains(html.to_str().unwrap()),
+        "{err}"
+    );
+}
+
+/// The ids of a merged report's records with their outcomes.
+fn outcomes(m: &Value) -> Vec<(String, String)> {
+    m["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let s = |k: &str| t[k].as_str().unwrap().to_string();
+            (s("id"), s("outcome"))
+        })
+        .collect()
+}
+
+/// Issue 20, item 5: shard 1 ran "demo a" and it failed; shard 2's report,
+/// with one record added claiming it passed, is given first.
+#[test]
+fn a_shard_cannot_pass_a_test_another_shard_failed() {
+    let tmp = tmp();
+    let mut forged = shard(2, 2, SHA, &[("b", "passed")], 0);
+    forged["tests"]
+        .as_array_mut()
+        .unwrap()
+        .push(record("a", "passed"));
+    forged["summary"]["total"] = json!(2);
+    forged["summary"]["passed"] = json!(2);
+    let shards = write_all(
+        tmp.path(),
+        &[
+            ("s2.json", forged),
+            (
+                "s1.json",
+                shard(1, 2, SHA, &[("a", "failed"), ("c", "passed")], 0),
+            ),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let out = merge(&out_path, &[], &shards);
+    assert_code(&out, 96);
+    let m = read(&out_path);
+    let want = [
+        ("demo a", "failed"),
+        ("demo b", "passed"),
+        ("demo c", "passed"),
+    ]
+    .map(|(i, o)| (i.to_string(), o.to_string()));
+    assert_eq!(outcomes(&m), want);
+    assert_eq!(m["complete"], false);
+    assert_eq!(m["summary"]["failed"], 1);
+    let foreign = &m["merged"]["foreign_records"];
+    assert_eq!(foreign[0]["id"], "demo a");
+    assert_eq!(foreign[0]["path"], shards[0].to_str().unwrap());
+    assert_eq!(foreign[0]["given_to"], shards[1].to_str().unwrap());
+    let err = stderr(&out);
+    let line = format!(
+        "record of demo a in {} (passed) left out: that report's share was not given the test ({} was)",
+        shards[0].display(),
+        shards[1].display()
+    );
+    assert!(err.contains(&line), "{err}");
+}
+
+/// The same forgery, with the test added to the forged shard's
+/// `partition.tests` too: two shares were given it, and the worst outcome
+/// is kept.
+#[test]
+fn a_shard_claiming_the_test_too_cannot_pass_it_either() {
+    let tmp = tmp();
+    let mut forged = shard(2, 2, SHA, &[("b", "passed"), ("a", "passed")], 0);
+    forged["partition"]["tests"] = json!(["demo b", "demo a"]);
+    let shards = write_all(
+        tmp.path(),
+        &[
+            ("s2.json", forged),
+            ("s1.json", shard(1, 2, SHA, &[("a", "failed")], 0)),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let out = merge(&out_path, &[], &shards);
+    assert_code(&out, 96);
+    let m = read(&out_path);
+    assert_eq!(m["tests"][0]["id"], "demo a");
+    assert_eq!(m["tests"][0]["outcome"], "failed");
+    assert_eq!(m["complete"], false);
+    assert_eq!(m["merged"]["duplicate_tests"], json!(["demo a"]));
+    let err = stderr(&out);
+    let line = format!(
+        "test demo a recorded more than once: passed in {}, failed in {} (the worst, failed, is merged)",
+        shards[0].display(),
+        shards[1].display()
+    );
+    assert!(err.contains(&line), "{err}");
+}
+
+/// A share's report that drops a test it was given (here the one that
+/// failed) does not make a green merge.
+#[test]
+fn a_test_a_share_did_not_report_exits_96() {
+    let tmp = tmp();
+    let mut dropped = shard(1, 2, SHA, &[("a", "passed")], 0);
+    dropped["partition"]["tests"] = json!(["demo a", "demo x"]);
+    let shards = write_all(
+        tmp.path(),
+        &[
+            ("s1.json", dropped),
+            ("s2.json", shard(2, 2, SHA, &[("b", "passed")], 0)),
+        ],
+    );
+    let out_path = tmp.path().join("all.json");
+    let out = merge(&out_path, &[], &shards);
+    assert_code(&out, 96);
+    let m = read(&out_path);
+    assert_eq!(m["complete"], false);
+    assert_eq!(m["merged"]["missing_tests"], json!(["demo x"]));
+    let err = stderr(&out);
+    assert!(
+        err.contains("tests a share was given but did not report: demo x"),
         "{err}"
     );
 }
