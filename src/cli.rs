@@ -73,6 +73,11 @@ pub struct TestArgs {
         help_heading = "Archives and shards"
     )]
     pub workspace_remap: Option<PathBuf>,
+    /// Let the archive's own .config/isolate.toml set any key, as a
+    /// workspace's does; without this it may only select tests and set
+    /// limits and budgets (an archive is untrusted input).
+    #[arg(long, requires = "archive_file", help_heading = "Archives and shards")]
+    pub trust_archive_config: bool,
     /// Run only this share of the selected tests: hash:K/N, slice:K/N,
     /// duration:K/N (with --timings), K from 1; or auto (K and N from the
     /// CI's variables: GitLab, Buildkite, CircleCI, a Kubernetes Indexed

@@ -428,12 +428,20 @@ fn explicit_test_settings(args: &TestArgs, explicit: &Explicit) -> TestSettings 
 }
 
 /// The configuration file of the workspace being tested (or
-/// --config-file), resolved for --profile.
+/// --config-file), resolved for --profile. An archive's own file may only
+/// select tests and set limits and budgets, unless the user trusts it.
 fn load_config(args: &TestArgs, archive: Option<&archive::Opened>) -> Result<Config, Error> {
     let root = match archive {
         Some(a) => Some(a.workspace_root.clone()),
         None => workspace_root(args.cargo.manifest_path.as_deref()),
     };
+    if let Some(a) = archive
+        && args.config_file.is_none()
+        && !args.trust_archive_config
+    {
+        crate::config::check_archive_config(&a.workspace_root)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+    }
     Config::load(
         args.config_file.as_deref(),
         root.as_deref(),
