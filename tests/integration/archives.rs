@@ -77,21 +77,24 @@ impl Scene {
     /// `cargo isolate test --archive-file ARCHIVE ARGS` with TMPDIR the
     /// scene's and no XDG_RUNTIME_DIR.
     fn run(&self, archive: &Path, args: &[&str]) -> Output {
-        self.run_as(None, archive, args)
+        self.run_with_xdg(None, archive, args)
     }
 
-    fn run_as(&self, bin: Option<&Path>, archive: &Path, args: &[&str]) -> Output {
-        Command::new(bin.unwrap_or(Path::new(BIN)))
-            .args(["isolate", "test", "--archive-file"])
+    /// As [`Scene::run`], with XDG_RUNTIME_DIR `xdg` when given.
+    fn run_with_xdg(&self, xdg: Option<&Path>, archive: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["isolate", "test", "--archive-file"])
             .arg(archive)
             .args(args)
             .current_dir(self.tmp.path())
             .env("TMPDIR", self.shared_tmp())
             .env_remove("XDG_RUNTIME_DIR")
             .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        if let Some(x) = xdg {
+            cmd.env("XDG_RUNTIME_DIR", x);
+        }
+        cmd.output().unwrap()
     }
 }
 
@@ -339,7 +342,7 @@ fn an_archive_config_cannot_weaken_the_sandbox() {
 
 /// Removes what runs unpacked in the scene's TMPDIR (root-owned, 0700).
 fn remove_unpacked(scene: &Scene) {
-    let _ = std::fs::remove_dir_all(scene.shared_tmp().join(format!("cargo-isolate-{}", uid())));
+    let _ = std::fs::remove_dir_all(tmp_dir_of(scene));
 }
 
 fn uid() -> u32 {
@@ -632,6 +635,47 @@ fn an_unpack_dir_another_user_planted_is_never_used() {
     assert!(staging.is_empty(), "no staging dir is left behind");
     remove_unpacked(&scene);
     let _ = std::fs::remove_dir_all(tmp.join(format!("cargo-isolate-archive-{}", &sha[..16])));
+}
+
+/// The default place is `$XDG_RUNTIME_DIR/cargo-isolate` when that is a
+/// private directory of ours; one that is not (sudo keeps the caller's)
+/// is passed over for `<tmp>/cargo-isolate-<uid>`.
+#[test]
+fn archives_unpack_in_the_users_runtime_dir_when_it_is_theirs() {
+    let scene = Scene::new();
+    let archive = scene.path("tests.tar.zst");
+    write_archive(&archive, &runnable("PROBE", &scene));
+    let xdg = scene.path("run-user");
+    std::fs::create_dir(&xdg).unwrap();
+    std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let ours = tmp_dir_of(&scene);
+    let out = scene.run_with_xdg(Some(&xdg), &archive, &["--list"]);
+    assert_code(&out, 0);
+    let unpacked: Vec<_> = std::fs::read_dir(xdg.join("cargo-isolate"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        unpacked.len() == 1 && unpacked[0].starts_with("archive-"),
+        "{unpacked:?}"
+    );
+    assert!(!ours.exists(), "not under TMPDIR");
+    if is_root() {
+        // Someone else's runtime dir: not used, and not touched.
+        std::os::unix::fs::chown(&xdg, Some(65534), Some(65534)).unwrap();
+        std::fs::remove_dir_all(xdg.join("cargo-isolate")).unwrap();
+        let out = scene.run_with_xdg(Some(&xdg), &archive, &["--list"]);
+        assert_code(&out, 0);
+        assert!(!xdg.join("cargo-isolate").exists());
+        assert!(ours.is_dir());
+        remove_unpacked(&scene);
+    }
+}
+
+/// `<tmp>/cargo-isolate-<uid>` of the scene's TMPDIR.
+fn tmp_dir_of(scene: &Scene) -> PathBuf {
+    scene.shared_tmp().join(format!("cargo-isolate-{}", uid()))
 }
 
 /// Writes `items` as plain files (what an attacker copies into place).
