@@ -64,8 +64,10 @@ pub struct TestArgs {
     /// building: no cargo, no sources needed.
     #[arg(long, value_name = "PATH", help_heading = "Archives and shards")]
     pub archive_file: Option<PathBuf>,
-    /// Where to unpack the archive: its workspace goes to DIR, its target
-    /// dir to DIR/target [default: <tmp>/cargo-isolate-archive-<hash>].
+    /// Where to unpack the archive: DIR/workspace and DIR/target; DIR must
+    /// be yours and writable by you alone (made 0700 when missing)
+    /// [default: $XDG_RUNTIME_DIR/cargo-isolate/archive-<hash>, else
+    /// <tmp>/cargo-isolate-<uid>/archive-<hash>].
     #[arg(
         long,
         value_name = "DIR",
@@ -73,6 +75,24 @@ pub struct TestArgs {
         help_heading = "Archives and shards"
     )]
     pub workspace_remap: Option<PathBuf>,
+    /// Let the archive's own .config/isolate.toml set any key, as a
+    /// workspace's does; without this it may only select tests and set
+    /// limits and budgets (an archive is untrusted input).
+    #[arg(long, requires = "archive_file", help_heading = "Archives and shards")]
+    pub trust_archive_config: bool,
+    /// Refuse an archive that declares more than SIZE unpacked, before
+    /// writing any of it [default: 4G].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "archive_file", help_heading = "Archives and shards")]
+    pub archive_max_bytes: Option<u64>,
+    /// Refuse an archive of more than N entries (files, directories,
+    /// symlinks) [default: 100000].
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "archive_file",
+        help_heading = "Archives and shards"
+    )]
+    pub archive_max_entries: Option<u64>,
     /// Run only this share of the selected tests: hash:K/N, slice:K/N,
     /// duration:K/N (with --timings), K from 1; or auto (K and N from the
     /// CI's variables: GitLab, Buildkite, CircleCI, a Kubernetes Indexed

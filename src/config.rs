@@ -624,6 +624,147 @@ impl Config {
     }
 }
 
+/// What an archive's own `.config/isolate.toml` may set in a profile: which
+/// tests run, how often and when the run stops; the tests' limits (their
+/// cgroup's, their time, faults in their own network); and budgets. An
+/// archive is untrusted input, so this is an allow-list: every other key
+/// (the sandbox's shape, host paths the runner reads or writes, the
+/// terminal, parallelism, and any key added later) is refused unless the
+/// user vouches for the file (`--trust-archive-config`) or gives their own
+/// (`--config-file`).
+pub const ARCHIVE_PROFILE_KEYS: &[&str] = &[
+    // Selection and repetition.
+    "default-filter",
+    "run-ignored",
+    "fail-fast",
+    "no-fail-fast",
+    "max-fail",
+    "retries",
+    "flaky-fails",
+    "stress-count",
+    "repeat",
+    "stress-duration",
+    // Limits.
+    "memory-max",
+    "pids-max",
+    "cpus",
+    "timeout",
+    "net-loss",
+    "net-reject",
+    "net-drop",
+    "net-rate",
+    "net-delay",
+    "net-jitter",
+    // Budgets.
+    "memory-budget",
+    "time-budget",
+    "cpu-budget",
+    "budgets",
+    "max-memory-regression",
+    "max-time-regression",
+    "max-cpu-regression",
+    "memory-regression-floor",
+    "time-regression-floor",
+    "cpu-regression-floor",
+    "overrides",
+];
+
+/// What an archive's configuration may set in an override (as above).
+pub const ARCHIVE_OVERRIDE_KEYS: &[&str] = &[
+    "filter",
+    "memory-max",
+    "pids-max",
+    "cpus",
+    "timeout",
+    "retries",
+    "memory-budget",
+    "time-budget",
+    "cpu-budget",
+    "net-loss",
+    "net-reject",
+    "net-drop",
+    "net-rate",
+    "net-delay",
+    "net-jitter",
+];
+
+/// Refuses the configuration file of an unpacked archive's workspace if
+/// it sets anything but [`ARCHIVE_PROFILE_KEYS`] and
+/// [`ARCHIVE_OVERRIDE_KEYS`]. No file: nothing to refuse.
+pub fn check_archive_config(workspace_root: &Path) -> Result<(), ConfigError> {
+    let path = workspace_root.join(DEFAULT_PATH);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => check_archive_text(&text, &path),
+        // Missing, or unreadable (which loading it says).
+        Err(_) => Ok(()),
+    }
+}
+
+fn check_archive_text(text: &str, path: &Path) -> Result<(), ConfigError> {
+    use toml::de::{DeTable, DeValue};
+    // A syntax or type error is the parser's to point at.
+    let Ok(doc) = DeTable::parse(text) else {
+        return Ok(());
+    };
+    let mut refused: Vec<(String, Range<usize>)> = Vec::new();
+    for (key, value) in doc.get_ref() {
+        let DeValue::Table(profiles) = value.get_ref() else {
+            refused.push((key.get_ref().to_string(), key.span()));
+            continue;
+        };
+        if key.get_ref() != "profile" {
+            refused.push((key.get_ref().to_string(), key.span()));
+            continue;
+        }
+        for (name, profile) in profiles {
+            let DeValue::Table(keys) = profile.get_ref() else {
+                continue;
+            };
+            for (k, v) in keys {
+                let k_name: &str = k.get_ref();
+                if !ARCHIVE_PROFILE_KEYS.contains(&k_name) {
+                    refused.push((format!("profile.{}.{k_name}", name.get_ref()), k.span()));
+                    continue;
+                }
+                let DeValue::Array(list) = v.get_ref() else {
+                    continue;
+                };
+                for o in list {
+                    let DeValue::Table(o) = o.get_ref() else {
+                        continue;
+                    };
+                    for (ok, _) in o {
+                        let ok_name: &str = ok.get_ref();
+                        if !ARCHIVE_OVERRIDE_KEYS.contains(&ok_name) {
+                            refused.push((
+                                format!("profile.{}.overrides.{ok_name}", name.get_ref()),
+                                ok.span(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    refused.sort_by_key(|(_, span)| span.start);
+    let Some((_, first)) = refused.first().cloned() else {
+        return Ok(());
+    };
+    let keys: Vec<String> = refused
+        .iter()
+        .map(|(k, span)| format!("{k} (line {})", line_col(text, span.start).0))
+        .collect();
+    Err(ConfigError {
+        path: path.to_path_buf(),
+        at: Some(line_col(text, first.start)),
+        message: format!(
+            "the archive's configuration may not set {}: an archive is untrusted input, so its configuration may only select tests and set limits and budgets; pass --trust-archive-config to use it as it is, or --config-file PATH to use your own",
+            keys.join(", ")
+        ),
+        snippet: Some(snippet(text, first)),
+    })
+}
+
 /// Parses and resolves `text` (the file at `path`) for `profile_name`.
 pub fn parse(text: &str, path: &Path, profile_name: &str) -> Result<Config, ConfigError> {
     let err = |span: Option<Range<usize>>, message: String| ConfigError {
@@ -1131,6 +1272,48 @@ time-budget = "1s"
             Config::load(None, None, Some("ci")).is_err(),
             "a named profile needs a file"
         );
+    }
+
+    #[test]
+    fn an_archive_config_may_select_and_limit_but_not_shape_the_sandbox() {
+        let path = Path::new("ws/.config/isolate.toml");
+        let ok = "[profile.default]\ntimeout = \"1m\"\ndefault-filter = \"test(a)\"\nretries = 1\n\n[[profile.default.overrides]]\nfilter = \"test(b)\"\nmemory-max = \"1G\"\nnet-loss = \"1%\"\n";
+        check_archive_text(ok, path).unwrap();
+        let e = check_archive_text(
+            "[profile.default]\ntimeout = \"1m\"\nisolation = \"none\"\nro-bind = [\"/root\"]\n",
+            path,
+        )
+        .unwrap_err();
+        assert_eq!(e.at, Some((3, 1)), "{e}");
+        assert!(
+            e.message.contains("profile.default.isolation (line 3)")
+                && e.message.contains("profile.default.ro-bind (line 4)")
+                && e.message.contains("--trust-archive-config"),
+            "{e}"
+        );
+        // An allow-list: a key this version does not know is refused too,
+        // in profiles, overrides and at the top.
+        for (text, key) in [
+            ("[profile.ci]\nseccomp = \"off\"\n", "profile.ci.seccomp"),
+            (
+                "[[profile.default.overrides]]\nfilter = \"all()\"\nenv = { A = \"1\" }\n",
+                "profile.default.overrides.env",
+            ),
+            (
+                "[profile.ci.hosts]\n\"db\" = \"127.0.0.1\"\n",
+                "profile.ci.hosts",
+            ),
+            ("[profile.ci]\nreport = \"/etc/x\"\n", "profile.ci.report"),
+            ("sandbox = false\n", "sandbox"),
+        ] {
+            let e = check_archive_text(text, path).unwrap_err();
+            assert!(e.message.contains(key), "{text}: {e}");
+        }
+        // The documented CI example sets a junit path and hosts: an archive
+        // carrying it needs the user's word.
+        let docs = include_str!("../docs/ci/isolate.toml");
+        let e = check_archive_text(docs, path).unwrap_err();
+        assert!(e.message.contains("profile.ci.junit"), "{e}");
     }
 
     /// The example in docs/ci/ is a real configuration.

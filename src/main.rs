@@ -12,6 +12,7 @@ mod filterset;
 mod host;
 mod netfaults;
 mod outcome;
+mod owned;
 mod partition;
 mod plan;
 mod replay;

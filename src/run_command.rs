@@ -42,6 +42,10 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let scratch_root = match args.sandbox.scratch {
         Scratch::Disk => {
             let parent = PathBuf::from(format!("{RUN_SCRATCH}-{}", nix::unistd::getuid()));
+            // A predictable name in a shared dir: ours, 0700 and no link, or
+            // refused (another user may have made it first).
+            crate::owned::private_dir(&parent)
+                .map_err(|e| Error::setup(format!("--scratch disk: {e}")))?;
             let image = scratch::bound(
                 args.sandbox.scratch_size,
                 host.rootless,

@@ -118,6 +118,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         .report
         .clone()
         .unwrap_or_else(|| target_dir.join("isolate").join("report.json"));
+    let pinned = pin_report_dir(&report_path, args, &target_dir)?;
     let settings = Settings {
         isolation: isolation.as_str(),
         jobs,
@@ -134,7 +135,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         let mut report = assemble(&host, settings, started_at, start, true, Vec::new());
         report.archive = archive_info;
         report.partition = partition_info;
-        write_reports(&report, &report_path, args)?;
+        write_reports(&report, &report_path, args, pinned.as_ref())?;
         return Ok(EXIT_NO_TESTS);
     }
     // Joining a namespace owned by the initial user namespace needs root.
@@ -292,7 +293,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     }
     let budgets_fail = args.budgets != Some(crate::cli::BudgetMode::Warn);
     // Whatever happens to the files, the user sees what happened first.
-    let written = write_reports(&report, &report_path, args);
+    let written = write_reports(&report, &report_path, args, pinned.as_ref());
     drop(host);
     result?;
     eprint!("{}", report::summary::render(&report));
@@ -432,12 +433,20 @@ fn explicit_test_settings(args: &TestArgs, explicit: &Explicit) -> TestSettings 
 }
 
 /// The configuration file of the workspace being tested (or
-/// --config-file), resolved for --profile.
+/// --config-file), resolved for --profile. An archive's own file may only
+/// select tests and set limits and budgets, unless the user trusts it.
 fn load_config(args: &TestArgs, archive: Option<&archive::Opened>) -> Result<Config, Error> {
     let root = match archive {
         Some(a) => Some(a.workspace_root.clone()),
         None => workspace_root(args.cargo.manifest_path.as_deref()),
     };
+    if let Some(a) = archive
+        && args.config_file.is_none()
+        && !args.trust_archive_config
+    {
+        crate::config::check_archive_config(&a.workspace_root)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+    }
     Config::load(
         args.config_file.as_deref(),
         root.as_deref(),
@@ -475,11 +484,10 @@ fn build_and_plan(
             (built, target_dir)
         }
     };
-    // The runner's own dir is masked in every sandbox (see `context`): it
-    // must exist to be a mount point, whether this run writes to it or not.
-    let own = target_dir.join("isolate");
-    std::fs::create_dir_all(&own)
-        .map_err(|e| Error::setup(format!("cannot create {}: {e}", own.display())))?;
+    // The runner's own dir, checked (ours, not a link) and masked in every
+    // sandbox (see `context`): it must exist to be a mount point, whether
+    // this run writes to it or not.
+    let own = report_dir(&target_dir)?;
     if args.read_only_source {
         // CARGO_TARGET_TMPDIR gets a writable tmpfs inside the read-only
         // target dir; the mount point has to exist there.
@@ -494,7 +502,8 @@ fn build_and_plan(
     };
     let scratch = match args.sandbox.scratch {
         Scratch::Disk => {
-            let parent = target_dir.join("isolate").join("scratch");
+            // Checked first (in `own`): not through a link, not someone else's.
+            let parent = own.shown().join("scratch");
             // Two sandboxes per job can hold their scratch at once (one
             // running, one staged).
             let image = scratch::bound(
@@ -686,7 +695,15 @@ fn open_archive(args: &TestArgs, path: &Path) -> Result<archive::Opened, Error> 
             cargo_flags.join(" ")
         )));
     }
-    archive::open(path, args.workspace_remap.as_deref())
+    let caps = archive::Caps {
+        max_bytes: args
+            .archive_max_bytes
+            .unwrap_or(archive::Caps::DEFAULT_MAX_BYTES),
+        max_entries: args
+            .archive_max_entries
+            .unwrap_or(archive::Caps::DEFAULT_MAX_ENTRIES),
+    };
+    Ok(archive::open(path, args.workspace_remap.as_deref(), caps)?)
 }
 
 /// `--timings OLD.json` for `--partition duration`, which needs it.
@@ -749,10 +766,72 @@ fn default_jobs() -> usize {
         .unwrap_or(1)
 }
 
-fn write_reports(report: &Report, json: &Path, args: &TestArgs) -> Result<(), Error> {
-    report::write_json(report, json)?;
+/// `target/isolate`, the reports' and scratch's default place, made if
+/// missing and checked: a directory of ours, not a symlink (the target dir
+/// may be in another user's workspace). Held open, so that what is written
+/// lands in the directory checked even if a link replaces it meanwhile.
+fn report_dir(target_dir: &Path) -> Result<crate::owned::PinnedDir, Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = target_dir.join("isolate");
+    let refused = |why: String| {
+        Error::setup(format!(
+            "will not write to {}: {why}\n  remove it, or write the report elsewhere with --report PATH",
+            dir.display()
+        ))
+    };
+    match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(refused(e.to_string())),
+    }
+    crate::owned::PinnedDir::open(&dir, 0).map_err(|e| refused(e.to_string()))
+}
+
+/// `target/isolate`, checked and held open, when a report goes there:
+/// before the first test, so that a refusal costs no run and a link
+/// swapped in during the run changes nothing.
+fn pin_report_dir(
+    json: &Path,
+    args: &TestArgs,
+    target_dir: &Path,
+) -> Result<Option<crate::owned::PinnedDir>, Error> {
+    let default_dir = target_dir.join("isolate");
+    let outputs = [Some(json), args.junit.as_deref(), args.html.as_deref()];
+    match outputs
+        .iter()
+        .flatten()
+        .any(|p| p.parent() == Some(&default_dir))
+    {
+        true => report_dir(target_dir).map(Some),
+        false => Ok(None),
+    }
+}
+
+fn write_reports(
+    report: &Report,
+    json: &Path,
+    args: &TestArgs,
+    pinned: Option<&crate::owned::PinnedDir>,
+) -> Result<(), Error> {
+    // Reports in target/isolate go through the checked, open directory;
+    // elsewhere they go where the user said. Either way a report is a new
+    // file renamed into place: a link at its own name is replaced, never
+    // followed.
+    let via = |p: &Path| match (pinned, p.file_name()) {
+        (Some(d), Some(name)) if p.parent() == Some(d.shown()) => d.join(name),
+        _ => p.to_path_buf(),
+    };
+    // Errors name the path the user knows, not /proc/self/fd/N.
+    let shown = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e: Error| match e {
+            Error::WriteReport { source, .. } => Error::WriteReport { path: p, source },
+            e => e,
+        }
+    };
+    report::write_json(report, &via(json)).map_err(shown(json))?;
     if let Some(p) = args.junit.as_deref() {
-        report::junit::write(report, p, args.junit_store_success_output)?;
+        report::junit::write(report, &via(p), args.junit_store_success_output).map_err(shown(p))?;
     }
     if let Some(p) = args.html.as_deref() {
         let err = |e: std::io::Error| Error::WriteReport {
@@ -767,7 +846,7 @@ fn write_reports(report: &Report, json: &Path, args: &TestArgs) -> Result<(), Er
             .and_then(|b| std::fs::read_to_string(b).ok())
             .and_then(|t| serde_json::from_str(&t).ok());
         let page = report::html::render(&value, baseline.as_ref());
-        report::write_atomically(p, page.as_bytes())?;
+        report::write_atomically(&via(p), page.as_bytes()).map_err(shown(p))?;
     }
     Ok(())
 }

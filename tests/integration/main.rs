@@ -1114,6 +1114,7 @@ fn reports_follow_the_schema() {
     assert_eq!(errors.len(), 2, "{errors:#?}");
 }
 
+mod archives;
 mod boundary;
 mod budgets;
 mod ci_docs;

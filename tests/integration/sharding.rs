@@ -7,10 +7,18 @@ use super::*;
 /// `cargo isolate ARGS` in `dir`, with cargo and the sources out of reach:
 /// PATH holds no cargo or rustc, and cargo's variables are gone.
 fn without_cargo(dir: &Path, args: &[&str]) -> Output {
+    without_cargo_in(dir, &std::env::temp_dir(), args)
+}
+
+/// As [`without_cargo`], with TMPDIR `tmp` (and no XDG_RUNTIME_DIR): where
+/// an archive unpacks by default.
+fn without_cargo_in(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("isolate")
         .args(args)
         .current_dir(dir)
+        .env("TMPDIR", tmp)
+        .env_remove("XDG_RUNTIME_DIR")
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env_remove("CARGO")
         .env_remove("RUSTC")
@@ -171,8 +179,11 @@ fn share_times(dir: &Path, archive: &str, scheme: &str, timings: &Path) -> Vec<f
         .map(|k| {
             let report = dir.join(format!("times-{scheme}-{k}.json"));
             let partition = format!("{scheme}:{k}/3");
-            let out = without_cargo(
+            // The default unpack place, under a TMPDIR of the test's own.
+            std::fs::create_dir_all(dir.join("tmp")).unwrap();
+            let out = without_cargo_in(
                 dir,
+                &dir.join("tmp"),
                 &[
                     "test",
                     "--archive-file",
@@ -209,16 +220,19 @@ fn duration_shares_balance_slow_tests_where_hash_does_not() {
     let timings = dir.join("timings.json");
     std::fs::write(&timings, serde_json::to_vec(&full).unwrap()).unwrap();
     let archive = archive.to_str().unwrap();
-    // These six runs unpack at the default place, once, and reuse it.
+    // These six runs unpack at the default place, once, and reuse it: the
+    // per-user directory under TMPDIR (here the test's own).
     let by_duration = share_times(&dir, archive, "duration", &timings);
     let by_hash = share_times(&dir, archive, "hash", &timings);
     let sha = read_json(&dir.join("times-hash-1.json"))["archive"]["sha256"]
         .as_str()
         .unwrap()
         .to_string();
-    let unpacked = std::env::temp_dir().join(format!("cargo-isolate-archive-{}", &sha[..16]));
+    let uid = nix::unistd::geteuid().as_raw();
+    let unpacked = dir
+        .join("tmp")
+        .join(format!("cargo-isolate-{uid}/archive-{}", &sha[..16]));
     assert!(unpacked.join("workspace/app/data/input.txt").is_file());
-    std::fs::remove_dir_all(&unpacked).unwrap();
     let total: f64 = by_duration.iter().sum();
     let ideal = total / 3.0;
     let worst = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);

@@ -9,14 +9,17 @@
 //! and every path of the manifest is moved there: ids, environment and
 //! report come out as from a local build.
 //!
-//! An archive is untrusted input: entries are unpacked only inside DIR
-//! (no `..`, no absolute path, nothing through a symlink, only files,
-//! directories and symlinks), and every path the manifest would run or
-//! show must land inside DIR.
+//! An archive is untrusted input. [`unpack`] writes only inside DIR, and
+//! only within [`Caps`] and the free space, refusing the archive before
+//! writing if its headers break a rule; [`place`] picks a DIR that only the
+//! invoking user can write; every path the manifest would run, mount or
+//! show must resolve inside DIR. (What its configuration may set is
+//! `config::check_archive_config`'s.)
 
 use crate::build::{self, BuildOutput};
 use crate::cli::ArchiveArgs;
 use crate::error::{EXIT_OK, Error};
+use crate::owned::NotOurs;
 use crate::testenv;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -24,11 +27,15 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
+use unpack::UnpackError;
+
+mod place;
+mod unpack;
+
+pub use unpack::Caps;
 
 const MANIFEST: &str = "cargo-isolate-archive.json";
 const FORMAT: u32 = 1;
-/// Marks a complete unpack, holding the archive's hash.
-const UNPACKED: &str = ".cargo-isolate-unpacked";
 /// Directories of a package that are never a test's input.
 const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".jj"];
 
@@ -62,6 +69,7 @@ pub fn run(args: &ArchiveArgs) -> Result<u8, Error> {
         target: target_dir.clone(),
     };
     let files = collect(&built, &roots, &include, &exclude)?;
+    refuse_leaving_links(&files, &roots)?;
     let manifest = Manifest {
         format: FORMAT,
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -72,7 +80,8 @@ pub fn run(args: &ArchiveArgs) -> Result<u8, Error> {
     };
     let bytes = write(&args.output, &manifest, &files, &roots)
         .map_err(|e| Error::setup(format!("cannot write {}: {e}", args.output.display())))?;
-    let sha = sha256_of(&args.output)
+    let sha = File::open(&args.output)
+        .and_then(|f| sha256_of(&f))
         .map_err(|e| Error::setup(format!("cannot read {}: {e}", args.output.display())))?;
     let size = std::fs::metadata(&args.output)
         .map(|m| m.len())
@@ -223,6 +232,33 @@ fn collect(
     Ok(files)
 }
 
+/// The archive's symlinks must stay inside it, or a run refuses the
+/// archive: said here, where they can still be fixed.
+fn refuse_leaving_links(files: &BTreeSet<PathBuf>, roots: &Roots) -> Result<(), Error> {
+    let mut leaving = Vec::new();
+    for f in files {
+        let (Ok(target), Some(name)) = (std::fs::read_link(f), roots.archive_name(f)) else {
+            continue;
+        };
+        if unpack::link_stays_inside(&name, &target).is_err() {
+            leaving.push(format!("{} -> {}", f.display(), target.display()));
+        }
+    }
+    if leaving.is_empty() {
+        return Ok(());
+    }
+    Err(Error::setup(format!(
+        "cannot archive {} that lead outside the archive (a run refuses them: an archive's symlinks must be relative and stay inside it): {}\n  replace them with the files they point to, or leave them out with --exclude-files GLOB",
+        crate::report::count(leaving.len(), "symlink", "symlinks"),
+        leaving
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
 /// Calls `f` on every file and symlink under `dir`, not descending into
 /// `skip` (the target dir) or VCS directories, not following symlinks.
 fn walk(dir: &Path, skip: &Path, f: &mut dyn FnMut(&Path)) -> Result<(), Error> {
@@ -287,8 +323,8 @@ fn write(
     Ok(total)
 }
 
-fn sha256_of(path: &Path) -> io::Result<String> {
-    let mut f = BufReader::new(File::open(path)?);
+fn sha256_of(file: &File) -> io::Result<String> {
+    let mut f = BufReader::new(file);
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -301,79 +337,169 @@ fn sha256_of(path: &Path) -> io::Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Why an archive could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot read the archive {archive}: {source}")]
+    Read { archive: PathBuf, source: io::Error },
+    #[error("cannot unpack {archive} into {dest}: {source}")]
+    Unpack {
+        archive: PathBuf,
+        dest: PathBuf,
+        source: Box<UnpackError>,
+    },
+    #[error(
+        "{0}\n  an archive is unpacked only where you alone can write: remove that (as its owner, or root), or unpack elsewhere with --workspace-remap DIR"
+    )]
+    Place(#[from] NotOurs),
+    #[error("{archive}: {message}")]
+    Manifest { archive: PathBuf, message: String },
+}
+
+impl From<OpenError> for Error {
+    /// A bad archive or manifest is the user's input (2); a refused or
+    /// failed unpack, or an unpack directory that is not ours, means no
+    /// sandbox can be made from it (96).
+    fn from(e: OpenError) -> Error {
+        match e {
+            OpenError::Read { .. } | OpenError::Manifest { .. } => Error::Usage(e.to_string()),
+            OpenError::Unpack { .. } | OpenError::Place(_) => Error::setup(e.to_string()),
+        }
+    }
+}
+
 /// Unpacks `archive` (once: an unpack of the same archive is reused) under
-/// `remap`, or `<tmp>/cargo-isolate-archive-<hash>`, and reads its build.
-pub fn open(archive: &Path, remap: Option<&Path>) -> Result<Opened, Error> {
-    let sha256 = sha256_of(archive).map_err(|e| {
-        Error::Usage(format!(
-            "cannot read the archive {}: {e}",
-            archive.display()
-        ))
-    })?;
-    let dest = match remap {
-        Some(d) => d.to_path_buf(),
-        None => std::env::temp_dir().join(format!("cargo-isolate-archive-{}", &sha256[..16])),
+/// `remap`, or in the per-user directory as `archive-<hash>`, and reads its
+/// build; every path the build names must resolve inside the unpack.
+pub fn open(archive: &Path, remap: Option<&Path>, caps: Caps) -> Result<Opened, OpenError> {
+    let read = |source| OpenError::Read {
+        archive: archive.to_path_buf(),
+        source,
     };
-    let marker = dest.join(UNPACKED);
-    let unpacked = std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == sha256);
-    if !unpacked {
-        let failed = |e: io::Error| {
-            Error::setup(format!(
-                "cannot unpack {} into {}: {e}",
-                archive.display(),
-                dest.display()
-            ))
+    // One open file for the hash and both passes of the unpack.
+    let file = File::open(archive).map_err(read)?;
+    let sha256 = sha256_of(&file).map_err(read)?;
+    let dest = match remap {
+        Some(d) => {
+            place::remap_dir(d)?;
+            d.to_path_buf()
+        }
+        None => place::user_dir()?.join(format!("archive-{}", &sha256[..16])),
+    };
+    if !place::is_complete(&dest, &sha256)? {
+        let failed = |source| OpenError::Unpack {
+            archive: archive.to_path_buf(),
+            dest: dest.clone(),
+            source: Box::new(source),
         };
         match remap {
             Some(_) => {
-                unpack(archive, &dest).map_err(failed)?;
-                std::fs::write(&marker, &sha256).map_err(failed)?;
+                unpack::unpack(&file, &dest, caps).map_err(failed)?;
+                place::mark_complete(&dest, &sha256).map_err(|e| failed(e.into()))?;
             }
-            // The shared default place: unpacked beside it and renamed, so
-            // that shards on one machine never see each other's half.
+            // Staged beside and renamed, so that shards on one machine
+            // never see each other's half.
             None => {
-                let staging = dest.with_extension(format!("partial-{}", std::process::id()));
-                let _ = std::fs::remove_dir_all(&staging);
-                unpack(archive, &staging)
-                    .and_then(|()| std::fs::write(staging.join(UNPACKED), &sha256))
-                    .map_err(|e| {
-                        let _ = std::fs::remove_dir_all(&staging);
-                        failed(e)
-                    })?;
-                if std::fs::rename(&staging, &dest).is_err() {
-                    let complete =
-                        std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == sha256);
-                    if !complete {
-                        // A broken leftover (a run killed mid-unpack of
-                        // an older version): replace it.
-                        let _ = std::fs::remove_dir_all(&dest);
-                        std::fs::rename(&staging, &dest).map_err(failed)?;
-                    }
-                    // Else another run got there first, with the same
-                    // content.
-                    let _ = std::fs::remove_dir_all(&staging);
-                }
+                let base = dest.parent().unwrap_or(Path::new("/"));
+                let staging = place::Staging::new(base).map_err(|e| failed(e.into()))?;
+                unpack::unpack(&file, staging.path(), caps).map_err(failed)?;
+                place::mark_complete(staging.path(), &sha256).map_err(|e| failed(e.into()))?;
+                staging.commit(&dest, &sha256)?;
             }
         }
     }
-    let dest = std::fs::canonicalize(&dest).unwrap_or(dest);
-    let text = std::fs::read(dest.join(MANIFEST)).map_err(|e| {
-        Error::Usage(format!(
-            "{} is not a cargo-isolate archive (no {MANIFEST}: {e})",
-            archive.display()
-        ))
+    let dest = std::fs::canonicalize(&dest).map_err(|source| NotOurs::Io {
+        path: dest.clone(),
+        source,
     })?;
+    let manifest = |message: String| OpenError::Manifest {
+        archive: archive.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read(dest.join(MANIFEST))
+        .map_err(|e| manifest(format!("not a cargo-isolate archive (no {MANIFEST}: {e})")))?;
     let (workspace_root, target_dir) = (dest.join("workspace"), dest.join("target"));
-    let build = read_manifest(&text, &workspace_root, &target_dir)
-        .map_err(|e| Error::Usage(format!("{}: {e}", archive.display())))?;
-    // CARGO_TARGET_TMPDIR, which cargo makes before a run.
-    let _ = std::fs::create_dir_all(target_dir.join("tmp"));
+    let build = read_manifest(&text, &workspace_root, &target_dir).map_err(manifest)?;
+    resolves_inside(&build, &dest, &[&workspace_root, &target_dir]).map_err(manifest)?;
+    // CARGO_TARGET_TMPDIR, which cargo makes before a run: a real
+    // directory of the unpack's (target/ is one, checked above).
+    match std::fs::create_dir(target_dir.join("tmp")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(OpenError::Unpack {
+                archive: archive.to_path_buf(),
+                dest: dest.clone(),
+                source: Box::new(e.into()),
+            });
+        }
+    }
     Ok(Opened {
         build,
         workspace_root,
         target_dir,
         sha256,
     })
+}
+
+/// Every path the build names (and the directories a sandbox mounts from
+/// them: an executable's deps and profile dirs), as the kernel would
+/// resolve it now, lies inside `dest`: a symlink left there by the archive
+/// or found in a reused `--workspace-remap` directory cannot lead a mount
+/// or a file the runner makes to a host directory.
+fn resolves_inside(build: &BuildOutput, dest: &Path, roots: &[&Path]) -> Result<(), String> {
+    let mut named: Vec<(&str, &Path)> = roots.iter().map(|r| ("root", *r)).collect();
+    for b in &build.binaries {
+        named.push(("manifest_dir", &b.manifest_dir));
+        named.push(("executable", &b.executable));
+        let mut up = b.executable.parent();
+        for _ in 0..2 {
+            if let Some(dir) = up {
+                named.push(("executable's directory", dir));
+                up = dir.parent();
+            }
+        }
+    }
+    named.extend(build.out_dirs.values().map(|p| ("OUT_DIR", p.as_path())));
+    named.extend(
+        build
+            .bin_exes
+            .values()
+            .flatten()
+            .map(|(_, p)| ("CARGO_BIN_EXE", p.as_path())),
+    );
+    for (what, p) in named {
+        let real = resolved(p);
+        if !real.starts_with(dest) {
+            return Err(format!(
+                "its {what} {} resolves to {}, outside the archive ({}): refused",
+                p.display(),
+                real.display(),
+                dest.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `p` with every symlink resolved: its deepest existing ancestor
+/// canonicalised, then the rest (no `..`: the manifest's paths are clean).
+fn resolved(p: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut at = p;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(at) {
+            return rest.iter().rev().fold(real, |acc, c| acc.join(c));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
 }
 
 /// The manifest's build with every path moved from the archived roots to
@@ -451,48 +577,6 @@ fn remap(v: &mut serde_json::Value, moved: &dyn Fn(&str) -> Option<String>) {
 /// No `..`: a path that stays where it says.
 fn clean(p: &Path) -> bool {
     p.is_absolute() && !p.components().any(|c| c == Component::ParentDir)
-}
-
-/// Unpacks into `dest`, each entry checked first.
-fn unpack(archive: &Path, dest: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(dest)?;
-    let file = File::open(archive)?;
-    let decoder = zstd::Decoder::new(file)?;
-    let mut tar = tar::Archive::new(decoder);
-    tar.set_preserve_permissions(true);
-    tar.set_overwrite(true);
-    for entry in tar.entries()? {
-        let mut entry = entry?;
-        let path = entry.path()?.into_owned();
-        let kind = entry.header().entry_type();
-        // A sparse file is a file: the linker leaves holes that tar keeps.
-        let allowed_kind =
-            kind.is_file() || kind.is_gnu_sparse() || kind.is_dir() || kind.is_symlink();
-        let mut comps = path.components();
-        let top = comps.next();
-        let top_ok = matches!(top, Some(Component::Normal(t)) if t == "workspace" || t == "target")
-            || path == Path::new(MANIFEST);
-        let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
-        if !allowed_kind || !top_ok || !plain {
-            return Err(io::Error::other(format!(
-                "refused entry {} ({:?}): an archive holds only files, directories and symlinks under workspace/ and target/",
-                path.display(),
-                kind
-            )));
-        }
-        // unpack_in refuses to write outside `dest`, through symlinks too.
-        let inside = entry
-            .unpack_in(dest)
-            .map_err(|e| io::Error::other(format!("refused entry {}: {e}", path.display())))?;
-        if !inside {
-            return Err(io::Error::other(format!(
-                "refused entry {}: it would land outside {}",
-                path.display(),
-                dest.display()
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
