@@ -126,6 +126,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         pids_max: host.limits.pids_max,
         cpus: args.sandbox.cpus,
         timeout_ms: args.sandbox.timeout.map(|t| t.as_millis() as u64),
+        seccomp: (isolation != Isolation::None).then(|| args.sandbox.seccomp.to_string()),
     };
     if units.is_empty() {
         eprintln!(

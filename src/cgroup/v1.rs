@@ -47,17 +47,9 @@ impl RunV1 {
                 continue;
             }
             let dir = own.join(&name);
-            match files::mkdir(&dir) {
-                Ok(()) => dirs.push((m.controllers.clone(), dir)),
-                // Not ours to write (an ordinary user): no cgroup here.
-                Err(CgroupError::Create { ref source, .. })
-                    if matches!(
-                        source.raw_os_error(),
-                        Some(libc::EACCES | libc::EPERM | libc::EROFS)
-                    ) =>
-                {
-                    continue;
-                }
+            match mkdir_if_ours(&dir) {
+                Ok(true) => dirs.push((m.controllers.clone(), dir)),
+                Ok(false) => continue,
                 Err(e) => {
                     remove_dirs(&dirs);
                     return Err(e);
@@ -110,17 +102,8 @@ impl RunV1 {
             if self.dirs.iter().any(|(_, d)| *d == dir) || self.confined.contains(&dir) {
                 continue;
             }
-            match files::mkdir(&dir) {
-                Ok(()) => {}
-                Err(CgroupError::Create { ref source, .. })
-                    if matches!(
-                        source.raw_os_error(),
-                        Some(libc::EACCES | libc::EPERM | libc::EROFS)
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e),
+            if !mkdir_if_ours(&dir)? {
+                continue;
             }
             self.confined.push(dir.clone());
             if m.controllers.iter().any(|c| c == "cpuset") {
@@ -169,6 +152,23 @@ impl RunV1 {
             files::mkdir(&dir.join(files::TEST_CHILD))?;
         }
         Ok(leaf)
+    }
+}
+
+/// mkdir; `Ok(false)` where the hierarchy is not ours to write (an
+/// ordinary user, a read-only mount): no cgroup there.
+fn mkdir_if_ours(dir: &Path) -> Result<bool, CgroupError> {
+    match files::mkdir(dir) {
+        Ok(()) => Ok(true),
+        Err(CgroupError::Create { ref source, .. })
+            if matches!(
+                source.raw_os_error(),
+                Some(libc::EACCES | libc::EPERM | libc::EROFS)
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 

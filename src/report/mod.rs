@@ -121,6 +121,10 @@ pub struct Settings {
     pub pids_max: Option<u64>,
     pub cpus: Option<f64>,
     pub timeout_ms: Option<u64>,
+    /// Added to v1: the seccomp filter the tests ran under: "default",
+    /// "none" or the profile's path (absent: not recorded, or no sandbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -664,6 +668,7 @@ pub mod testing {
             pids_max: None,
             cpus: None,
             timeout_ms: Some(3000),
+            seccomp: None,
         }
     }
 

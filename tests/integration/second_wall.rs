@@ -104,6 +104,7 @@ fn a_root_test_reaches_no_host_cgroup_and_no_key() {
 
     let (run, keys) = in_keyring_session(&dir, &mark, &["--test", "second_wall"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.report["settings"]["seccomp"], "default");
     for name in SECOND_WALL {
         let t = run.test(name);
         assert_eq!(outcome(&t), "passed", "{name}: {}", t["stderr"]);
@@ -121,6 +122,7 @@ fn a_root_test_reaches_no_host_cgroup_and_no_key() {
     let (run, keys) =
         in_keyring_session(&dir, &mark, &["--test", "second_wall", "--seccomp", "none"]);
     assert_eq!(run.code(), 100, "{}", run.stderr());
+    assert_eq!(run.report["settings"]["seccomp"], "none");
     for name in SECOND_WALL {
         assert_eq!(
             outcome(&run.test(name)),
