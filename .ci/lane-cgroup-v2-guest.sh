@@ -16,6 +16,12 @@ deleg=/sys/fs/cgroup/delegated-65534
 mkdir -p "$deleg"
 chown 65534:65534 "$deleg" "$deleg/cgroup.procs" "$deleg/cgroup.subtree_control" "$deleg/cgroup.threads"
 
+# Every name must be a test: a renamed one would otherwise run nothing.
+found=$("$itbin" --list --exact "$@" 2>/dev/null | grep -c ': test$' || true)
+if [ "$found" != "$#" ]; then
+  echo "guest: $# tests named, $found found in $itbin --list"; exit 1
+fi
+
 status=0
 # Emulated code is slow: no backtrace symbolisation, longer timeouts.
 RUST_BACKTRACE=0 ISOLATE_IT_TIMEOUT_SECS=20 \

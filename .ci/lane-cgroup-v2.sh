@@ -41,8 +41,7 @@ tests=(
   rootless_run_as_an_ordinary_user
   rootless_with_a_delegated_cgroup_v2
   nothing_is_left_behind_after_a_run
-  ctrl_c_keeps_finished_tests_and_cleans_up
-  sigterm_keeps_finished_tests_and_cleans_up
+  signals::a_signal_during_the_run_keeps_the_finished_tests
   sigkill_of_the_runner_leaves_no_test_running
   boundary::hostile_tests_are_contained_as_root
   boundary::hostile_tests_are_contained_rootless

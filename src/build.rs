@@ -63,7 +63,15 @@ fn cargo() -> PathBuf {
         .unwrap_or_else(|| "cargo".into())
 }
 
+/// What a signal during the build stopped.
+const INTERRUPTED: Error = Error::Interrupted {
+    while_: "building the tests",
+};
+
 pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
+    if crate::signals::cancelled() {
+        return Err(INTERRUPTED);
+    }
     let mut cmd = Command::new(cargo());
     cmd.args([
         "test",
@@ -73,9 +81,14 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
     .args(args.to_cargo_args())
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit());
+    // Cargo and all it runs in a group of their own, which our signals
+    // reach whoever sent them to (a terminal signals our group, CI and
+    // `timeout` our pid alone).
+    crate::signals::own_group(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::setup(format!("failed to run cargo: {e}: is cargo in PATH?")))?;
+    let group = crate::signals::ChildGroup::watch(&child);
     let stdout = child.stdout.take().expect("piped");
     let mut binaries = Vec::new();
     let mut out_dirs = HashMap::new();
@@ -124,9 +137,15 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
             _ => {}
         }
     }
+    if let Some(group) = group {
+        group.release();
+    }
     let status = child
         .wait()
         .map_err(|e| Error::setup(format!("failed to wait for cargo: {e}")))?;
+    if crate::signals::cancelled() {
+        return Err(INTERRUPTED);
+    }
     if !status.success() {
         return Err(Error::Build(
             "build failed; see cargo's messages above".into(),
@@ -142,10 +161,11 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
         other.push("--offline".to_string());
     }
     meta.other_options(other);
-    let metadata = meta.exec().map_err(|e| {
-        Error::setup(format!(
+    let metadata = meta.exec().map_err(|e| match crate::signals::cancelled() {
+        true => INTERRUPTED,
+        false => Error::setup(format!(
             "failed to read the workspace with cargo metadata: {e}"
-        ))
+        )),
     })?;
     for b in &mut binaries {
         if let Some(pkg) = metadata.packages.iter().find(|p| p.id == b.package_id) {
@@ -164,6 +184,22 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
         linked_paths,
         bin_exes,
     })
+}
+
+/// The target dir cargo would build into, read without building (`cargo
+/// metadata --no-deps`): where the report of a build cut short goes.
+pub fn target_dir_without_building(args: &CargoArgs) -> Option<PathBuf> {
+    if let Some(dir) = &args.target_dir {
+        return Some(dir.clone());
+    }
+    let mut meta = MetadataCommand::new();
+    meta.cargo_path(cargo()).no_deps();
+    if let Some(m) = &args.manifest_path {
+        meta.manifest_path(m);
+    }
+    meta.other_options(vec!["--offline".to_string()]);
+    let metadata = meta.exec().ok()?;
+    Some(metadata.target_directory.into_std_path_buf())
 }
 
 fn normalise_kind(kind: &str) -> String {

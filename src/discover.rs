@@ -3,6 +3,8 @@
 //! with it any code its static constructors hold, so it runs in the same
 //! sandbox as a test (one per listing), never on the host.
 //! `harness = false` targets are not listed: they are one unit each.
+//! A signal kills the listing sandboxes (the cancel pipe) and ends
+//! discovery with [`Error::Interrupted`].
 
 use crate::build::TestBinary;
 use crate::error::Error;
@@ -37,6 +39,10 @@ pub fn discover(
                         if b.custom_harness || skip(i) {
                             continue;
                         }
+                        if cfg.cancel.is_some_and(|c| c.cancelled()) {
+                            out.push(Err(INTERRUPTED));
+                            break;
+                        }
                         out.push(list_binary(cfg, i, b));
                     }
                     out
@@ -48,6 +54,14 @@ pub fn discover(
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     });
+    // Interrupted first: a listing the signal cut short may have failed
+    // in another way too.
+    if results
+        .iter()
+        .any(|r| matches!(r, Err(Error::Interrupted { .. })))
+    {
+        return Err(INTERRUPTED);
+    }
     let mut cases = Vec::new();
     for r in results {
         cases.extend(r?);
@@ -55,6 +69,11 @@ pub fn discover(
     cases.sort_by(|a, b| (a.binary, &a.name).cmp(&(b.binary, &b.name)));
     Ok(cases)
 }
+
+/// What a signal during the listing stopped.
+const INTERRUPTED: Error = Error::Interrupted {
+    while_: "listing the tests",
+};
 
 fn list_binary(cfg: &RunConfig<'_>, index: usize, b: &TestBinary) -> Result<Vec<TestCase>, Error> {
     let all = run_list(cfg, index, b, false)?;
@@ -92,7 +111,7 @@ fn run_list(
     )?
     .map_err(|e| Error::setup(format!("failed to list the tests of {}: {e}", what())))?;
     if exec.cancelled {
-        return Err(Error::setup("interrupted while listing the tests"));
+        return Err(INTERRUPTED);
     }
     let m = outcome::classify(&exec);
     if m.outcome() != Outcome::Passed {

@@ -14,6 +14,9 @@ pub const EXIT_SETUP: u8 = 96;
 pub const EXIT_TEST_FAILED: u8 = 100;
 /// The build failed.
 pub const EXIT_BUILD_FAILED: u8 = 101;
+/// SIGINT, SIGTERM or SIGHUP stopped the run, in whatever phase (128 +
+/// SIGINT, whichever signal it was: the report says what finished).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -31,6 +34,9 @@ pub enum Error {
     Sandbox(#[from] crate::sandbox::SandboxError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::CgroupError),
+    /// A signal stopped the run (see `signals`); `while_` names the phase.
+    #[error("interrupted while {while_}")]
+    Interrupted { while_: &'static str },
     #[error("failed to write {path}: {source}")]
     WriteReport {
         path: std::path::PathBuf,
@@ -49,6 +55,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::SeccompProfile(_) => EXIT_USAGE,
             Error::Build(_) => EXIT_BUILD_FAILED,
+            Error::Interrupted { .. } => EXIT_INTERRUPTED,
             Error::Setup { .. }
             | Error::Sandbox(_)
             | Error::Cgroup(_)

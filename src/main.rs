@@ -63,6 +63,10 @@ fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error>
     if matches!(cli.command, cli::Command::Run(_) | cli::Command::Test(_)) {
         // Now, while this process has one thread (see sandbox::zygote).
         sandbox::start_zygote()?;
+        // Then the signal thread, before any phase: from here on SIGINT,
+        // SIGTERM and SIGHUP stop the run, clean up and report (exit 130).
+        signals::install()
+            .map_err(|e| error::Error::setup(format!("cannot install the signal handlers: {e}")))?;
     }
     match cli.command {
         cli::Command::Run(args) => run_command::run(&args),

@@ -66,7 +66,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         .as_ref()
         .and_then(|s| s.image().map(Path::to_path_buf));
     let leaf = leaf_for(&host, "run")?;
-    let cancel = crate::signals::CancelPipe::install();
+    let cancel = crate::signals::pipe();
     let req = sandbox::Request {
         spec: &spec,
         env: &env,
@@ -74,7 +74,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         cgroup: leaf.as_ref(),
         output: Output::Inherit,
         timeout: args.sandbox.timeout,
-        cancel: cancel.as_ref().map(|c| c.fd()),
+        cancel: cancel.map(|c| c.fd()),
         netns: None,
         gate: None,
         on_start: None,
@@ -83,7 +83,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     drop(leaf);
     if exec.cancelled {
         eprintln!("cargo-isolate: interrupted; the sandbox was killed");
-        return Ok(crate::test_command::EXIT_INTERRUPTED);
+        return Ok(crate::error::EXIT_INTERRUPTED);
     }
     let m = outcome::classify(&exec);
     let outcome = m.outcome();

@@ -7,7 +7,7 @@ use crate::cgroup::Limits;
 use crate::cli::{self, Explicit, Isolation, MessageFormat, Scratch, TestArgs};
 use crate::config::{Config, TestSettings};
 use crate::discover;
-use crate::error::{EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
+use crate::error::{EXIT_INTERRUPTED, EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
 use crate::filterset::{Filterset, TestInfo};
 use crate::host::{self, Host};
 use crate::partition;
@@ -17,21 +17,42 @@ use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, Tool}
 use crate::run::{self, BinaryContext, Event, RunConfig};
 use crate::sandbox;
 use crate::scratch::{self, ScratchRoot};
-use crate::signals::CancelPipe;
+use crate::signals;
 use crate::testenv::{self, EnvVars};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Exit code when Ctrl-C or SIGTERM interrupted the run (128 + SIGINT).
-pub const EXIT_INTERRUPTED: u8 = 130;
-
 pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
+    match run_phases(cli_args, explicit) {
+        // Whatever a signal cut short (a cargo the terminal's Ctrl-C
+        // killed, say) failed because of it: the run was interrupted.
+        Err(e) if signals::cancelled() && !matches!(e, Error::Interrupted { .. }) => {
+            eprintln!("error: {e}");
+            Ok(EXIT_INTERRUPTED)
+        }
+        end => end,
+    }
+}
+
+fn run_phases(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     report::progress::init_color(cli_args.color.as_deref());
     let started_at = SystemTime::now();
     let start = Instant::now();
+    let clock = (started_at, start);
     // An archive first: its workspace holds the configuration.
     let opened = match &cli_args.archive_file {
-        Some(path) => Some(open_archive(cli_args, path)?),
+        Some(path) => match open_archive(cli_args, path) {
+            Ok(o) => Some(o),
+            // An unpack the signal cut short may end in any error. The
+            // archive's target dir does not exist: only --report is known.
+            Err(e) if signals::cancelled() => {
+                let pids = cli_args.sandbox.pids_max.and_then(cli::PidsMax::limit);
+                let settings = settings_of(cli_args, jobs_of(cli_args), pids);
+                let host = unprepared_host();
+                return stopped_early(cli_args, host, settings, None, None, clock, &e);
+            }
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     // The configuration and every expression first: a broken file or
@@ -71,6 +92,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         ));
     }
     let host = host::prepare(&args.sandbox, args.isolation, Some(&any_limits))?;
+    let jobs = jobs_of(args);
     for w in &host.warnings {
         eprintln!("warning: {w}");
     }
@@ -96,17 +118,47 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         timings: &timings,
     };
     if args.list {
-        return list(args, &host, &selection, opened);
+        return list(args, &host, &selection, opened, jobs);
     }
+    // A signal in the build or the listing ends the run there, with a
+    // report that says so.
+    let stopped = |target_dir: Option<PathBuf>, e: &Error| {
+        let settings = settings_of(args, jobs, host.limits.pids_max);
+        let archive = archive_info.clone();
+        stopped_early(
+            args,
+            host_info(&host),
+            settings,
+            target_dir,
+            archive,
+            clock,
+            e,
+        )
+    };
+    let archive_target = opened.as_ref().map(|o| o.target_dir.clone());
+    let (built, target_dir) = match build_phase(args, opened) {
+        Ok(b) => b,
+        Err(e) if signals::cancelled() => {
+            let target_dir = archive_target.or_else(|| {
+                build::target_dir_without_building(&args.cargo)
+                    .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+            });
+            return stopped(target_dir, &e);
+        }
+        Err(e) => return Err(e),
+    };
     let Planned {
         target_dir,
         scratch,
         contexts,
-        jobs,
         filter,
         units,
         given,
-    } = build_and_plan(args, &host, &selection, opened)?;
+    } = match plan_phase(args, &host, &selection, built, target_dir.clone(), jobs) {
+        Ok(p) => p,
+        Err(e) if signals::cancelled() => return stopped(Some(target_dir), &e),
+        Err(e) => return Err(e),
+    };
     let partition_info = partition.as_ref().map(|p| report::PartitionInfo {
         scheme: p.scheme.to_string(),
         index: p.index,
@@ -119,21 +171,13 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         .clone()
         .unwrap_or_else(|| target_dir.join("isolate").join("report.json"));
     let pinned = pin_report_dir(&report_path, args, &target_dir)?;
-    let settings = Settings {
-        isolation: isolation.as_str(),
-        jobs,
-        memory_max: args.sandbox.memory_max,
-        pids_max: host.limits.pids_max,
-        cpus: args.sandbox.cpus,
-        timeout_ms: args.sandbox.timeout.map(|t| t.as_millis() as u64),
-        seccomp: (isolation != Isolation::None).then(|| args.sandbox.seccomp.to_string()),
-    };
+    let settings = settings_of(args, jobs, host.limits.pids_max);
     if units.is_empty() {
         eprintln!(
             "error: no tests matched; nothing ran (filters: {:?})",
             filter.names
         );
-        let mut report = assemble(&host, settings, started_at, start, true, Vec::new());
+        let mut report = assemble(host_info(&host), settings, clock, true, Vec::new());
         report.archive = archive_info;
         report.partition = partition_info;
         write_reports(&report, &report_path, args, pinned.as_ref())?;
@@ -142,7 +186,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     // Joining a namespace owned by the initial user namespace needs root.
     let reuse_netns = args.reuse_netns && isolation != Isolation::None && !host.rootless;
     check_network_faults(&units, &contexts, reuse_netns, &host, &args.sandbox)?;
-    let cancel = CancelPipe::install();
+    let cancel = signals::pipe();
     if args.reuse_netns && host.rootless {
         eprintln!("warning: --reuse-netns needs root; every test gets a fresh network namespace");
     }
@@ -164,7 +208,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         output_limit: args.output_limit as usize,
         echo_output: args.no_capture,
         max_fail: args.max_fail(),
-        cancel: cancel.as_ref(),
+        cancel,
         reuse_netns,
         scratch: scratch.as_ref(),
         stress,
@@ -257,7 +301,7 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     // A stressed test is one record: its runs' tally.
     records.extend(tallies.into_iter().filter_map(|t| t.finish()));
     progress.finish();
-    let cancelled = cancel.as_ref().is_some_and(|c| c.cancelled());
+    let cancelled = signals::cancelled();
     // Keep what finished even when the run itself failed midway.
     let complete = matches!(result, Ok(true));
     // What a stop (--fail-fast, Ctrl-C) left out: ignored tests were never
@@ -279,10 +323,9 @@ pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         }
     }
     let mut report = assemble(
-        &host,
+        host_info(&host),
         settings,
-        started_at,
-        start,
+        clock,
         complete && !cancelled,
         records,
     );
@@ -344,7 +387,6 @@ struct Planned {
     target_dir: PathBuf,
     scratch: Option<ScratchRoot>,
     contexts: Vec<BinaryContext>,
-    jobs: usize,
     filter: Filter,
     units: Vec<plan::RunUnit>,
     /// With --partition: the ids of this share's tests, in plan order.
@@ -355,7 +397,6 @@ struct Planned {
 const LIST_TIMEOUT: Duration = Duration::from_secs(120);
 const LIST_OUTPUT_LIMIT: usize = 256 << 20;
 
-/// Build, each binary's sandbox, discovery (in those sandboxes), the plan.
 /// What decides which tests run and with what settings, beyond the
 /// libtest-style filters: -E expressions and the configuration.
 struct Selection<'a> {
@@ -471,20 +512,36 @@ fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
     manifest.parent().map(Path::to_path_buf)
 }
 
-fn build_and_plan(
+/// The test binaries: the archive's, or built now, and their target dir.
+fn build_phase(
     args: &TestArgs,
-    host: &Host,
-    selection: &Selection<'_>,
     archive: Option<archive::Opened>,
-) -> Result<Planned, Error> {
-    let (built, target_dir) = match archive {
+) -> Result<(build::BuildOutput, PathBuf), Error> {
+    // A signal before the build (while the host was prepared) is seen here.
+    if signals::cancelled() {
+        return Err(Error::Interrupted {
+            while_: "preparing the run",
+        });
+    }
+    Ok(match archive {
         Some(a) => (a.build, a.target_dir),
         None => {
             let built = build::build(&args.cargo)?;
             let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
             (built, target_dir)
         }
-    };
+    })
+}
+
+/// Each binary's sandbox, discovery (in those sandboxes), the plan.
+fn plan_phase(
+    args: &TestArgs,
+    host: &Host,
+    selection: &Selection<'_>,
+    built: build::BuildOutput,
+    target_dir: PathBuf,
+    jobs: usize,
+) -> Result<Planned, Error> {
     // The runner's own dir, checked (ours, not a link) and masked in every
     // sandbox (see `context`): it must exist to be a mount point, whether
     // this run writes to it or not.
@@ -496,11 +553,6 @@ fn build_and_plan(
         std::fs::create_dir_all(&tmp)
             .map_err(|e| Error::setup(format!("cannot create {}: {e}", tmp.display())))?;
     }
-    // --no-capture interleaves nothing: one test at a time, as nextest.
-    let jobs = match args.no_capture {
-        true => 1,
-        false => args.jobs.unwrap_or_else(default_jobs),
-    };
     let scratch = match args.sandbox.scratch {
         Scratch::Disk => {
             // Checked first (in `own`): not through a link, not someone else's.
@@ -547,7 +599,8 @@ fn build_and_plan(
         output_limit: LIST_OUTPUT_LIMIT,
         echo_output: false,
         max_fail: None,
-        cancel: None,
+        // A signal kills the listing sandboxes too.
+        cancel: signals::pipe(),
         reuse_netns: false,
         scratch: scratch.as_ref(),
         stress: None,
@@ -618,7 +671,6 @@ fn build_and_plan(
         target_dir,
         scratch,
         contexts,
-        jobs,
         filter,
         units,
         given,
@@ -632,8 +684,10 @@ fn list(
     host: &Host,
     selection: &Selection<'_>,
     archive: Option<archive::Opened>,
+    jobs: usize,
 ) -> Result<u8, Error> {
-    let units = build_and_plan(args, host, selection, archive)?.units;
+    let (built, target_dir) = build_phase(args, archive)?;
+    let units = plan_phase(args, host, selection, built, target_dir, jobs)?.units;
     for u in &units {
         let id = report::escape::for_terminal(&u.id);
         if u.skip_as_ignored {
@@ -767,6 +821,84 @@ fn default_jobs() -> usize {
         .unwrap_or(1)
 }
 
+/// --no-capture interleaves nothing: one test at a time, as nextest.
+fn jobs_of(args: &TestArgs) -> usize {
+    match args.no_capture {
+        true => 1,
+        false => args.jobs.unwrap_or_else(default_jobs),
+    }
+}
+
+/// `pids_max`: the run's own, the default included, once the host is known.
+fn settings_of(args: &TestArgs, jobs: usize, pids_max: Option<u64>) -> Settings {
+    Settings {
+        isolation: args.isolation.as_str(),
+        jobs,
+        memory_max: args.sandbox.memory_max,
+        pids_max,
+        cpus: args.sandbox.cpus,
+        timeout_ms: args.sandbox.timeout.map(|t| t.as_millis() as u64),
+        seccomp: (args.isolation != Isolation::None).then(|| args.sandbox.seccomp.to_string()),
+    }
+}
+
+fn host_info(host: &Host) -> HostInfo {
+    HostInfo {
+        kernel: host.kernel.clone(),
+        cgroup: host.cgroup_name(),
+        rootless: host.rootless,
+    }
+}
+
+/// The host as a report shows it before it was prepared (an archive's
+/// unpack comes first): no cgroup was made.
+fn unprepared_host() -> HostInfo {
+    HostInfo {
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into()),
+        cgroup: "none",
+        rootless: !nix::unistd::geteuid().is_root(),
+    }
+}
+
+/// The end of a run a signal stopped before any test ran (while unpacking,
+/// building or listing): a report that holds no test, `complete: false`,
+/// at --report or in `target_dir` (`None`: not known, no report), and
+/// exit 130.
+fn stopped_early(
+    args: &TestArgs,
+    host: HostInfo,
+    settings: Settings,
+    target_dir: Option<PathBuf>,
+    archive: Option<report::ArchiveInfo>,
+    clock: (SystemTime, Instant),
+    why: &Error,
+) -> Result<u8, Error> {
+    let what = match why {
+        Error::Interrupted { while_ } => while_.to_string(),
+        other => format!("{other}"),
+    };
+    eprintln!("interrupted ({what}): no test ran");
+    let path = args
+        .report
+        .clone()
+        .or_else(|| target_dir.map(|d| d.join("isolate").join("report.json")));
+    let Some(path) = path else {
+        eprintln!(
+            "      no report: its directory is not known yet (give --report PATH to have one)"
+        );
+        return Ok(EXIT_INTERRUPTED);
+    };
+    let mut report = assemble(host, settings, clock, false, Vec::new());
+    report.archive = archive;
+    match write_reports(&report, &path, args, None) {
+        Ok(()) => eprintln!("      Report {}", path.display()),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    Ok(EXIT_INTERRUPTED)
+}
+
 /// `target/isolate`, the reports' and scratch's default place, made if
 /// missing and checked: a directory of ours, not a symlink (the target dir
 /// may be in another user's workspace). Held open, so that what is written
@@ -853,10 +985,9 @@ fn write_reports(
 }
 
 fn assemble(
-    host: &Host,
+    host: HostInfo,
     settings: Settings,
-    started_at: SystemTime,
-    start: Instant,
+    (started_at, start): (SystemTime, Instant),
     complete: bool,
     mut tests: Vec<report::TestRecord>,
 ) -> Report {
@@ -871,11 +1002,7 @@ fn assemble(
         started_at: report::rfc3339(started_at),
         duration_ms: start.elapsed().as_secs_f64() * 1000.0,
         complete,
-        host: HostInfo {
-            kernel: host.kernel.clone(),
-            cgroup: host.cgroup_name(),
-            rootless: host.rootless,
-        },
+        host,
         settings,
         summary: Summary::of(&tests),
         tests,

@@ -75,6 +75,8 @@ pub enum UnpackError {
         free: String,
         dir: PathBuf,
     },
+    #[error("stopped by a signal; the partial unpack was removed")]
+    Interrupted,
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -185,6 +187,10 @@ fn extract(file: &File, dest: &Path, caps: Caps, index: &Tally) -> Result<(), Un
     archive.set_overwrite(true);
     let mut tally = Tally::default();
     for entry in archive.entries()? {
+        // Ctrl-C, SIGTERM, SIGHUP: the staging dir goes with the error.
+        if crate::signals::cancelled() {
+            return Err(UnpackError::Interrupted);
+        }
         let mut entry = entry?;
         let path = checked_entry(&entry)?;
         tally.add(&path, entry.size(), caps)?;

@@ -925,57 +925,6 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 #[test]
-fn ctrl_c_keeps_finished_tests_and_cleans_up() {
-    interrupt_keeps_finished_tests_and_cleans_up(nix::sys::signal::Signal::SIGINT);
-}
-
-#[test]
-fn sigterm_keeps_finished_tests_and_cleans_up() {
-    interrupt_keeps_finished_tests_and_cleans_up(nix::sys::signal::Signal::SIGTERM);
-}
-
-fn interrupt_keeps_finished_tests_and_cleans_up(signal: nix::sys::signal::Signal) {
-    let _serial = host_wide();
-    let (_tmp, dir) = fixture("faults");
-    // Build first so that the signal lands while the test runs.
-    let report = unique_report(&dir);
-    let built = isolate_test(&dir, &["passes", "--exact"]);
-    assert_eq!(built.code(), 0);
-    let report_arg = report.to_str().unwrap();
-    let child = spawn_isolate(
-        &dir,
-        &[
-            "test", "--test", "faults", "-j", "2", "--report", report_arg, "--", "--exact",
-            "passes", "hangs",
-        ],
-    );
-    let pid = child.id();
-    wait_for("the hanging test to start", || {
-        !processes_with("hangs --exact --nocapture").is_empty()
-    });
-    // `passes` starts beside it and is done in a few milliseconds; give the
-    // runner time to record it, also on a loaded machine.
-    wait_for("the passing test to end", || {
-        processes_with("passes --exact --nocapture").is_empty()
-    });
-    std::thread::sleep(Duration::from_millis(1000));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_code(&out, 130);
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["complete"], false);
-    let names: Vec<&str> = r["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, vec!["passes"], "the finished test is kept");
-    assert!(processes_with("hangs --exact --nocapture").is_empty());
-    assert!(cgroup_dirs_of(pid).is_empty());
-}
-
-#[test]
 fn sigkill_of_the_runner_leaves_no_test_running() {
     let _serial = host_wide();
     let (_tmp, dir) = fixture("faults");
@@ -1127,3 +1076,4 @@ mod merge;
 mod report_input;
 mod second_wall;
 mod sharding;
+mod signals;
