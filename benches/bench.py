@@ -14,6 +14,8 @@ a generated workspace of trivial tests (benches/gen_workspace.py; 10 binaries x 
   E  isolate-netns  `... isolate test -j J --reuse-netns`      one sandbox per test, shared netns
   G  floor-sandbox  `floor J sandbox` (benches/floor.c)         the kernel work of the sandbox alone
   H  floor-process  `floor J process`                          the kernel work of a process per test
+  I  isolate-base   `--baseline-bin BIN isolate test -j J`     C with another build (a change's before),
+                    only with --baseline-bin: before and after in the same interleaved rounds
 
 The build is excluded: the workspace is built once with `cargo test --no-run` (and
 `cargo nextest list`) into a target dir of its own, which all the runners then reuse. Every
@@ -59,10 +61,12 @@ DEFAULT_WORK_DIR = Path("/tmp/isolate-bench")
 
 # The order of the interleaved rounds: nextest-bwrap runs right after nextest. Its letter is F
 # because E (isolate-netns) was taken first.
-RUNNERS = ("cargo-test", "nextest", "nextest-bwrap", "isolate", "isolate-none", "isolate-netns",
-           "floor-sandbox", "floor-process")
+RUNNERS = ("cargo-test", "nextest", "nextest-bwrap", "isolate", "isolate-base", "isolate-none",
+           "isolate-netns", "floor-sandbox", "floor-process")
 LETTER = {"cargo-test": "A", "nextest": "B", "nextest-bwrap": "F", "isolate": "C", "isolate-none": "D",
-          "isolate-netns": "E", "floor-sandbox": "G", "floor-process": "H"}
+          "isolate-netns": "E", "floor-sandbox": "G", "floor-process": "H", "isolate-base": "I"}
+# Runners of a cargo-isolate binary, and the one that needs --baseline-bin.
+ISOLATE_RUNNERS = ("isolate", "isolate-base", "isolate-none", "isolate-netns")
 FLOOR_RUNNERS = ("floor-sandbox", "floor-process")
 FLOOR_SOURCE = Path(__file__).resolve().parent / "floor.c"
 NEXTEST_RUNNERS = ("nextest", "nextest-bwrap")
@@ -71,6 +75,7 @@ DESCRIPTION = {
     "nextest": "cargo nextest run",
     "nextest-bwrap": "cargo nextest run + bwrap runner",
     "isolate": "cargo-isolate per-test",
+    "isolate-base": "cargo-isolate per-test, baseline",
     "isolate-none": "cargo-isolate --isolation none",
     "isolate-netns": "cargo-isolate --reuse-netns",
     "floor-sandbox": "floor: the sandbox's kernel work",
@@ -83,6 +88,7 @@ ALIASES = {
     "f": "nextest-bwrap", "nextest-bwrap": "nextest-bwrap", "nextest_bwrap": "nextest-bwrap",
     "bwrap": "nextest-bwrap", "bubblewrap": "nextest-bwrap",
     "c": "isolate", "isolate": "isolate", "cargo-isolate": "isolate",
+    "i": "isolate-base", "isolate-base": "isolate-base", "baseline": "isolate-base",
     "d": "isolate-none", "isolate-none": "isolate-none", "none": "isolate-none",
     "isolate_none": "isolate-none",
     "e": "isolate-netns", "isolate-netns": "isolate-netns", "netns": "isolate-netns",
@@ -210,13 +216,14 @@ RE_FLOOR_FAILED = re.compile(r"^test \d+ failed", re.MULTILINE)
 RE_COMPILING = re.compile(r"^\s*Compiling (benchsuite|benchmem) ", re.MULTILINE)
 
 
-def command_for(runner: str, ws: Workspace, jobs: int, isolate_bin: Path, report: Path) -> list[str]:
+def command_for(runner: str, ws: Workspace, jobs: int, args, report: Path) -> list[str]:
+    isolate_bin = args.baseline_bin if runner == "isolate-base" else args.isolate_bin
     common = ["--manifest-path", str(ws.manifest), "--target-dir", str(ws.target)]
     if runner == "cargo-test":
         return ["cargo", "test", *common, "--", "--test-threads", str(jobs)]
     if runner in NEXTEST_RUNNERS:  # nextest-bwrap: the same command, plus runner_env()
         return ["cargo", "nextest", "run", *common, "-j", str(jobs)]
-    if runner in ("isolate", "isolate-none", "isolate-netns"):
+    if runner in ISOLATE_RUNNERS:
         cmd = [str(isolate_bin), "isolate", "test", *common, "-j", str(jobs), "--report", str(report)]
         if runner == "isolate-none":
             cmd += ["--isolation", "none"]
@@ -277,7 +284,7 @@ def run_runner(
     report = args.work_dir / "reports" / f"{ws.name}-{phase}{rnd}-{runner}.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
-    cmd = command_for(runner, ws, args.jobs, args.isolate_bin, report)
+    cmd = command_for(runner, ws, args.jobs, args, report)
     what = f"{LETTER[runner]} {runner} ({phase} {rnd}, {ws.name})"
     stdin = floor_tests_file(ws) if runner in FLOOR_RUNNERS else None
     code, wall, ru = run_measured(cmd, ws.path, logbase, runner_env(runner, ws, args), stdin)
@@ -709,6 +716,9 @@ def print_main(res: dict, tests: int) -> None:
         ("isolate / nextest-bwrap (C/F)", d.get("ratio_isolate_nextest_bwrap"), "x"),
         ("floor of the sandbox / nextest (G/B)", d.get("ratio_floor_sandbox_nextest"), "x"),
         ("isolate / floor of the sandbox (C/G)", d.get("ratio_isolate_floor_sandbox"), "x"),
+        ("baseline / nextest (I/B)", d.get("ratio_isolate_base_nextest"), "x"),
+        ("baseline / floor of the sandbox (I/G)", d.get("ratio_isolate_base_floor_sandbox"), "x"),
+        ("isolate / baseline (C/I)", d.get("ratio_isolate_isolate_base"), "x"),
         ("floor of a process / nextest (H/B)", d.get("ratio_floor_process_nextest"), "x"),
         ("isolate-none / floor of a process (D/H)", d.get("ratio_isolate_none_floor_process"), "x"),
     ]
@@ -830,6 +840,12 @@ def main_bench(args, ws: Workspace) -> dict:
     derived["ratio_isolate_floor_sandbox"] = ratio(med.get("isolate"), med.get("floor-sandbox"))
     derived["ratio_floor_process_nextest"] = ratio(med.get("floor-process"), med.get("nextest"))
     derived["ratio_isolate_none_floor_process"] = ratio(med.get("isolate-none"), med.get("floor-process"))
+    derived["ratio_isolate_base_nextest"] = ratio(med.get("isolate-base"), med.get("nextest"))
+    derived["ratio_isolate_base_floor_sandbox"] = ratio(med.get("isolate-base"), med.get("floor-sandbox"))
+    derived["ratio_isolate_isolate_base"] = ratio(med.get("isolate"), med.get("isolate-base"))
+    if "isolate" in med and "isolate-base" in med:
+        derived["change_wall_ms_per_test"] = 1000 * (med["isolate"] - med["isolate-base"]) / ws.tests
+        derived["change_cpu_ms_per_test"] = 1000 * (cpu["isolate"] - cpu["isolate-base"]) / ws.tests
     if "nextest-bwrap" in med and "nextest" in med:
         derived["bwrap_wall_ms_per_test"] = 1000 * (med["nextest-bwrap"] - med["nextest"]) / ws.tests
         derived["bwrap_cpu_ms_per_test"] = 1000 * (cpu["nextest-bwrap"] - cpu["nextest"]) / ws.tests
@@ -986,6 +1002,9 @@ def parse_args(argv):
                          "or all")
     ap.add_argument("--isolate-bin", type=Path, default=DEFAULT_ISOLATE_BIN,
                     help="the cargo-isolate binary (build it with `cargo build --release`)")
+    ap.add_argument("--baseline-bin", type=Path, default=None,
+                    help="another cargo-isolate build (e.g. a change's parent, built in a git "
+                         "worktree) timed as runner I in the same interleaved rounds as C")
     ap.add_argument("--work-dir", dest="work_dir", type=Path, default=DEFAULT_WORK_DIR,
                     help="where the workspaces, their shared target dirs, logs and reports go")
     ap.add_argument("--clean", action="store_true", help="delete --work-dir first (forces a rebuild)")
@@ -1021,6 +1040,17 @@ def parse_args(argv):
     if args.memory and "isolate" not in args.runners:
         ap.error("--memory needs cargo-isolate: include `isolate` in --only")
     args.isolate_bin = args.isolate_bin.expanduser().resolve()
+    if args.baseline_bin is not None:
+        args.baseline_bin = args.baseline_bin.expanduser().resolve()
+        if not (args.baseline_bin.is_file() and os.access(args.baseline_bin, os.X_OK)):
+            ap.error(f"--baseline-bin {args.baseline_bin}: not an executable file")
+        if "isolate-base" not in args.runners and args.only == "all":
+            args.runners = [r for r in RUNNERS if r in args.runners or r == "isolate-base"]
+    elif "isolate-base" in args.runners:
+        if args.only != "all" and any(a in ("i", "isolate-base", "baseline")
+                                      for a in args.only.lower().split(",")):
+            ap.error("runner I (isolate-base) needs --baseline-bin BIN")
+        args.runners = [r for r in args.runners if r != "isolate-base"]
     args.work_dir = args.work_dir.expanduser().resolve()
     args.json = args.json.expanduser().resolve() if args.json else None
     return args
@@ -1097,7 +1127,7 @@ def main(argv=None) -> int:
             "rounds": args.rounds, "warmup": args.warmup, "binaries": args.binaries,
             "tests_per_binary": args.tests_per_binary, "tests": small.tests, "jobs": args.jobs,
             "runners": args.runners, "quick": args.quick, "work_dir": str(args.work_dir),
-            "commands": {r: command_for(r, small, args.jobs, args.isolate_bin, Path("R.json"))
+            "commands": {r: command_for(r, small, args.jobs, args, Path("R.json"))
                          for r in args.runners},
             "command_env": {r: runner_env(r, small, args) for r in args.runners
                             if runner_env(r, small, args)},

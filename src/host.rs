@@ -133,7 +133,9 @@ pub fn compile_seccomp(choice: &Seccomp) -> Result<Filters, Error> {
         Seccomp::Default => Profile::builtin(),
         Seccomp::Profile(path) => Profile::from_oci_file(path)?,
     };
-    profile.compile().map_err(Error::setup)
+    profile
+        .compile(sandbox::x32_abi_enabled())
+        .map_err(Error::setup)
 }
 
 fn no_cgroup_reason(rootless: bool) -> String {

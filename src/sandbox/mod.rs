@@ -158,6 +158,12 @@ fn io_err(what: &str) -> impl FnOnce(io::Error) -> SandboxError + '_ {
     }
 }
 
+/// Whether the kernel takes x32 system calls, which a filter must then
+/// refuse too.
+pub fn x32_abi_enabled() -> bool {
+    sys::x32_abi_enabled()
+}
+
 /// Starts the zygote that clones every sandbox's init. Call it before the
 /// process starts any thread.
 pub fn start_zygote() -> Result<(), SandboxError> {

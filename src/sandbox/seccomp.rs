@@ -207,24 +207,10 @@ pub const DEFAULT_REFUSED: &[Refused] = &[
               user's terminal",
     },
     Refused {
-        names: &[
-            "iopl",
-            "ioperm",
-            "quotactl",
-            "quotactl_fd",
-            "nfsservctl",
-            "lookup_dcookie",
-            "uselib",
-            "_sysctl",
-            "create_module",
-            "get_kernel_syms",
-            "query_module",
-            "vm86",
-            "vm86old",
-        ],
+        names: &["iopl", "ioperm", "quotactl", "quotactl_fd"],
         errno: libc::EPERM,
         when: None,
-        why: "host hardware, quotas and obsolete kernel interfaces",
+        why: "host hardware (I/O ports) and the host's disk quotas",
     },
 ];
 
@@ -280,8 +266,9 @@ impl Profile {
     }
 
     /// One BPF program per action the profile uses, to be installed
-    /// together (see the module docs).
-    pub fn compile(&self) -> Result<Filters, String> {
+    /// together (see the module docs). `x32`: the kernel takes x32 calls
+    /// (see [`with_x32_twin`]).
+    pub fn compile(&self, x32: bool) -> Result<Filters, String> {
         let arch = native_arch().ok_or_else(|| {
             format!(
                 "seccomp filters are built for x86_64, aarch64 and riscv64 only, not {}; \
@@ -298,7 +285,7 @@ impl Profile {
                 .map(|c| c.to_seccompiler())
                 .collect::<Result<Vec<_>, _>>()?;
             for &nr in &rule.syscalls {
-                for nr in with_x32_twin(nr) {
+                for nr in with_x32_twin(nr, x32) {
                     if self.default != Action::Allow {
                         listed.add(nr, &conditions)?;
                     }
@@ -382,12 +369,16 @@ impl Condition {
 }
 
 /// On x86_64 the same calls can be made through the x32 ABI, whose
-/// numbers carry bit 30 and whose audit arch is x86_64's: a refusal must
-/// cover both numbers. (An allow-list refuses them by default.)
-fn with_x32_twin(nr: i64) -> impl Iterator<Item = i64> {
+/// numbers carry bit 30 and whose audit arch is x86_64's: where the kernel
+/// takes x32 calls, a refusal must cover both numbers. (An allow-list
+/// refuses them by default.) Where it does not (most kernels: x32 is off
+/// or not built), the twins are left out: every entry lengthens the chain
+/// the kernel walks per call, and once per syscall number when it attaches
+/// the filter (its constant-action cache).
+fn with_x32_twin(nr: i64, x32: bool) -> impl Iterator<Item = i64> {
     const X32_SYSCALL_BIT: i64 = 0x4000_0000;
-    let twin =
-        (cfg!(target_arch = "x86_64") && nr < X32_SYSCALL_BIT).then_some(nr | X32_SYSCALL_BIT);
+    let twin = (x32 && cfg!(target_arch = "x86_64") && nr < X32_SYSCALL_BIT)
+        .then_some(nr | X32_SYSCALL_BIT);
     std::iter::once(nr).chain(twin)
 }
 
@@ -713,7 +704,7 @@ mod tests {
         ] {
             assert!(all.contains(&nr(name)), "{name}");
         }
-        let filters = p.compile().unwrap();
+        let filters = p.compile(true).unwrap();
         // EPERM and ENOSYS: two programs.
         assert_eq!(filters.0.len(), 2);
         assert!(filters.0.iter().all(|p| !p.is_empty() && p.len() < 400));
@@ -763,7 +754,7 @@ mod tests {
         );
         assert_eq!(p.rules[3].action, Action::Errno(38));
         // The allow-list, then ENOSYS for clone3.
-        assert_eq!(p.compile().unwrap().0.len(), 2);
+        assert_eq!(p.compile(true).unwrap().0.len(), 2);
     }
 
     #[test]
@@ -818,7 +809,7 @@ mod tests {
             if let Ok(text) = std::str::from_utf8(&mangled)
                 && let Ok(p) = Profile::from_oci_json(text)
             {
-                let _ = p.compile();
+                let _ = p.compile(true);
             }
         }
     }
@@ -865,5 +856,25 @@ mod tests {
         assert_eq!(kernel_version("6.18.0-1-amd64"), Some((6, 18)));
         assert_eq!(kernel_version("4.8"), Some((4, 8)));
         assert_eq!(kernel_version("x"), None);
+    }
+}
+#[cfg(test)]
+mod dump {
+    /// `ISOLATE_DUMP_FILTER=PATH cargo test dump_the_default_filter -- --ignored`
+    /// writes the default filter's programs (struct sock_filter, 8 bytes an
+    /// instruction, one file per program) for measuring them outside.
+    #[test]
+    #[ignore = "a tool for measuring the filter, not a check"]
+    fn dump_the_default_filter() {
+        let Some(path) = std::env::var_os("ISOLATE_DUMP_FILTER") else {
+            return;
+        };
+        let filters = super::Profile::builtin().compile(false).unwrap();
+        for (i, p) in filters.0.iter().enumerate() {
+            let bytes: Vec<u8> = p.iter().flat_map(|w| w.to_le_bytes()).collect();
+            let mut name = path.clone();
+            name.push(format!(".{i}"));
+            std::fs::write(name, bytes).unwrap();
+        }
     }
 }

@@ -393,6 +393,18 @@ pub fn attach_loop(image: &std::fs::File) -> io::Result<(PathBuf, OwnedFd)> {
     Err(io::Error::other("no free loop device after 16 tries"))
 }
 
+/// Whether this kernel takes x32 system calls (x86_64 only; most kernels
+/// are built without them or boot with them off): `getpid` with the x32
+/// bit set succeeds only then.
+pub fn x32_abi_enabled() -> bool {
+    if !cfg!(target_arch = "x86_64") {
+        return false;
+    }
+    const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
+    // SAFETY: getpid takes no arguments and has no effect.
+    unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) >= 0 }
+}
+
 /// Gives the calling process a new, empty, anonymous session keyring
 /// (`KEYCTL_JOIN_SESSION_KEYRING` with no name): the one it inherited is
 /// the user's, and holds their keys.
