@@ -23,7 +23,7 @@ for l in sys.stdin:
 pre=$PWD/target/cgroup-v2-lane
 rm -rf "$pre"
 mkdir -p "$pre"
-for f in faults probes multi hostile fidelity flaky leaky; do
+for f in faults probes multi hostile fidelity flaky leaky signals; do
   cp -r "fixtures/$f" "$pre/"
   (cd "$pre/$f" && cargo test --locked --workspace --no-run -q)
 done
