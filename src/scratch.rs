@@ -54,6 +54,26 @@ pub fn bound(
             _ => Ok(None),
         };
     }
+    // Loop devices are a module some kernels and most containers lack:
+    // without them the default bound is dropped with a word, and an asked
+    // for one is refused.
+    if let Err(e) = fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/loop-control")
+    {
+        let why = format!("no loop devices here (/dev/loop-control: {e})");
+        return match requested {
+            Some(_) if !allow_unenforced => Err(Error::setup(format!(
+                "--scratch-size cannot be enforced: {why}\n  load the loop module (modprobe \
+                 loop), or pass --allow-unenforced-limits to run with --scratch disk unbounded"
+            ))),
+            _ => {
+                eprintln!("warning: --scratch disk is bounded by the disk only: {why}");
+                Ok(None)
+            }
+        };
+    }
     let free = free_bytes(parent)?;
     let at_once = at_once.max(1) as u64;
     let fits = |size: u64| size.saturating_mul(at_once) <= free;
