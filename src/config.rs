@@ -614,6 +614,13 @@ impl Config {
         l
     }
 
+    /// Whether some override runs its tests without a sandbox.
+    pub fn any_override_unsandboxed(&self) -> bool {
+        self.overrides
+            .iter()
+            .any(|o| o.settings.isolation == Some(cli::Isolation::None))
+    }
+
     /// What the configuration sets for one test: the first matching
     /// override, then the profile's own values.
     pub fn settings_for(&self, test: &TestInfo<'_>) -> TestSettings {

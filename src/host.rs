@@ -17,6 +17,8 @@ pub struct Host {
     pub rootless: bool,
     /// The compiled `--seccomp` filter (empty for `none`).
     pub seccomp: Filters,
+    /// The zygote carries the filter and a fresh session keyring already.
+    pub keyring_fresh: bool,
     pub cgroup: Option<RunCgroup>,
     pub limits: Limits,
     /// Said once before the run when something could not be enforced.
@@ -43,10 +45,13 @@ impl Host {
 
 /// `any_limits`: every limit some test of the run may get (overrides
 /// included): the cgroup must be able to enforce them all.
+/// `zygote_wall`: every sandbox of the run is a sandbox (no unit runs with
+/// isolation none), so the default filter may go on the zygote once.
 pub fn prepare(
     args: &SandboxArgs,
     isolation: Isolation,
     any_limits: Option<&Limits>,
+    zygote_wall: bool,
 ) -> Result<Host, Error> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
@@ -109,11 +114,15 @@ pub fn prepare(
             no_cgroup_reason(rootless)
         ));
     }
-    let seccomp = compile_seccomp(&args.seccomp)?;
+    let (seccomp, keyring_fresh) = match (&args.seccomp, zygote_wall) {
+        (Seccomp::Default, true) => (wall_the_zygote()?, true),
+        _ => (compile_seccomp(&args.seccomp)?, false),
+    };
     let host = Host {
         kernel,
         rootless,
         seccomp,
+        keyring_fresh,
         cgroup,
         limits,
         warnings,
@@ -136,6 +145,24 @@ pub fn compile_seccomp(choice: &Seccomp) -> Result<Filters, Error> {
     profile
         .compile(sandbox::x32_abi_enabled())
         .map_err(Error::setup)
+}
+
+/// The default filter without `clone3` goes on the zygote, once for the
+/// run: every init and test inherits it, and no test pays for attaching
+/// it (the kernel walks a filter once per syscall number when it attaches
+/// it: about 90 us of CPU for this one). Returns what each test's process
+/// still installs: the short `clone3` program.
+fn wall_the_zygote() -> Result<Filters, Error> {
+    let (shared, own) = Profile::builtin_split();
+    let x32 = sandbox::x32_abi_enabled();
+    let shared = shared.compile(x32).map_err(Error::setup)?;
+    sandbox::zygote_wall(&shared).map_err(|e| {
+        Error::setup(format!(
+            "cannot install the seccomp filter on the sandbox zygote: {e}\n  \
+             --seccomp none runs without it"
+        ))
+    })?;
+    own.compile(x32).map_err(Error::setup)
 }
 
 fn no_cgroup_reason(rootless: bool) -> String {
@@ -192,6 +219,7 @@ pub fn init_spec(
             true => crate::config::NetSettings::of_args(&args.net).to_faults(),
             false => Default::default(),
         },
+        keyring_fresh: sandboxed && host.keyring_fresh,
         seccomp: match sandboxed {
             true => host.seccomp.clone(),
             false => Filters::default(),

@@ -19,7 +19,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let program = resolve_program(program)?;
     let cwd = std::env::current_dir()
         .map_err(|e| Error::setup(format!("cannot read the current directory: {e}")))?;
-    let host = host::prepare(&args.sandbox, Isolation::PerTest, None)?;
+    let host = host::prepare(&args.sandbox, Isolation::PerTest, None, false)?;
     for w in &host.warnings {
         eprintln!("warning: {w}");
     }

@@ -91,7 +91,15 @@ fn run_phases(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
                 .into(),
         ));
     }
-    let host = host::prepare(&args.sandbox, args.isolation, Some(&any_limits))?;
+    // The default filter goes on the zygote once, unless a test runs
+    // unsandboxed (a clone of the same zygote).
+    let zygote_wall = args.isolation != Isolation::None && !config.any_override_unsandboxed();
+    let host = host::prepare(
+        &args.sandbox,
+        args.isolation,
+        Some(&any_limits),
+        zygote_wall,
+    )?;
     let jobs = jobs_of(args);
     for w in &host.warnings {
         eprintln!("warning: {w}");

@@ -652,7 +652,7 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     // test is never a session leader.
     let me = nix::unistd::Pid::from_raw(0);
     nix::unistd::setpgid(me, me).step(|| "start the test's process group".into())?;
-    if spec.pid_namespace {
+    if spec.pid_namespace && !spec.keyring_fresh {
         // The inherited session keyring is the user's: keys are checked by
         // uid, so root in the test would be root over them.
         sys::join_new_session_keyring().step(|| "join a new session keyring".into())?;

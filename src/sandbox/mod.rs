@@ -17,7 +17,7 @@ mod zygote;
 
 pub use gate::{Admit, StartGate, Turn};
 pub use spec::{InitSpec, RootLayout};
-pub use zygote::{ARG as ZYGOTE_ARG, main as zygote_main, pid as zygote_pid};
+pub use zygote::{ARG as ZYGOTE_ARG, main as zygote_main, pid as zygote_pid, wall as zygote_wall};
 
 use crate::cgroup::{Leaf, LeafStats};
 use init::InitReport;

@@ -236,6 +236,24 @@ impl Profile {
         }
     }
 
+    /// The built-in profile in two: what the zygote can carry for every
+    /// sandbox (it and the inits make none of these calls), and `clone3`,
+    /// which the zygote needs (`CLONE_INTO_CGROUP`) and each test's process
+    /// refuses itself.
+    pub fn builtin_split() -> (Profile, Profile) {
+        let all = Profile::builtin();
+        let clone3 = syscall_number("clone3");
+        let (own, shared): (Vec<Rule>, Vec<Rule>) = all
+            .rules
+            .into_iter()
+            .partition(|r| clone3.is_some_and(|n| r.syscalls.contains(&n)));
+        let profile = |rules| Profile {
+            default: Action::Allow,
+            rules,
+        };
+        (profile(shared), profile(own))
+    }
+
     /// Reads an OCI runtime-spec / Docker seccomp profile.
     pub fn from_oci_file(path: &Path) -> Result<Profile, ProfileError> {
         let text = std::fs::read_to_string(path).map_err(|e| ProfileError {

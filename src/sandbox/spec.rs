@@ -93,6 +93,10 @@ pub struct InitSpec {
     /// exec (empty: none, `--seccomp none`).
     #[serde(default)]
     pub seccomp: super::seccomp::Filters,
+    /// The zygote already joined a fresh session keyring behind its own
+    /// filter (which refuses keyctl): the test has nothing more to do.
+    #[serde(default)]
+    pub keyring_fresh: bool,
     /// Build the sandbox, then report success without running anything:
     /// the preflight check that namespaces work here.
     pub probe_only: bool,

@@ -62,6 +62,14 @@ struct Header {
     cgroup_procs: Vec<PathBuf>,
 }
 
+/// One request: clone an init, or put the zygote behind a seccomp filter
+/// (with a fresh session keyring) that every later init inherits.
+#[derive(Serialize, Deserialize)]
+enum Request {
+    Clone(Header),
+    Wall(super::seccomp::Filters),
+}
+
 /// The hidden first argument that makes this binary the zygote.
 pub const ARG: &str = "__zygote";
 
@@ -114,7 +122,7 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<SpawnedInit> {
         cgroup_dir: req.cgroup_fd.is_some(),
         cgroup_procs: req.cgroup_procs.clone(),
     };
-    let header = serde_json::to_vec(&header).map_err(io::Error::other)?;
+    let header = serde_json::to_vec(&Request::Clone(header)).map_err(io::Error::other)?;
     let mut fds = req.stdio.to_vec();
     fds.extend(req.netns_fd);
     fds.extend(req.cgroup_fd);
@@ -143,6 +151,30 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<SpawnedInit> {
     }
 }
 
+/// Has the zygote join a fresh session keyring and install `filters` on
+/// itself: every init cloned afterwards, and its test, inherits both, and
+/// no test pays for attaching them (the kernel walks a filter once per
+/// syscall number when it attaches it). Only for a filter that refuses
+/// nothing the zygote or an init does.
+pub fn wall(filters: &super::seccomp::Filters) -> io::Result<()> {
+    let sock = ZYGOTE
+        .get()
+        .ok_or_else(|| io::Error::other("the sandbox zygote was not started"))?;
+    let request = serde_json::to_vec(&Request::Wall(filters.clone())).map_err(io::Error::other)?;
+    let mut reply = [0u8; 4];
+    let sock = sock.lock().unwrap_or_else(|e| e.into_inner());
+    sys::send_with_fds(&sock, &request, &[]).map_err(gone)?;
+    let got = sys::retry_eintr(|| nix::unistd::read(sock.as_fd(), &mut reply))
+        .map_err(|e| gone(e.into()))?;
+    if got != reply.len() {
+        return Err(gone(io::Error::from(io::ErrorKind::UnexpectedEof)));
+    }
+    match i32::from_ne_bytes(reply) {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(-e)),
+    }
+}
+
 fn gone(e: io::Error) -> io::Error {
     io::Error::other(format!(
         "the sandbox zygote, this run's `cargo-isolate __zygote` process, is gone \
@@ -165,7 +197,8 @@ fn serve(sock: OwnedFd) -> ! {
             Err(_) => std::process::exit(1),
         };
         let reply = match parse(&buf[..len], fds) {
-            Some((header, fds)) => clone_init(&header, fds),
+            Some((Request::Clone(header), fds)) => clone_init(&header, fds),
+            Some((Request::Wall(filters), _)) => put_up(&filters),
             None => -libc::EINVAL,
         };
         if sys::send_with_fds(&sock, &reply.to_ne_bytes(), &[]).is_err() {
@@ -174,11 +207,22 @@ fn serve(sock: OwnedFd) -> ! {
     }
 }
 
-/// The header, and the fds in the number it announces.
-fn parse(bytes: &[u8], fds: Vec<OwnedFd>) -> Option<(Header, Vec<OwnedFd>)> {
-    let header: Header = serde_json::from_slice(bytes).ok()?;
-    let want = INIT_FDS + usize::from(header.netns) + usize::from(header.cgroup_dir);
-    (fds.len() == want && want <= MAX_REQUEST_FDS).then_some((header, fds))
+/// The request, and the fds in the number it announces.
+fn parse(bytes: &[u8], fds: Vec<OwnedFd>) -> Option<(Request, Vec<OwnedFd>)> {
+    let request: Request = serde_json::from_slice(bytes).ok()?;
+    let want = match &request {
+        Request::Clone(h) => INIT_FDS + usize::from(h.netns) + usize::from(h.cgroup_dir),
+        Request::Wall(_) => 0,
+    };
+    (fds.len() == want && want <= MAX_REQUEST_FDS).then_some((request, fds))
+}
+
+/// A fresh session keyring, then the filter: 0, or minus the errno.
+fn put_up(filters: &super::seccomp::Filters) -> i32 {
+    match sys::join_new_session_keyring().and_then(|()| filters.install()) {
+        Ok(()) => 0,
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+    }
 }
 
 /// Clones one init; returns its pid, or minus the errno of the clone.

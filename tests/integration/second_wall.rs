@@ -162,6 +162,26 @@ fn a_root_test_reaches_no_host_cgroup_and_no_key() {
     );
     assert_eq!(cgroup_dirs(), before, "cgroup directories changed");
     assert_eq!(keys.len(), 1, "a key outlived the run: {keys:?}");
+
+    // No sandbox, no filter: --isolation none runs a test as cargo test
+    // would (the default filter sits on the zygote only when every test of
+    // the run is sandboxed).
+    let run = isolate_test(
+        &dir,
+        &[
+            "--isolation",
+            "none",
+            "--test",
+            "second_wall",
+            "cgroup_namespace_refused",
+        ],
+    );
+    assert_outcome(&run, "cgroup_namespace_refused", "failed");
+    assert!(
+        run.report["settings"].get("seccomp").is_none(),
+        "{}",
+        run.report["settings"]
+    );
 }
 
 #[test]
