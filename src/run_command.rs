@@ -42,10 +42,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let scratch_root = match args.sandbox.scratch {
         Scratch::Disk => {
             let parent = PathBuf::from(format!("{RUN_SCRATCH}-{}", nix::unistd::getuid()));
-            // A predictable name in a shared dir: ours, 0700 and no link, or
-            // refused (another user may have made it first).
-            crate::owned::private_dir(&parent)
-                .map_err(|e| Error::setup(format!("--scratch disk: {e}")))?;
+            // Checked before anything is made: a refusal leaves nothing.
             let image = scratch::bound(
                 args.sandbox.scratch_size,
                 host.rootless,
@@ -53,7 +50,18 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
                 parent.parent().unwrap_or(Path::new("/")),
                 1,
             )?;
-            Some(ScratchRoot::create(&parent, image)?)
+            // A predictable name in a shared dir: ours, 0700 and no link, or
+            // refused (another user may have made it first).
+            crate::owned::private_dir(&parent)
+                .map_err(|e| Error::setup(format!("--scratch disk: {e}")))?;
+            match ScratchRoot::create(&parent, image) {
+                Ok(root) => Some(root),
+                Err(e) => {
+                    // Ours, and empty unless another run of ours uses it.
+                    let _ = std::fs::remove_dir(&parent);
+                    return Err(e);
+                }
+            }
         }
         Scratch::Memory => None,
     };

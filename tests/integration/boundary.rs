@@ -574,6 +574,9 @@ fn a_root_test_cannot_raise_its_own_memory_limit() {
 /// 100 MiB of temp files fit under a 64 MiB limit; nothing is left after.
 #[test]
 fn scratch_on_disk_holds_more_than_the_memory_limit() {
+    // `run --scratch disk` shares one parent dir per uid, whose absence
+    // the scratch tests check: one at a time.
+    let _g = host_wide();
     let dir = tempfile::tempdir().unwrap();
     let write = |scratch: &str| {
         let out = Command::new(BIN)
@@ -675,6 +678,7 @@ fn scratch_on_disk_is_bounded_by_scratch_size() {
     if !is_root() {
         return skip("the bound is a loop-mounted image: root only");
     }
+    let _g = host_wide();
     let dir = tempfile::tempdir().unwrap();
     let loops_before = std::fs::read_to_string("/proc/partitions").unwrap();
     let out = Command::new(BIN)
@@ -744,6 +748,7 @@ fn scratch_on_disk_is_bounded_by_scratch_size() {
         stderr.contains("--scratch-size") && stderr.contains("free on the disk"),
         "{stderr}"
     );
+    assert!(!Path::new(&parent).exists(), "a refused run left {parent}");
 
     // Rootless, the bound cannot be had: said so, unless waived.
     if nobody_has_user_namespaces() {
@@ -769,5 +774,7 @@ fn scratch_on_disk_is_bounded_by_scratch_size() {
             stderr.contains("--scratch-size cannot be enforced: it needs root"),
             "{stderr}"
         );
+        let theirs = "/var/tmp/cargo-isolate-scratch-65534";
+        assert!(!Path::new(theirs).exists(), "a refused run left {theirs}");
     }
 }
