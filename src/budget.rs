@@ -4,53 +4,30 @@
 //! in percent and an absolute floor, so that tiny tests do not flap.
 //! Pure: records in, verdicts out.
 
-use crate::report::TestRecord;
-use serde::{Deserialize, Serialize};
+use crate::model::Outcome;
+pub use crate::model::{Budgets, Regression};
+use crate::model::{Metric, TestRecord};
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
-
-/// A test's budgets (from the configuration).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Budgets {
-    pub memory_bytes: Option<u64>,
-    pub time_ms: Option<u64>,
-    pub cpu_ms: Option<u64>,
-}
-
-impl Budgets {
-    pub fn new(memory: Option<u64>, time: Option<Duration>, cpu: Option<Duration>) -> Budgets {
-        let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
-        Budgets {
-            memory_bytes: memory,
-            time_ms: time.map(ms),
-            cpu_ms: cpu.map(ms),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Budgets::default()
-    }
-}
 
 /// Which budgets a finished test broke: "memory", "time", "cpu". Only a
 /// figure that was measured can break one.
-pub fn over_budget(rec: &TestRecord, b: &Budgets) -> Vec<&'static str> {
+pub fn over_budget(rec: &TestRecord, b: &Budgets) -> Vec<Metric> {
     let mut over = Vec::new();
     if let (Some(max), Some(v)) = (b.memory_bytes, rec.peak_memory_bytes)
         && v > max
     {
-        over.push("memory");
+        over.push(Metric::Memory);
     }
     if let (Some(max), Some(v)) = (b.time_ms, rec.duration_ms)
         && v > max as f64
     {
-        over.push("time");
+        over.push(Metric::Time);
     }
     if let (Some(max), Some(v)) = (b.cpu_ms, rec.cpu_ms)
         && v > max as f64
     {
-        over.push("cpu");
+        over.push(Metric::Cpu);
     }
     over
 }
@@ -86,35 +63,6 @@ impl Default for Thresholds {
                 floor: 50.0,
             }),
         }
-    }
-}
-
-/// One figure that grew past its threshold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Regression {
-    /// "memory", "time" or "cpu".
-    #[serde(deserialize_with = "crate::report::names::budget_kind")]
-    pub metric: crate::report::Name,
-    pub baseline: f64,
-    pub now: f64,
-    /// Growth in percent.
-    pub percent: f64,
-}
-
-impl Regression {
-    /// "memory +30.0% (100.0 MiB -> 130.0 MiB)".
-    pub fn describe(&self) -> String {
-        let figure = |v: f64| match self.metric {
-            "memory" => crate::report::human_bytes(v as u64),
-            _ => format!("{v:.1} ms"),
-        };
-        format!(
-            "{} {:+.1}% ({} -> {})",
-            self.metric,
-            self.percent,
-            figure(self.baseline),
-            figure(self.now)
-        )
     }
 }
 
@@ -185,7 +133,7 @@ impl Baseline {
         let Some(old) = self.figures.get(&rec.id) else {
             return Vec::new();
         };
-        if !old.passed || rec.outcome != "passed" {
+        if !old.passed || rec.outcome != Outcome::Passed {
             return Vec::new();
         }
         let now = Figures {
@@ -196,9 +144,9 @@ impl Baseline {
         };
         let mut out = Vec::new();
         let pairs = [
-            ("memory", th.memory, old.memory, now.memory),
-            ("time", th.time, old.time, now.time),
-            ("cpu", th.cpu, old.cpu, now.cpu),
+            (Metric::Memory, th.memory, old.memory, now.memory),
+            (Metric::Time, th.time, old.time, now.time),
+            (Metric::Cpu, th.cpu, old.cpu, now.cpu),
         ];
         for (metric, threshold, before, after) in pairs {
             let (Some(t), Some(before), Some(after)) = (threshold, before, after) else {
@@ -235,10 +183,11 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn rec(id: &str, mem: u64, time: f64, cpu: f64) -> TestRecord {
         let mut r = TestRecord::new(id.into(), "p", "p", "lib", Some(id.into()));
-        r.outcome = "passed";
+        r.outcome = "passed".into();
         r.peak_memory_bytes = Some(mem);
         r.duration_ms = Some(time);
         r.cpu_ms = Some(cpu);
@@ -276,7 +225,7 @@ mod tests {
         let th = Thresholds::default();
         // +30% memory, +50% CPU: both past their thresholds and floors.
         let r = base.regressions(&rec("a", 130 << 20, 10.0, 1500.0), &th);
-        let metrics: Vec<&str> = r.iter().map(|r| r.metric).collect();
+        let metrics: Vec<&str> = r.iter().map(|r| r.metric.as_str()).collect();
         assert_eq!(metrics, vec!["memory", "cpu"]);
         assert!((r[0].percent - 30.0).abs() < 0.01);
         // +5% memory: within the threshold.

@@ -31,16 +31,7 @@ impl TestBinary {
     /// `pkg` for the library, `pkg::name` for an integration test,
     /// `pkg::bin/name`, `pkg::example/name`, `pkg::bench/name`.
     pub fn binary_id(&self) -> String {
-        binary_id(&self.package, &self.target, &self.kind)
-    }
-}
-
-pub fn binary_id(package: &str, target: &str, kind: &str) -> String {
-    match kind {
-        "test" => format!("{package}::{target}"),
-        "bin" | "example" | "bench" => format!("{package}::{kind}/{target}"),
-        // lib, rlib, dylib, proc-macro...: the package's one library.
-        _ => package.to_string(),
+        crate::model::binary_id(&self.package, &self.target, &self.kind)
     }
 }
 
@@ -286,7 +277,7 @@ mod tests {
 
 #[cfg(test)]
 mod binary_id_tests {
-    use super::binary_id;
+    use crate::model::binary_id;
 
     #[test]
     fn ids_as_nextest_writes_them() {

@@ -10,6 +10,7 @@ mod discover;
 mod error;
 mod filterset;
 mod host;
+mod model;
 mod netfaults;
 mod outcome;
 mod owned;

@@ -1,35 +1,10 @@
 //! How a sandboxed run ended, decided from what the init reported and what
 //! the cgroup counted. Pure: [`classify`] takes an [`Execution`] and gives
-//! a [`Measured`] result.
+//! a [`Measured`] result, which a record then takes.
 
+pub use crate::model::Outcome;
+use crate::model::TestRecord;
 use crate::sandbox::{Execution, InitEnd};
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Passed,
-    Failed,
-    Ignored,
-    TimedOut,
-    OomKilled,
-    Signaled,
-    SetupError,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::Ignored => "ignored",
-            Outcome::TimedOut => "timed_out",
-            Outcome::OomKilled => "oom_killed",
-            Outcome::Signaled => "signaled",
-            Outcome::SetupError => "setup_error",
-        }
-    }
-}
 
 /// One finished unit's measurements. `None` means not measured.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -49,6 +24,20 @@ pub struct Measured {
 impl Measured {
     pub fn outcome(&self) -> Outcome {
         self.outcome.unwrap_or(Outcome::SetupError)
+    }
+
+    /// Gives `rec` the outcome and figures of a finished sandbox.
+    pub fn record_into(self, rec: &mut TestRecord) {
+        rec.outcome = self.outcome();
+        rec.exit_code = self.exit_code;
+        rec.signal = self.signal;
+        rec.duration_ms = self.duration_ms;
+        rec.cpu_ms = self.cpu_ms;
+        rec.peak_memory_bytes = self.peak_memory_bytes;
+        rec.peak_rss_bytes = self.peak_rss_bytes;
+        rec.pids_peak = self.pids_peak;
+        rec.pids_max_hits = self.pids_max_hits;
+        rec.error = self.error;
     }
 }
 

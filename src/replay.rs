@@ -144,7 +144,7 @@ fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
         w.flag("--trust-archive-config", args.trust_archive_config);
         w.opt("--archive-max-bytes", args.archive_max_bytes.map(size));
         w.opt("--archive-max-entries", args.archive_max_entries);
-        let id = crate::build::binary_id(&b.package, &b.target, &b.kind);
+        let id = crate::model::binary_id(&b.package, &b.target, &b.kind);
         w.pair("-E", &format!("binary_id(={id})"));
         return;
     }

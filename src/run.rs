@@ -194,7 +194,7 @@ pub fn run_all(
                         Ok(Some(rec)) => {
                             // Decided here, before this worker takes another
                             // unit, not when the main thread gets the result.
-                            if !matches!(rec.outcome, "passed" | "ignored") {
+                            if !rec.outcome.is_success() {
                                 let n = not_passed.fetch_add(1, Ordering::SeqCst) + 1;
                                 if cfg.max_fail.is_some_and(|max| n >= max) {
                                     stop.store(true, Ordering::SeqCst);
@@ -271,17 +271,17 @@ fn run_with_retries(
             rec.attempt = stress_run;
             return Ok(Some(rec));
         }
-        let failed = !matches!(rec.outcome, "passed" | "ignored");
+        let failed = !rec.outcome.is_success();
         // A setup error is the sandbox's, not the test's: retrying it
         // would call an infrastructure failure flaky.
-        let retry = failed && attempt <= retries && rec.outcome != Outcome::SetupError.as_str();
+        let retry = failed && attempt <= retries && rec.outcome != Outcome::SetupError;
         if attempts.is_empty() && !retry {
             return Ok(Some(rec));
         }
         attempts.push(flaky::Attempt::of(
             &rec,
             attempt,
-            flaky::ATTEMPT_OUTPUT_TAIL,
+            crate::model::attempts::ATTEMPT_OUTPUT_TAIL,
         ));
         if !retry || cfg.cancel.is_some_and(|c| c.cancelled()) {
             return Ok(Some(last_attempt(rec, attempts, attempt)));
@@ -293,7 +293,7 @@ fn run_with_retries(
 
 /// The record of a unit's last attempt, `number`, listing every attempt.
 fn last_attempt(mut rec: TestRecord, attempts: Vec<flaky::Attempt>, number: u32) -> TestRecord {
-    rec.flaky = matches!(rec.outcome, "passed" | "ignored");
+    rec.flaky = rec.outcome.is_success();
     rec.attempt = Some(number);
     rec.attempts = attempts;
     // The last attempt's output is whole in the record itself.
@@ -465,7 +465,7 @@ fn run_unit(
     let exec = match exec {
         Ok(exec) => exec,
         Err(setup) => {
-            rec.outcome = Outcome::SetupError.as_str();
+            rec.outcome = Outcome::SetupError;
             rec.error = Some(setup);
             return Ok(Some(rec));
         }
@@ -475,7 +475,7 @@ fn run_unit(
     }
     let m = outcome::classify(&exec);
     let timed_out = m.outcome() == Outcome::TimedOut;
-    rec.set_measured(m);
+    m.record_into(&mut rec);
     if timed_out {
         rec.error = Some(format!(
             "killed after the timeout of {:?}",
@@ -486,18 +486,18 @@ fn run_unit(
     rec.stderr = exec.stderr.text();
     rec.find_panic();
     if let Some(name) = &unit.name
-        && rec.outcome == Outcome::Passed.as_str()
+        && rec.outcome == Outcome::Passed
         && ran_no_test(&rec.stdout)
     {
         // Listed, then not run: a binary whose listing lies (or a test
         // renamed between list and run) must not pass for a test it skipped.
-        rec.outcome = Outcome::Failed.as_str();
+        rec.outcome = Outcome::Failed;
         rec.error = Some(format!(
             "the binary listed {name:?} but ran no test of that name"
         ));
     }
     // Budgets judge tests that passed: a failure's figures are not its cost.
-    if rec.outcome == Outcome::Passed.as_str() {
+    if rec.outcome == Outcome::Passed {
         rec.over_budget = over_budget(&rec, &budgets);
     }
     Ok(Some(rec))

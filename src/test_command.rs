@@ -1005,7 +1005,7 @@ fn assemble(
         schema_version: 1,
         tool: Tool {
             name: "cargo-isolate",
-            version: env!("CARGO_PKG_VERSION"),
+            version: env!("CARGO_PKG_VERSION").into(),
         },
         started_at: report::rfc3339(started_at),
         duration_ms: start.elapsed().as_secs_f64() * 1000.0,

@@ -185,7 +185,7 @@ mod tests {
     /// A record of `id` with its peak memory, time and CPU.
     fn record(id: &str, outcome: &'static str, figures: Option<(u64, f64, f64)>) -> TestRecord {
         let mut t = TestRecord::new(id.into(), "p", "p", "lib", Some(id.into()));
-        t.outcome = outcome;
+        t.outcome = outcome.into();
         if let Some((m, d, c)) = figures {
             (t.peak_memory_bytes, t.duration_ms, t.cpu_ms) = (Some(m), Some(d), Some(c));
         }

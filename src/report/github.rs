@@ -10,6 +10,7 @@
 
 use super::escape::{self, for_terminal, for_terminal_line};
 use super::{Report, TestRecord, human_bytes};
+use crate::model::Outcome;
 use std::path::Path;
 
 /// Escapes a workflow command's message (GitHub's rules: %, CR, LF); any
@@ -72,7 +73,7 @@ pub fn annotations(
                 )
             })
             .unwrap_or_default();
-        if !matches!(t.outcome, "passed" | "ignored") {
+        if !t.outcome.is_success() {
             out += &format!(
                 "::error {at}title={}::{}\n",
                 escape_property(&format!("{} {}", t.id, t.outcome)),
@@ -84,7 +85,7 @@ pub fn annotations(
             out += &format!(
                 "::{level} title={}::{}\n",
                 escape_property(&format!("{} over its {what} budget", t.id)),
-                escape_data(&t.budget_line(what))
+                escape_data(&t.budget_line(*what))
             );
         }
         for r in &t.regressions {
@@ -138,7 +139,7 @@ pub fn step_summary(report: &Report) -> String {
     let failing: Vec<&TestRecord> = report
         .tests
         .iter()
-        .filter(|t| !matches!(t.outcome, "passed" | "ignored"))
+        .filter(|t| !t.outcome.is_success())
         .collect();
     if !failing.is_empty() {
         md += "### Failures\n\n| test | outcome | why |\n|---|---|---|\n";
@@ -146,7 +147,7 @@ pub fn step_summary(report: &Report) -> String {
             md += &format!(
                 "| {} | {} | {} |\n",
                 id_cell(&t.id),
-                cell(t.outcome),
+                cell(t.outcome.as_str()),
                 cell(&t.reason(&report.settings))
             );
         }
@@ -155,7 +156,7 @@ pub fn step_summary(report: &Report) -> String {
     let breaches: Vec<(&TestRecord, String)> = report
         .tests
         .iter()
-        .flat_map(|t| t.over_budget.iter().map(move |w| (t, t.budget_line(w))))
+        .flat_map(|t| t.over_budget.iter().map(move |w| (t, t.budget_line(*w))))
         .collect();
     if !breaches.is_empty() {
         md += "### Over budget\n\n| test | figure |\n|---|---|\n";
@@ -179,7 +180,7 @@ pub fn step_summary(report: &Report) -> String {
     let mut heavy: Vec<&TestRecord> = report
         .tests
         .iter()
-        .filter(|t| t.outcome == "passed" && t.peak_memory_bytes.is_some())
+        .filter(|t| t.outcome == Outcome::Passed && t.peak_memory_bytes.is_some())
         .collect();
     heavy.sort_by_key(|t| std::cmp::Reverse(t.peak_memory_bytes));
     if !heavy.is_empty() {
@@ -236,7 +237,7 @@ mod tests {
     fn hostile_report() -> Report {
         let records = HOSTILE_IDS.iter().enumerate().map(|(n, id)| {
             let mut t = TestRecord::new(id.to_string(), "p", "p", "lib", Some(id.to_string()));
-            t.outcome = ["failed", "setup_error", "passed", "passed"][n];
+            t.outcome = ["failed", "setup_error", "passed", "passed"][n].into();
             t.panic_message = Some(HOSTILE_PANIC.into());
             t.error = (n == 1).then(|| HOSTILE_PANIC.to_string());
             t.stdout = HOSTILE_PANIC.into();
@@ -249,9 +250,9 @@ mod tests {
                     time_ms: None,
                     cpu_ms: None,
                 });
-                t.over_budget = vec!["memory"];
+                t.over_budget = vec!["memory".into()];
                 t.regressions = vec![crate::budget::Regression {
-                    metric: "memory",
+                    metric: "memory".into(),
                     baseline: 1024.0,
                     now: 2048.0,
                     percent: 100.0,
@@ -301,7 +302,7 @@ mod tests {
             .map(|t| {
                 vec![
                     visible(&t.id),
-                    t.outcome.into(),
+                    t.outcome.as_str().into(),
                     visible(&t.reason(settings)),
                 ]
             })

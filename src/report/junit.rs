@@ -15,6 +15,7 @@
 use super::escape::for_terminal;
 use super::{Report, TestRecord};
 use crate::error::Error;
+use crate::model::Outcome;
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestRerun, TestSuite};
 use std::borrow::Cow;
 use std::path::Path;
@@ -132,24 +133,24 @@ impl Suite {
 /// `<error>`.
 fn kind_and_type(t: &TestRecord) -> (NonSuccessKind, String) {
     match t.outcome {
-        "failed" => (
+        Outcome::Failed => (
             NonSuccessKind::Failure,
             match t.exit_code {
                 Some(code) => format!("test failure with exit code {code}"),
                 None => "test failure".into(),
             },
         ),
-        "timed_out" => (NonSuccessKind::Failure, "test timeout".into()),
-        "oom_killed" | "signaled" => (NonSuccessKind::Failure, "test abort".into()),
+        Outcome::TimedOut => (NonSuccessKind::Failure, "test timeout".into()),
+        Outcome::OomKilled | Outcome::Signaled => (NonSuccessKind::Failure, "test abort".into()),
         _ => (NonSuccessKind::Error, "execution failure".into()),
     }
 }
 
 fn case(report: &Report, t: &TestRecord, store_success_output: bool) -> TestCase {
     let (status, store_output) = match t.outcome {
-        "passed" => (TestCaseStatus::success(), store_success_output),
+        Outcome::Passed => (TestCaseStatus::success(), store_success_output),
         // It never ran: there is no output to store.
-        "ignored" => (TestCaseStatus::skipped(), false),
+        Outcome::Ignored => (TestCaseStatus::skipped(), false),
         _ => {
             let (kind, ty) = kind_and_type(t);
             let reason = t.reason(&report.settings);
@@ -379,13 +380,13 @@ mod tests {
     fn record(kind: &str, name: &str, outcome: &'static str, start_ms: u64) -> TestRecord {
         let binary = if kind == "test" { "api" } else { "demo" };
         let mut r = TestRecord::new(
-            format!("{} {name}", crate::build::binary_id("demo", binary, kind)),
+            format!("{} {name}", crate::model::binary_id("demo", binary, kind)),
             "demo",
             binary,
             kind,
             Some(name.into()),
         );
-        r.outcome = outcome;
+        r.outcome = outcome.into();
         if outcome != "ignored" {
             let start = humantime::parse_rfc3339(STARTED).unwrap() + ms(start_ms as f64);
             r.started_at = Some(crate::report::rfc3339(start));

@@ -107,7 +107,7 @@ pub fn parse(text: &str) -> Result<Report, ReportError> {
     // From the text again (not the value), for serde_json's line and column.
     let mut report: Report = serde_json::from_str(text).map_err(|e| json_error(&e, text))?;
     for t in report.tests.iter_mut().filter(|t| t.binary_id.is_empty()) {
-        t.binary_id = crate::build::binary_id(&t.package, &t.binary, &t.kind);
+        t.binary_id = crate::model::binary_id(&t.package, &t.binary, &t.kind);
     }
     Ok(report)
 }
@@ -382,7 +382,7 @@ mod tests {
     /// A valid report of one record, "p a", as JSON.
     fn valid() -> Value {
         let mut t = TestRecord::new("p a".into(), "p", "p", "lib", Some("a".into()));
-        t.outcome = "failed";
+        t.outcome = "failed".into();
         (t.duration_ms, t.peak_memory_bytes, t.exit_code) = (Some(1.5), Some(1 << 20), Some(-1));
         let report = testing::report(vec![t], "2025-01-01T10:00:00.000Z", 10.0);
         serde_json::to_value(&report).unwrap()

@@ -15,115 +15,13 @@
 //! [`MergeInfo::adds_up`].
 
 use super::escape::for_terminal_line;
-use super::{BaselineInfo, Name, Report, RunnerInfo, Summary, TestRecord};
-use serde::{Deserialize, Serialize};
+pub use crate::model::merged::*;
+use crate::model::{BaselineInfo, Outcome, Report, RunnerInfo, Summary, TestRecord};
 use serde_json::Value;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::time::SystemTime;
-
-/// What `report merge` adds to the merged report (`merged`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MergeInfo {
-    /// Every report given, in the order given.
-    pub shards: Vec<ShardInfo>,
-    /// Shares (K) of 1..=N no report was given for.
-    pub missing: Vec<u32>,
-    /// Shares given by more than one report: the first one's run (host,
-    /// settings, times) is merged; the records of all count.
-    pub duplicated: Vec<u32>,
-    /// Tests recorded more than once (two shares given the same test, a
-    /// share given twice, a test twice in one report): the worst outcome
-    /// is merged, and each is in `duplicate_records`.
-    pub duplicate_tests: Vec<String>,
-    /// Tests a share was given that its report neither ran nor lists as
-    /// not run.
-    pub missing_tests: Vec<String>,
-    /// Where the shards' runs differed (kernel, settings...): the merged
-    /// report holds the first shard's values.
-    pub differences: Vec<Difference>,
-    /// Added: every record of each test in `duplicate_tests`, in the order
-    /// given.
-    #[serde(default)]
-    pub duplicate_records: Vec<DuplicateRecord>,
-    /// Added: records left out because the share of the report holding
-    /// them was not given that test.
-    #[serde(default)]
-    pub foreign_records: Vec<ForeignRecord>,
-}
-
-impl MergeInfo {
-    /// Whether the reports add up to one run: every share given once,
-    /// every test a share was given reported by it, no record from a share
-    /// that was not given its test, and no test recorded twice. When they
-    /// do not, the merged report cannot vouch for any pass in it: it is
-    /// incomplete, and `report merge` exits 96 even when a test failed.
-    pub fn adds_up(&self) -> bool {
-        self.missing.is_empty()
-            && self.duplicated.is_empty()
-            && self.duplicate_tests.is_empty()
-            && self.missing_tests.is_empty()
-            && self.foreign_records.is_empty()
-    }
-}
-
-/// The records of one test that more than one report gave.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DuplicateRecord {
-    pub id: String,
-    pub records: Vec<RecordSource>,
-}
-
-/// Which report gave a record, and the record's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecordSource {
-    pub path: String,
-    #[serde(deserialize_with = "super::names::outcome")]
-    pub outcome: Name,
-}
-
-/// A record left out: its report's share was not given the test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ForeignRecord {
-    pub id: String,
-    pub path: String,
-    #[serde(deserialize_with = "super::names::outcome")]
-    pub outcome: Name,
-    /// The first report whose share was given the test, if any.
-    pub given_to: Option<String>,
-}
-
-/// One report given to `report merge`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShardInfo {
-    pub path: String,
-    /// null: the run was not sharded (a single report merged to itself).
-    pub scheme: Option<String>,
-    pub index: Option<u32>,
-    pub total: Option<u32>,
-    /// How many test records it holds.
-    pub tests: usize,
-    pub complete: bool,
-    /// The report merged for this share when this one was left out as a
-    /// second report of the same share (its records still count: the
-    /// worst outcome of each test is kept); null when this one was merged.
-    pub duplicate_of: Option<String>,
-}
-
-/// One field (`host.kernel`, `settings.jobs`...) the merged shards did not
-/// agree on, with each shard's value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Difference {
-    pub field: String,
-    pub values: Vec<ShardValue>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShardValue {
-    pub path: String,
-    pub value: Value,
-}
 
 /// Why reports cannot be merged: nothing is written.
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -468,12 +366,12 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
 /// way of failing.
 fn badness(t: &TestRecord) -> u8 {
     match t.outcome {
-        "passed" => u8::from(t.flaky),
-        "ignored" => 2,
-        "failed" => 3,
-        "timed_out" => 4,
-        "oom_killed" => 5,
-        "signaled" => 6,
+        Outcome::Passed => u8::from(t.flaky),
+        Outcome::Ignored => 2,
+        Outcome::Failed => 3,
+        Outcome::TimedOut => 4,
+        Outcome::OomKilled => 5,
+        Outcome::Signaled => 6,
         _ => 7,
     }
 }
@@ -634,7 +532,7 @@ pub fn describe(report: &Report) -> Vec<String> {
             .tests
             .iter()
             .find(|t| t.id == d.id)
-            .map_or("", |t| t.outcome);
+            .map_or("", |t| t.outcome.as_str());
         lines.push(format!(
             "test {} recorded more than once: {} (the worst, {kept}, is merged)",
             vis(&d.id),
@@ -723,7 +621,7 @@ mod tests {
 
     fn record(id: &str, outcome: &'static str) -> TestRecord {
         let mut r = TestRecord::new(id.into(), "p", "p", "lib", Some(id.into()));
-        r.outcome = outcome;
+        r.outcome = outcome.into();
         r
     }
 
@@ -842,7 +740,7 @@ mod tests {
         assert_eq!(m.shards[2].duplicate_of.as_deref(), Some("a.json"));
         assert_eq!(m.shards[0].duplicate_of, None);
         // Whichever report came first, neither failure is hidden.
-        let outcomes: Vec<&str> = r.tests.iter().map(|t| t.outcome).collect();
+        let outcomes: Vec<&str> = r.tests.iter().map(|t| t.outcome.as_str()).collect();
         assert_eq!(ids(&r), ["p a", "p b", "p c"]);
         assert_eq!(outcomes, ["failed", "passed", "failed"]);
         assert_eq!(m.duplicate_tests, ["p a", "p c"]);
@@ -851,11 +749,11 @@ mod tests {
             [
                 RecordSource {
                     path: "a.json".into(),
-                    outcome: "passed"
+                    outcome: "passed".into()
                 },
                 RecordSource {
                     path: "c.json".into(),
-                    outcome: "failed"
+                    outcome: "failed".into()
                 }
             ]
         );
@@ -917,13 +815,13 @@ mod tests {
                 ForeignRecord {
                     id: "p a".into(),
                     path: "two.json".into(),
-                    outcome: "passed",
+                    outcome: "passed".into(),
                     given_to: Some("one.json".into()),
                 },
                 ForeignRecord {
                     id: "p nowhere".into(),
                     path: "two.json".into(),
-                    outcome: "passed",
+                    outcome: "passed".into(),
                     given_to: None,
                 }
             ]

@@ -8,6 +8,7 @@
 
 use super::escape::{for_terminal, for_terminal_line};
 use super::{Settings, TestRecord, count, human_bytes};
+use crate::model::Outcome;
 use console::Style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeSet;
@@ -51,10 +52,10 @@ pub fn init_color(flag: Option<&str>) {
     console::set_colors_enabled(on);
 }
 
-pub fn outcome_style(outcome: &str) -> Style {
+pub fn outcome_style(outcome: Outcome) -> Style {
     match outcome {
-        "passed" => Style::new().green().bold().for_stderr(),
-        "ignored" => Style::new().yellow().bold().for_stderr(),
+        Outcome::Passed => Style::new().green().bold().for_stderr(),
+        Outcome::Ignored => Style::new().yellow().bold().for_stderr(),
         _ => Style::new().red().bold().for_stderr(),
     }
 }
@@ -72,18 +73,17 @@ pub fn label(t: &TestRecord) -> String {
     }
 }
 
-fn word(outcome: &str, signal: Option<&str>) -> String {
+fn word(outcome: Outcome, signal: Option<&str>) -> String {
     match outcome {
-        "passed" => "PASS".into(),
-        "failed" => "FAIL".into(),
-        "ignored" => "SKIP".into(),
-        "timed_out" => "TIMEOUT".into(),
-        "oom_killed" => "OOM".into(),
-        "signaled" => signal
+        Outcome::Passed => "PASS".into(),
+        Outcome::Failed => "FAIL".into(),
+        Outcome::Ignored => "SKIP".into(),
+        Outcome::TimedOut => "TIMEOUT".into(),
+        Outcome::OomKilled => "OOM".into(),
+        Outcome::Signaled => signal
             .map(|s| for_terminal_line(s).into_owned())
             .unwrap_or_else(|| "SIGNAL".into()),
-        "setup_error" => "SETUP ERR".into(),
-        other => for_terminal_line(other).to_uppercase(),
+        Outcome::SetupError => "SETUP ERR".into(),
     }
 }
 
@@ -270,7 +270,7 @@ impl<'a> Progress<'a> {
     /// counts towards n/N; an ignored one (never started) does not.
     fn record(&mut self, t: &TestRecord) -> String {
         let was_running = self.running.remove(&t.id);
-        let counted = was_running || t.outcome != "ignored";
+        let counted = was_running || t.outcome != Outcome::Ignored;
         let counter = if counted {
             self.done += 1;
             // The counter only without the bar, which shows it itself.
@@ -301,13 +301,13 @@ impl<'a> Progress<'a> {
                     a.panic_message
                         .as_deref()
                         .or(a.error.as_deref())
-                        .unwrap_or(a.outcome)
+                        .unwrap_or(a.outcome.as_str())
                 )
             );
         }
         text += &status_line(t, counter);
         text.push('\n');
-        if !matches!(t.outcome, "passed" | "ignored") {
+        if !t.outcome.is_success() {
             self.failed += 1;
             let first = match &mut self.stress_failed {
                 Some(seen) => seen.insert(t.id.clone()),
@@ -357,7 +357,7 @@ mod tests {
 
     fn record(id: &str, outcome: &'static str) -> TestRecord {
         let mut t = TestRecord::new(format!("demo {id}"), "demo", "demo", "lib", Some(id.into()));
-        t.outcome = outcome;
+        t.outcome = outcome.into();
         if outcome != "ignored" {
             t.duration_ms = Some(4.0);
             t.peak_memory_bytes = Some(1 << 20);
@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn status_line_escapes_the_id() {
         let mut t = TestRecord::new("p::b::t\x1b[2K\r\n".into(), "p", "b", "test", None);
-        t.outcome = "passed";
+        t.outcome = "passed".into();
         t.duration_ms = Some(1.0);
         t.peak_memory_bytes = Some(1 << 20);
         assert_eq!(
@@ -455,10 +455,10 @@ mod tests {
             text,
             "             killed at the memory limit of 32.0 MiB, after it panicked: out of memory\n"
         );
-        t.outcome = "signaled";
+        t.outcome = "signaled".into();
         t.signal = Some("SIGSEGV".into());
         assert!(plain(&status_line(&t, None)).starts_with("     SIGSEGV ["));
-        t.outcome = "timed_out";
+        t.outcome = "timed_out".into();
         assert!(plain(&status_line(&t, None)).starts_with("     TIMEOUT ["));
         assert!(plain(&failure_detail(&t, &settings, true)).contains("timed out after 3s"));
     }

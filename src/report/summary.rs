@@ -8,6 +8,7 @@
 use super::escape::for_terminal_line;
 use super::progress::{outcome_style, status_line};
 use super::{Report, TestRecord, count, human_bytes};
+use crate::model::Outcome;
 use console::Style;
 
 /// Rows of the memory and time tables.
@@ -23,7 +24,7 @@ pub fn render(report: &Report) -> String {
     let passed: Vec<&TestRecord> = report
         .tests
         .iter()
-        .filter(|t| t.outcome == "passed")
+        .filter(|t| t.outcome == Outcome::Passed)
         .collect();
     let memory = |t: &TestRecord| t.peak_memory_bytes.or(t.peak_rss_bytes);
     let mut heavy: Vec<&TestRecord> = passed
@@ -66,11 +67,11 @@ pub fn render(report: &Report) -> String {
     let failures: Vec<&TestRecord> = report
         .tests
         .iter()
-        .filter(|t| !matches!(t.outcome, "passed" | "ignored"))
+        .filter(|t| !t.outcome.is_success())
         .collect();
     let summary_style = match failures.is_empty() {
-        true => outcome_style("passed"),
-        false => outcome_style("failed"),
+        true => outcome_style(Outcome::Passed),
+        false => outcome_style(Outcome::Failed),
     };
     out += "────────────\n";
     out += &format!(
@@ -128,7 +129,7 @@ pub fn render(report: &Report) -> String {
                 "{:>12} {}: {}\n",
                 budget_style.apply_to("OVER BUDGET"),
                 for_terminal_line(&t.id),
-                t.budget_line(what)
+                t.budget_line(*what)
             );
         }
         for r in &t.regressions {
@@ -189,8 +190,8 @@ fn stress_table(report: &Report) -> String {
     for t in rows {
         let Some(s) = &t.stress else { continue };
         let style = match s.failures {
-            0 => outcome_style("passed"),
-            _ => outcome_style("failed"),
+            0 => outcome_style(Outcome::Passed),
+            _ => outcome_style(Outcome::Failed),
         };
         out += &format!(
             "  {:>6} runs {:>5} failed {} {:>17} ms {:>17} MiB  {}\n",
@@ -267,7 +268,7 @@ mod tests {
             "lib",
             Some(name.into()),
         );
-        t.outcome = outcome;
+        t.outcome = outcome.into();
         if outcome != "ignored" {
             t.duration_ms = Some(12.0);
             t.peak_memory_bytes = Some(1 << 20);
@@ -438,7 +439,7 @@ mod tests {
     #[test]
     fn text_from_tests_is_escaped() {
         let mut t = TestRecord::new("p::b::evil\x1b]0;pwned\x07".into(), "p", "b", "test", None);
-        t.outcome = "failed";
+        t.outcome = "failed".into();
         t.exit_code = Some(101);
         t.duration_ms = Some(1.0);
         t.peak_memory_bytes = Some(1 << 20);
