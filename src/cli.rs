@@ -191,6 +191,11 @@ pub struct TestArgs {
     /// time (as nextest does); the report still records the tails.
     #[arg(long, visible_alias = "nocapture", help_heading = "Running")]
     pub no_capture: bool,
+    /// Say a test is slow once it has run this long, and again each such
+    /// period (`SLOW` on the terminal, `test-slow` in the JSON events); 0
+    /// never says it. The test is not stopped: --timeout does that.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", help_heading = "Running")]
+    pub slow_timeout: Duration,
     /// Keep at most this much of each test's stdout and stderr (the tail).
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size, help_heading = "Running")]
     pub output_limit: u64,

@@ -8,28 +8,24 @@
 
 use crate::build::TestBinary;
 use crate::error::Error;
+use crate::execute::{self, Exec};
+use crate::model::TestCase;
 use crate::outcome::{self, Outcome};
-use crate::run::{self, RunConfig};
-
-/// One libtest test.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestCase {
-    pub binary: usize,
-    pub name: String,
-    pub ignored: bool,
-}
 
 /// Lists the tests of every binary but those `skip` names (the -E
-/// expressions exclude them whatever their tests), `cfg.jobs` sandboxes
-/// at a time.
+/// expressions exclude them whatever their tests), `jobs` sandboxes at a
+/// time. A listing that fails in any way, a panic of its thread included,
+/// fails discovery naming the binary: a binary whose tests were not
+/// listed would otherwise pass without running them.
 pub fn discover(
-    cfg: &RunConfig<'_>,
+    cfg: &Exec<'_>,
+    jobs: usize,
     binaries: &[TestBinary],
     skip: &(dyn Fn(usize) -> bool + Sync),
 ) -> Result<Vec<TestCase>, Error> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<TestCase>, Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..cfg.jobs.clamp(1, binaries.len().max(1)))
+        let handles: Vec<_> = (0..jobs.clamp(1, binaries.len().max(1)))
             .map(|_| {
                 s.spawn(|| {
                     let mut out = Vec::new();
@@ -43,7 +39,7 @@ pub fn discover(
                             out.push(Err(INTERRUPTED));
                             break;
                         }
-                        out.push(list_binary(cfg, i, b));
+                        out.push(list_caught(cfg, i, b));
                     }
                     out
                 })
@@ -51,7 +47,14 @@ pub fn discover(
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|panic| {
+                    vec![Err(Error::Internal(format!(
+                        "a listing thread panicked: {}",
+                        crate::failpoint::panic_message(&*panic)
+                    )))]
+                })
+            })
             .collect()
     });
     // Interrupted first: a listing the signal cut short may have failed
@@ -70,12 +73,29 @@ pub fn discover(
     Ok(cases)
 }
 
+/// One binary's listing, a panic in it an error that names the binary.
+fn list_caught(cfg: &Exec<'_>, index: usize, b: &TestBinary) -> Result<Vec<TestCase>, Error> {
+    let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::failpoint::hit("list", &b.target);
+        list_binary(cfg, index, b)
+    }));
+    listed.unwrap_or_else(|panic| {
+        Err(Error::Internal(format!(
+            "listing the tests of {} ({}::{}) panicked: {}",
+            b.executable.display(),
+            b.package,
+            b.target,
+            crate::failpoint::panic_message(&*panic)
+        )))
+    })
+}
+
 /// What a signal during the listing stopped.
 const INTERRUPTED: Error = Error::Interrupted {
     while_: "listing the tests",
 };
 
-fn list_binary(cfg: &RunConfig<'_>, index: usize, b: &TestBinary) -> Result<Vec<TestCase>, Error> {
+fn list_binary(cfg: &Exec<'_>, index: usize, b: &TestBinary) -> Result<Vec<TestCase>, Error> {
     let all = run_list(cfg, index, b, false)?;
     let ignored = run_list(cfg, index, b, true)?;
     Ok(all
@@ -89,7 +109,7 @@ fn list_binary(cfg: &RunConfig<'_>, index: usize, b: &TestBinary) -> Result<Vec<
 }
 
 fn run_list(
-    cfg: &RunConfig<'_>,
+    cfg: &Exec<'_>,
     index: usize,
     b: &TestBinary,
     ignored: bool,
@@ -100,7 +120,7 @@ fn run_list(
     }
     let leaf = format!("list{index}{}", if ignored { "i" } else { "" });
     let what = || format!("{} ({}::{})", b.executable.display(), b.package, b.target);
-    let exec = run::execute(
+    let exec = execute::execute(
         cfg,
         index,
         &args,

@@ -37,6 +37,12 @@ pub enum Error {
     /// A signal stopped the run (see `signals`); `while_` names the phase.
     #[error("interrupted while {while_}")]
     Interrupted { while_: &'static str },
+    /// A failure of the runner itself (a panic in one of its threads):
+    /// a bug, never a pass.
+    #[error(
+        "internal error: {0}\n  this is a bug in cargo-isolate: please report it with the command that ran"
+    )]
+    Internal(String),
     #[error("failed to write {path}: {source}")]
     WriteReport {
         path: std::path::PathBuf,
@@ -59,7 +65,8 @@ impl Error {
             Error::Setup { .. }
             | Error::Sandbox(_)
             | Error::Cgroup(_)
-            | Error::WriteReport { .. } => EXIT_SETUP,
+            | Error::WriteReport { .. }
+            | Error::Internal(_) => EXIT_SETUP,
         }
     }
 }

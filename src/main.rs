@@ -8,6 +8,8 @@ mod cli;
 mod config;
 mod discover;
 mod error;
+mod execute;
+mod failpoint;
 mod filterset;
 mod host;
 mod model;
@@ -22,6 +24,7 @@ mod report_command;
 mod run;
 mod run_command;
 mod sandbox;
+mod sandboxes;
 mod scratch;
 mod signals;
 mod test_command;
@@ -51,9 +54,20 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { error::EXIT_USAGE } else { 0 });
         }
     };
-    match try_main(cli, &explicit) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
+    // A panic is a bug of the runner: exit 96 with a message that says
+    // so, never 101, which CI reads as a failed build or failed tests.
+    let ended = std::panic::catch_unwind(|| try_main(cli, &explicit));
+    match ended {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+        Err(panic) => {
+            let e = error::Error::Internal(format!(
+                "cargo-isolate panicked: {}",
+                failpoint::panic_message(&*panic)
+            ));
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
         }

@@ -10,8 +10,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 
-use serde_json::Value;
-
 /// The most shares `--partition` accepts. Far beyond any CI's parallelism; a
 /// larger N is almost certainly a typo, and the bound keeps the 0-based to
 /// 1-based conversion of CI indices free of overflow.
@@ -488,37 +486,22 @@ fn is_valid_ms(ms: f64) -> bool {
     ms.is_finite() && ms >= 0.0
 }
 
-/// Each test's `duration_ms` from a report (`serde_json::Value`); missing or
-/// null durations, and negative ones, are left out. If the same id appears more
-/// than once, the largest duration wins.
-pub fn timings_from_report(report: &Value) -> Result<HashMap<String, f64>, String> {
-    let tests = report
-        .get("tests")
-        .and_then(Value::as_array)
-        .ok_or("not a cargo-isolate report: no tests array")?;
+/// Each test's `duration_ms` from a report (read with the strict loader:
+/// a malformed one never gets here); unmeasured and negative durations are
+/// left out. A test recorded more than once (a merged report's duplicate)
+/// takes its longest time.
+pub fn timings_of(tests: &[crate::model::TestRecord]) -> HashMap<String, f64> {
     let mut timings = HashMap::new();
-    for (i, test) in tests.iter().enumerate() {
-        let id = test.get("id").and_then(Value::as_str).ok_or_else(|| {
-            format!("not a cargo-isolate report: tests[{i}] has no \"id\" string")
-        })?;
-        let ms = match test.get("duration_ms") {
-            None | Some(Value::Null) => continue,
-            Some(value) => value.as_f64().ok_or_else(|| {
-                format!(
-                    "malformed cargo-isolate report: tests[{i}] ({id}) has duration_ms {value}, \
-                     not a number of milliseconds"
-                )
-            })?,
-        };
-        if !is_valid_ms(ms) {
+    for t in tests {
+        let Some(ms) = t.duration_ms.filter(|ms| is_valid_ms(*ms)) else {
             continue;
-        }
+        };
         timings
-            .entry(id.to_owned())
+            .entry(t.id.clone())
             .and_modify(|best: &mut f64| *best = best.max(ms))
             .or_insert(ms);
     }
-    Ok(timings)
+    timings
 }
 
 #[cfg(test)]
@@ -1263,56 +1246,26 @@ mod tests {
 
     #[test]
     fn timings_come_from_a_report() {
-        let report = serde_json::json!({
-            "schema_version": 1,
-            "tests": [
-                {"id": "a", "duration_ms": 12.5, "outcome": "passed"},
-                {"id": "b", "duration_ms": null, "outcome": "skipped"},
-                {"id": "c", "outcome": "skipped"},
-                {"id": "d", "duration_ms": 30, "outcome": "failed"},
-                {"id": "a", "duration_ms": 40.0, "outcome": "passed"},
-                {"id": "a", "duration_ms": 20.0, "outcome": "passed"},
-                {"id": "e", "duration_ms": -3.0, "outcome": "passed"},
-                {"id": "f", "duration_ms": 0.0, "outcome": "passed"},
-            ]
-        });
-        let timings = timings_from_report(&report).unwrap();
+        let rec = |id: &str, ms: Option<f64>| {
+            let mut t = crate::model::TestRecord::new(id.into(), "p", "p", "lib", None);
+            t.duration_ms = ms;
+            t
+        };
+        let tests = [
+            rec("a", Some(12.5)),
+            rec("b", None),
+            rec("d", Some(30.0)),
+            rec("a", Some(40.0)),
+            rec("a", Some(20.0)),
+            rec("e", Some(-3.0)),
+            rec("f", Some(0.0)),
+        ];
         let want = HashMap::from([
             ("a".to_owned(), 40.0),
             ("d".to_owned(), 30.0),
             ("f".to_owned(), 0.0),
         ]);
-        assert_eq!(timings, want);
-        let empty = serde_json::json!({"tests": []});
-        assert_eq!(timings_from_report(&empty), Ok(HashMap::new()));
-    }
-
-    #[test]
-    fn malformed_reports_say_what_is_wrong() {
-        for (report, expected) in [
-            (
-                serde_json::json!([]),
-                "not a cargo-isolate report: no tests array",
-            ),
-            (
-                serde_json::json!({}),
-                "not a cargo-isolate report: no tests array",
-            ),
-            (
-                serde_json::json!({"tests": {}}),
-                "not a cargo-isolate report: no tests array",
-            ),
-            (
-                serde_json::json!({"tests": [{"id": "a"}, {"duration_ms": 1.0}]}),
-                "not a cargo-isolate report: tests[1] has no \"id\" string",
-            ),
-            (
-                serde_json::json!({"tests": [{"id": "a", "duration_ms": "fast"}]}),
-                "malformed cargo-isolate report: tests[0] (a) has duration_ms \"fast\", \
-                 not a number of milliseconds",
-            ),
-        ] {
-            assert_eq!(timings_from_report(&report).unwrap_err(), expected);
-        }
+        assert_eq!(timings_of(&tests), want);
+        assert_eq!(timings_of(&[]), HashMap::new());
     }
 }

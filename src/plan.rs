@@ -4,7 +4,7 @@
 use crate::build::TestBinary;
 use crate::cli::{Isolation, RunIgnored};
 use crate::config::TestSettings;
-use crate::discover::TestCase;
+use crate::model::TestCase;
 
 /// Which tests to run, as libtest understands its own arguments.
 #[derive(Debug, Clone, Default)]

@@ -5,8 +5,8 @@
 //! POSIX shell so that any test name pastes safely.
 
 use crate::cli::{Isolation, PidsMax, RunIgnored, Scratch, TestArgs};
+use crate::execute::BinaryContext;
 use crate::plan::RunUnit;
-use crate::run::BinaryContext;
 use crate::sandbox::netfault::NetFaults;
 
 /// What a replay is made of, beside the unit itself.

@@ -1,56 +1,36 @@
 //! The scheduler: keeps `jobs` sandboxes busy with the planned units, all
-//! binaries together, and hands each finished unit's record to the caller
-//! as it arrives. Stops early on --fail-fast or when cancelled.
+//! binaries together, and emits the run's events (a test started, is slow,
+//! retried, finished) as they happen. Stops early on --fail-fast or when
+//! cancelled; gives back every record.
 
 use crate::budget::{Budgets, over_budget};
-use crate::cgroup::{Leaf, Limits};
-use crate::config::TestSettings;
 use crate::error::Error;
-use crate::host::Host;
+use crate::execute::{self, Exec, Leftovers, Worker};
+use crate::model::RunEvent;
 use crate::outcome::{self, Outcome};
 use crate::plan::RunUnit;
 use crate::report::TestLimits;
 use crate::report::TestRecord;
 use crate::report::flaky;
-use crate::sandbox::{self, Admit, InitSpec, Namespaces, Output, StartGate, Turn};
-use crate::scratch::{ScratchDir, ScratchRoot};
-use crate::signals::CancelPipe;
-use std::ffi::CString;
+use crate::sandbox::{self, StartGate, Turn};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// What every unit of one test binary shares.
-pub struct BinaryContext {
-    pub package: String,
-    pub target: String,
-    pub kind: String,
-    /// Its namespaces (none with isolation none).
-    pub namespaces: Namespaces,
-    /// The spec with `args` still empty.
-    pub spec: InitSpec,
-    pub env: Vec<CString>,
-}
-
 pub struct RunConfig<'a> {
-    pub host: &'a Host,
-    pub binaries: &'a [BinaryContext],
+    /// What every sandbox of the run shares.
+    pub exec: Exec<'a>,
     pub jobs: usize,
-    pub timeout: Option<Duration>,
-    pub output_limit: usize,
-    /// `--no-capture`: output also streams to the terminal as it comes.
-    pub echo_output: bool,
     /// Stop after this many tests did not pass (`--fail-fast` is 1).
     pub max_fail: Option<u64>,
-    pub cancel: Option<&'a CancelPipe>,
     /// Each worker makes one network namespace and reuses it.
     pub reuse_netns: bool,
-    /// `--scratch disk`: where each sandbox gets its scratch directory.
-    pub scratch: Option<&'a ScratchRoot>,
     /// Run the units round after round (`--stress-count/-duration`).
     pub stress: Option<Stress>,
-    /// Makes each record's replay command (none while listing).
+    /// Makes each record's replay command.
     pub replay: Option<&'a crate::replay::Replay<'a>>,
+    /// A test running this long is said slow, and again each period.
+    pub slow_after: Option<Duration>,
 }
 
 /// When a stress run stops taking new rounds: after `count` rounds, or
@@ -69,60 +49,53 @@ impl Stress {
     }
 }
 
-/// What a worker lends each sandbox it runs: its network namespace (with
-/// --reuse-netns), its turn at the gate where tests wait for a slot (none:
-/// start at once), what to tell when the test starts, and where to leave
-/// the sandbox's teardown (none: wait for it).
-#[derive(Clone, Copy, Default)]
-pub struct Worker<'a> {
-    pub netns: Option<&'a std::os::fd::OwnedFd>,
-    pub gate: Option<&'a dyn Admit>,
-    pub on_start: Option<&'a dyn Fn()>,
-    pub reaper: Option<&'a mpsc::SyncSender<Leftovers>>,
-}
-
-/// What is left of a sandbox once its test has reported: its init, still
-/// tearing the namespaces down, then its cgroup leaf and scratch directory,
-/// which can go only after it (fields drop in declaration order).
-pub struct Leftovers {
-    _init: sandbox::Teardown,
-    _leaf: Option<Leaf>,
-    _scratch: Option<ScratchDir>,
-}
-
-impl Leftovers {
-    /// Hands the leftovers to the reaper thread, or removes them now.
-    fn leave(self, reaper: Option<&mpsc::SyncSender<Leftovers>>) {
-        if let Some(reaper) = reaper {
-            // A reaper that is gone leaves them to be dropped here.
-            let _ = reaper.send(self);
-        }
-    }
-}
-
 /// Sandboxes set up (or torn down) per test slot: one more besides each
 /// running test hides the kernel's waits in setup and teardown behind it.
 const SANDBOXES_PER_SLOT: usize = 2;
 
-pub enum Event {
-    Started(String),
-    /// A finished test: its unit's index and its record (under a stress
-    /// run, one record per run, `attempt` its run number).
+/// How often the scheduler looks for tests that became slow.
+const SLOW_TICK: Duration = Duration::from_millis(250);
+
+/// What a worker tells the scheduler's thread.
+enum Message {
+    Started(usize),
+    /// An attempt that failed, with a retry to come.
+    Attempt(Box<TestRecord>),
+    /// A unit's record (under a stress run, one per run).
     Finished(usize, Box<TestRecord>),
+    Failed(Error),
 }
 
-/// Runs every unit; `on_event` sees starts and results on this thread.
-/// Returns whether the run completed (not cancelled or stopped early).
+/// What a run produced: every record (a stressed test's runs tallied into
+/// one), whether it completed, and the runner's own failure if any (the
+/// records that finished before it are kept).
+pub struct Ran {
+    pub records: Vec<TestRecord>,
+    pub complete: bool,
+    pub error: Option<Error>,
+}
+
+/// The counters every worker shares.
+struct Shared {
+    next: AtomicUsize,
+    stop: AtomicBool,
+    not_passed: AtomicU64,
+    gate: StartGate,
+}
+
+/// Runs every unit, `jobs` at a time; `on_event` sees each start, slow
+/// test, retried attempt and result on this thread, as it happens.
 pub fn run_all(
     cfg: &RunConfig<'_>,
     units: &[RunUnit],
-    mut on_event: impl FnMut(Event),
-) -> Result<bool, Error> {
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let not_passed = AtomicU64::new(0);
-    let (tx, rx) = mpsc::channel::<Result<Event, Error>>();
-    let gate = StartGate::new(cfg.jobs);
+    on_event: &mut dyn FnMut(&RunEvent<'_>),
+) -> Ran {
+    let shared = Shared {
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        not_passed: AtomicU64::new(0),
+        gate: StartGate::new(cfg.jobs),
+    };
     // With --reuse-netns a network namespace is a worker's, and its tests
     // take turns in it: one worker per slot.
     let per_slot = match cfg.reuse_netns {
@@ -135,103 +108,215 @@ pub fn run_all(
         Some(_) => sandboxes,
         None => sandboxes.min(units.len().max(1)),
     };
+    let (tx, rx) = mpsc::channel::<Message>();
     // One thread waits for the inits to exit and removes their cgroups,
     // so that a worker sets its next sandbox up meanwhile; a bounded queue,
     // so that teardown never falls far behind.
     let (reap_tx, reap_rx) = mpsc::sync_channel::<Leftovers>(workers * 2);
-    std::thread::scope(|s| {
-        s.spawn(move || reap_rx.into_iter().for_each(drop));
-        for _ in 0..workers {
-            let tx = tx.clone();
-            let reap_tx = reap_tx.clone();
-            let (next, stop, not_passed, gate) = (&next, &stop, &not_passed, &gate);
-            s.spawn(move || {
-                let turn = Turn::new(gate, cfg.max_fail.is_some());
-                let netns = match cfg.reuse_netns {
-                    true => match sandbox::new_network_namespace() {
-                        Ok(fd) => Some(fd),
-                        Err(e) => {
-                            stop.store(true, Ordering::SeqCst);
-                            let _ = tx.send(Err(e.into()));
-                            return;
-                        }
-                    },
-                    false => None,
-                };
-                loop {
-                    if stop.load(Ordering::SeqCst) || cfg.cancel.is_some_and(|c| c.cancelled()) {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    // Under a stress run the schedule goes round the units
-                    // again and again: item i is unit i % n, round i / n.
-                    let (index, round) = match cfg.stress {
-                        None => (i, 0),
-                        Some(_) => (i % units.len(), (i / units.len()) as u64),
-                    };
-                    let Some(unit) = units.get(index) else { break };
-                    if round > 0 && unit.skip_as_ignored {
-                        continue;
-                    }
-                    if cfg.stress.is_some_and(|st| !st.allows(round)) {
-                        break;
-                    }
-                    // Once per unit, when its first attempt's test starts.
-                    let told = std::cell::Cell::new(false);
-                    let on_start = || {
-                        if !told.replace(true) {
-                            let _ = tx.send(Ok(Event::Started(unit.id.clone())));
-                        }
-                    };
-                    let worker = Worker {
-                        netns: netns.as_ref(),
-                        gate: Some(&turn),
-                        on_start: Some(&on_start),
-                        reaper: Some(&reap_tx),
-                    };
-                    let run = cfg.stress.map(|_| round as u32 + 1);
-                    match run_with_retries(cfg, unit, i, run, worker) {
-                        Ok(Some(rec)) => {
-                            // Decided here, before this worker takes another
-                            // unit, not when the main thread gets the result.
-                            if !rec.outcome.is_success() {
-                                let n = not_passed.fetch_add(1, Ordering::SeqCst) + 1;
-                                if cfg.max_fail.is_some_and(|max| n >= max) {
-                                    stop.store(true, Ordering::SeqCst);
-                                    gate.close();
-                                }
-                            }
-                            let _ = tx.send(Ok(Event::Finished(index, Box::new(rec))));
-                            turn.free();
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            stop.store(true, Ordering::SeqCst);
-                            gate.close();
-                            let _ = tx.send(Err(e));
-                            break;
-                        }
-                    }
-                }
-            });
-        }
+    let mut collected = Collected::new(cfg, units);
+    let panicked = std::thread::scope(|s| {
+        let reaper = s.spawn(move || reap_rx.into_iter().for_each(drop));
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (tx, reap_tx, shared) = (tx.clone(), reap_tx.clone(), &shared);
+                s.spawn(move || worker(cfg, units, shared, &tx, &reap_tx))
+            })
+            .collect();
         drop((tx, reap_tx));
-        let mut first_err = None;
-        for msg in rx {
-            match msg {
-                Ok(ev) => on_event(ev),
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
+        collected.receive(&rx, units, on_event);
+        // A worker that panicked is the runner's failure, never a pass:
+        // joined here, so that the panic does not cross the scope.
+        let mut panicked = None;
+        for h in handles.into_iter().chain([reaper]) {
+            if let Err(p) = h.join() {
+                panicked.get_or_insert_with(|| {
+                    Error::Internal(format!(
+                        "a scheduler thread panicked: {}",
+                        crate::failpoint::panic_message(&*p)
+                    ))
+                });
             }
         }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(()),
+        panicked
+    });
+    if let Some(e) = panicked {
+        collected.error.get_or_insert(e);
+    }
+    let cancelled = cfg.exec.cancel.is_some_and(|c| c.cancelled());
+    let complete = !cancelled && !shared.stop.load(Ordering::SeqCst) && collected.error.is_none();
+    collected.finish(complete)
+}
+
+/// What the scheduler's thread gathers as results come in.
+struct Collected {
+    records: Vec<TestRecord>,
+    /// Under a stress run, each unit's runs.
+    tallies: Vec<flaky::StressTally>,
+    /// Tests running, since when, and how many slow periods were said.
+    running: std::collections::HashMap<usize, (std::time::Instant, u32)>,
+    slow_after: Option<Duration>,
+    error: Option<Error>,
+}
+
+impl Collected {
+    fn new(cfg: &RunConfig<'_>, units: &[RunUnit]) -> Collected {
+        Collected {
+            records: Vec::with_capacity(units.len()),
+            tallies: match cfg.stress {
+                Some(_) => units.iter().map(|_| Default::default()).collect(),
+                None => Vec::new(),
+            },
+            running: Default::default(),
+            slow_after: cfg.slow_after,
+            error: None,
         }
-    })?;
-    let cancelled = cfg.cancel.is_some_and(|c| c.cancelled());
-    Ok(!cancelled && !stop.load(Ordering::SeqCst))
+    }
+
+    /// Takes the workers' messages until the last worker is gone.
+    fn receive(
+        &mut self,
+        rx: &mpsc::Receiver<Message>,
+        units: &[RunUnit],
+        on_event: &mut dyn FnMut(&RunEvent<'_>),
+    ) {
+        loop {
+            match rx.recv_timeout(SLOW_TICK) {
+                Ok(Message::Started(index)) => {
+                    self.running.insert(index, (std::time::Instant::now(), 0));
+                    on_event(&RunEvent::TestStarted {
+                        id: &units[index].id,
+                    });
+                }
+                Ok(Message::Attempt(record)) => {
+                    on_event(&RunEvent::AttemptFinished { record: &record })
+                }
+                Ok(Message::Finished(index, record)) => {
+                    self.running.remove(&index);
+                    on_event(&RunEvent::TestFinished { record: &record });
+                    match self.tallies.get_mut(index) {
+                        Some(tally) => tally.add(record.attempt.unwrap_or(1), *record),
+                        None => self.records.push(*record),
+                    }
+                }
+                Ok(Message::Failed(e)) => {
+                    self.error.get_or_insert(e);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => self.say_slow(units, on_event),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// A test running past each further period of `slow_after` is said
+    /// slow once for it.
+    fn say_slow(&mut self, units: &[RunUnit], on_event: &mut dyn FnMut(&RunEvent<'_>)) {
+        let Some(period) = self.slow_after.filter(|p| !p.is_zero()) else {
+            return;
+        };
+        for (index, (since, said)) in &mut self.running {
+            let elapsed = since.elapsed();
+            if elapsed >= period * (*said + 1) {
+                *said += 1;
+                on_event(&RunEvent::TestSlow {
+                    id: &units[*index].id,
+                    elapsed,
+                });
+            }
+        }
+    }
+
+    /// The records: a stressed test's runs as one record, its tally.
+    fn finish(mut self, complete: bool) -> Ran {
+        self.records
+            .extend(self.tallies.into_iter().filter_map(|t| t.finish()));
+        Ran {
+            records: self.records,
+            complete,
+            error: self.error,
+        }
+    }
+}
+
+/// One worker: takes the next unit (round after round under a stress
+/// run) until none is left, the run stops, or a signal came.
+fn worker(
+    cfg: &RunConfig<'_>,
+    units: &[RunUnit],
+    shared: &Shared,
+    tx: &mpsc::Sender<Message>,
+    reap_tx: &mpsc::SyncSender<Leftovers>,
+) {
+    let turn = Turn::new(&shared.gate, cfg.max_fail.is_some());
+    let netns = match cfg.reuse_netns {
+        true => match sandbox::new_network_namespace() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                shared.stop.store(true, Ordering::SeqCst);
+                let _ = tx.send(Message::Failed(e.into()));
+                return;
+            }
+        },
+        false => None,
+    };
+    loop {
+        if shared.stop.load(Ordering::SeqCst) || cfg.exec.cancel.is_some_and(|c| c.cancelled()) {
+            break;
+        }
+        let i = shared.next.fetch_add(1, Ordering::SeqCst);
+        // Under a stress run the schedule goes round the units again and
+        // again: item i is unit i % n, round i / n.
+        let (index, round) = match cfg.stress {
+            None => (i, 0),
+            Some(_) => (i % units.len(), (i / units.len()) as u64),
+        };
+        let Some(unit) = units.get(index) else { break };
+        if round > 0 && unit.skip_as_ignored {
+            continue;
+        }
+        if cfg.stress.is_some_and(|st| !st.allows(round)) {
+            break;
+        }
+        // Once per unit, when its first attempt's test starts.
+        let told = std::cell::Cell::new(false);
+        let on_start = || {
+            if !told.replace(true) {
+                let _ = tx.send(Message::Started(index));
+            }
+        };
+        let worker = Worker {
+            netns: netns.as_ref(),
+            gate: Some(&turn),
+            on_start: Some(&on_start),
+            reaper: Some(reap_tx),
+        };
+        let run = cfg.stress.map(|_| round as u32 + 1);
+        crate::failpoint::hit("run", &unit.id);
+        let on_attempt = |rec: &TestRecord| {
+            let _ = tx.send(Message::Attempt(Box::new(rec.clone())));
+        };
+        match run_with_retries(cfg, unit, i, run, worker, &on_attempt) {
+            Ok(Some(rec)) => {
+                // Decided here, before this worker takes another unit,
+                // not when the main thread gets the result.
+                if !rec.outcome.is_success() {
+                    let n = shared.not_passed.fetch_add(1, Ordering::SeqCst) + 1;
+                    if cfg.max_fail.is_some_and(|max| n >= max) {
+                        shared.stop.store(true, Ordering::SeqCst);
+                        shared.gate.close();
+                    }
+                }
+                let _ = tx.send(Message::Finished(index, Box::new(rec)));
+                turn.free();
+            }
+            Ok(None) => break,
+            Err(e) => {
+                shared.stop.store(true, Ordering::SeqCst);
+                shared.gate.close();
+                let _ = tx.send(Message::Failed(e));
+                break;
+            }
+        }
+    }
 }
 
 /// A unit, and again in a fresh sandbox while it fails and retries are
@@ -244,6 +329,7 @@ fn run_with_retries(
     item: usize,
     stress_run: Option<u32>,
     worker: Worker<'_>,
+    on_attempt: &dyn Fn(&TestRecord),
 ) -> Result<Option<TestRecord>, Error> {
     let retries = match stress_run {
         Some(_) => 0,
@@ -252,7 +338,7 @@ fn run_with_retries(
     // The same command replays any attempt: made once per unit.
     let replay = cfg
         .replay
-        .map(|r| r.command(&cfg.binaries[unit.binary], unit));
+        .map(|r| r.command(&cfg.exec.binaries[unit.binary], unit));
     let mut attempts = Vec::new();
     let mut attempt = 1;
     // The attempt before this one, which stands if a retry never starts.
@@ -283,9 +369,11 @@ fn run_with_retries(
             attempt,
             crate::model::attempts::ATTEMPT_OUTPUT_TAIL,
         ));
-        if !retry || cfg.cancel.is_some_and(|c| c.cancelled()) {
+        if !retry || cfg.exec.cancel.is_some_and(|c| c.cancelled()) {
             return Ok(Some(last_attempt(rec, attempts, attempt)));
         }
+        rec.attempt = Some(attempt);
+        on_attempt(&rec);
         previous = Some(rec);
         attempt += 1;
     }
@@ -304,108 +392,6 @@ fn last_attempt(mut rec: TestRecord, attempts: Vec<flaky::Attempt>, number: u32)
     rec
 }
 
-/// Runs binary `binary` with `args` in a fresh sandbox and cgroup leaf
-/// `leaf_name`. The inner `Err` is a setup failure of this one sandbox (its
-/// cgroup could not be made), the outer one a failure of the runner.
-pub fn execute(
-    cfg: &RunConfig<'_>,
-    binary: usize,
-    args: &[String],
-    leaf_name: &str,
-    settings: &TestSettings,
-    attempt: u32,
-    worker: Worker<'_>,
-) -> Result<Result<sandbox::Execution, String>, Error> {
-    let b = &cfg.binaries[binary];
-    let limits = limits_of(cfg, settings);
-    let leaf: Option<Leaf> = match &cfg.host.cgroup {
-        Some(c) => match c.create_leaf(leaf_name, &limits) {
-            Ok(l) => Some(l),
-            Err(e) => return Ok(Err(format!("cannot create the test's cgroup: {e}"))),
-        },
-        None => None,
-    };
-    let scratch = match cfg.scratch.map(|r| r.for_sandbox(leaf_name)).transpose() {
-        Ok(s) => s,
-        Err(e) => return Ok(Err(e)),
-    };
-    // Only a sandbox of namespaces joins a worker's network namespace.
-    let netns = worker.netns.filter(|_| b.namespaces != Namespaces::None);
-    let mut spec = b.spec.clone();
-    spec.args = args.to_vec();
-    spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
-    spec.scratch_image = scratch
-        .as_ref()
-        .and_then(|s| s.image().map(std::path::Path::to_path_buf));
-    // The worker's namespace, not one of the test's own.
-    spec.own_network &= netns.is_none();
-    spec.net_faults = match spec.own_network {
-        true => settings.net.to_faults(),
-        false => Default::default(),
-    };
-    let mut extra = settings.env.clone();
-    if attempt > 1 {
-        // A retry or a stress run tells the test which one it is: nothing
-        // else survives from one sandbox to the next.
-        extra.push(("CARGO_ISOLATE_ATTEMPT".into(), attempt.to_string()));
-    }
-    let env = with_env(&b.env, &extra);
-    let req = sandbox::Request {
-        spec: &spec,
-        env: &env,
-        namespaces: b.namespaces,
-        cgroup: leaf.as_ref(),
-        output: Output::Capture {
-            limit: cfg.output_limit,
-            echo: cfg.echo_output,
-        },
-        timeout: settings.timeout.or(cfg.timeout),
-        cancel: cfg.cancel.map(|c| c.fd()),
-        netns: netns.map(std::os::fd::AsFd::as_fd),
-        gate: worker.gate,
-        on_start: worker.on_start,
-    };
-    let (exec, init) = sandbox::execute_until_report(&req)?;
-    Leftovers {
-        _init: init,
-        _leaf: leaf,
-        _scratch: scratch,
-    }
-    .leave(worker.reaper);
-    Ok(Ok(exec))
-}
-
-/// A test's limits: its own settings, else the run's.
-fn limits_of(cfg: &RunConfig<'_>, s: &TestSettings) -> Limits {
-    let run = cfg.host.limits;
-    Limits {
-        memory_max_bytes: s.memory_max.or(run.memory_max_bytes),
-        pids_max: s.pids_max.or(run.pids_max),
-        cpus: s.cpus.or(run.cpus),
-    }
-}
-
-/// The binary's environment with a test's own variables set over it.
-fn with_env(base: &[CString], extra: &[(String, String)]) -> Vec<CString> {
-    if extra.is_empty() {
-        return base.to_vec();
-    }
-    let mut env: Vec<CString> = base
-        .iter()
-        .filter(|kv| {
-            let key = kv.as_bytes().split(|&b| b == b'=').next().unwrap_or(b"");
-            !extra.iter().any(|(k, _)| k.as_bytes() == key)
-        })
-        .cloned()
-        .collect();
-    env.extend(
-        extra
-            .iter()
-            .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok()),
-    );
-    env
-}
-
 /// One unit. `Ok(None)`: cancelled midway, nothing to record.
 fn run_unit(
     cfg: &RunConfig<'_>,
@@ -414,7 +400,7 @@ fn run_unit(
     attempt: u32,
     worker: Worker<'_>,
 ) -> Result<Option<TestRecord>, Error> {
-    let b = &cfg.binaries[unit.binary];
+    let b = &cfg.exec.binaries[unit.binary];
     let mut rec = TestRecord::new(
         unit.id.clone(),
         &b.package,
@@ -425,8 +411,8 @@ fn run_unit(
     if unit.skip_as_ignored {
         return Ok(Some(rec));
     }
-    let limits = limits_of(cfg, &unit.settings);
-    let timeout = unit.settings.timeout.or(cfg.timeout);
+    let limits = execute::limits_of(&cfg.exec, &unit.settings);
+    let timeout = unit.settings.timeout.or(cfg.exec.timeout);
     rec.limits = TestLimits {
         memory_max: limits.memory_max_bytes,
         pids_max: limits.pids_max,
@@ -452,8 +438,8 @@ fn run_unit(
         on_start: Some(&on_start),
         ..worker
     };
-    let exec = execute(
-        cfg,
+    let exec = execute::execute(
+        &cfg.exec,
         unit.binary,
         &unit.args,
         leaf,

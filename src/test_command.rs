@@ -1,4 +1,7 @@
-//! `cargo isolate test`: build, discover, plan, run, report.
+//! `cargo isolate test`, as its phases: open the archive, resolve what the
+//! run is (configuration, filters, host), build, list and plan, run the
+//! tests, report. [`run`] is their sequence; each phase is a function
+//! below, and what a signal cuts short is reported by [`Known`].
 
 use crate::archive;
 use crate::budget::Baseline;
@@ -8,57 +11,121 @@ use crate::cli::{self, Explicit, Isolation, MessageFormat, Scratch, TestArgs};
 use crate::config::{Config, TestSettings};
 use crate::discover;
 use crate::error::{EXIT_INTERRUPTED, EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
+use crate::execute::{BinaryContext, Exec};
 use crate::filterset::{Filterset, TestInfo};
 use crate::host::{self, Host};
+use crate::model::{RunEvent, RunStart, Subscriber};
 use crate::partition;
 use crate::plan::{self, Filter};
 use crate::replay;
-use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, Tool};
-use crate::run::{self, BinaryContext, Event, RunConfig};
+use crate::report::files::ReportFiles;
+use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, TestRecord, Tool};
+use crate::run::{self, Ran, RunConfig};
 use crate::sandbox;
+use crate::sandboxes::{self, Variant};
 use crate::scratch::{self, ScratchRoot};
 use crate::signals;
-use crate::testenv::{self, EnvVars};
+use crate::testenv;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+/// The run's phases in order; a signal in any of them ends the run with
+/// a report of what is known so far, and exit 130.
 pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
-    match run_phases(cli_args, explicit) {
-        // Whatever a signal cut short (a cargo the terminal's Ctrl-C
-        // killed, say) failed because of it: the run was interrupted.
-        Err(e) if signals::cancelled() && !matches!(e, Error::Interrupted { .. }) => {
-            eprintln!("error: {e}");
-            Ok(EXIT_INTERRUPTED)
-        }
+    report::progress::init_color(cli_args.color.as_deref());
+    let mut known = Known::new(cli_args);
+    let ended = phases(cli_args, explicit, &mut known);
+    match ended {
+        Err(e) if signals::cancelled() => known.interrupted(&e),
         end => end,
     }
 }
 
-fn run_phases(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
-    report::progress::init_color(cli_args.color.as_deref());
-    let started_at = SystemTime::now();
-    let start = Instant::now();
-    let clock = (started_at, start);
+fn phases(cli_args: &TestArgs, explicit: &Explicit, known: &mut Known) -> Result<u8, Error> {
     // An archive first: its workspace holds the configuration.
-    let opened = match &cli_args.archive_file {
-        Some(path) => match open_archive(cli_args, path) {
-            Ok(o) => Some(o),
-            // An unpack the signal cut short may end in any error. The
-            // archive's target dir does not exist: only --report is known.
-            Err(e) if signals::cancelled() => {
-                let pids = cli_args.sandbox.pids_max.and_then(cli::PidsMax::limit);
-                let settings = settings_of(cli_args, jobs_of(cli_args), pids);
-                let host = unprepared_host();
-                return stopped_early(cli_args, host, settings, None, None, clock, &e);
-            }
-            Err(e) => return Err(e),
-        },
-        None => None,
+    let opened = open_archive_phase(cli_args, known)?;
+    let resolved = resolve_phase(cli_args, explicit, opened.as_ref())?;
+    known.resolved(&resolved);
+    if resolved.args.list {
+        return list(&resolved, opened);
+    }
+    known.target_dir_from_cargo = opened.is_none();
+    let (built, target_dir) = build_phase(&resolved.args, opened)?;
+    known.target_dir = Some(target_dir.clone());
+    let planned = plan_phase(&resolved, built, target_dir)?;
+    let mut reporter = Reporter::for_run(&resolved, &planned)?;
+    if planned.units.is_empty() {
+        return no_tests(&resolved, &planned, &mut reporter, known);
+    }
+    known.tests_ran = true;
+    let ran = run_phase(&resolved, &planned, &mut reporter)?;
+    report_phase(&resolved, &planned, ran, &mut reporter, known)
+}
+
+/// What the run is, resolved before anything is built: the arguments
+/// with the configuration applied, what selects the tests, the host.
+struct Resolved {
+    args: TestArgs,
+    /// The arguments as typed, before the configuration (for replays).
+    typed: TestArgs,
+    config: Config,
+    filtersets: Vec<Filterset>,
+    /// The per-test values the command line gave explicitly: they win.
+    cli_test: TestSettings,
+    partition: Option<partition::Partition>,
+    /// --timings, for --partition duration.
+    timings: HashMap<String, f64>,
+    /// --baseline, read once with the strict loader.
+    baseline: Option<(Report, Baseline)>,
+    host: Host,
+    jobs: usize,
+    archive: Option<report::ArchiveInfo>,
+}
+
+impl Resolved {
+    fn selection(&self) -> Selection<'_> {
+        Selection {
+            config: &self.config,
+            filtersets: &self.filtersets,
+            cli: &self.cli_test,
+            partition: self.partition.as_ref(),
+            timings: &self.timings,
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        settings_of(&self.args, self.jobs, self.host.limits.pids_max)
+    }
+}
+
+/// `--archive-file`: unpacked (or found unpacked) and read.
+fn open_archive_phase(
+    args: &TestArgs,
+    known: &mut Known,
+) -> Result<Option<archive::Opened>, Error> {
+    let Some(path) = &args.archive_file else {
+        return Ok(None);
     };
-    // The configuration and every expression first: a broken file or
-    // filter is a usage error before anything is built.
-    let config = load_config(cli_args, opened.as_ref())?;
-    let args = &config.apply(cli_args, explicit);
+    let opened = open_archive(args, path)?;
+    known.archive = Some(report::ArchiveInfo {
+        path: path.display().to_string(),
+        sha256: opened.sha256.clone(),
+    });
+    known.target_dir = Some(opened.target_dir.clone());
+    Ok(Some(opened))
+}
+
+/// The configuration and every expression first: a broken file or filter
+/// is a usage error before anything is built; then the host, whose
+/// failures come before a long build, not after.
+fn resolve_phase(
+    cli_args: &TestArgs,
+    explicit: &Explicit,
+    opened: Option<&archive::Opened>,
+) -> Result<Resolved, Error> {
+    let config = load_config(cli_args, opened)?;
+    let args = config.apply(cli_args, explicit);
     let partition = args
         .partition
         .as_deref()
@@ -66,25 +133,64 @@ fn run_phases(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         .transpose()
         .map_err(Error::Usage)?;
     let timings = read_timings(partition.as_ref(), args.timings.as_deref())?;
-    let filtersets = args
-        .filtersets
+    let filtersets = parse_filtersets(&args.filtersets)?;
+    let baseline = read_baseline(args.baseline.as_deref())?;
+    let cli_test = explicit_test_settings(&args, explicit);
+    let host = prepare_host(&args, &config)?;
+    if let Some(src) = &config.source {
+        eprintln!(
+            "      Config {} (profile {})",
+            src.display(),
+            config.profile
+        );
+    }
+    let archive = opened
+        .zip(cli_args.archive_file.as_ref())
+        .map(|(o, path)| report::ArchiveInfo {
+            path: path.display().to_string(),
+            sha256: o.sha256.clone(),
+        });
+    Ok(Resolved {
+        jobs: jobs_of(&args),
+        typed: cli_args.clone(),
+        args,
+        config,
+        filtersets,
+        cli_test,
+        partition,
+        timings,
+        baseline,
+        host,
+        archive,
+    })
+}
+
+fn parse_filtersets(exprs: &[String]) -> Result<Vec<Filterset>, Error> {
+    exprs
         .iter()
         .map(|e| {
             Filterset::parse(e)
                 .map_err(|err| Error::Usage(format!("invalid -E expression:\n{}", err.render(e))))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let baseline = match &args.baseline {
-        Some(p) => Some(Baseline::read(p).map_err(Error::Usage)?),
-        None => None,
-    };
-    let cli_test = explicit_test_settings(args, explicit);
+        .collect()
+}
+
+/// `--baseline OLD.json`, read with the strict report loader.
+fn read_baseline(path: Option<&Path>) -> Result<Option<(Report, Baseline)>, Error> {
+    let Some(path) = path else { return Ok(None) };
+    let report = report::load::read(path)
+        .map_err(|e| Error::Usage(format!("--baseline {}: {e}", path.display())))?;
+    let baseline = Baseline::of(&report, &path.display().to_string());
+    Ok(Some((report, baseline)))
+}
+
+/// The host's cgroups and checks, for the limits any test may get.
+fn prepare_host(args: &TestArgs, config: &Config) -> Result<Host, Error> {
     let any_limits = config.any_limits(&Limits {
         memory_max_bytes: args.sandbox.memory_max,
         pids_max: args.sandbox.pids_max.and_then(cli::PidsMax::limit),
         cpus: args.sandbox.cpus,
     });
-    // Fail on the environment before a long build, not after.
     if args.isolation == Isolation::None && !args.sandbox.hosts.is_empty() {
         return Err(Error::Usage(
             "--hosts writes the sandbox's own /etc/hosts: there is none with --isolation none"
@@ -100,294 +206,10 @@ fn run_phases(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         Some(&any_limits),
         zygote_wall,
     )?;
-    let jobs = jobs_of(args);
     for w in &host.warnings {
         eprintln!("warning: {w}");
     }
-    if let Some(src) = &config.source {
-        eprintln!(
-            "      Config {} (profile {})",
-            src.display(),
-            config.profile
-        );
-    }
-    let archive_info = opened
-        .as_ref()
-        .zip(cli_args.archive_file.as_ref())
-        .map(|(o, path)| report::ArchiveInfo {
-            path: path.display().to_string(),
-            sha256: o.sha256.clone(),
-        });
-    let selection = Selection {
-        config: &config,
-        filtersets: &filtersets,
-        cli: &cli_test,
-        partition: partition.as_ref(),
-        timings: &timings,
-    };
-    if args.list {
-        return list(args, &host, &selection, opened, jobs);
-    }
-    // A signal in the build or the listing ends the run there, with a
-    // report that says so.
-    let stopped = |target_dir: Option<PathBuf>, e: &Error| {
-        let settings = settings_of(args, jobs, host.limits.pids_max);
-        let archive = archive_info.clone();
-        stopped_early(
-            args,
-            host_info(&host),
-            settings,
-            target_dir,
-            archive,
-            clock,
-            e,
-        )
-    };
-    let archive_target = opened.as_ref().map(|o| o.target_dir.clone());
-    let (built, target_dir) = match build_phase(args, opened) {
-        Ok(b) => b,
-        Err(e) if signals::cancelled() => {
-            let target_dir = archive_target.or_else(|| {
-                build::target_dir_without_building(&args.cargo)
-                    .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
-            });
-            return stopped(target_dir, &e);
-        }
-        Err(e) => return Err(e),
-    };
-    let Planned {
-        target_dir,
-        scratch,
-        contexts,
-        filter,
-        units,
-        given,
-    } = match plan_phase(args, &host, &selection, built, target_dir.clone(), jobs) {
-        Ok(p) => p,
-        Err(e) if signals::cancelled() => return stopped(Some(target_dir), &e),
-        Err(e) => return Err(e),
-    };
-    let partition_info = partition.as_ref().map(|p| report::PartitionInfo {
-        scheme: p.scheme.to_string(),
-        index: p.index,
-        total: p.total,
-        tests: given,
-    });
-    let isolation = args.isolation;
-    let report_path = args
-        .report
-        .clone()
-        .unwrap_or_else(|| target_dir.join("isolate").join("report.json"));
-    let pinned = pin_report_dir(&report_path, args, &target_dir)?;
-    let settings = settings_of(args, jobs, host.limits.pids_max);
-    if units.is_empty() {
-        eprintln!(
-            "error: no tests matched; nothing ran (filters: {:?})",
-            filter.names
-        );
-        let mut report = assemble(host_info(&host), settings, clock, true, Vec::new());
-        report.archive = archive_info;
-        report.partition = partition_info;
-        write_reports(&report, &report_path, args, pinned.as_ref())?;
-        return Ok(EXIT_NO_TESTS);
-    }
-    // Joining a namespace owned by the initial user namespace needs root.
-    let reuse_netns = args.reuse_netns && isolation != Isolation::None && !host.rootless;
-    check_network_faults(&units, &contexts, reuse_netns, &host, &args.sandbox)?;
-    let cancel = signals::pipe();
-    if args.reuse_netns && host.rootless {
-        eprintln!("warning: --reuse-netns needs root; every test gets a fresh network namespace");
-    }
-    let stress =
-        (args.stress_count.is_some() || args.stress_duration.is_some()).then(|| run::Stress {
-            count: args.stress_count,
-            until: args.stress_duration.map(|d| Instant::now() + d),
-        });
-    let replay = replay::Replay {
-        args,
-        typed: cli_args,
-        passthrough: &filter.passthrough,
-    };
-    let cfg = RunConfig {
-        host: &host,
-        binaries: &contexts,
-        jobs,
-        timeout: args.sandbox.timeout,
-        output_limit: args.output_limit as usize,
-        echo_output: args.no_capture,
-        max_fail: args.max_fail(),
-        cancel,
-        reuse_netns,
-        scratch: scratch.as_ref(),
-        stress,
-        replay: Some(&replay),
-    };
-    for note in &filter.notes {
-        eprintln!("note: {note}");
-    }
-    let runnable = units.iter().filter(|u| !u.skip_as_ignored).count();
-    let skipped = units.len() - runnable;
-    let binaries: std::collections::HashSet<(&str, &str)> = units
-        .iter()
-        .map(|u| {
-            (
-                contexts[u.binary].package.as_str(),
-                contexts[u.binary].target.as_str(),
-            )
-        })
-        .collect();
-    let stress_note = match (args.stress_count, args.stress_duration) {
-        (Some(n), Some(d)) => format!(
-            ", {} each or {} in all",
-            report::count(n as usize, "run", "runs"),
-            humantime::format_duration(d)
-        ),
-        (Some(n), None) => format!(", {} each", report::count(n as usize, "run", "runs")),
-        (None, Some(d)) => format!(", for {}", humantime::format_duration(d)),
-        (None, None) => String::new(),
-    };
-    let mut run_notes = args.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
-    if let Some(p) = &partition {
-        run_notes += &format!(", share {p}");
-    }
-    eprintln!(
-        "    Starting {}{stress_note} across {}{} ({}, -j{jobs}, cgroup {}{}{run_notes})",
-        report::count(runnable, "test", "tests"),
-        report::count(binaries.len(), "binary", "binaries"),
-        if skipped > 0 {
-            format!(" ({skipped} skipped)")
-        } else {
-            String::new()
-        },
-        isolation.as_str(),
-        host.cgroup_name(),
-        if host.rootless { ", rootless" } else { "" }
-    );
-    // GitHub reads workflow commands (::error::, ::add-mask::...) in all a
-    // step prints, and tests' output is printed: stop command processing
-    // for the run; it resumes, with a token no test knows, for our own.
-    let github = std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true");
-    if github {
-        println!("::stop-commands::{}", github_token());
-    }
-    let total_runs = match (stress, args.stress_count) {
-        (Some(_), Some(n)) => runnable * n as usize,
-        _ => runnable,
-    };
-    let mut progress = report::progress::Progress::new(total_runs, &settings, !args.no_capture);
-    if stress.is_some() {
-        progress = progress.stress();
-    }
-    let mut tallies: Vec<report::flaky::StressTally> = match stress {
-        Some(_) => units.iter().map(|_| Default::default()).collect(),
-        None => Vec::new(),
-    };
-    let mut events =
-        (args.message_format == MessageFormat::Json).then(report::events::EventStream::new);
-    if let Some(ev) = &mut events {
-        ev.run_started(testenv::run_id(), &config.profile, runnable, binaries.len());
-    }
-    let mut records = Vec::with_capacity(units.len());
-    let result = run::run_all(&cfg, &units, |ev| match ev {
-        Event::Started(id) => {
-            if let Some(ev) = &mut events {
-                ev.test_started(&id);
-            }
-            progress.started(&id)
-        }
-        Event::Finished(index, rec) => {
-            if let Some(ev) = &mut events {
-                ev.test_finished(&rec);
-            }
-            progress.finished(&rec);
-            match tallies.get_mut(index) {
-                Some(tally) => tally.add(rec.attempt.unwrap_or(1), *rec),
-                None => records.push(*rec),
-            }
-        }
-    });
-    // A stressed test is one record: its runs' tally.
-    records.extend(tallies.into_iter().filter_map(|t| t.finish()));
-    progress.finish();
-    let cancelled = signals::cancelled();
-    // Keep what finished even when the run itself failed midway.
-    let complete = matches!(result, Ok(true));
-    // What a stop (--fail-fast, Ctrl-C) left out: ignored tests were never
-    // to run and are recorded as such; the rest never ran.
-    let ran: std::collections::HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
-    let mut not_run = Vec::new();
-    for u in units.iter().filter(|u| !ran.contains(&u.id)) {
-        if u.skip_as_ignored {
-            let b = &contexts[u.binary];
-            records.push(report::TestRecord::new(
-                u.id.clone(),
-                &b.package,
-                &b.target,
-                &b.kind,
-                u.name.clone(),
-            ));
-        } else {
-            not_run.push(u.id.clone());
-        }
-    }
-    let mut report = assemble(
-        host_info(&host),
-        settings,
-        clock,
-        complete && !cancelled,
-        records,
-    );
-    report.not_run = not_run;
-    report.archive = archive_info;
-    report.partition = partition_info;
-    if let Some(b) = &baseline {
-        compare(&mut report, b, &config, &units);
-    }
-    let budgets_fail = args.budgets != Some(crate::cli::BudgetMode::Warn);
-    // Whatever happens to the files, the user sees what happened first.
-    let written = write_reports(&report, &report_path, args, pinned.as_ref());
-    drop(host);
-    result?;
-    eprint!("{}", report::summary::render(&report));
-    github_actions(&report, budgets_fail, &contexts);
-    let earned = if cancelled {
-        eprintln!(
-            "interrupted: the report holds the {} tests that finished",
-            report.tests.len()
-        );
-        EXIT_INTERRUPTED
-    } else if report.summary.not_passed() > 0 || (args.flaky_fails && report.summary.flaky > 0) {
-        EXIT_TEST_FAILED
-    } else if budgets_fail && report.summary.over_budget + report.summary.regressed > 0 {
-        // Budgets are soft: the tests passed, the run does not.
-        EXIT_TEST_FAILED
-    } else if report.summary.total == 0 {
-        EXIT_NO_TESTS
-    } else {
-        EXIT_OK
-    };
-    if let Some(ev) = &mut events {
-        ev.run_finished(&report, earned);
-    }
-    match written {
-        Ok(()) => {
-            eprintln!("      Report {}", report_path.display());
-            if let Some(junit) = &args.junit {
-                eprintln!("       JUnit {}", junit.display());
-            }
-            if let Some(html) = &args.html {
-                eprintln!("        HTML {}", html.display());
-            }
-            Ok(earned)
-        }
-        // The tests' own verdict wins over a missing file; a green run
-        // without its report is a setup error (exit 96), not a success.
-        Err(e) if earned != EXIT_OK => {
-            eprintln!("error: {e}");
-            Ok(earned)
-        }
-        Err(e) => Err(e),
-    }
+    Ok(host)
 }
 
 /// What a run needs before its first sandbox.
@@ -405,6 +227,559 @@ struct Planned {
 const LIST_TIMEOUT: Duration = Duration::from_secs(120);
 const LIST_OUTPUT_LIMIT: usize = 256 << 20;
 
+/// The test binaries: the archive's, or built now, and their target dir.
+fn build_phase(
+    args: &TestArgs,
+    archive: Option<archive::Opened>,
+) -> Result<(build::BuildOutput, PathBuf), Error> {
+    // A signal before the build (while the host was prepared) is seen here.
+    if signals::cancelled() {
+        return Err(Error::Interrupted {
+            while_: "preparing the run",
+        });
+    }
+    Ok(match archive {
+        Some(a) => (a.build, a.target_dir),
+        None => {
+            let built = build::build(&args.cargo)?;
+            let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
+            (built, target_dir)
+        }
+    })
+}
+
+/// Each binary's sandbox, discovery (in those sandboxes), the plan.
+fn plan_phase(
+    run: &Resolved,
+    built: build::BuildOutput,
+    target_dir: PathBuf,
+) -> Result<Planned, Error> {
+    let args = &run.args;
+    let scratch = runner_dirs(run, &target_dir)?;
+    let sysroot_libs = testenv::sysroot_lib_dirs();
+    let run_variant = Variant::of_run(args, &host::extra_read_only(&args.sandbox)?);
+    let envs: Vec<testenv::EnvVars> = built
+        .binaries
+        .iter()
+        .map(|b| testenv::env_for(b, &built, &target_dir, &sysroot_libs, &args.sandbox))
+        .collect();
+    let make = |i: usize, v: &Variant| {
+        let b = &built.binaries[i];
+        sandboxes::context(b, &envs[i], &target_dir, &sysroot_libs, v, args, &run.host)
+    };
+    let mut contexts: Vec<BinaryContext> = (0..built.binaries.len())
+        .map(|i| make(i, &run_variant))
+        .collect();
+    let list_exec = Exec {
+        host: &run.host,
+        binaries: &contexts,
+        timeout: Some(LIST_TIMEOUT),
+        output_limit: LIST_OUTPUT_LIMIT,
+        echo_output: false,
+        // A signal kills the listing sandboxes too.
+        cancel: signals::pipe(),
+        scratch: scratch.as_ref(),
+    };
+    let selection = run.selection();
+    let cases = discover::discover(&list_exec, run.jobs, &built.binaries, &|i| {
+        selection.excludes_binary(&built.binaries[i])
+    })?;
+    let filter = Filter::new(
+        &args.filters,
+        args.exact,
+        &args.skip,
+        args.run_ignored,
+        &args.test_args,
+    );
+    let units = selection.apply(
+        &built.binaries,
+        plan::plan(&built.binaries, &cases, &filter, args.isolation),
+    );
+    let (mut units, given) = selection.share(units);
+    if let Some(seed) = args.seed {
+        seeded(&mut units, seed, args.isolation, &built.binaries);
+    }
+    // A unit whose override changes its sandbox (isolation, read-only
+    // source, more read-only paths) runs in a context of its own, one per
+    // binary and variant.
+    let mut variants: HashMap<(usize, Variant), usize> = Default::default();
+    for u in &mut units {
+        let v = run_variant.for_unit(&u.settings);
+        if v != run_variant {
+            u.binary = *variants.entry((u.binary, v)).or_insert_with_key(|(i, v)| {
+                contexts.push(make(*i, v));
+                contexts.len() - 1
+            });
+        }
+    }
+    Ok(Planned {
+        target_dir,
+        scratch,
+        contexts,
+        filter,
+        units,
+        given,
+    })
+}
+
+/// The runner's own dir in the target dir, checked (ours, not a link) and
+/// masked in every sandbox: it must exist to be a mount point, whether
+/// this run writes to it or not. With --scratch disk, the scratch root in
+/// it; with --read-only-source, the mount point of CARGO_TARGET_TMPDIR.
+fn runner_dirs(run: &Resolved, target_dir: &Path) -> Result<Option<ScratchRoot>, Error> {
+    let args = &run.args;
+    let own = sandboxes::report_dir(target_dir)?;
+    if args.read_only_source {
+        let tmp = target_dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| Error::setup(format!("cannot create {}: {e}", tmp.display())))?;
+    }
+    match args.sandbox.scratch {
+        Scratch::Disk => {
+            // Two sandboxes per job can hold their scratch at once (one
+            // running, one staged).
+            let image = scratch::bound(
+                args.sandbox.scratch_size,
+                run.host.rootless,
+                args.sandbox.allow_unenforced_limits,
+                target_dir,
+                2 * run.jobs,
+            )?;
+            Ok(Some(ScratchRoot::create(
+                &own.shown().join("scratch"),
+                image,
+            )?))
+        }
+        Scratch::Memory => Ok(None),
+    }
+}
+
+/// `--list`: build, discover and plan as a run would, then print the ids.
+/// The listing itself is sandboxed, as in a run.
+fn list(run: &Resolved, archive: Option<archive::Opened>) -> Result<u8, Error> {
+    let (built, target_dir) = build_phase(&run.args, archive)?;
+    let units = plan_phase(run, built, target_dir)?.units;
+    for u in &units {
+        let id = report::escape::for_terminal(&u.id);
+        match u.skip_as_ignored {
+            true => println!("{id} (ignored)"),
+            false => println!("{id}"),
+        }
+    }
+    Ok(if units.is_empty() {
+        EXIT_NO_TESTS
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Every output of the run, fed the same events: the terminal, the JSON
+/// event stream, GitHub Actions, and the report files (written first at
+/// the end, so that whatever happens to them the user sees the rest).
+struct Reporter {
+    files: ReportFiles,
+    outputs: Vec<Box<dyn Subscriber>>,
+}
+
+impl Reporter {
+    fn for_run(run: &Resolved, planned: &Planned) -> Result<Reporter, Error> {
+        let args = &run.args;
+        let json = args
+            .report
+            .clone()
+            .unwrap_or_else(|| planned.target_dir.join("isolate").join("report.json"));
+        let mut files = ReportFiles::new(json);
+        files.junit = args.junit.clone();
+        files.junit_success_output = args.junit_store_success_output;
+        files.html = args.html.clone();
+        files.baseline = match &run.baseline {
+            Some((report, _)) => Some(serde_json::to_value(report).map_err(|e| {
+                Error::setup(format!("cannot read the baseline back for the HTML: {e}"))
+            })?),
+            None => None,
+        };
+        files.pinned = pin_report_dir(&files, &planned.target_dir)?;
+        let mut outputs: Vec<Box<dyn Subscriber>> = vec![Box::new(
+            report::terminal::Terminal::new(run.settings(), !args.no_capture),
+        )];
+        if args.message_format == MessageFormat::Json {
+            outputs.push(Box::new(report::events::EventStream::new()));
+        }
+        let dirs = planned
+            .contexts
+            .iter()
+            .map(|c| (c.package.clone(), c.spec.workdir.clone()));
+        let budgets_fail = args.budgets != Some(cli::BudgetMode::Warn);
+        if let Some(gh) =
+            report::github::GitHubActions::detect(dirs, budgets_fail, testenv::random_uuid())
+        {
+            outputs.push(Box::new(gh));
+        }
+        Ok(Reporter { files, outputs })
+    }
+
+    /// Only the files: for a run a signal ended before its tests.
+    fn files_only(files: ReportFiles) -> Reporter {
+        Reporter {
+            files,
+            outputs: Vec::new(),
+        }
+    }
+
+    fn on(&mut self, event: &RunEvent<'_>) {
+        self.files.on(event);
+        for o in &mut self.outputs {
+            o.on(event);
+        }
+    }
+}
+
+/// `target/isolate`, checked and held open, when a report goes there:
+/// before the first test, so that a refusal costs no run and a link
+/// swapped in during the run changes nothing.
+fn pin_report_dir(
+    files: &ReportFiles,
+    target_dir: &Path,
+) -> Result<Option<crate::owned::PinnedDir>, Error> {
+    let default_dir = target_dir.join("isolate");
+    let outputs = [Some(&files.json), files.junit.as_ref(), files.html.as_ref()];
+    match outputs
+        .iter()
+        .flatten()
+        .any(|p| p.parent() == Some(&default_dir))
+    {
+        true => sandboxes::report_dir(target_dir).map(Some),
+        false => Ok(None),
+    }
+}
+
+/// No test matched: a report that says so, and exit 4.
+fn no_tests(
+    run: &Resolved,
+    planned: &Planned,
+    reporter: &mut Reporter,
+    known: &Known,
+) -> Result<u8, Error> {
+    eprintln!(
+        "error: no tests matched; nothing ran (filters: {:?})",
+        planned.filter.names
+    );
+    let mut report = known.report(host_info(&run.host), run.settings(), true, Vec::new());
+    report.partition = partition_info(run, planned);
+    reporter.files.write(&report)?;
+    Ok(EXIT_NO_TESTS)
+}
+
+/// The tests, in their sandboxes, every event to the reporter.
+fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Result<Ran, Error> {
+    let args = &run.args;
+    // Joining a namespace owned by the initial user namespace needs root.
+    let reuse_netns = args.reuse_netns && args.isolation != Isolation::None && !run.host.rootless;
+    if args.reuse_netns && run.host.rootless {
+        eprintln!("warning: --reuse-netns needs root; every test gets a fresh network namespace");
+    }
+    check_network_faults(planned, reuse_netns, &run.host, &args.sandbox)?;
+    let replay = replay::Replay {
+        args,
+        typed: &run.typed,
+        passthrough: &planned.filter.passthrough,
+    };
+    let cfg = RunConfig {
+        exec: Exec {
+            host: &run.host,
+            binaries: &planned.contexts,
+            timeout: args.sandbox.timeout,
+            output_limit: args.output_limit as usize,
+            echo_output: args.no_capture,
+            cancel: signals::pipe(),
+            scratch: planned.scratch.as_ref(),
+        },
+        jobs: run.jobs,
+        max_fail: args.max_fail(),
+        reuse_netns,
+        stress: stress_of(args),
+        replay: Some(&replay),
+        slow_after: Some(args.slow_timeout),
+    };
+    for note in &planned.filter.notes {
+        eprintln!("note: {note}");
+    }
+    let start = run_start(run, planned);
+    reporter.on(&RunEvent::RunStarted(&start));
+    Ok(run::run_all(&cfg, &planned.units, &mut |e| reporter.on(e)))
+}
+
+fn stress_of(args: &TestArgs) -> Option<run::Stress> {
+    (args.stress_count.is_some() || args.stress_duration.is_some()).then(|| run::Stress {
+        count: args.stress_count,
+        until: args.stress_duration.map(|d| Instant::now() + d),
+    })
+}
+
+/// What the banner and the first event say of the run.
+fn run_start(run: &Resolved, planned: &Planned) -> RunStart {
+    let args = &run.args;
+    let units = &planned.units;
+    let tests = units.iter().filter(|u| !u.skip_as_ignored).count();
+    let binaries: HashSet<(&str, &str)> = units
+        .iter()
+        .map(|u| {
+            let c = &planned.contexts[u.binary];
+            (c.package.as_str(), c.target.as_str())
+        })
+        .collect();
+    let each = |n: u32| report::count(n as usize, "run", "runs");
+    let stress_note = match (args.stress_count, args.stress_duration) {
+        (Some(n), Some(d)) => format!(", {} each or {} in all", each(n), fmt_duration(d)),
+        (Some(n), None) => format!(", {} each", each(n)),
+        (None, Some(d)) => format!(", for {}", fmt_duration(d)),
+        (None, None) => String::new(),
+    };
+    let mut notes = args.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
+    if let Some(p) = &run.partition {
+        notes += &format!(", share {p}");
+    }
+    let stress = stress_of(args).is_some();
+    RunStart {
+        run_id: testenv::run_id().to_string(),
+        profile: run.config.profile.clone(),
+        tests,
+        skipped: units.len() - tests,
+        binaries: binaries.len(),
+        runs: match (stress, args.stress_count) {
+            (true, Some(n)) => tests * n as usize,
+            _ => tests,
+        },
+        stress,
+        jobs: run.jobs,
+        isolation: args.isolation.as_str(),
+        cgroup: run.host.cgroup_name(),
+        rootless: run.host.rootless,
+        stress_note,
+        notes,
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// The report of what ran, its verdict, and every output told.
+fn report_phase(
+    run: &Resolved,
+    planned: &Planned,
+    ran: Ran,
+    reporter: &mut Reporter,
+    known: &Known,
+) -> Result<u8, Error> {
+    let cancelled = signals::cancelled();
+    let (records, not_run) = with_not_run(ran.records, planned);
+    let complete = ran.complete && !cancelled;
+    let mut report = known.report(host_info(&run.host), run.settings(), complete, records);
+    report.not_run = not_run;
+    report.partition = partition_info(run, planned);
+    if let Some((_, b)) = &run.baseline {
+        compare(&mut report, b, &run.config, &planned.units);
+    }
+    let earned = match &ran.error {
+        Some(e) => e.exit_code(),
+        None => verdict(&report, &run.args, cancelled),
+    };
+    reporter.on(&RunEvent::RunFinished {
+        report: &report,
+        exit_code: earned,
+    });
+    let written = reporter.files.written();
+    if let Some(e) = ran.error {
+        if let Err(w) = written {
+            eprintln!("error: {w}");
+        }
+        return Err(e);
+    }
+    match written {
+        Ok(()) => {
+            eprint!("{}", reporter.files.shown());
+            Ok(earned)
+        }
+        // The tests' own verdict wins over a missing file; a green run
+        // without its report is a setup error (exit 96), not a success.
+        Err(e) if earned != EXIT_OK => {
+            eprintln!("error: {e}");
+            Ok(earned)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The records, with what a stop (--fail-fast, Ctrl-C) left out: ignored
+/// tests were never to run and are recorded as such; the ids of the rest,
+/// which never ran.
+fn with_not_run(mut records: Vec<TestRecord>, planned: &Planned) -> (Vec<TestRecord>, Vec<String>) {
+    let ran: HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
+    let mut not_run = Vec::new();
+    for u in planned.units.iter().filter(|u| !ran.contains(&u.id)) {
+        if u.skip_as_ignored {
+            let b = &planned.contexts[u.binary];
+            let rec = TestRecord::new(u.id.clone(), &b.package, &b.target, &b.kind, u.name.clone());
+            records.push(rec);
+        } else {
+            not_run.push(u.id.clone());
+        }
+    }
+    (records, not_run)
+}
+
+/// The exit code a finished run earned.
+fn verdict(report: &Report, args: &TestArgs, cancelled: bool) -> u8 {
+    let budgets_fail = args.budgets != Some(cli::BudgetMode::Warn);
+    let s = &report.summary;
+    if cancelled {
+        EXIT_INTERRUPTED
+    } else if s.not_passed() > 0 || (args.flaky_fails && s.flaky > 0) {
+        EXIT_TEST_FAILED
+    } else if budgets_fail && s.over_budget + s.regressed > 0 {
+        // Budgets are soft: the tests passed, the run does not.
+        EXIT_TEST_FAILED
+    } else if s.total == 0 {
+        EXIT_NO_TESTS
+    } else {
+        EXIT_OK
+    }
+}
+
+fn partition_info(run: &Resolved, planned: &Planned) -> Option<report::PartitionInfo> {
+    run.partition.as_ref().map(|p| report::PartitionInfo {
+        scheme: p.scheme.to_string(),
+        index: p.index,
+        total: p.total,
+        tests: planned.given.clone(),
+    })
+}
+
+/// What is known of the run so far, for the report of a run a signal
+/// stopped: before the host was prepared only the command line is.
+struct Known {
+    args: TestArgs,
+    clock: (SystemTime, Instant),
+    host: Option<HostInfo>,
+    jobs: usize,
+    pids_max: Option<u64>,
+    archive: Option<report::ArchiveInfo>,
+    target_dir: Option<PathBuf>,
+    /// No target dir yet, but cargo can tell it (a build, not an archive).
+    target_dir_from_cargo: bool,
+    tests_ran: bool,
+}
+
+impl Known {
+    fn new(args: &TestArgs) -> Known {
+        Known {
+            args: args.clone(),
+            clock: (SystemTime::now(), Instant::now()),
+            host: None,
+            jobs: jobs_of(args),
+            pids_max: args.sandbox.pids_max.and_then(cli::PidsMax::limit),
+            archive: None,
+            target_dir: None,
+            target_dir_from_cargo: false,
+            tests_ran: false,
+        }
+    }
+
+    fn resolved(&mut self, run: &Resolved) {
+        self.args = run.args.clone();
+        self.host = Some(host_info(&run.host));
+        self.jobs = run.jobs;
+        self.pids_max = run.host.limits.pids_max;
+        self.archive = run.archive.clone();
+    }
+
+    fn report(
+        &self,
+        host: HostInfo,
+        settings: Settings,
+        complete: bool,
+        mut tests: Vec<TestRecord>,
+    ) -> Report {
+        let (started_at, start) = self.clock;
+        // By id: the order of the plan, whatever order they finished in.
+        tests.sort_by(|a, b| a.id.cmp(&b.id));
+        Report {
+            schema_version: 1,
+            tool: Tool {
+                name: "cargo-isolate",
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            started_at: report::rfc3339(started_at),
+            duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+            complete,
+            host,
+            settings,
+            summary: Summary::of(&tests),
+            tests,
+            runner: RunnerInfo {
+                peak_rss_bytes: report::own_peak_rss_bytes(),
+            },
+            not_run: Vec::new(),
+            baseline: None,
+            archive: self.archive.clone(),
+            partition: None,
+            merged: None,
+        }
+    }
+
+    /// The end of a run a signal cut short. Once tests ran, their phase
+    /// reported them: only the error is left to say. Before (unpacking,
+    /// building, listing), a report that holds no test, `complete: false`,
+    /// at --report or in the target dir if known, and exit 130.
+    fn interrupted(&self, why: &Error) -> Result<u8, Error> {
+        if self.tests_ran {
+            if !matches!(why, Error::Interrupted { .. }) {
+                eprintln!("error: {why}");
+            }
+            return Ok(EXIT_INTERRUPTED);
+        }
+        let what = match why {
+            Error::Interrupted { while_ } => while_.to_string(),
+            other => format!("{other}"),
+        };
+        eprintln!("interrupted ({what}): no test ran");
+        let target_dir = self.target_dir.clone().or_else(|| {
+            self.target_dir_from_cargo
+                .then(|| build::target_dir_without_building(&self.args.cargo))
+                .flatten()
+                .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+        });
+        let path = self
+            .args
+            .report
+            .clone()
+            .or_else(|| target_dir.map(|d| d.join("isolate").join("report.json")));
+        let Some(path) = path else {
+            eprintln!(
+                "      no report: its directory is not known yet (give --report PATH to have one)"
+            );
+            return Ok(EXIT_INTERRUPTED);
+        };
+        let host = self.host.clone().unwrap_or_else(unprepared_host);
+        let settings = settings_of(&self.args, self.jobs, self.pids_max);
+        let report = self.report(host, settings, false, Vec::new());
+        let mut files = ReportFiles::new(path);
+        files.junit = self.args.junit.clone();
+        files.html = self.args.html.clone();
+        let mut reporter = Reporter::files_only(files);
+        reporter.on(&RunEvent::RunFinished {
+            report: &report,
+            exit_code: EXIT_INTERRUPTED,
+        });
+        match reporter.files.written() {
+            Ok(()) => eprint!("{}", reporter.files.shown()),
+            Err(e) => eprintln!("error: {e}"),
+        }
+        Ok(EXIT_INTERRUPTED)
+    }
+}
+
 /// What decides which tests run and with what settings, beyond the
 /// libtest-style filters: -E expressions and the configuration.
 struct Selection<'a> {
@@ -415,7 +790,7 @@ struct Selection<'a> {
     /// --partition: only this share of the selected tests.
     partition: Option<&'a partition::Partition>,
     /// --timings, for --partition duration.
-    timings: &'a std::collections::HashMap<String, f64>,
+    timings: &'a HashMap<String, f64>,
 }
 
 impl Selection<'_> {
@@ -449,6 +824,24 @@ impl Selection<'_> {
                 u
             })
             .collect()
+    }
+
+    /// With --partition, this share of the units, taken in plan order
+    /// before any shuffle (every shard computes the same split), and the
+    /// ids it was given.
+    fn share(&self, units: Vec<plan::RunUnit>) -> (Vec<plan::RunUnit>, Vec<String>) {
+        let Some(p) = self.partition else {
+            return (units, Vec::new());
+        };
+        let ids: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
+        let keep = partition::select(p, &ids, self.timings);
+        let units: Vec<plan::RunUnit> = units
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(u, k)| k.then_some(u))
+            .collect();
+        let given = units.iter().map(|u| u.id.clone()).collect();
+        (units, given)
     }
 }
 
@@ -520,214 +913,22 @@ fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
     manifest.parent().map(Path::to_path_buf)
 }
 
-/// The test binaries: the archive's, or built now, and their target dir.
-fn build_phase(
-    args: &TestArgs,
-    archive: Option<archive::Opened>,
-) -> Result<(build::BuildOutput, PathBuf), Error> {
-    // A signal before the build (while the host was prepared) is seen here.
-    if signals::cancelled() {
-        return Err(Error::Interrupted {
-            while_: "preparing the run",
-        });
-    }
-    Ok(match archive {
-        Some(a) => (a.build, a.target_dir),
-        None => {
-            let built = build::build(&args.cargo)?;
-            let target_dir = testenv::target_dir(&built, args.cargo.target_dir.as_deref());
-            (built, target_dir)
-        }
-    })
-}
-
-/// Each binary's sandbox, discovery (in those sandboxes), the plan.
-fn plan_phase(
-    args: &TestArgs,
-    host: &Host,
-    selection: &Selection<'_>,
-    built: build::BuildOutput,
-    target_dir: PathBuf,
-    jobs: usize,
-) -> Result<Planned, Error> {
-    // The runner's own dir, checked (ours, not a link) and masked in every
-    // sandbox (see `context`): it must exist to be a mount point, whether
-    // this run writes to it or not.
-    let own = report_dir(&target_dir)?;
-    if args.read_only_source {
-        // CARGO_TARGET_TMPDIR gets a writable tmpfs inside the read-only
-        // target dir; the mount point has to exist there.
-        let tmp = target_dir.join("tmp");
-        std::fs::create_dir_all(&tmp)
-            .map_err(|e| Error::setup(format!("cannot create {}: {e}", tmp.display())))?;
-    }
-    let scratch = match args.sandbox.scratch {
-        Scratch::Disk => {
-            // Checked first (in `own`): not through a link, not someone else's.
-            let parent = own.shown().join("scratch");
-            // Two sandboxes per job can hold their scratch at once (one
-            // running, one staged).
-            let image = scratch::bound(
-                args.sandbox.scratch_size,
-                host.rootless,
-                args.sandbox.allow_unenforced_limits,
-                &target_dir,
-                2 * jobs,
-            )?;
-            Some(ScratchRoot::create(&parent, image)?)
-        }
-        Scratch::Memory => None,
-    };
-    let sysroot_libs = testenv::sysroot_lib_dirs();
-    let run_variant = Variant::of_run(args, &host::extra_read_only(&args.sandbox)?);
-    let envs: Vec<EnvVars> = built
-        .binaries
-        .iter()
-        .map(|b| testenv::env_for(b, &built, &target_dir, &sysroot_libs, &args.sandbox))
-        .collect();
-    let make = |i: usize, v: &Variant| {
-        context(
-            &built.binaries[i],
-            &envs[i],
-            &target_dir,
-            &sysroot_libs,
-            v,
-            args,
-            host,
-        )
-    };
-    let mut contexts: Vec<BinaryContext> = (0..built.binaries.len())
-        .map(|i| make(i, &run_variant))
-        .collect();
-    let list_cfg = RunConfig {
-        host,
-        binaries: &contexts,
-        jobs,
-        timeout: Some(LIST_TIMEOUT),
-        output_limit: LIST_OUTPUT_LIMIT,
-        echo_output: false,
-        max_fail: None,
-        // A signal kills the listing sandboxes too.
-        cancel: signals::pipe(),
-        reuse_netns: false,
-        scratch: scratch.as_ref(),
-        stress: None,
-        replay: None,
-    };
-    let cases = discover::discover(&list_cfg, &built.binaries, &|i| {
-        selection.excludes_binary(&built.binaries[i])
-    })?;
-    let filter = Filter::new(
-        &args.filters,
-        args.exact,
-        &args.skip,
-        args.run_ignored,
-        &args.test_args,
-    );
-    let mut units = selection.apply(
-        &built.binaries,
-        plan::plan(&built.binaries, &cases, &filter, args.isolation),
-    );
-    // The share is taken in plan order, before any shuffle: every shard
-    // computes the same split.
-    if let Some(p) = selection.partition {
-        let ids: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
-        let keep = partition::select(p, &ids, selection.timings);
-        units = units
-            .into_iter()
-            .zip(keep)
-            .filter_map(|(u, k)| k.then_some(u))
-            .collect();
-    }
-    let given = match selection.partition {
-        Some(_) => units.iter().map(|u| u.id.clone()).collect(),
-        None => Vec::new(),
-    };
-    if let Some(seed) = args.seed {
-        seeded(&mut units, seed);
-        if args.isolation == Isolation::PerBinary {
-            // libtest shuffles only with -Z unstable-options, which a
-            // stable-built test binary accepts when RUSTC_BOOTSTRAP is set.
-            for u in units
-                .iter_mut()
-                .filter(|u| !built.binaries[u.binary].custom_harness)
-            {
-                u.args.extend([
-                    "-Z".to_string(),
-                    "unstable-options".into(),
-                    "--shuffle-seed".into(),
-                    seed.to_string(),
-                ]);
-                u.settings.env.push(("RUSTC_BOOTSTRAP".into(), "1".into()));
-            }
-        }
-    }
-    // A unit whose override changes its sandbox (isolation, read-only
-    // source, more read-only paths) runs in a context of its own, one per
-    // binary and variant.
-    let mut variants: std::collections::HashMap<(usize, Variant), usize> = Default::default();
-    for u in &mut units {
-        let v = run_variant.for_unit(&u.settings);
-        if v != run_variant {
-            u.binary = *variants.entry((u.binary, v)).or_insert_with_key(|(i, v)| {
-                contexts.push(make(*i, v));
-                contexts.len() - 1
-            });
-        }
-    }
-    Ok(Planned {
-        target_dir,
-        scratch,
-        contexts,
-        filter,
-        units,
-        given,
-    })
-}
-
-/// `--list`: build, discover and plan as a run would, then print the ids.
-/// The listing itself is sandboxed, as in a run.
-fn list(
-    args: &TestArgs,
-    host: &Host,
-    selection: &Selection<'_>,
-    archive: Option<archive::Opened>,
-    jobs: usize,
-) -> Result<u8, Error> {
-    let (built, target_dir) = build_phase(args, archive)?;
-    let units = plan_phase(args, host, selection, built, target_dir, jobs)?.units;
-    for u in &units {
-        let id = report::escape::for_terminal(&u.id);
-        if u.skip_as_ignored {
-            println!("{id} (ignored)");
-        } else {
-            println!("{id}");
-        }
-    }
-    Ok(if units.is_empty() {
-        EXIT_NO_TESTS
-    } else {
-        EXIT_OK
-    })
-}
-
 /// Network faults need the test's own network namespace, and a kernel
 /// that has what they are made of: both are checked before any test runs
 /// (each distinct set of faults once, in an empty sandbox).
 fn check_network_faults(
-    units: &[plan::RunUnit],
-    contexts: &[BinaryContext],
+    planned: &Planned,
     reuse_netns: bool,
     host: &Host,
     sandbox_args: &crate::cli::SandboxArgs,
 ) -> Result<(), Error> {
     let mut distinct: Vec<sandbox::netfault::NetFaults> = Vec::new();
-    for u in units.iter().filter(|u| !u.skip_as_ignored) {
+    for u in planned.units.iter().filter(|u| !u.skip_as_ignored) {
         let faults = u.settings.net.to_faults();
         if faults.is_empty() {
             continue;
         }
-        if reuse_netns || !contexts[u.binary].spec.own_network {
+        if reuse_netns || !planned.contexts[u.binary].spec.own_network {
             return Err(Error::Usage(format!(
                 "{} has network faults (--net-*), which are made in the test's own network namespace: it has none with {}; drop that, or the faults",
                 u.id,
@@ -769,27 +970,20 @@ fn open_archive(args: &TestArgs, path: &Path) -> Result<archive::Opened, Error> 
     Ok(archive::open(path, args.workspace_remap.as_deref(), caps)?)
 }
 
-/// `--timings OLD.json` for `--partition duration`, which needs it.
+/// `--timings OLD.json` for `--partition duration`, which needs it; read
+/// with the strict report loader.
 fn read_timings(
     partition: Option<&partition::Partition>,
     path: Option<&Path>,
-) -> Result<std::collections::HashMap<String, f64>, Error> {
+) -> Result<HashMap<String, f64>, Error> {
     let Some(p) = partition else {
         return Ok(Default::default());
     };
     match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Usage(format!("cannot read --timings {}: {e}", path.display()))
-            })?;
-            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                Error::Usage(format!(
-                    "--timings {} is not a JSON report: {e}",
-                    path.display()
-                ))
-            })?;
-            partition::timings_from_report(&value)
-                .map_err(|e| Error::Usage(format!("--timings {}: {e}", path.display())))
+            let report = report::load::read(path)
+                .map_err(|e| Error::Usage(format!("--timings {}: {e}", path.display())))?;
+            Ok(partition::timings_of(&report.tests))
         }
         None if p.scheme == partition::Scheme::Duration => Err(Error::Usage(format!(
             "--partition {p} balances the shares by each test's time in an earlier run: give --timings OLD.json (a report, e.g. main's merged one)"
@@ -799,8 +993,9 @@ fn read_timings(
 }
 
 /// `--seed`: the units in an order drawn from `seed` (the same seed, the
-/// same order, on any machine), and the seed in each test's environment.
-fn seeded(units: &mut [plan::RunUnit], seed: u64) {
+/// same order, on any machine), and the seed in each test's environment;
+/// with --isolation per-binary, libtest shuffles each binary's tests too.
+fn seeded(units: &mut [plan::RunUnit], seed: u64, isolation: Isolation, binaries: &[TestBinary]) {
     let mut state = seed;
     // Fisher-Yates with splitmix64: small, portable, and stable across
     // releases (a library RNG may change its stream).
@@ -812,6 +1007,17 @@ fn seeded(units: &mut [plan::RunUnit], seed: u64) {
         u.settings
             .env
             .push(("CARGO_ISOLATE_SEED".into(), seed.to_string()));
+        // libtest shuffles only with -Z unstable-options, which a
+        // stable-built test binary accepts when RUSTC_BOOTSTRAP is set.
+        if isolation == Isolation::PerBinary && !binaries[u.binary].custom_harness {
+            u.args.extend([
+                "-Z".to_string(),
+                "unstable-options".into(),
+                "--shuffle-seed".into(),
+                seed.to_string(),
+            ]);
+            u.settings.env.push(("RUSTC_BOOTSTRAP".into(), "1".into()));
+        }
     }
 }
 
@@ -823,17 +1029,15 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
 /// --no-capture interleaves nothing: one test at a time, as nextest.
 fn jobs_of(args: &TestArgs) -> usize {
     match args.no_capture {
         true => 1,
-        false => args.jobs.unwrap_or_else(default_jobs),
+        false => args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }),
     }
 }
 
@@ -870,161 +1074,6 @@ fn unprepared_host() -> HostInfo {
     }
 }
 
-/// The end of a run a signal stopped before any test ran (while unpacking,
-/// building or listing): a report that holds no test, `complete: false`,
-/// at --report or in `target_dir` (`None`: not known, no report), and
-/// exit 130.
-fn stopped_early(
-    args: &TestArgs,
-    host: HostInfo,
-    settings: Settings,
-    target_dir: Option<PathBuf>,
-    archive: Option<report::ArchiveInfo>,
-    clock: (SystemTime, Instant),
-    why: &Error,
-) -> Result<u8, Error> {
-    let what = match why {
-        Error::Interrupted { while_ } => while_.to_string(),
-        other => format!("{other}"),
-    };
-    eprintln!("interrupted ({what}): no test ran");
-    let path = args
-        .report
-        .clone()
-        .or_else(|| target_dir.map(|d| d.join("isolate").join("report.json")));
-    let Some(path) = path else {
-        eprintln!(
-            "      no report: its directory is not known yet (give --report PATH to have one)"
-        );
-        return Ok(EXIT_INTERRUPTED);
-    };
-    let mut report = assemble(host, settings, clock, false, Vec::new());
-    report.archive = archive;
-    match write_reports(&report, &path, args, None) {
-        Ok(()) => eprintln!("      Report {}", path.display()),
-        Err(e) => eprintln!("error: {e}"),
-    }
-    Ok(EXIT_INTERRUPTED)
-}
-
-/// `target/isolate`, the reports' and scratch's default place, made if
-/// missing and checked: a directory of ours, not a symlink (the target dir
-/// may be in another user's workspace). Held open, so that what is written
-/// lands in the directory checked even if a link replaces it meanwhile.
-fn report_dir(target_dir: &Path) -> Result<crate::owned::PinnedDir, Error> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = target_dir.join("isolate");
-    let refused = |why: String| {
-        Error::setup(format!(
-            "will not write to {}: {why}\n  remove it, or write the report elsewhere with --report PATH",
-            dir.display()
-        ))
-    };
-    match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(refused(e.to_string())),
-    }
-    crate::owned::PinnedDir::open(&dir, 0).map_err(|e| refused(e.to_string()))
-}
-
-/// `target/isolate`, checked and held open, when a report goes there:
-/// before the first test, so that a refusal costs no run and a link
-/// swapped in during the run changes nothing.
-fn pin_report_dir(
-    json: &Path,
-    args: &TestArgs,
-    target_dir: &Path,
-) -> Result<Option<crate::owned::PinnedDir>, Error> {
-    let default_dir = target_dir.join("isolate");
-    let outputs = [Some(json), args.junit.as_deref(), args.html.as_deref()];
-    match outputs
-        .iter()
-        .flatten()
-        .any(|p| p.parent() == Some(&default_dir))
-    {
-        true => report_dir(target_dir).map(Some),
-        false => Ok(None),
-    }
-}
-
-fn write_reports(
-    report: &Report,
-    json: &Path,
-    args: &TestArgs,
-    pinned: Option<&crate::owned::PinnedDir>,
-) -> Result<(), Error> {
-    // Reports in target/isolate go through the checked, open directory;
-    // elsewhere they go where the user said. Either way a report is a new
-    // file renamed into place: a link at its own name is replaced, never
-    // followed.
-    let via = |p: &Path| match (pinned, p.file_name()) {
-        (Some(d), Some(name)) if p.parent() == Some(d.shown()) => d.join(name),
-        _ => p.to_path_buf(),
-    };
-    // Errors name the path the user knows, not /proc/self/fd/N.
-    let shown = |p: &Path| {
-        let p = p.to_path_buf();
-        move |e: Error| match e {
-            Error::WriteReport { source, .. } => Error::WriteReport { path: p, source },
-            e => e,
-        }
-    };
-    report::write_json(report, &via(json)).map_err(shown(json))?;
-    if let Some(p) = args.junit.as_deref() {
-        report::junit::write(report, &via(p), args.junit_store_success_output).map_err(shown(p))?;
-    }
-    if let Some(p) = args.html.as_deref() {
-        let err = |e: std::io::Error| Error::WriteReport {
-            path: p.to_path_buf(),
-            source: e,
-        };
-        let value = serde_json::to_value(report).map_err(|e| err(e.into()))?;
-        // The baseline was read and checked before the run.
-        let baseline = args
-            .baseline
-            .as_deref()
-            .and_then(|b| std::fs::read_to_string(b).ok())
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let page = report::html::render(&value, baseline.as_ref());
-        report::write_atomically(&via(p), page.as_bytes()).map_err(shown(p))?;
-    }
-    Ok(())
-}
-
-fn assemble(
-    host: HostInfo,
-    settings: Settings,
-    (started_at, start): (SystemTime, Instant),
-    complete: bool,
-    mut tests: Vec<report::TestRecord>,
-) -> Report {
-    // By id: the order of the plan, whatever order they finished in.
-    tests.sort_by(|a, b| a.id.cmp(&b.id));
-    Report {
-        schema_version: 1,
-        tool: Tool {
-            name: "cargo-isolate",
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        started_at: report::rfc3339(started_at),
-        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
-        complete,
-        host,
-        settings,
-        summary: Summary::of(&tests),
-        tests,
-        runner: RunnerInfo {
-            peak_rss_bytes: report::own_peak_rss_bytes(),
-        },
-        not_run: Vec::new(),
-        baseline: None,
-        archive: None,
-        partition: None,
-        merged: None,
-    }
-}
-
 /// Judges the run against `baseline`: each record's regressions, and the
 /// tests new or gone (gone: in the baseline, not selected now).
 fn compare(report: &mut Report, baseline: &Baseline, config: &Config, units: &[plan::RunUnit]) {
@@ -1032,7 +1081,7 @@ fn compare(report: &mut Report, baseline: &Baseline, config: &Config, units: &[p
     for t in &mut report.tests {
         t.regressions = baseline.regressions(t, &thresholds);
     }
-    let selected: std::collections::HashSet<&str> = units.iter().map(|u| u.id.as_str()).collect();
+    let selected: HashSet<&str> = units.iter().map(|u| u.id.as_str()).collect();
     let mut gone: Vec<String> = baseline
         .ids()
         .filter(|id| !selected.contains(id))
@@ -1050,132 +1099,4 @@ fn compare(report: &mut Report, baseline: &Baseline, config: &Config, units: &[p
         gone_tests: gone,
     });
     report.summary = Summary::of(&report.tests);
-}
-
-/// With GITHUB_ACTIONS=true: annotations on stdout (where the runner reads
-/// workflow commands) and the markdown summary appended to the step's.
-/// The token that ends `::stop-commands::`: random, made once, and unlike
-/// the run id never given to a test.
-fn github_token() -> &'static str {
-    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TOKEN.get_or_init(testenv::random_uuid)
-}
-
-fn github_actions(report: &Report, budgets_fail: bool, contexts: &[BinaryContext]) {
-    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
-        return;
-    }
-    println!("::{}::", github_token());
-    let root = std::env::var_os("GITHUB_WORKSPACE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::current_dir().ok());
-    let package_dir = |pkg: &str| {
-        let dir = contexts
-            .iter()
-            .find(|c| c.package == pkg)?
-            .spec
-            .workdir
-            .clone();
-        match &root {
-            Some(r) => dir.strip_prefix(r).ok().map(Path::to_path_buf),
-            None => Some(dir),
-        }
-    };
-    print!(
-        "{}",
-        report::github::annotations(report, budgets_fail, &package_dir)
-    );
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-        use std::io::Write;
-        let written = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(report::github::step_summary(report).as_bytes()));
-        if let Err(e) = written {
-            eprintln!(
-                "warning: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
-                Path::new(&path).display()
-            );
-        }
-    }
-}
-
-/// The sandbox of one binary: its package dir and the target dir through a
-/// private overlay (or read-only), the toolchain read-only, cargo's env.
-/// The sandbox a unit runs in, where an override may differ from the run.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Variant {
-    isolation: Isolation,
-    read_only_source: bool,
-    extra_read_only: Vec<PathBuf>,
-}
-
-impl Variant {
-    fn of_run(args: &TestArgs, extra_read_only: &[PathBuf]) -> Variant {
-        Variant {
-            isolation: args.isolation,
-            read_only_source: args.read_only_source,
-            extra_read_only: extra_read_only.to_vec(),
-        }
-    }
-
-    /// The run's sandbox, with what a unit's settings change.
-    fn for_unit(&self, s: &TestSettings) -> Variant {
-        let mut extra = self.extra_read_only.clone();
-        extra.extend(
-            s.ro_bind
-                .iter()
-                .filter_map(|p| std::fs::canonicalize(p).ok()),
-        );
-        Variant {
-            isolation: s.isolation.unwrap_or(self.isolation),
-            read_only_source: s.read_only_source.unwrap_or(self.read_only_source),
-            extra_read_only: extra,
-        }
-    }
-}
-
-fn context(
-    b: &TestBinary,
-    env: &EnvVars,
-    target_dir: &Path,
-    sysroot_libs: &[PathBuf],
-    variant: &Variant,
-    args: &TestArgs,
-    host: &Host,
-) -> BinaryContext {
-    let manifest_dir = std::fs::canonicalize(&b.manifest_dir).unwrap_or(b.manifest_dir.clone());
-    let mut overlays = vec![manifest_dir.clone(), target_dir.to_path_buf()];
-    if let Some(profile_dir) = b.executable.parent().and_then(Path::parent)
-        && !overlays.iter().any(|o| profile_dir.starts_with(o))
-    {
-        overlays.push(profile_dir.to_path_buf());
-    }
-    let mut read_only: Vec<PathBuf> = sysroot_libs.to_vec();
-    read_only.extend(variant.extra_read_only.iter().cloned());
-    let mut layout = host::base_layout(&read_only, &overlays, variant.read_only_source);
-    // The runner's own files are no test's to see: reports, and the live
-    // scratch dirs of tests of this or a concurrent run (--scratch disk).
-    layout.secrets.push((target_dir.join("isolate"), true));
-    if variant.read_only_source {
-        layout.scratch.push(target_dir.join("tmp"));
-    }
-    let spec = host::init_spec(
-        host,
-        &args.sandbox,
-        variant.isolation,
-        &layout,
-        manifest_dir,
-        b.executable.clone(),
-        Vec::new(),
-    );
-    BinaryContext {
-        package: b.package.clone(),
-        target: b.target.clone(),
-        kind: b.kind.clone(),
-        namespaces: host.namespaces(variant.isolation),
-        spec,
-        env: sandbox::env_block(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))),
-    }
 }

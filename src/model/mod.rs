@@ -5,18 +5,23 @@
 
 pub mod attempts;
 pub mod budget;
+pub mod case;
+pub mod event;
 pub mod human;
 pub mod merged;
 pub mod names;
 pub mod outcome;
 pub mod record;
 pub mod report;
+#[cfg(test)]
+pub mod testing;
 
 pub use attempts::{Attempt, Spread, StressStats};
 pub use budget::{Budgets, Regression};
+pub use case::TestCase;
+pub use event::{RunEvent, RunStart, Subscriber};
 pub use outcome::{Metric, Outcome};
-pub use record::{TestLimits, TestRecord, binary_id, panic_in};
+pub use record::{TestLimits, TestRecord, binary_id};
 pub use report::{
-    ArchiveInfo, BaselineInfo, HostInfo, Name, PartitionInfo, Report, RunnerInfo, Settings,
-    Summary, Tool,
+    ArchiveInfo, BaselineInfo, HostInfo, PartitionInfo, Report, RunnerInfo, Settings, Summary, Tool,
 };

@@ -89,7 +89,7 @@ pub struct Tool {
     pub version: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostInfo {
     pub kernel: String,
     #[serde(deserialize_with = "names::cgroup")]
@@ -97,7 +97,7 @@ pub struct HostInfo {
     pub rootless: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     #[serde(deserialize_with = "names::isolation")]
     pub isolation: Name,

@@ -1,8 +1,10 @@
 //! `--message-format json`: the run as a stream of JSON objects on stdout,
 //! one per line, for CI systems and IDEs: `run-started`, `test-started`,
+//! `test-slow`, `attempt-finished` (a failed attempt before its retry),
 //! `test-finished` (with the test's full record), `run-finished`.
 
 use super::{Report, TestRecord};
+use crate::model::{RunEvent, Subscriber};
 use serde_json::{Value, json};
 use std::io::Write;
 
@@ -51,5 +53,27 @@ impl EventStream {
             "not_run": report.not_run,
             "exit_code": exit_code,
         }));
+    }
+}
+
+impl Subscriber for EventStream {
+    fn on(&mut self, event: &RunEvent<'_>) {
+        match *event {
+            RunEvent::RunStarted(s) => self.run_started(&s.run_id, &s.profile, s.tests, s.binaries),
+            RunEvent::TestStarted { id } => self.test_started(id),
+            RunEvent::TestSlow { id, elapsed } => self.emit(json!({
+                "type": "test-slow",
+                "id": id,
+                "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+            })),
+            RunEvent::AttemptFinished { record } => self.emit(json!({
+                "type": "attempt-finished",
+                "id": record.id,
+                "attempt": record.attempt,
+                "test": record,
+            })),
+            RunEvent::TestFinished { record } => self.test_finished(record),
+            RunEvent::RunFinished { report, exit_code } => self.run_finished(report, exit_code),
+        }
     }
 }

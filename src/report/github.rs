@@ -198,6 +198,82 @@ pub fn step_summary(report: &Report) -> String {
     md
 }
 
+/// GitHub Actions' subscriber (with GITHUB_ACTIONS=true): workflow
+/// commands stop while tests print (they could otherwise write
+/// `::error::` or `::add-mask::` lines GitHub would obey), then the
+/// annotations on stdout and the markdown summary appended to the step's.
+pub struct GitHubActions {
+    /// Each package's directory relative to the repository root.
+    package_dirs: std::collections::HashMap<String, std::path::PathBuf>,
+    budgets_fail: bool,
+    /// The token that ends `::stop-commands::`: random, made once, and
+    /// unlike the run id never given to a test.
+    token: String,
+}
+
+impl GitHubActions {
+    /// `None` outside GitHub Actions. `package_dirs`: each package's
+    /// directory (absolute), made relative to GITHUB_WORKSPACE here.
+    pub fn detect(
+        package_dirs: impl IntoIterator<Item = (String, std::path::PathBuf)>,
+        budgets_fail: bool,
+        token: String,
+    ) -> Option<GitHubActions> {
+        if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+            return None;
+        }
+        let root = std::env::var_os("GITHUB_WORKSPACE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::current_dir().ok());
+        let package_dirs = package_dirs
+            .into_iter()
+            .filter_map(|(pkg, dir)| {
+                let dir = match &root {
+                    Some(r) => dir.strip_prefix(r).ok()?.to_path_buf(),
+                    None => dir,
+                };
+                Some((pkg, dir))
+            })
+            .collect();
+        Some(GitHubActions {
+            package_dirs,
+            budgets_fail,
+            token,
+        })
+    }
+
+    fn finished(&self, report: &Report) {
+        println!("::{}::", self.token);
+        let package_dir = |pkg: &str| self.package_dirs.get(pkg).cloned();
+        print!("{}", annotations(report, self.budgets_fail, &package_dir));
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write;
+            let written = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(step_summary(report).as_bytes()));
+            if let Err(e) = written {
+                eprintln!(
+                    "warning: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
+                    std::path::Path::new(&path).display()
+                );
+            }
+        }
+    }
+}
+
+impl crate::model::Subscriber for GitHubActions {
+    fn on(&mut self, event: &crate::model::RunEvent<'_>) {
+        use crate::model::RunEvent;
+        match *event {
+            RunEvent::RunStarted(_) => println!("::stop-commands::{}", self.token),
+            RunEvent::RunFinished { report, .. } => self.finished(report),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 pub mod diff;
 pub mod escape;
 pub mod events;
+pub mod files;
 pub mod flaky;
 pub mod github;
 pub mod html;
@@ -16,9 +17,10 @@ pub mod markdown_check;
 pub mod merge;
 pub mod progress;
 pub mod summary;
+pub mod terminal;
 
 use crate::error::Error;
-pub use crate::model::human::{count, human_bytes, human_duration, rfc3339};
+pub use crate::model::human::{count, human_bytes, rfc3339};
 pub use crate::model::*;
 use std::path::Path;
 
@@ -96,58 +98,13 @@ pub fn write_json(report: &Report, path: &Path) -> Result<(), Error> {
     })
 }
 
-/// What the report's unit tests build their reports from.
 #[cfg(test)]
-pub mod testing {
-    use super::*;
-
-    /// A run with a 32 MiB memory limit and a 3 s timeout.
-    pub fn settings() -> Settings {
-        Settings {
-            isolation: "per-test",
-            jobs: 1,
-            memory_max: Some(32 << 20),
-            pids_max: None,
-            cpus: None,
-            timeout_ms: Some(3000),
-            seccomp: None,
-        }
-    }
-
-    /// A complete report of `tests`, as a run would write it.
-    pub fn report(tests: Vec<TestRecord>, started_at: &str, duration_ms: f64) -> Report {
-        Report {
-            schema_version: 1,
-            tool: Tool {
-                name: "cargo-isolate",
-                version: "0".into(),
-            },
-            started_at: started_at.into(),
-            duration_ms,
-            complete: true,
-            host: HostInfo {
-                kernel: String::new(),
-                cgroup: "v2",
-                rootless: false,
-            },
-            settings: settings(),
-            summary: Summary::of(&tests),
-            tests,
-            runner: RunnerInfo {
-                peak_rss_bytes: None,
-            },
-            not_run: Vec::new(),
-            baseline: None,
-            archive: None,
-            partition: None,
-            merged: None,
-        }
-    }
-}
+pub use crate::model::testing;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::record::panic_in;
 
     /// A report read back as `report merge` reads one, the error as text.
     fn from_json(text: &str) -> Result<Report, String> {

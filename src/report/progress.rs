@@ -18,8 +18,8 @@ use std::io::IsTerminal;
 /// report has it all).
 pub const TAIL_LINES: usize = 40;
 
-pub struct Progress<'a> {
-    settings: &'a Settings,
+pub struct Progress {
+    settings: Settings,
     /// False with --no-capture: the output already went to the terminal.
     show_output: bool,
     bar: Option<ProgressBar>,
@@ -201,12 +201,12 @@ pub fn failure_detail(t: &TestRecord, settings: &Settings, show_output: bool) ->
     out
 }
 
-impl<'a> Progress<'a> {
+impl Progress {
     /// `total`: the tests that run, as the "Starting N tests" header counts
     /// them (ignored tests are reported but not started, and not counted).
     /// `show_output`: print a failure's output tail (false with --no-capture,
     /// where it was streamed already).
-    pub fn new(total: usize, settings: &'a Settings, show_output: bool) -> Progress<'a> {
+    pub fn new(total: usize, settings: Settings, show_output: bool) -> Progress {
         let mut p = Progress::plain(total, settings, show_output);
         p.bar = std::io::stderr().is_terminal().then(|| {
             let pb =
@@ -226,7 +226,7 @@ impl<'a> Progress<'a> {
     }
 
     /// Without a bar: one line per test on stderr.
-    fn plain(total: usize, settings: &'a Settings, show_output: bool) -> Progress<'a> {
+    fn plain(total: usize, settings: Settings, show_output: bool) -> Progress {
         Progress {
             settings,
             show_output,
@@ -254,6 +254,47 @@ impl<'a> Progress<'a> {
 
     pub fn finished(&mut self, t: &TestRecord) {
         let text = self.record(t);
+        self.print(&text);
+    }
+
+    /// An attempt that failed, with a retry to come: a line with why it
+    /// failed (its output is in the report).
+    pub fn attempt_failed(&mut self, a: &TestRecord) {
+        let line = format!(
+            "{:>12} [{:>9} {:>10}] {}: {}\n",
+            outcome_style(a.outcome).apply_to(format!(
+                "TRY {} {}",
+                a.attempt.unwrap_or(1),
+                word(a.outcome, a.signal.as_deref())
+            )),
+            a.duration_ms
+                .map(|d| format!("{:>8.3}s", d / 1000.0))
+                .unwrap_or_default(),
+            a.peak_memory_bytes.map(human_bytes).unwrap_or_default(),
+            styled_id(a),
+            for_terminal_line(
+                a.panic_message
+                    .as_deref()
+                    .or(a.error.as_deref())
+                    .unwrap_or(a.outcome.as_str())
+            )
+        );
+        self.print(&line);
+    }
+
+    /// `        SLOW [> 60.000s] p::b t`, as nextest says it.
+    pub fn slow(&mut self, id: &str, elapsed: std::time::Duration) {
+        let line = format!(
+            "{:>12} [>{:>8.3}s {:>10}] {}\n",
+            Style::new().yellow().bold().for_stderr().apply_to("SLOW"),
+            elapsed.as_secs_f64(),
+            "",
+            for_terminal_line(id)
+        );
+        self.print(&line);
+    }
+
+    fn print(&mut self, text: &str) {
         match &self.bar {
             Some(pb) => {
                 pb.suspend(|| eprint!("{text}"));
@@ -281,30 +322,7 @@ impl<'a> Progress<'a> {
             self.skipped += 1;
             None
         };
-        // A retried test: its earlier attempts first, one line each with
-        // why it failed (their output is in the report).
         let mut text = String::new();
-        for a in t.attempts.iter().take(t.attempts.len().saturating_sub(1)) {
-            text += &format!(
-                "{:>12} [{:>9} {:>10}] {}: {}\n",
-                outcome_style(a.outcome).apply_to(format!(
-                    "TRY {} {}",
-                    a.attempt,
-                    word(a.outcome, a.signal.as_deref())
-                )),
-                a.duration_ms
-                    .map(|d| format!("{:>8.3}s", d / 1000.0))
-                    .unwrap_or_default(),
-                a.peak_memory_bytes.map(human_bytes).unwrap_or_default(),
-                styled_id(t),
-                for_terminal_line(
-                    a.panic_message
-                        .as_deref()
-                        .or(a.error.as_deref())
-                        .unwrap_or(a.outcome.as_str())
-                )
-            );
-        }
         text += &status_line(t, counter);
         text.push('\n');
         if !t.outcome.is_success() {
@@ -314,7 +332,7 @@ impl<'a> Progress<'a> {
                 None => true,
             };
             if first {
-                text += &failure_detail(t, self.settings, self.show_output);
+                text += &failure_detail(t, &self.settings, self.show_output);
             }
         }
         text
@@ -384,7 +402,7 @@ mod tests {
     #[test]
     fn lines_without_a_bar_carry_a_counter_of_the_tests_that_run() {
         let settings = settings();
-        let mut p = Progress::plain(3, &settings, true);
+        let mut p = Progress::plain(3, settings.clone(), true);
         let mut lines = Vec::new();
         for (id, outcome) in [
             ("tests::a", "passed"),
@@ -419,7 +437,7 @@ mod tests {
     #[test]
     fn a_failure_is_shown_at_once_with_its_reason_and_escaped_output() {
         let settings = settings();
-        let mut p = Progress::plain(1, &settings, true);
+        let mut p = Progress::plain(1, settings.clone(), true);
         let mut t = record("tests::evil\x1b]0;pwned\x07", "failed");
         t.exit_code = Some(101);
         t.panic_message = Some("boom \x1b[2J".into());

@@ -1069,6 +1069,7 @@ mod budgets;
 mod ci_docs;
 mod conventions;
 mod flaky;
+mod house;
 mod html_report;
 mod junit_xml;
 mod leaks;

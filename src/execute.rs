@@ -1,0 +1,172 @@
+//! The execution layer: one test binary, with the arguments it is given,
+//! in a fresh sandbox and cgroup leaf, its outcome measured. The scheduler
+//! (`run`) runs tests through it, and discovery its listings.
+
+use crate::cgroup::{Leaf, Limits};
+use crate::config::TestSettings;
+use crate::error::Error;
+use crate::host::Host;
+use crate::sandbox::{self, Admit, InitSpec, Namespaces, Output};
+use crate::scratch::{ScratchDir, ScratchRoot};
+use crate::signals::CancelPipe;
+use std::ffi::CString;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// What every unit of one test binary shares.
+pub struct BinaryContext {
+    pub package: String,
+    pub target: String,
+    pub kind: String,
+    /// Its namespaces (none with isolation none).
+    pub namespaces: Namespaces,
+    /// The spec with `args` still empty.
+    pub spec: InitSpec,
+    pub env: Vec<CString>,
+}
+
+/// What every sandbox of a run (or of a listing) shares.
+pub struct Exec<'a> {
+    pub host: &'a Host,
+    pub binaries: &'a [BinaryContext],
+    pub timeout: Option<Duration>,
+    pub output_limit: usize,
+    /// `--no-capture`: output also streams to the terminal as it comes.
+    pub echo_output: bool,
+    pub cancel: Option<&'a CancelPipe>,
+    /// `--scratch disk`: where each sandbox gets its scratch directory.
+    pub scratch: Option<&'a ScratchRoot>,
+}
+
+/// What a worker lends each sandbox it runs: its network namespace (with
+/// --reuse-netns), its turn at the gate where tests wait for a slot (none:
+/// start at once), what to tell when the test starts, and where to leave
+/// the sandbox's teardown (none: wait for it).
+#[derive(Clone, Copy, Default)]
+pub struct Worker<'a> {
+    pub netns: Option<&'a std::os::fd::OwnedFd>,
+    pub gate: Option<&'a dyn Admit>,
+    pub on_start: Option<&'a dyn Fn()>,
+    pub reaper: Option<&'a mpsc::SyncSender<Leftovers>>,
+}
+
+/// What is left of a sandbox once its test has reported: its init, still
+/// tearing the namespaces down, then its cgroup leaf and scratch directory,
+/// which can go only after it (fields drop in declaration order).
+pub struct Leftovers {
+    _init: sandbox::Teardown,
+    _leaf: Option<Leaf>,
+    _scratch: Option<ScratchDir>,
+}
+
+impl Leftovers {
+    /// Hands the leftovers to the reaper thread, or removes them now.
+    fn leave(self, reaper: Option<&mpsc::SyncSender<Leftovers>>) {
+        if let Some(reaper) = reaper {
+            // A reaper that is gone leaves them to be dropped here.
+            let _ = reaper.send(self);
+        }
+    }
+}
+
+/// Runs binary `binary` with `args` in a fresh sandbox and cgroup leaf
+/// `leaf_name`. The inner `Err` is a setup failure of this one sandbox (its
+/// cgroup could not be made), the outer one a failure of the runner.
+pub fn execute(
+    cfg: &Exec<'_>,
+    binary: usize,
+    args: &[String],
+    leaf_name: &str,
+    settings: &TestSettings,
+    attempt: u32,
+    worker: Worker<'_>,
+) -> Result<Result<sandbox::Execution, String>, Error> {
+    let b = &cfg.binaries[binary];
+    let limits = limits_of(cfg, settings);
+    let leaf: Option<Leaf> = match &cfg.host.cgroup {
+        Some(c) => match c.create_leaf(leaf_name, &limits) {
+            Ok(l) => Some(l),
+            Err(e) => return Ok(Err(format!("cannot create the test's cgroup: {e}"))),
+        },
+        None => None,
+    };
+    let scratch = match cfg.scratch.map(|r| r.for_sandbox(leaf_name)).transpose() {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    // Only a sandbox of namespaces joins a worker's network namespace.
+    let netns = worker.netns.filter(|_| b.namespaces != Namespaces::None);
+    let mut spec = b.spec.clone();
+    spec.args = args.to_vec();
+    spec.scratch_dir = scratch.as_ref().map(|s| s.path().to_path_buf());
+    spec.scratch_image = scratch
+        .as_ref()
+        .and_then(|s| s.image().map(std::path::Path::to_path_buf));
+    // The worker's namespace, not one of the test's own.
+    spec.own_network &= netns.is_none();
+    spec.net_faults = match spec.own_network {
+        true => settings.net.to_faults(),
+        false => Default::default(),
+    };
+    let mut extra = settings.env.clone();
+    if attempt > 1 {
+        // A retry or a stress run tells the test which one it is: nothing
+        // else survives from one sandbox to the next.
+        extra.push(("CARGO_ISOLATE_ATTEMPT".into(), attempt.to_string()));
+    }
+    let env = with_env(&b.env, &extra);
+    let req = sandbox::Request {
+        spec: &spec,
+        env: &env,
+        namespaces: b.namespaces,
+        cgroup: leaf.as_ref(),
+        output: Output::Capture {
+            limit: cfg.output_limit,
+            echo: cfg.echo_output,
+        },
+        timeout: settings.timeout.or(cfg.timeout),
+        cancel: cfg.cancel.map(|c| c.fd()),
+        netns: netns.map(std::os::fd::AsFd::as_fd),
+        gate: worker.gate,
+        on_start: worker.on_start,
+    };
+    let (exec, init) = sandbox::execute_until_report(&req)?;
+    Leftovers {
+        _init: init,
+        _leaf: leaf,
+        _scratch: scratch,
+    }
+    .leave(worker.reaper);
+    Ok(Ok(exec))
+}
+
+/// A test's limits: its own settings, else the run's.
+pub fn limits_of(cfg: &Exec<'_>, s: &TestSettings) -> Limits {
+    let run = cfg.host.limits;
+    Limits {
+        memory_max_bytes: s.memory_max.or(run.memory_max_bytes),
+        pids_max: s.pids_max.or(run.pids_max),
+        cpus: s.cpus.or(run.cpus),
+    }
+}
+
+/// The binary's environment with a test's own variables set over it.
+fn with_env(base: &[CString], extra: &[(String, String)]) -> Vec<CString> {
+    if extra.is_empty() {
+        return base.to_vec();
+    }
+    let mut env: Vec<CString> = base
+        .iter()
+        .filter(|kv| {
+            let key = kv.as_bytes().split(|&b| b == b'=').next().unwrap_or(b"");
+            !extra.iter().any(|(k, _)| k.as_bytes() == key)
+        })
+        .cloned()
+        .collect();
+    env.extend(
+        extra
+            .iter()
+            .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok()),
+    );
+    env
+}

@@ -1,0 +1,92 @@
+//! The report files' subscriber: at the end of a run, the JSON report,
+//! and JUnit and HTML when asked, each a new file renamed into place.
+
+use super::{Report, html, junit, write_atomically, write_json};
+use crate::error::Error;
+use crate::model::{RunEvent, Subscriber};
+use crate::owned::PinnedDir;
+use std::path::{Path, PathBuf};
+
+pub struct ReportFiles {
+    pub json: PathBuf,
+    pub junit: Option<PathBuf>,
+    pub junit_success_output: bool,
+    pub html: Option<PathBuf>,
+    /// `--baseline`, for the HTML page's comparison: read and checked
+    /// before the run.
+    pub baseline: Option<serde_json::Value>,
+    /// `target/isolate`, checked and held open, when a file goes there.
+    pub pinned: Option<PinnedDir>,
+    written: Option<Result<(), Error>>,
+}
+
+impl ReportFiles {
+    pub fn new(json: PathBuf) -> ReportFiles {
+        ReportFiles {
+            json,
+            junit: None,
+            junit_success_output: false,
+            html: None,
+            baseline: None,
+            pinned: None,
+            written: None,
+        }
+    }
+
+    /// Whether the files were written (`Ok` too when the run never ended).
+    pub fn written(&mut self) -> Result<(), Error> {
+        self.written.take().unwrap_or(Ok(()))
+    }
+
+    /// The files written, as the end of a run lists them.
+    pub fn shown(&self) -> String {
+        let mut out = format!("      Report {}\n", self.json.display());
+        if let Some(junit) = &self.junit {
+            out += &format!("       JUnit {}\n", junit.display());
+        }
+        if let Some(html) = &self.html {
+            out += &format!("        HTML {}\n", html.display());
+        }
+        out
+    }
+
+    pub fn write(&self, report: &Report) -> Result<(), Error> {
+        // Reports in target/isolate go through the checked, open
+        // directory; elsewhere they go where the user said. Either way a
+        // report is a new file renamed into place: a link at its own name
+        // is replaced, never followed.
+        let via = |p: &Path| match (&self.pinned, p.file_name()) {
+            (Some(d), Some(name)) if p.parent() == Some(d.shown()) => d.join(name),
+            _ => p.to_path_buf(),
+        };
+        // Errors name the path the user knows, not /proc/self/fd/N.
+        let shown = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e: Error| match e {
+                Error::WriteReport { source, .. } => Error::WriteReport { path: p, source },
+                e => e,
+            }
+        };
+        write_json(report, &via(&self.json)).map_err(shown(&self.json))?;
+        if let Some(p) = self.junit.as_deref() {
+            junit::write(report, &via(p), self.junit_success_output).map_err(shown(p))?;
+        }
+        if let Some(p) = self.html.as_deref() {
+            let value = serde_json::to_value(report).map_err(|e| Error::WriteReport {
+                path: p.to_path_buf(),
+                source: e.into(),
+            })?;
+            let page = html::render(&value, self.baseline.as_ref());
+            write_atomically(&via(p), page.as_bytes()).map_err(shown(p))?;
+        }
+        Ok(())
+    }
+}
+
+impl Subscriber for ReportFiles {
+    fn on(&mut self, event: &RunEvent<'_>) {
+        if let RunEvent::RunFinished { report, .. } = event {
+            self.written = Some(self.write(report));
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The sandbox each binary's tests run in ([`BinaryContext`]): its
+//! package dir and the target dir through a private overlay (or
+//! read-only), the toolchain read-only, cargo's environment, the runner's
+//! own files masked; and [`Variant`], what an override may change of it.
+
+use crate::build::TestBinary;
+use crate::cli::{Isolation, TestArgs};
+use crate::config::TestSettings;
+use crate::error::Error;
+use crate::execute::BinaryContext;
+use crate::host::{self, Host};
+use crate::sandbox;
+use crate::testenv::EnvVars;
+use std::path::{Path, PathBuf};
+
+/// `target/isolate`, the reports' and scratch's default place, made if
+/// missing and checked: a directory of ours, not a symlink (the target dir
+/// may be in another user's workspace). Held open, so that what is written
+/// lands in the directory checked even if a link replaces it meanwhile.
+pub fn report_dir(target_dir: &Path) -> Result<crate::owned::PinnedDir, Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = target_dir.join("isolate");
+    let refused = |why: String| {
+        Error::setup(format!(
+            "will not write to {}: {why}\n  remove it, or write the report elsewhere with --report PATH",
+            dir.display()
+        ))
+    };
+    match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(refused(e.to_string())),
+    }
+    crate::owned::PinnedDir::open(&dir, 0).map_err(|e| refused(e.to_string()))
+}
+
+/// The sandbox a unit runs in, where an override may differ from the run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Variant {
+    isolation: Isolation,
+    read_only_source: bool,
+    extra_read_only: Vec<PathBuf>,
+}
+
+impl Variant {
+    pub fn of_run(args: &TestArgs, extra_read_only: &[PathBuf]) -> Variant {
+        Variant {
+            isolation: args.isolation,
+            read_only_source: args.read_only_source,
+            extra_read_only: extra_read_only.to_vec(),
+        }
+    }
+
+    /// The run's sandbox, with what a unit's settings change.
+    pub fn for_unit(&self, s: &TestSettings) -> Variant {
+        let mut extra = self.extra_read_only.clone();
+        extra.extend(
+            s.ro_bind
+                .iter()
+                .filter_map(|p| std::fs::canonicalize(p).ok()),
+        );
+        Variant {
+            isolation: s.isolation.unwrap_or(self.isolation),
+            read_only_source: s.read_only_source.unwrap_or(self.read_only_source),
+            extra_read_only: extra,
+        }
+    }
+}
+
+/// One binary's sandbox, as `variant` makes it.
+pub fn context(
+    b: &TestBinary,
+    env: &EnvVars,
+    target_dir: &Path,
+    sysroot_libs: &[PathBuf],
+    variant: &Variant,
+    args: &TestArgs,
+    host: &Host,
+) -> BinaryContext {
+    let manifest_dir = std::fs::canonicalize(&b.manifest_dir).unwrap_or(b.manifest_dir.clone());
+    let mut overlays = vec![manifest_dir.clone(), target_dir.to_path_buf()];
+    if let Some(profile_dir) = b.executable.parent().and_then(Path::parent)
+        && !overlays.iter().any(|o| profile_dir.starts_with(o))
+    {
+        overlays.push(profile_dir.to_path_buf());
+    }
+    let mut read_only: Vec<PathBuf> = sysroot_libs.to_vec();
+    read_only.extend(variant.extra_read_only.iter().cloned());
+    let mut layout = host::base_layout(&read_only, &overlays, variant.read_only_source);
+    // The runner's own files are no test's to see: reports, and the live
+    // scratch dirs of tests of this or a concurrent run (--scratch disk).
+    layout.secrets.push((target_dir.join("isolate"), true));
+    if variant.read_only_source {
+        layout.scratch.push(target_dir.join("tmp"));
+    }
+    let spec = host::init_spec(
+        host,
+        &args.sandbox,
+        variant.isolation,
+        &layout,
+        manifest_dir,
+        b.executable.clone(),
+        Vec::new(),
+    );
+    BinaryContext {
+        package: b.package.clone(),
+        target: b.target.clone(),
+        kind: b.kind.clone(),
+        namespaces: host.namespaces(variant.isolation),
+        spec,
+        env: sandbox::env_block(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))),
+    }
+}
