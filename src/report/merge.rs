@@ -109,66 +109,15 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
         .collect::<Result<Vec<_>, MergeError>>()?;
     check(&shards)?;
 
-    // Who gives each share: the first report for it; a later one is left out.
     let mut info = MergeInfo::default();
-    let mut given: BTreeMap<u32, &str> = BTreeMap::new();
-    let mut merged_here = Vec::with_capacity(shards.len());
-    for s in &shards {
-        let p = s.report.partition.as_ref();
-        let mut duplicate_of = None;
-        if let Some(p) = p {
-            match given.get(&p.index) {
-                Some(first) => {
-                    duplicate_of = Some(first.to_string());
-                    if !info.duplicated.contains(&p.index) {
-                        info.duplicated.push(p.index);
-                    }
-                }
-                None => {
-                    given.insert(p.index, &s.path);
-                }
-            }
-        }
-        merged_here.push(duplicate_of.is_none());
-        info.shards.push(ShardInfo {
-            path: s.path.clone(),
-            scheme: p.map(|p| p.scheme.clone()),
-            index: p.map(|p| p.index),
-            total: p.map(|p| p.total),
-            tests: s.report.tests.len(),
-            complete: s.report.complete,
-            duplicate_of,
-        });
-    }
-    info.duplicated.sort_unstable();
-    if let Some(p) = &shards[0].report.partition {
-        info.missing = (1..=p.total).filter(|k| !given.contains_key(k)).collect();
-    }
+    let merged_here = assign_shares(&shards, &mut info);
     let kept: Vec<&Shard> = shards
         .iter()
         .zip(&merged_here)
         .filter_map(|(s, merged)| merged.then_some(s))
         .collect();
 
-    let mut missing_tests = BTreeSet::new();
-    for s in &kept {
-        if let Some(p) = &s.report.partition {
-            let accounted: HashSet<&str> = s
-                .report
-                .tests
-                .iter()
-                .map(|t| t.id.as_str())
-                .chain(s.report.not_run.iter().map(String::as_str))
-                .collect();
-            missing_tests.extend(
-                p.tests
-                    .iter()
-                    .filter(|id| !accounted.contains(id.as_str()))
-                    .cloned(),
-            );
-        }
-    }
-    info.missing_tests = missing_tests.into_iter().collect();
+    info.missing_tests = missing_tests(&kept);
     info.differences = differences(&kept);
     let earliest = kept.iter().min_by_key(|s| s.start).expect("one shard");
     let started_at = earliest.report.started_at.clone();
@@ -272,6 +221,70 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
         partition: None,
         merged: Some(info),
     })
+}
+
+/// Who gives each share: the first report for it; a later one is left
+/// out (its records still count). Whether each report is merged, and the
+/// shares given twice or not at all, in `info`.
+fn assign_shares(shards: &[Shard], info: &mut MergeInfo) -> Vec<bool> {
+    let mut given: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut merged_here = Vec::with_capacity(shards.len());
+    for s in shards {
+        let p = s.report.partition.as_ref();
+        let mut duplicate_of = None;
+        if let Some(p) = p {
+            match given.get(&p.index) {
+                Some(first) => {
+                    duplicate_of = Some(first.to_string());
+                    if !info.duplicated.contains(&p.index) {
+                        info.duplicated.push(p.index);
+                    }
+                }
+                None => {
+                    given.insert(p.index, &s.path);
+                }
+            }
+        }
+        merged_here.push(duplicate_of.is_none());
+        info.shards.push(ShardInfo {
+            path: s.path.clone(),
+            scheme: p.map(|p| p.scheme.clone()),
+            index: p.map(|p| p.index),
+            total: p.map(|p| p.total),
+            tests: s.report.tests.len(),
+            complete: s.report.complete,
+            duplicate_of,
+        });
+    }
+    info.duplicated.sort_unstable();
+    if let Some(p) = &shards[0].report.partition {
+        info.missing = (1..=p.total).filter(|k| !given.contains_key(k)).collect();
+    }
+    merged_here
+}
+
+/// Tests a share was given that its report neither ran nor lists as not
+/// run.
+fn missing_tests(kept: &[&Shard]) -> Vec<String> {
+    let mut missing_tests = BTreeSet::new();
+    for s in kept {
+        if let Some(p) = &s.report.partition {
+            let accounted: HashSet<&str> = s
+                .report
+                .tests
+                .iter()
+                .map(|t| t.id.as_str())
+                .chain(s.report.not_run.iter().map(String::as_str))
+                .collect();
+            missing_tests.extend(
+                p.tests
+                    .iter()
+                    .filter(|id| !accounted.contains(id.as_str()))
+                    .cloned(),
+            );
+        }
+    }
+    missing_tests.into_iter().collect()
 }
 
 /// Refuses reports that are not shards of one run.

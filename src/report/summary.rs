@@ -16,11 +16,24 @@ const TABLE_ROWS: usize = 5;
 /// Ids of tests that did not run listed by name.
 const NOT_RUN_LISTED: usize = 10;
 
+/// The end of a run on the terminal: the heaviest and slowest tests that
+/// passed, the counts, then each failure, flaky test, broken budget,
+/// regression and test not run.
 pub fn render(report: &Report) -> String {
+    let mut out = tables(report);
+    out += &totals(report);
+    out += &failures(report);
+    out += &stress_table(report);
+    out += &budgets(report);
+    out += &not_run(report);
+    out
+}
+
+/// The heaviest and slowest tests. Only tests that passed: a failure's
+/// figures are not what the test needs (a 33 MiB backtrace, a hang until
+/// the timeout) and each failure is listed with its own figures.
+fn tables(report: &Report) -> String {
     let mut out = String::new();
-    // Only tests that passed: a failure's figures are not what the test
-    // needs (a 33 MiB backtrace, a hang until the timeout) and each failure
-    // is listed below with its own duration and memory.
     let passed: Vec<&TestRecord> = report
         .tests
         .iter()
@@ -63,30 +76,28 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+    out
+}
+
+/// `     Summary [   1.988s] 7 tests run: 6 passed, 1 failed`.
+fn totals(report: &Report) -> String {
     let s = &report.summary;
-    let failures: Vec<&TestRecord> = report
-        .tests
-        .iter()
-        .filter(|t| !t.outcome.is_success())
-        .collect();
-    let summary_style = match failures.is_empty() {
+    let summary_style = match report.tests.iter().all(|t| t.outcome.is_success()) {
         true => outcome_style(Outcome::Passed),
         false => outcome_style(Outcome::Failed),
     };
-    out += "────────────\n";
+    let runs = report
+        .tests
+        .iter()
+        .filter_map(|t| t.stress.as_ref())
+        .map(|st| st.runs)
+        .sum();
+    let mut out = "────────────\n".to_string();
     out += &format!(
         "{:>12} [{:>8.3}s] {}\n",
         summary_style.apply_to("Summary"),
         report.duration_ms / 1000.0,
-        counts(
-            s,
-            report
-                .tests
-                .iter()
-                .filter_map(|t| t.stress.as_ref())
-                .map(|st| st.runs)
-                .sum()
-        )
+        counts(s, runs)
     );
     if !report.not_run.is_empty() {
         out += &format!(
@@ -95,7 +106,13 @@ pub fn render(report: &Report) -> String {
             count(report.not_run.len(), "test", "tests")
         );
     }
-    for t in &failures {
+    out
+}
+
+/// Each test that did not pass, with why; then each flaky one.
+fn failures(report: &Report) -> String {
+    let mut out = String::new();
+    for t in report.tests.iter().filter(|t| !t.outcome.is_success()) {
         let runs = match &t.stress {
             Some(s) => format!(
                 " ({} of {} runs failed, the first: run {})",
@@ -121,7 +138,13 @@ pub fn render(report: &Report) -> String {
             t.attempts.len()
         );
     }
-    out += &stress_table(report);
+    out
+}
+
+/// Broken budgets, regressions, and the tests new or gone since the
+/// baseline.
+fn budgets(report: &Report) -> String {
+    let mut out = String::new();
     let budget_style = Style::new().yellow().bold().for_stderr();
     for t in &report.tests {
         for what in &t.over_budget {
@@ -152,6 +175,12 @@ pub fn render(report: &Report) -> String {
             for_terminal_line(&b.path)
         );
     }
+    out
+}
+
+/// The first tests a stop left out, by id.
+fn not_run(report: &Report) -> String {
+    let mut out = String::new();
     let not_run_style = Style::new().yellow().bold().for_stderr();
     for id in report.not_run.iter().take(NOT_RUN_LISTED) {
         out += &format!(

@@ -214,11 +214,96 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
         .find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
 }
 
+/// `text` with what is inside string and char literals and comments
+/// blanked, so that only the code's own braces count.
+fn code_only(text: &str) -> String {
+    let c: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    // What a literal or comment is replaced with: newlines kept.
+    let blank = |out: &mut String, ch: char| out.push(if ch == '\n' { '\n' } else { ' ' });
+    while i < c.len() {
+        match c[i] {
+            '/' if c.get(i + 1) == Some(&'/') => {
+                while i < c.len() && c[i] != '\n' {
+                    blank(&mut out, c[i]);
+                    i += 1;
+                }
+            }
+            '/' if c.get(i + 1) == Some(&'*') => {
+                while i < c.len() && !(c[i] == '*' && c.get(i + 1) == Some(&'/')) {
+                    blank(&mut out, c[i]);
+                    i += 1;
+                }
+                out.push_str("  ");
+                i += 2;
+            }
+            'r' if matches!(c.get(i + 1), Some('"') | Some('#'))
+                && (i == 0 || !(c[i - 1].is_alphanumeric() || c[i - 1] == '_')) =>
+            {
+                let hashes = c[i + 1..].iter().take_while(|&&x| x == '#').count();
+                if c.get(i + 1 + hashes) != Some(&'"') {
+                    out.push(c[i]);
+                    i += 1;
+                    continue;
+                }
+                let close: String = std::iter::once('"')
+                    .chain(std::iter::repeat_n('#', hashes))
+                    .collect();
+                let start = i + 2 + hashes;
+                let body: String = c[start..].iter().collect();
+                let end = body
+                    .find(&close)
+                    .map_or(c.len(), |e| start + body[..e].chars().count() + close.len());
+                for &ch in &c[i..end.min(c.len())] {
+                    blank(&mut out, ch);
+                }
+                i = end;
+            }
+            '"' => {
+                blank(&mut out, c[i]);
+                i += 1;
+                while i < c.len() && c[i] != '"' {
+                    if c[i] == '\\' {
+                        blank(&mut out, c[i]);
+                        i += 1;
+                    }
+                    if i < c.len() {
+                        blank(&mut out, c[i]);
+                        i += 1;
+                    }
+                }
+                out.push(' ');
+                i += 1;
+            }
+            // A char literal ('{', '\'', '\u{7b}'), not a lifetime ('a).
+            '\'' if c.get(i + 2) == Some(&'\'') || c.get(i + 1) == Some(&'\\') => {
+                // '\'' and '\u{7b}' end at the first quote after the
+                // escaped character; '{' two characters on.
+                let end = match c[i + 1] {
+                    '\\' => (i + 3..c.len()).find(|&j| c[j] == '\''),
+                    _ => Some(i + 2),
+                };
+                let end = end.map_or(c.len(), |e| e + 1);
+                for &ch in &c[i..end] {
+                    blank(&mut out, ch);
+                }
+                i = end;
+            }
+            ch => {
+                out.push(ch);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Each `fn` of `text` and its length in lines, its body found by
-/// matching braces (strings and comments with braces are rare enough in
-/// this code base that a miscount shows as an absurd length).
+/// matching braces in the code (see [`code_only`]).
 fn function_lengths(text: &str) -> Vec<(String, usize)> {
-    let lines: Vec<&str> = text.lines().collect();
+    let code = code_only(text);
+    let lines: Vec<&str> = code.lines().collect();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_start();
@@ -299,7 +384,7 @@ fn the_checks_above_can_fail() {
         find_cycle(&g),
         Some(vec!["a".into(), "b".into(), "a".into()])
     );
-    let text = "fn short() {\n    x();\n}\n\npub fn longer(a: u8) -> u8 {\n    let b = a;\n    if b { 1 } else { 2 }\n}\n";
+    let text = "fn short() {\n    x(\"{\", '{', r#\"}\"#);\n}\n\npub fn longer(a: u8) -> u8 {\n    let b = a; // }\n    if b { 1 } else { '\\'' as u8 }\n}\n";
     assert_eq!(
         function_lengths(text),
         [("short".to_string(), 3), ("longer".to_string(), 4)]
