@@ -210,8 +210,9 @@ pub struct TestArgs {
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
     pub html: Option<PathBuf>,
     /// human: progress and summary on stderr; json: also one JSON event per
-    /// line on stdout (run-started, test-started, test-finished with the
-    /// test's record, run-finished).
+    /// line on stdout (run-started, test-started, test-slow,
+    /// attempt-finished, test-finished with the test's record,
+    /// run-finished).
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human, conflicts_with = "no_capture", help_heading = "Reports")]
     pub message_format: MessageFormat,
     /// Keep passing tests' output in the JUnit file too (by default only
