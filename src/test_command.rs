@@ -188,7 +188,8 @@ fn run_phases(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
         let mut report = assemble(host_info(&host), settings, clock, true, Vec::new());
         report.archive = archive_info;
         report.partition = partition_info;
-        write_reports(&report, &report_path, args, pinned.as_ref())?;
+        let base = baseline.as_ref().map(|b| &b.report);
+        write_reports(&report, &report_path, args, pinned.as_ref(), base)?;
         return Ok(EXIT_NO_TESTS);
     }
     // Joining a namespace owned by the initial user namespace needs root.
@@ -345,7 +346,8 @@ fn run_phases(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
     }
     let budgets_fail = args.budgets != Some(crate::cli::BudgetMode::Warn);
     // Whatever happens to the files, the user sees what happened first.
-    let written = write_reports(&report, &report_path, args, pinned.as_ref());
+    let base = baseline.as_ref().map(|b| &b.report);
+    let written = write_reports(&report, &report_path, args, pinned.as_ref(), base);
     drop(host);
     result?;
     eprint!("{}", report::summary::render(&report));
@@ -900,7 +902,7 @@ fn stopped_early(
     };
     let mut report = assemble(host, settings, clock, false, Vec::new());
     report.archive = archive;
-    match write_reports(&report, &path, args, None) {
+    match write_reports(&report, &path, args, None, None) {
         Ok(()) => eprintln!("      Report {}", path.display()),
         Err(e) => eprintln!("error: {e}"),
     }
@@ -948,11 +950,14 @@ fn pin_report_dir(
     }
 }
 
+/// The report, and JUnit and HTML when asked for; `baseline`, the report
+/// of --baseline (read before the run), is drawn in the HTML page.
 fn write_reports(
     report: &Report,
     json: &Path,
     args: &TestArgs,
     pinned: Option<&crate::owned::PinnedDir>,
+    baseline: Option<&Report>,
 ) -> Result<(), Error> {
     // Reports in target/isolate go through the checked, open directory;
     // elsewhere they go where the user said. Either way a report is a new
@@ -975,18 +980,8 @@ fn write_reports(
         report::junit::write(report, &via(p), args.junit_store_success_output).map_err(shown(p))?;
     }
     if let Some(p) = args.html.as_deref() {
-        let err = |e: std::io::Error| Error::WriteReport {
-            path: p.to_path_buf(),
-            source: e,
-        };
-        let value = serde_json::to_value(report).map_err(|e| err(e.into()))?;
-        // The baseline was read and checked before the run.
-        let baseline = args
-            .baseline
-            .as_deref()
-            .and_then(|b| std::fs::read_to_string(b).ok())
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let page = report::html::render(&value, baseline.as_ref());
+        let value = |r: &Report| serde_json::to_value(r).expect("a report serialises");
+        let page = report::html::render(&value(report), baseline.map(value).as_ref());
         report::write_atomically(&via(p), page.as_bytes()).map_err(shown(p))?;
     }
     Ok(())

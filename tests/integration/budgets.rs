@@ -97,10 +97,12 @@ fn growth_against_a_baseline_is_a_regression_within_the_threshold_it_is_not() {
             t["peak_memory_bytes"] = (t["peak_memory_bytes"].as_u64().unwrap() / 2).into();
         }
     }
-    old["tests"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"id": "demo tests::gone", "outcome": "passed"}));
+    // A test that is gone now: a whole record, as the baseline is read
+    // with the strict loader of `report merge`.
+    let tests = old["tests"].as_array_mut().unwrap();
+    let mut gone = tests[0].clone();
+    gone["id"] = "demo tests::gone".into();
+    tests.push(gone);
     let smaller = dir.join("smaller.json");
     std::fs::write(&smaller, old.to_string()).unwrap();
     let run = isolate_test(

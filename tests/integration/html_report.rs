@@ -417,3 +417,69 @@ fn html_report_of_ten_thousand_tests_stays_fast() {
     // Only a page of rows is in the DOM: 200 of the tests, 50 of what grew.
     assert!(count(&dom, "<tr class=\"row") <= 250);
 }
+
+/// `cargo isolate test --html PAGE --baseline BASE`: the page is drawn from
+/// the run and the baseline the run was compared with, read once before the
+/// run by the strict loader; a baseline that loader refuses stops the run
+/// before it starts (exit 2, naming the file and what is wrong where),
+/// never a page drawn without it.
+#[test]
+fn a_runs_html_page_has_its_baseline_and_a_refused_baseline_stops_the_run() {
+    let demo = demo_report();
+    let (_tmp, dir) = fixture("demo");
+    let base_path = dir.join("base.json");
+    write_json(&base_path, demo);
+    let page = dir.join("page.html");
+    let args = ["-j", "2", "--html", page.to_str().unwrap()];
+    let run = isolate_test(
+        &dir,
+        &[&args[..], &["--baseline", base_path.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    let html = std::fs::read_to_string(&page).expect("the page was written");
+    assert!(
+        html.contains("<section id=\"changes\">"),
+        "no changes section"
+    );
+    assert!(html.contains("are new, 0 are gone"));
+    let start = html.find("id=\"isolate-data\">").unwrap() + "id=\"isolate-data\">".len();
+    let end = start + html[start..].find("</script>").unwrap();
+    let data: Value = serde_json::from_str(&html[start..end]).unwrap();
+    assert_eq!(data["baseline"], true);
+    let rows = data["tests"].as_array().unwrap();
+    assert!(
+        rows.iter().any(|r| r["p"].is_array()),
+        "no row has the baseline's figures"
+    );
+
+    // A figure no run writes: refused before the build, and no page.
+    std::fs::remove_file(&page).unwrap();
+    let mut bad = demo.clone();
+    bad["tests"][0]["duration_ms"] = json!(-5.0);
+    let bad_path = dir.join("bad-base.json");
+    write_json(&bad_path, &bad);
+    let report = dir.join("refused.json");
+    let out = Command::new(BIN)
+        .args(["isolate", "test"])
+        .args(args)
+        .arg("--baseline")
+        .arg(&bad_path)
+        .arg("--report")
+        .arg(&report)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cargo-isolate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bad-base.json is not a cargo-isolate report")
+            && stderr.contains("duration_ms")
+            && stderr.contains("is -5.0"),
+        "{stderr}"
+    );
+    assert!(
+        !report.exists() && !page.exists(),
+        "the run went on: {stderr}"
+    );
+}
