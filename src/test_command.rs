@@ -980,8 +980,7 @@ fn write_reports(
         report::junit::write(report, &via(p), args.junit_store_success_output).map_err(shown(p))?;
     }
     if let Some(p) = args.html.as_deref() {
-        let value = |r: &Report| serde_json::to_value(r).expect("a report serialises");
-        let page = report::html::render(&value(report), baseline.map(value).as_ref());
+        let page = report::html::render(report, baseline);
         report::write_atomically(&via(p), page.as_bytes()).map_err(shown(p))?;
     }
     Ok(())

@@ -4,24 +4,22 @@
 //! memory and time with the budgets, a histogram of durations and, given a
 //! baseline report, what grew.
 //!
-//! Nothing is loaded from the network (a Content-Security-Policy forbids
-//! it); the CSS and the JavaScript are inline: `page.css` and `page.js`,
-//! files of their own (linted by `.ci/lane-web-lint.sh`) built into the
-//! binary. The header is plain HTML written here; the table and the charts
-//! are drawn by the page's JavaScript from the data embedded as JSON in a
-//! `<script type="application/json">` block.
+//! [`render`] reads the typed [`Report`]. The header is plain HTML written
+//! here; the table and the charts are drawn by the page's script
+//! (`page.js`, styled by `page.css`: files of their own, linted by
+//! `.ci/lane-web-lint.sh` and built into the binary) from the view model
+//! of [`view`], embedded as JSON in a `<script type="application/json">`
+//! block. Nothing is loaded from the network (a Content-Security-Policy
+//! forbids it).
 //!
 //! Test names and output are whatever the tests printed: the header text is
 //! HTML-escaped, the JSON block has `<`, `>`, `&`, U+2028 and U+2029 escaped
-//! (so no `</script>` or `<!--` can end it), and the JavaScript only ever
-//! puts that text into the page with `textContent` and `setAttribute` on
+//! (so no `</script>` or `<!--` can end it), and the script only ever puts
+//! that text into the page with `textContent` and `setAttribute` on
 //! attributes it names itself, never as markup.
 //!
 //! To keep a 10,000-test page usable the table is drawn a page at a time,
-//! and output is cut to its tail: [`PASSED_TAIL_BYTES`] for a test that
-//! passed (whose libtest progress lines, the only thing libtest prints for a
-//! passing test it captured, are left out), [`FAILED_TAIL_BYTES`] for one
-//! that did not, until [`FAILED_TAILS_TOTAL_BYTES`] of those are in the page.
+//! and output is cut to its tail (see [`view::PASSED_TAIL_BYTES`]).
 //!
 //! `#selftest` at the end of the page's URL makes the page check itself
 //! after it is drawn (sorting, filtering, expanding a row, that nothing in
@@ -30,42 +28,23 @@
 //! to `data-jserror`. The integration test reads them with a headless
 //! browser's `--dump-dom`.
 
-use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
+pub mod view;
 
-/// The most of a passing test's stdout and stderr kept in the page, each.
-pub const PASSED_TAIL_BYTES: usize = 2 * 1024;
-/// The most of a failing test's stdout and stderr kept in the page, each.
-pub const FAILED_TAIL_BYTES: usize = 16 * 1024;
-/// Once failing tests' tails add up to this, the next ones are cut to
-/// [`PASSED_TAIL_BYTES`] too: a run where everything failed stays openable.
-pub const FAILED_TAILS_TOTAL_BYTES: usize = 32 << 20;
+use super::{Report, Summary, human_bytes, human_duration};
+use crate::outcome::Outcome;
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use view::measured_ms;
 
 /// The page's style sheet.
 const CSS: &str = include_str!("page.css");
 /// The page's script.
 const JS: &str = include_str!("page.js");
 
-/// The outcomes in the order the page lists them: the ones to look at first.
-const OUTCOMES: [&str; 8] = [
-    "failed",
-    "timed_out",
-    "oom_killed",
-    "signaled",
-    "setup_error",
-    "passed",
-    "ignored",
-    "not_run",
-];
-
-/// One self-contained HTML page of `report` (a cargo-isolate report, schema
-/// version 1, as JSON), compared with `baseline` (an earlier report) when
-/// given. Any field may be absent or of the wrong type: what is missing is
-/// left out, never guessed, and nothing panics.
-pub fn render(report: &Value, baseline: Option<&Value>) -> String {
-    let data = page_data(report, baseline);
-    let json = script_json(&data);
+/// One self-contained HTML page of `report`, compared with `baseline` (an
+/// earlier report) when given.
+pub fn render(report: &Report, baseline: Option<&Report>) -> String {
+    let json = view::script_json(&view::page_data(report, baseline));
     let mut out = String::with_capacity(json.len() + CSS.len() + JS.len() + 8192);
     out.push_str(concat!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -104,367 +83,6 @@ pub fn render(report: &Value, baseline: Option<&Value>) -> String {
     out
 }
 
-// ---------------------------------------------------------------- the data
-
-/// The JSON the page's script draws from: `{"baseline": bool, "tests":
-/// [row...]}`, a row per test record and per test that did not run, with
-/// short keys (see [`row`]) and nothing null written.
-fn page_data(report: &Value, baseline: Option<&Value>) -> Value {
-    let settings = &report["settings"];
-    let base = baseline.map(baseline_figures);
-    let mut failed_left = FAILED_TAILS_TOTAL_BYTES;
-    let mut rows: Vec<Value> = tests(report)
-        .enumerate()
-        .map(|(n, t)| row(n, t, settings, base.as_ref(), &mut failed_left))
-        .collect();
-    for id in not_run(report) {
-        let mut r = Map::new();
-        r.insert("i".into(), json!(id));
-        r.insert("o".into(), json!("not_run"));
-        r.insert(
-            "r".into(),
-            json!("did not run: the run stopped before it (--fail-fast, --max-fail or Ctrl-C)"),
-        );
-        rows.push(Value::Object(r));
-    }
-    let run_limit = |k: &str| number(&settings[k]).unwrap_or(Value::Null);
-    json!({
-        "baseline": baseline.is_some(),
-        "memory_max": run_limit("memory_max"),
-        "timeout_ms": run_limit("timeout_ms"),
-        "tests": rows,
-    })
-}
-
-/// One test's row. Keys: `i` id, `o` outcome, `a` attempt, `d` duration
-/// ms, `c` cpu ms, `m` peak memory bytes, `lm`/`lt` its memory limit and
-/// timeout, `bm`/`bt`/`bc` its memory/time/cpu budgets, `ob` the budgets it
-/// broke, `rg` its regressions `[[metric, percent]...]`, `r` why it did not
-/// pass, `so`/`se` the tails of stdout/stderr, `sot`/`set` their full
-/// lengths when cut, `sl` when libtest's lines were left out of stdout, `x`
-/// details, `p` `[memory, time, cpu]` in the baseline (absent: not in it).
-fn row(
-    n: usize,
-    t: &Value,
-    settings: &Value,
-    base: Option<&HashMap<String, [Option<f64>; 3]>>,
-    failed_left: &mut usize,
-) -> Value {
-    let mut r = Map::new();
-    let id = match t["id"].as_str() {
-        Some(id) => id.to_string(),
-        None => match t["name"].as_str() {
-            Some(name) => name.to_string(),
-            None => format!("(test #{} without an id)", n + 1),
-        },
-    };
-    let outcome = t["outcome"].as_str().unwrap_or("unknown");
-    r.insert("i".into(), json!(id));
-    r.insert("o".into(), json!(outcome));
-    let mut put = |key: &str, v: &Value| {
-        if let Some(x) = number(v) {
-            r.insert(key.into(), x);
-        }
-    };
-    put("a", &t["attempt"]);
-    put("d", &t["duration_ms"]);
-    put("c", &t["cpu_ms"]);
-    put("m", &t["peak_memory_bytes"]);
-    put("lm", &t["limits"]["memory_max"]);
-    put("lt", &t["limits"]["timeout_ms"]);
-    put("bm", &t["budgets"]["memory_bytes"]);
-    put("bt", &t["budgets"]["time_ms"]);
-    put("bc", &t["budgets"]["cpu_ms"]);
-
-    let over = over_budget(t);
-    if !over.is_empty() {
-        r.insert("ob".into(), json!(over));
-    }
-    if let Some(rg) = t["regressions"].as_array() {
-        let rg: Vec<Value> = rg
-            .iter()
-            .filter_map(|g| {
-                let metric = g["metric"].as_str()?;
-                Some(json!([metric, number(&g["percent"])]))
-            })
-            .collect();
-        if !rg.is_empty() {
-            r.insert("rg".into(), Value::Array(rg));
-        }
-    }
-    let why = reason(t, outcome, settings);
-    if !why.is_empty() {
-        r.insert("r".into(), json!(why));
-    }
-
-    // The output tails.
-    let failing = !matches!(outcome, "passed" | "ignored");
-    let max = if failing && *failed_left >= 2 * FAILED_TAIL_BYTES {
-        FAILED_TAIL_BYTES
-    } else {
-        PASSED_TAIL_BYTES
-    };
-    for (field, key, len_key) in [("stdout", "so", "sot"), ("stderr", "se", "set")] {
-        let Some(full) = t[field].as_str() else {
-            continue;
-        };
-        let stripped = (outcome == "passed" && field == "stdout")
-            .then(|| without_libtest_lines(full))
-            .flatten();
-        if stripped.is_some() {
-            r.insert("sl".into(), json!(1));
-        }
-        let tail = tail(stripped.as_deref().unwrap_or(full), max);
-        if failing {
-            *failed_left = failed_left.saturating_sub(tail.len());
-        }
-        if !tail.is_empty() {
-            r.insert(key.into(), json!(tail));
-        }
-        if tail.len() != full.len() {
-            r.insert(len_key.into(), json!(full.len()));
-        }
-    }
-
-    let mut x = Map::new();
-    for (key, field) in [
-        ("bid", "binary_id"),
-        ("k", "kind"),
-        ("sig", "signal"),
-        ("pl", "panic_location"),
-        ("st", "started_at"),
-    ] {
-        if let Some(s) = t[field].as_str() {
-            x.insert(key.into(), json!(s));
-        }
-    }
-    for (key, v) in [
-        ("ec", &t["exit_code"]),
-        ("rss", &t["peak_rss_bytes"]),
-        ("pids", &t["pids_peak"]),
-        ("lp", &t["limits"]["pids_max"]),
-        ("lc", &t["limits"]["cpus"]),
-    ] {
-        if let Some(v) = number(v) {
-            x.insert(key.into(), v);
-        }
-    }
-    if !x.is_empty() {
-        r.insert("x".into(), Value::Object(x));
-    }
-
-    if let Some(base) = base
-        && let Some(p) = base.get(&id)
-    {
-        r.insert("p".into(), json!(p.map(|v| v.map(figure))));
-    }
-    Value::Object(r)
-}
-
-/// A finite number, else nothing.
-fn number(v: &Value) -> Option<Value> {
-    match v {
-        Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => Some(v.clone()),
-        _ => None,
-    }
-}
-
-/// The budgets the record says it broke; when it does not say (a report
-/// from before budgets), the ones its figures are over.
-fn over_budget(t: &Value) -> Vec<String> {
-    if let Some(over) = t["over_budget"].as_array() {
-        return over
-            .iter()
-            .filter_map(|o| o.as_str().map(str::to_string))
-            .collect();
-    }
-    let mut over = Vec::new();
-    for (metric, budget, value) in [
-        ("memory", "memory_bytes", "peak_memory_bytes"),
-        ("time", "time_ms", "duration_ms"),
-        ("cpu", "cpu_ms", "cpu_ms"),
-    ] {
-        if let (Some(b), Some(v)) = (t["budgets"][budget].as_f64(), t[value].as_f64())
-            && v > b
-        {
-            over.push(metric.to_string());
-        }
-    }
-    over
-}
-
-/// Why a test did not pass, in one line; empty when it passed or was ignored.
-fn reason(t: &Value, outcome: &str, settings: &Value) -> String {
-    let panic = t["panic_message"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(|m| format!("panicked: {m}"));
-    let error = t["error"].as_str().filter(|s| !s.is_empty());
-    let code = t["exit_code"].as_i64();
-    let signal = t["signal"].as_str();
-    let mut parts: Vec<String> = Vec::new();
-    match outcome {
-        "passed" | "ignored" => {}
-        "failed" => parts.push(match (&panic, code, signal) {
-            (Some(p), _, _) => p.clone(),
-            (None, Some(c), _) => format!("exit code {c}"),
-            (None, None, Some(s)) => format!("killed by {s}"),
-            (None, None, None) => "failed".into(),
-        }),
-        "timed_out" => {
-            let limit = t["limits"]["timeout_ms"]
-                .as_f64()
-                .or_else(|| settings["timeout_ms"].as_f64());
-            parts.push(match limit {
-                Some(ms) => format!("timed out after {}", fmt_ms(ms)),
-                None => "timed out".into(),
-            });
-            parts.extend(panic.clone());
-        }
-        "oom_killed" => {
-            let limit = t["limits"]["memory_max"]
-                .as_f64()
-                .or_else(|| settings["memory_max"].as_f64());
-            parts.push(match limit {
-                Some(b) => format!("killed at the memory limit of {}", fmt_bytes(b)),
-                None => "killed at the memory limit".into(),
-            });
-            parts.extend(panic.clone());
-        }
-        "signaled" => {
-            parts.push(match signal {
-                Some(s) => format!("killed by {s}"),
-                None => "killed by a signal".into(),
-            });
-            parts.extend(panic.clone());
-        }
-        "setup_error" => parts.push(error.unwrap_or("setup error").to_string()),
-        _ => {
-            parts.extend(panic.clone());
-            if let Some(c) = code {
-                parts.push(format!("exit code {c}"));
-            }
-            if let Some(s) = signal {
-                parts.push(format!("killed by {s}"));
-            }
-        }
-    }
-    if outcome != "setup_error"
-        && let Some(e) = error
-    {
-        parts.push(e.to_string());
-    }
-    parts.join(" — ")
-}
-
-/// Stdout without libtest's progress lines ("running 1 test", "test x ...
-/// ok", "test result: ok. ..."), and without blank lines at either end;
-/// `None` when it has none of them.
-fn without_libtest_lines(s: &str) -> Option<String> {
-    let libtest = |l: &str| {
-        let l = l.trim_end_matches('\r');
-        (l.starts_with("running ") && (l.ends_with(" test") || l.ends_with(" tests")))
-            || (l.starts_with("test ") && l.ends_with(" ... ok"))
-            || l.starts_with("test result: ok.")
-    };
-    if !s.split('\n').any(libtest) {
-        return None;
-    }
-    let kept: Vec<&str> = s.split('\n').filter(|l| !libtest(l)).collect();
-    let start = kept.iter().position(|l| !l.trim().is_empty());
-    let end = kept.iter().rposition(|l| !l.trim().is_empty());
-    Some(match (start, end) {
-        (Some(a), Some(b)) => kept[a..=b].join("\n") + "\n",
-        _ => String::new(),
-    })
-}
-
-/// The last `max` bytes of `s` or a little less: cut at a character, and at
-/// a line when one starts soon after.
-fn tail(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    if let Some(nl) = s[start..]
-        .find('\n')
-        .filter(|&n| n < 200 && n + 1 < s.len() - start)
-    {
-        start += nl + 1;
-    }
-    &s[start..]
-}
-
-fn tests(report: &Value) -> impl Iterator<Item = &Value> {
-    report["tests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| t.is_object())
-}
-
-fn not_run(report: &Value) -> impl Iterator<Item = &str> {
-    report["not_run"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-}
-
-/// A baseline's peak memory, time and CPU by test id; of a test that ran
-/// more than once (--repeat), the largest of each.
-fn baseline_figures(base: &Value) -> HashMap<String, [Option<f64>; 3]> {
-    let mut by_id: HashMap<String, [Option<f64>; 3]> = HashMap::new();
-    for t in tests(base) {
-        let Some(id) = t["id"].as_str() else { continue };
-        let now = [
-            t["peak_memory_bytes"].as_f64(),
-            t["duration_ms"].as_f64(),
-            t["cpu_ms"].as_f64(),
-        ];
-        let e = by_id.entry(id.to_string()).or_insert(now);
-        for (old, new) in e.iter_mut().zip(now) {
-            *old = match (*old, new) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-        }
-    }
-    by_id
-}
-
-/// A figure as JSON: whole numbers without a fraction.
-fn figure(v: f64) -> Value {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        json!(v as i64)
-    } else {
-        json!(v)
-    }
-}
-
-/// `<`, `>`, `&`, U+2028 and U+2029 as `\uXXXX`: the JSON text then holds
-/// no `</script`, no `<!--` and no JavaScript line terminator. Outside
-/// strings JSON has none of these characters, so this only rewrites string
-/// contents, into escapes that parse back to the same characters.
-fn script_json(v: &Value) -> String {
-    let s = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
-    let mut out = String::with_capacity(s.len() + s.len() / 32);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 // -------------------------------------------------------- the static HTML
 
 /// Text for HTML element content and quoted attribute values.
@@ -483,28 +101,23 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// The summary's counts, or the counts of the tests when it has none.
-fn counts(report: &Value) -> Vec<(&'static str, u64)> {
-    let summary = &report["summary"];
-    let mut counted: HashMap<&str, u64> = HashMap::new();
-    let mut total = 0;
-    for t in tests(report) {
-        total += 1;
-        if let Some(o) = t["outcome"].as_str() {
-            *counted.entry(o).or_default() += 1;
-        }
-    }
-    let get = |key: &'static str, fallback: u64| (key, summary[key].as_u64().unwrap_or(fallback));
-    let mut out = vec![get("total", total)];
-    for o in OUTCOMES.iter().filter(|&&o| o != "not_run") {
-        out.push(get(o, counted.get(o).copied().unwrap_or(0)));
-    }
-    out
+/// The summary's counts by outcome, in the order the page lists them (the
+/// ones to look at first), after the total.
+fn counts(s: &Summary) -> [(&'static str, usize); 8] {
+    [
+        ("total", s.total),
+        (Outcome::Failed.as_str(), s.failed),
+        (Outcome::TimedOut.as_str(), s.timed_out),
+        (Outcome::OomKilled.as_str(), s.oom_killed),
+        (Outcome::Signaled.as_str(), s.signaled),
+        (Outcome::SetupError.as_str(), s.setup_error),
+        (Outcome::Passed.as_str(), s.passed),
+        (Outcome::Ignored.as_str(), s.ignored),
+    ]
 }
 
-fn title(report: &Value) -> String {
-    let counts = counts(report);
-    let mut parts: Vec<String> = counts
+fn title(report: &Report) -> String {
+    let mut parts: Vec<String> = counts(&report.summary)
         .iter()
         .skip(1)
         .filter(|(_, n)| *n > 0)
@@ -514,25 +127,22 @@ fn title(report: &Value) -> String {
         parts.push("no tests".into());
     }
     let mut t = format!("cargo-isolate: {}", parts.join(", "));
-    if report["complete"] == false {
+    if !report.complete {
         t.push_str(" (incomplete)");
     }
-    if let Some(s) = report["started_at"].as_str() {
-        let _ = write!(t, " — {s}");
-    }
+    let _ = write!(t, " — {}", report.started_at);
     t
 }
 
-fn header(out: &mut String, report: &Value, baseline: Option<&Value>) {
-    let version = report["tool"]["version"].as_str().unwrap_or("");
+fn header(out: &mut String, report: &Report, baseline: Option<&Report>) {
     let _ = write!(
         out,
         "<header>\n<h1>cargo-isolate <span class=\"muted\">test report</span> \
          <span class=\"version\">{}</span></h1>\n",
-        esc(version)
+        esc(report.tool.version)
     );
-    let not_run = not_run(report).count();
-    if report["complete"] == false {
+    let not_run = report.not_run.len();
+    if !report.complete {
         let _ = writeln!(
             out,
             "<p class=\"banner warn\" id=\"incomplete\">Incomplete run: it was interrupted \
@@ -550,128 +160,61 @@ fn header(out: &mut String, report: &Value, baseline: Option<&Value>) {
              <a href=\"#not-run\">{not_run} selected tests did not run</a>.</p>"
         );
     }
-    if report["host"]["cgroup"] == "none" {
+    if report.host.cgroup == "none" {
         out.push_str(
             "<p class=\"banner info\">No writable cgroup on this host: limits were not \
              enforced and memory and CPU were not measured.</p>\n",
         );
     }
-
-    out.push_str("<div class=\"badges\" id=\"badges\">");
-    for (key, n) in counts(report) {
-        let (filter, label) = if key == "total" {
-            ("all", "total")
-        } else {
-            (key, key)
-        };
-        let _ = write!(
-            out,
-            "<button type=\"button\" class=\"badge o-{key}{}\" data-filter=\"{filter}\" \
-             title=\"show only these in the table\">{} <b>{n}</b></button>",
-            if n == 0 && key != "total" {
-                " zero"
-            } else {
-                ""
-            },
-            label.replace('_', " "),
-        );
-    }
-    if not_run > 0 {
-        let _ = write!(
-            out,
-            "<button type=\"button\" class=\"badge o-not_run\" data-filter=\"not_run\" \
-             title=\"show only these in the table\">not run <b>{not_run}</b></button>"
-        );
-    }
-    let over = tests(report).filter(|t| !over_budget(t).is_empty()).count();
-    if over > 0 {
-        let _ = write!(
-            out,
-            "<button type=\"button\" class=\"badge o-over\" data-filter=\"over\" \
-             title=\"show only these in the table\">over budget <b>{over}</b></button>"
-        );
-    }
-    let regressed = tests(report)
-        .filter(|t| t["regressions"].as_array().is_some_and(|a| !a.is_empty()))
-        .count();
-    if regressed > 0 {
-        let _ = write!(
-            out,
-            "<button type=\"button\" class=\"badge o-over\" data-filter=\"over\" \
-             title=\"show only these in the table\">regressed <b>{regressed}</b></button>"
-        );
-    }
-    out.push_str("</div>\n<dl class=\"facts\">\n");
-
-    let mut fact = |name: &str, value: String| {
+    badges(out, report);
+    out.push_str("<dl class=\"facts\">\n");
+    let mut fact = |name: &str, value: &str| {
         let _ = writeln!(
             out,
             "<div><dt>{}</dt><dd>{}</dd></div>",
             esc(name),
-            esc(&value)
+            esc(value)
         );
     };
-    if let Some(s) = report["started_at"].as_str() {
-        fact("started", pretty_time(s));
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    let settings = &report.settings;
+    fact("started", &pretty_time(&report.started_at));
+    fact("duration", &measured_ms(report.duration_ms));
+    fact(
+        "complete",
+        if report.complete {
+            "yes"
+        } else {
+            "NO (interrupted)"
+        },
+    );
+    fact("kernel", &report.host.kernel);
+    fact("cgroup", report.host.cgroup);
+    fact("rootless", if report.host.rootless { "yes" } else { "no" });
+    fact("isolation", settings.isolation);
+    fact("jobs", &settings.jobs.to_string());
+    fact(
+        "memory limit",
+        &or_none(settings.memory_max.map(human_bytes)),
+    );
+    fact(
+        "pids limit",
+        &or_none(settings.pids_max.map(|n| n.to_string())),
+    );
+    fact("cpus", &or_none(settings.cpus.map(|n| n.to_string())));
+    fact("timeout", &or_none(settings.timeout_ms.map(human_duration)));
+    if let Some(seccomp) = &settings.seccomp {
+        fact("seccomp", seccomp);
     }
-    if let Some(ms) = report["duration_ms"].as_f64() {
-        fact("duration", fmt_ms(ms));
+    if let Some(b) = report.runner.peak_rss_bytes {
+        fact("runner peak RSS", &human_bytes(b));
     }
-    let complete = match report["complete"].as_bool() {
-        Some(true) => "yes",
-        Some(false) => "NO (interrupted)",
-        None => "not recorded",
-    };
-    fact("complete", complete.to_string());
-    let host = &report["host"];
-    if let Some(k) = host["kernel"].as_str() {
-        fact("kernel", k.to_string());
-    }
-    if let Some(c) = host["cgroup"].as_str() {
-        fact("cgroup", c.to_string());
-    }
-    if let Some(r) = host["rootless"].as_bool() {
-        fact("rootless", if r { "yes" } else { "no" }.to_string());
-    }
-    if let Some(settings) = report["settings"].as_object() {
-        const KNOWN: [&str; 6] = [
-            "isolation",
-            "jobs",
-            "memory_max",
-            "pids_max",
-            "cpus",
-            "timeout_ms",
-        ];
-        let known = KNOWN.iter().filter_map(|k| settings.get_key_value(*k));
-        let others = settings
-            .iter()
-            .filter(|(k, _)| !KNOWN.contains(&k.as_str()));
-        for (key, v) in known.chain(others) {
-            let shown = match (key.as_str(), v) {
-                (_, Value::Null) => "none".to_string(),
-                ("memory_max", v) if v.is_number() => fmt_bytes(v.as_f64().unwrap_or(0.0)),
-                ("timeout_ms", v) if v.is_number() => fmt_ms(v.as_f64().unwrap_or(0.0)),
-                (_, Value::String(s)) => s.clone(),
-                (_, v) => v.to_string(),
-            };
-            let name = match key.as_str() {
-                "memory_max" => "memory limit",
-                "pids_max" => "pids limit",
-                "timeout_ms" => "timeout",
-                k => k,
-            };
-            fact(&name.replace('_', " "), shown);
-        }
-    }
-    if let Some(b) = report["runner"]["peak_rss_bytes"].as_f64() {
-        fact("runner peak RSS", fmt_bytes(b));
-    }
-    if let Some(v) = report["tool"]["version"].as_str() {
-        fact("cargo-isolate", v.to_string());
-    }
+    fact("cargo-isolate", report.tool.version);
     if let Some(base) = baseline {
-        let when = base["started_at"].as_str().unwrap_or("unknown time");
-        fact("baseline", format!("the run of {}", pretty_time(when)));
+        fact(
+            "baseline",
+            &format!("the run of {}", pretty_time(&base.started_at)),
+        );
     }
     out.push_str("</dl>\n<nav><a href=\"#tests\">Tests</a> <a href=\"#charts\">Charts</a>");
     if baseline.is_some() {
@@ -683,10 +226,52 @@ fn header(out: &mut String, report: &Value, baseline: Option<&Value>) {
     out.push_str("</nav>\n</header>\n");
 }
 
-fn changes_section(out: &mut String, report: &Value, base: &Value) {
-    let now: HashSet<&str> = tests(report).filter_map(|t| t["id"].as_str()).collect();
-    let skipped: HashSet<&str> = not_run(report).collect();
-    let before: HashSet<&str> = tests(base).filter_map(|t| t["id"].as_str()).collect();
+/// The counts as buttons that filter the table.
+fn badges(out: &mut String, report: &Report) {
+    let badge = |out: &mut String, class: &str, filter: &str, label: &str, n: usize| {
+        let _ = write!(
+            out,
+            "<button type=\"button\" class=\"badge {class}\" data-filter=\"{filter}\" \
+             title=\"show only these in the table\">{label} <b>{n}</b></button>"
+        );
+    };
+    out.push_str("<div class=\"badges\" id=\"badges\">");
+    for (key, n) in counts(&report.summary) {
+        let (filter, zero) = match key {
+            "total" => ("all", ""),
+            _ if n == 0 => (key, " zero"),
+            _ => (key, ""),
+        };
+        let label = key.replace('_', " ");
+        badge(out, &format!("o-{key}{zero}"), filter, &label, n);
+    }
+    // Counted from the rows, which the badge's filter shows.
+    let tests = &report.tests;
+    let extra = [
+        ("o-not_run", "not_run", "not run", report.not_run.len()),
+        (
+            "o-over",
+            "over",
+            "over budget",
+            tests.iter().filter(|t| !t.over_budget.is_empty()).count(),
+        ),
+        (
+            "o-over",
+            "over",
+            "regressed",
+            tests.iter().filter(|t| !t.regressions.is_empty()).count(),
+        ),
+    ];
+    for (class, filter, label, n) in extra.into_iter().filter(|e| e.3 > 0) {
+        badge(out, class, filter, label, n);
+    }
+    out.push_str("</div>\n");
+}
+
+fn changes_section(out: &mut String, report: &Report, base: &Report) {
+    let now: HashSet<&str> = report.tests.iter().map(|t| t.id.as_str()).collect();
+    let skipped: HashSet<&str> = report.not_run.iter().map(String::as_str).collect();
+    let before: HashSet<&str> = base.tests.iter().map(|t| t.id.as_str()).collect();
     let mut new: Vec<&str> = now.difference(&before).copied().collect();
     let mut gone: Vec<&str> = before
         .iter()
@@ -702,7 +287,7 @@ fn changes_section(out: &mut String, report: &Value, base: &Value) {
          {} tests are in both runs, {} are new, {} are gone. \
          Of a test that ran more than once, the baseline's largest figures count.</p>\n\
          <h3>What grew</h3><div id=\"grew\"></div>\n",
-        esc(base["started_at"].as_str().unwrap_or("an unknown time")),
+        esc(&pretty_time(&base.started_at)),
         before.len(),
         now.intersection(&before).count(),
         new.len(),
@@ -733,8 +318,8 @@ fn changes_section(out: &mut String, report: &Value, base: &Value) {
     out.push_str("</section>\n");
 }
 
-fn not_run_section(out: &mut String, report: &Value) {
-    let ids: Vec<&str> = not_run(report).collect();
+fn not_run_section(out: &mut String, report: &Report) {
+    let ids = &report.not_run;
     if ids.is_empty() {
         return;
     }
@@ -771,34 +356,12 @@ fn pretty_time(s: &str) -> String {
     }
 }
 
-fn fmt_bytes(b: f64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if b < 1024.0 {
-        return format!("{b} B");
-    }
-    let mut v = b / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-fn fmt_ms(ms: f64) -> String {
-    if ms < 1000.0 {
-        format!("{ms:.1} ms")
-    } else if ms < 60_000.0 {
-        format!("{:.3} s", ms / 1000.0)
-    } else {
-        let s = (ms / 1000.0).round() as u64;
-        format!("{}m {:02}s", s / 60, s % 60)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::view::{FAILED_TAIL_BYTES, PASSED_TAIL_BYTES, Shown};
     use super::*;
+    use crate::report::{TestLimits, TestRecord, testing};
+    use serde_json::{Value, json};
 
     /// The JSON block's text.
     fn block(html: &str) -> &str {
@@ -813,34 +376,26 @@ mod tests {
         serde_json::from_str(block(html)).expect("the data block is JSON")
     }
 
-    fn record(id: &str, outcome: &str) -> Value {
-        json!({
-            "id": id, "binary_id": "demo", "package": "demo", "binary": "demo", "kind": "lib",
-            "name": id, "outcome": outcome, "exit_code": 0, "signal": null,
-            "duration_ms": 12.5, "cpu_ms": 8.25, "peak_memory_bytes": 1_269_760,
-            "peak_rss_bytes": 3_985_408, "pids_peak": 3,
-            "stdout": "\nrunning 1 test\ntest x ... ok\n\ntest result: ok. 1 passed; 0 failed\n\n",
-            "stderr": "", "error": null, "panic_message": null, "panic_location": null,
-            "started_at": "2026-01-01T00:00:00Z",
-        })
+    fn record(id: &str, outcome: &'static str) -> TestRecord {
+        let mut t = TestRecord::new(id.into(), "demo", "demo", "lib", Some(id.into()));
+        t.outcome = outcome;
+        t.exit_code = Some(0);
+        t.duration_ms = Some(12.5);
+        t.cpu_ms = Some(8.25);
+        t.peak_memory_bytes = Some(1_269_760);
+        t.peak_rss_bytes = Some(3_985_408);
+        t.pids_peak = Some(3);
+        t.stdout =
+            "\nrunning 1 test\ntest x ... ok\n\ntest result: ok. 1 passed; 0 failed\n\n".into();
+        t.started_at = Some("2026-01-01T00:00:00Z".into());
+        t
     }
 
-    fn report(tests: Vec<Value>) -> Value {
-        json!({
-            "schema_version": 1,
-            "tool": {"name": "cargo-isolate", "version": "0.1.0"},
-            "started_at": "2026-01-01T00:00:00Z",
-            "duration_ms": 2194.2,
-            "complete": true,
-            "host": {"kernel": "6.1.0", "cgroup": "v2", "rootless": false},
-            "settings": {"isolation": "per-test", "jobs": 2, "memory_max": null,
-                         "pids_max": null, "cpus": null, "timeout_ms": null},
-            "summary": {"total": tests.len(), "passed": tests.len(), "failed": 0, "ignored": 0,
-                        "timed_out": 0, "oom_killed": 0, "signaled": 0, "setup_error": 0},
-            "tests": tests,
-            "not_run": [],
-            "runner": {"peak_rss_bytes": 8_974_336},
-        })
+    fn report(tests: Vec<TestRecord>) -> Report {
+        let mut r = testing::report(tests, "2026-01-01T00:00:00.000Z", 2194.2);
+        r.settings.memory_max = None;
+        r.settings.timeout_ms = None;
+        r
     }
 
     /// Occurrences of `needle` in `hay`, ignoring ASCII case.
@@ -857,28 +412,26 @@ mod tests {
     #[test]
     fn test_names_and_output_cannot_become_markup() {
         let mut hostile = record(HOSTILE_ID, "failed");
-        hostile["stdout"] = json!(HOSTILE_OUT);
-        hostile["stderr"] = json!(HOSTILE_OUT);
-        hostile["panic_message"] = json!(HOSTILE_OUT);
-        hostile["error"] = json!(HOSTILE_OUT);
-        hostile["signal"] = json!("<b>SIG</b>");
-        hostile["over_budget"] = json!(["<i>memory</i>"]);
+        hostile.stdout = HOSTILE_OUT.into();
+        hostile.stderr = HOSTILE_OUT.into();
+        hostile.panic_message = Some(HOSTILE_OUT.into());
+        hostile.error = Some(HOSTILE_OUT.into());
+        hostile.signal = Some("<b>SIG</b>".into());
+        hostile.kind = "<i>lib</i>".into();
         let mut rep = report(vec![hostile, record("ok", "passed")]);
-        rep["not_run"] = json!([HOSTILE_OUT]);
-        rep["complete"] = json!(false);
-        rep["host"]["kernel"] = json!(HOSTILE_OUT);
-        rep["started_at"] = json!(HOSTILE_ID);
-        rep["settings"]["isolation"] = json!("<svg onload=alert(5)>");
-        rep["settings"]["<b>new</b>"] = json!("\"><img src=x onerror=alert(6)>");
-        rep["tool"]["version"] = json!(HOSTILE_ID);
+        rep.not_run = vec![HOSTILE_OUT.into()];
+        rep.complete = false;
+        rep.host.kernel = HOSTILE_OUT.into();
+        rep.started_at = HOSTILE_ID.into();
+        rep.settings.seccomp = Some("\"><img src=x onerror=alert(6)>".into());
         let mut base = report(vec![record(HOSTILE_OUT, "passed")]);
-        base["started_at"] = json!(HOSTILE_OUT);
+        base.started_at = HOSTILE_OUT.into();
 
         let html = render(&rep, Some(&base));
         // Our two scripts, and no other element the data could have made.
         assert_eq!(count(&html, "<script"), 2, "{html}");
         assert_eq!(count(&html, "</script"), 2);
-        for tag in ["<img", "<svg", "<b>SIG", "<b>new", "<i>", "<!--"] {
+        for tag in ["<img", "<svg", "<b>SIG", "<i>", "<!--"] {
             assert_eq!(count(&html, tag), 0, "{tag} in the page");
         }
         let data = block(&html);
@@ -907,13 +460,13 @@ mod tests {
         let data = embedded(&html);
         let rows = data["tests"].as_array().unwrap();
         assert_eq!(rows[0]["i"], HOSTILE_ID);
-        assert_eq!(rows[0]["so"], HOSTILE_OUT);
-        assert_eq!(rows[0]["se"], HOSTILE_OUT);
+        assert_eq!(rows[0]["so"]["t"], HOSTILE_OUT);
+        assert_eq!(rows[0]["se"]["t"], HOSTILE_OUT);
+        assert_eq!(rows[0]["x"]["sig"], "<b>SIG</b>");
         assert_eq!(rows[2]["i"], HOSTILE_OUT);
         assert_eq!(rows[2]["o"], "not_run");
         // In the header it is escaped text.
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        assert!(html.contains("&lt;svg onload=alert(5)&gt;"));
         assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(6)&gt;"));
         assert!(html.contains("<li>x&lt;/script&gt;&lt;script&gt;alert(2)"));
     }
@@ -921,95 +474,92 @@ mod tests {
     #[test]
     fn script_json_escapes_what_could_end_the_block() {
         let v = json!({"a": "</script><!-- & \u{2028}\u{2029} \\< \\\"<"});
-        let s = script_json(&v);
+        let s = view::script_json(&v);
         assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'));
         assert!(!s.contains('\u{2028}') && !s.contains('\u{2029}'));
         assert_eq!(serde_json::from_str::<Value>(&s).unwrap(), v);
     }
 
     #[test]
-    fn missing_fields_are_left_out() {
-        // Nothing at all.
-        for r in [json!({}), json!(null), json!([]), json!({"tests": "no"})] {
-            let html = render(&r, None);
-            assert!(html.contains("id=\"isolate-data\""));
-            assert_eq!(embedded(&html)["tests"], json!([]));
-        }
-        // A record with an id alone, one with every figure null, one with
-        // budgets but no over_budget, one from before budgets and limits.
-        let bare = json!({"id": "bare"});
-        let mut nulls = record("nulls", "ignored");
-        for k in [
-            "duration_ms",
-            "cpu_ms",
-            "peak_memory_bytes",
-            "exit_code",
-            "started_at",
-        ] {
-            nulls[k] = Value::Null;
-        }
-        nulls["budgets"] = Value::Null;
-        nulls["limits"] = json!({"memory_max": null, "timeout_ms": null});
-        nulls["over_budget"] = json!([]);
+    fn what_was_not_measured_is_left_out() {
+        // No tests at all.
+        let html = render(&report(Vec::new()), None);
+        assert_eq!(embedded(&html)["tests"], json!([]));
+        assert!(html.contains("total <b>0</b>"));
+        // A record with nothing measured, and one with budgets and limits.
+        let bare = TestRecord::new("bare".into(), "p", "b", "lib", None);
         let mut budgeted = record("budgeted", "passed");
-        budgeted["budgets"] = json!({"memory_bytes": 1_000_000, "time_ms": null, "cpu_ms": 100});
-        budgeted["limits"] = json!({"memory_max": 2_000_000});
-        let mut rep = report(vec![bare, nulls, budgeted, json!("not an object")]);
-        rep.as_object_mut().unwrap().remove("summary");
-        rep.as_object_mut().unwrap().remove("complete");
-        rep.as_object_mut().unwrap().remove("not_run");
-        rep["host"] = Value::Null;
-        let html = render(&rep, None);
+        budgeted.budgets = Some(crate::budget::Budgets {
+            memory_bytes: Some(1_000_000),
+            time_ms: None,
+            cpu_ms: Some(100),
+        });
+        budgeted.over_budget = vec!["memory"];
+        budgeted.limits = TestLimits {
+            memory_max: Some(2_000_000),
+            ..TestLimits::default()
+        };
+        let html = render(&report(vec![bare, budgeted]), None);
         let data = embedded(&html);
         let rows = data["tests"].as_array().unwrap();
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[0], json!({"i": "bare", "o": "unknown"}));
-        let n = rows[1].as_object().unwrap();
-        for k in ["d", "c", "m", "lm", "lt", "bm", "bt", "bc", "ob", "p", "r"] {
-            assert!(!n.contains_key(k), "{k} in {n:?}");
-        }
-        // Over budget derived from the figures when the record does not say.
-        assert_eq!(rows[2]["ob"], json!(["memory"]));
-        assert_eq!(rows[2]["bm"], 1_000_000);
-        assert_eq!(rows[2]["bc"], 100);
-        assert_eq!(rows[2]["lm"], 2_000_000);
-        assert!(rows[2].get("bt").is_none());
-        // Counted from the tests, as there is no summary; no false banner.
-        assert!(html.contains("total <b>3</b>"));
+        let bid = crate::build::binary_id("p", "b", "lib");
+        assert_eq!(
+            rows[0],
+            json!({"i": "bare", "o": "ignored", "x": {"bid": bid, "k": "lib"}})
+        );
+        assert_eq!(rows[1]["ob"], json!(["memory"]));
+        assert_eq!(rows[1]["bm"], json!([1_000_000, "976.6 KiB"]));
+        assert_eq!(rows[1]["bc"], json!([100, "100ms"]));
+        assert_eq!(rows[1]["lm"], json!([2_000_000, "1.9 MiB"]));
+        assert!(rows[1].get("bt").is_none() && rows[1].get("lt").is_none());
+        assert!(rows[1].get("r").is_none(), "a passing test has no reason");
         assert!(!html.contains("Incomplete run"));
     }
 
+    /// The figures' texts are the terminal's: the page's script has no
+    /// formatter of bytes or durations of its own.
     #[test]
-    fn the_reason_a_test_did_not_pass() {
-        let settings = json!({"timeout_ms": 3000, "memory_max": 67_108_864});
-        let cases = [
-            (
-                json!({"panic_message": "boom", "exit_code": 101}),
-                "failed",
-                "panicked: boom",
-            ),
-            (json!({"exit_code": 3}), "failed", "exit code 3"),
-            (json!({}), "timed_out", "timed out after 3.000 s"),
-            (
-                json!({"limits": {"memory_max": 1_048_576}, "panic_message": "alloc"}),
-                "oom_killed",
-                "killed at the memory limit of 1.0 MiB — panicked: alloc",
-            ),
-            (
-                json!({"signal": "SIGSEGV"}),
-                "signaled",
-                "killed by SIGSEGV",
-            ),
-            (
-                json!({"error": "no user namespaces"}),
-                "setup_error",
-                "no user namespaces",
-            ),
-            (json!({}), "setup_error", "setup error"),
-            (json!({"panic_message": "x"}), "passed", ""),
-        ];
-        for (t, outcome, want) in cases {
-            assert_eq!(reason(&t, outcome, &settings), want, "{t}");
+    fn figures_come_with_the_terminals_text() {
+        let mut t = record("t", "failed");
+        t.peak_memory_bytes = Some(96 << 20);
+        t.limits.timeout_ms = Some(60_000);
+        let data = embedded(&render(&report(vec![t]), None));
+        let row = &data["tests"][0];
+        assert_eq!(row["m"], json!([96 << 20, human_bytes(96 << 20)]));
+        assert_eq!(row["x"]["rss"], json!([3_985_408, human_bytes(3_985_408)]));
+        assert_eq!(row["lt"], json!([60_000, human_duration(60_000)]));
+        assert_eq!(row["d"], json!([12.5, "12.5 ms"]));
+        for unit in ["KiB", "MiB", "1024", "toFixed(3)", "' ms'"] {
+            assert!(!JS.contains(unit), "the script formats with {unit}");
+        }
+        assert_eq!(
+            serde_json::to_value(Shown::<u64>(1, "1 B".into())).unwrap(),
+            json!([1, "1 B"])
+        );
+    }
+
+    /// The page says why a test did not pass as the terminal, JUnit and
+    /// GitHub do: with [`TestRecord::reason`].
+    #[test]
+    fn the_reason_is_the_records_own() {
+        let mut oom = record("oom", "oom_killed");
+        oom.panic_message = Some("alloc".into());
+        oom.limits.memory_max = Some(4 << 30);
+        oom.pids_max_hits = Some(2);
+        let mut timed_out = record("slow", "timed_out");
+        timed_out.limits.timeout_ms = Some(60_000);
+        let mut failed = record("failed", "failed");
+        failed.exit_code = Some(101);
+        failed.panic_message = Some("boom".into());
+        let mut signaled = record("segv", "signaled");
+        signaled.signal = Some("SIGSEGV".into());
+        let mut setup = record("setup", "setup_error");
+        setup.error = Some("no user namespaces".into());
+        let mut rep = report(vec![oom, timed_out, failed, signaled, setup]);
+        rep.settings = testing::settings();
+        let data = embedded(&render(&rep, None));
+        for (t, row) in rep.tests.iter().zip(data["tests"].as_array().unwrap()) {
+            assert_eq!(row["r"], t.reason(&rep.settings), "{}", t.id);
         }
     }
 
@@ -1017,44 +567,44 @@ mod tests {
     fn output_is_cut_to_its_tail() {
         let mut failing = record("failing", "failed");
         // Multi-byte characters across every cut, and no newline to cut at.
-        failing["stderr"] = json!("é".repeat(20_000));
-        failing["stdout"] = json!("short\n");
+        failing.stderr = "é".repeat(20_000);
+        failing.stdout = "short\n".into();
         let mut passing = record("passing", "passed");
-        passing["stdout"] = json!(format!(
+        passing.stdout = format!(
             "running 1 test\n{}test passing ... ok\n\ntest result: ok. 1 passed\n\n",
             "printed by the test\n".repeat(500)
-        ));
-        passing["stderr"] = json!("ü".repeat(3000));
+        );
+        passing.stderr = "ü".repeat(3000);
         let plain = record("plain", "passed");
         let data = embedded(&render(&report(vec![failing, passing, plain]), None));
         let rows = data["tests"].as_array().unwrap();
-        let se = rows[0]["se"].as_str().unwrap();
+        let se = rows[0]["se"]["t"].as_str().unwrap();
         assert!(se.len() <= FAILED_TAIL_BYTES && se.len() > FAILED_TAIL_BYTES - 4);
         assert!(se.chars().all(|c| c == 'é'));
-        assert_eq!(rows[0]["set"], 40_000);
-        assert_eq!(rows[0]["so"], "short\n");
-        assert!(rows[0].get("sot").is_none());
-        let so = rows[1]["so"].as_str().unwrap();
-        assert!(so.len() <= PASSED_TAIL_BYTES && so.starts_with("printed by the test\n"));
+        assert_eq!(rows[0]["se"]["n"], "the last 16.0 KiB of 39.1 KiB");
+        assert_eq!(rows[0]["so"], json!({"t": "short\n"}));
+        let so = &rows[1]["so"];
+        let text = so["t"].as_str().unwrap();
+        assert!(text.len() <= PASSED_TAIL_BYTES && text.starts_with("printed by the test\n"));
         assert!(
-            so.ends_with("printed by the test\n"),
-            "libtest's lines left out: {so:?}"
+            text.ends_with("printed by the test\n"),
+            "libtest's lines left out: {text:?}"
         );
-        assert_eq!(rows[1]["sl"], 1);
-        assert!(rows[1]["se"].as_str().unwrap().len() <= PASSED_TAIL_BYTES);
+        assert_eq!(so["l"], true);
+        assert!(so["n"].as_str().unwrap().ends_with(" of 9.8 KiB"), "{so}");
+        assert!(rows[1]["se"]["t"].as_str().unwrap().len() <= PASSED_TAIL_BYTES);
         // Only libtest's lines: nothing kept, and it says so.
-        assert!(rows[2].get("so").is_none());
-        assert_eq!(rows[2]["sl"], 1);
-        assert!(rows[2]["sot"].as_u64().unwrap() > 0);
+        assert_eq!(rows[2]["so"], json!({"l": true}));
+        assert!(rows[2].get("se").is_none());
     }
 
     #[test]
     fn baseline_figures_by_id() {
         let mut a = record("a", "passed");
-        a["peak_memory_bytes"] = json!(2000);
+        a.peak_memory_bytes = Some(2000);
         let mut a_again = record("a", "passed");
-        a_again["peak_memory_bytes"] = json!(3000);
-        a_again["duration_ms"] = Value::Null;
+        a_again.peak_memory_bytes = Some(3000);
+        a_again.duration_ms = None;
         let base = report(vec![
             a,
             a_again,
@@ -1062,11 +612,14 @@ mod tests {
             record("skipped", "passed"),
         ]);
         let mut now = report(vec![record("a", "passed"), record("new", "passed")]);
-        now["not_run"] = json!(["skipped"]);
+        now.not_run = vec!["skipped".into()];
         let html = render(&now, Some(&base));
         let data = embedded(&html);
         assert_eq!(data["baseline"], true);
-        assert_eq!(data["tests"][0]["p"], json!([3000, 12.5, 8.25]));
+        assert_eq!(
+            data["tests"][0]["p"],
+            json!([[3000, "2.9 KiB"], [12.5, "12.5 ms"], [8.25, "8.2 ms"]])
+        );
         assert!(data["tests"][1].get("p").is_none());
         assert!(html.contains("<summary>New tests (1)</summary><ul class=\"ids\"><li>new</li>"));
         assert!(html.contains("<summary>Gone tests (1)</summary><ul class=\"ids\"><li>gone</li>"));
@@ -1086,33 +639,34 @@ mod tests {
             );
             let failing = n % 100 == 7;
             let mut t = record(&id, if failing { "failed" } else { "passed" });
-            t["duration_ms"] = json!((n % 997) as f64 * 1.37 + 0.123);
-            t["cpu_ms"] = json!((n % 991) as f64 * 1.11);
-            t["peak_memory_bytes"] = json!(1_000_000 + (n * 7919) % 90_000_000);
-            t["stdout"] = json!(format!(
+            t.duration_ms = Some((n % 997) as f64 * 1.37 + 0.123);
+            t.cpu_ms = Some((n % 991) as f64 * 1.11);
+            t.peak_memory_bytes = Some(1_000_000 + (n * 7919) % 90_000_000);
+            t.stdout = format!(
                 "\nrunning 1 test\ntest {id} ... ok\n\ntest result: ok. 1 passed; 0 failed; \
                  0 ignored; 0 measured; 5 filtered out; finished in 0.01s\n\n"
-            ));
-            t["limits"] =
-                json!({"memory_max": null, "pids_max": null, "cpus": null, "timeout_ms": 60000});
+            );
+            t.limits.timeout_ms = Some(60_000);
             if n % 10 == 3 {
-                t["stderr"] = json!("some diagnostic line the test printed\n".repeat(280));
+                t.stderr = "some diagnostic line the test printed\n".repeat(280);
             }
             if failing {
-                t["exit_code"] = json!(101);
-                t["panic_message"] = json!("assertion `left == right` failed");
-                t["stderr"] = json!("a long backtrace line of a failing test...\n".repeat(950));
+                t.exit_code = Some(101);
+                t.panic_message = Some("assertion `left == right` failed".into());
+                t.stderr = "a long backtrace line of a failing test...\n".repeat(950);
             }
             if n % 5 == 0 {
-                t["budgets"] = json!({"memory_bytes": 50_000_000, "time_ms": 1000, "cpu_ms": null});
-                t["over_budget"] = json!([]);
+                t.budgets = Some(crate::budget::Budgets {
+                    memory_bytes: Some(50_000_000),
+                    time_ms: Some(1000),
+                    cpu_ms: None,
+                });
             }
             tests.push(t);
         }
         let rep = report(tests);
-        let base = rep.clone();
         let started = std::time::Instant::now();
-        let html = render(&rep, Some(&base));
+        let html = render(&rep, Some(&rep));
         let took = started.elapsed();
         let data = embedded(&html);
         assert_eq!(data["tests"].as_array().unwrap().len(), 10_000);

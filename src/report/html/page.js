@@ -15,25 +15,11 @@ const RANK = Object.create(null);
 OUTCOMES.forEach((o, i) => { RANK[o] = i; });
 const METRIC = { m: 'memory', d: 'time', c: 'cpu' };
 
-// ---- formatting
+// ---- figures: [number, text], the text written by cargo-isolate as the
+// terminal writes it; the script formats only percentages and axis ticks.
 function num(v) { return typeof v === 'number' && isFinite(v) ? v : null; }
-function fmtBytes(b) {
-  b = num(b);
-  if (b === null) return '';
-  if (b < 1024) return b + ' B';
-  const u = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = b / 1024, i = 0;
-  while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
-  return v.toFixed(1) + ' ' + u[i];
-}
-function fmtMs(ms) {
-  ms = num(ms);
-  if (ms === null) return '';
-  if (ms < 1000) return ms.toFixed(1) + ' ms';
-  if (ms < 60000) return (ms / 1000).toFixed(3) + ' s';
-  const s = Math.round(ms / 1000);
-  return Math.floor(s / 60) + 'm ' + String(s % 60).padStart(2, '0') + 's';
-}
+function val(f) { return Array.isArray(f) ? num(f[0]) : null; }
+function txt(f) { return Array.isArray(f) && typeof f[1] === 'string' ? f[1] : ''; }
 function fmtPct(p) {
   p = num(p);
   if (p === null) return '';
@@ -80,7 +66,7 @@ for (let n = 0; n < T.length; n++) {
   r.lid = r.i.toLowerCase();
   r.ob = Array.isArray(r.ob) ? r.ob.map(String) : [];
   r.flag = r.ob.length > 0 || (Array.isArray(r.rg) && r.rg.length > 0);
-  if (r.p) { r.gm = pct(r.m, r.p[0]); r.gd = pct(r.d, r.p[1]); r.gc = pct(r.c, r.p[2]); }
+  if (Array.isArray(r.p)) { r.gm = pct(val(r.m), val(r.p[0])); r.gd = pct(val(r.d), val(r.p[1])); r.gc = pct(val(r.c), val(r.p[2])); } else r.p = null;
 }
 
 // ---- a sortable, paged table
@@ -237,21 +223,21 @@ class Grid {
 
 // ---- cells
 // A figure, with its budget and, when it is not the run's, its limit below.
-function numCol(key, label, fmt, title, metric, budgetKey, limitKey, runLimit) {
+function numCol(key, label, title, metric, budgetKey, limitKey, runLimit) {
   return {
     key, label, num: true, title,
-    sort: (r) => num(r[key]),
+    sort: (r) => val(r[key]),
     cell: (r, td) => {
-      td.textContent = fmt(r[key]);
+      td.textContent = txt(r[key]);
       if (metric && r.ob.includes(metric)) { td.classList.add('over'); td.title = 'over its ' + metric + ' budget'; }
-      if (budgetKey && num(r[budgetKey]) !== null) td.append(h('span', 'sub', 'budget ' + fmt(r[budgetKey])));
-      if (limitKey && num(r[limitKey]) !== null && r[limitKey] !== runLimit) {
-        td.append(h('span', 'sub', (limitKey === 'lt' ? 'timeout ' : 'limit ') + fmt(r[limitKey])));
+      if (budgetKey && val(r[budgetKey]) !== null) td.append(h('span', 'sub', 'budget ' + txt(r[budgetKey])));
+      if (limitKey && val(r[limitKey]) !== null && val(r[limitKey]) !== runLimit) {
+        td.append(h('span', 'sub', (limitKey === 'lt' ? 'timeout ' : 'limit ') + txt(r[limitKey])));
       }
     },
   };
 }
-function deltaCol(key, label, baseIdx, now, fmt) {
+function deltaCol(key, label, baseIdx, now) {
   return {
     key, label, num: true,
     title: 'change against the baseline',
@@ -260,10 +246,10 @@ function deltaCol(key, label, baseIdx, now, fmt) {
       if (!r.p) { td.textContent = HAS_BASE && r.o !== 'not_run' ? 'new' : ''; td.className += ' muted'; return; }
       const g = r[key];
       td.textContent = fmtPct(g);
-      if (num(r.p[baseIdx]) !== null) td.append(h('span', 'sub', 'was ' + fmt(r.p[baseIdx])));
+      if (val(r.p[baseIdx]) !== null) td.append(h('span', 'sub', 'was ' + txt(r.p[baseIdx])));
       if (g !== null && g > 10) td.className += ' up';
       else if (g !== null && g < -10) td.className += ' down';
-      td.title = fmt(r.p[baseIdx]) + ' \u2192 ' + fmt(r[now]);
+      td.title = txt(r.p[baseIdx]) + ' \u2192 ' + txt(r[now]);
     },
   };
 }
@@ -305,59 +291,58 @@ function detail(r) {
   add('panicked at', x.pl);
   add('exit code', x.ec);
   add('signal', x.sig);
-  add('wall time', fmtMs(r.d));
-  add('CPU', fmtMs(r.c));
-  add('peak memory', fmtBytes(r.m));
-  add('peak RSS', fmtBytes(x.rss));
+  add('wall time', txt(r.d));
+  add('CPU', txt(r.c));
+  add('peak memory', txt(r.m));
+  add('peak RSS', txt(x.rss));
   add('pids peak', x.pids);
-  add('memory limit', fmtBytes(r.lm));
-  add('timeout', fmtMs(r.lt));
+  add('memory limit', txt(r.lm));
+  add('timeout', txt(r.lt));
   add('pids limit', x.lp);
   add('cpus', x.lc);
   const b = [];
-  if (num(r.bm) !== null) b.push('memory ' + fmtBytes(r.bm));
-  if (num(r.bt) !== null) b.push('time ' + fmtMs(r.bt));
-  if (num(r.bc) !== null) b.push('cpu ' + fmtMs(r.bc));
+  if (val(r.bm) !== null) b.push('memory ' + txt(r.bm));
+  if (val(r.bt) !== null) b.push('time ' + txt(r.bt));
+  if (val(r.bc) !== null) b.push('cpu ' + txt(r.bc));
   add('budgets', b.join(' \u00b7 '));
   add('over budget', r.ob.join(', '));
   if (Array.isArray(r.rg)) add('regressed', r.rg.map((g) => g[0] + ' ' + fmtPct(g[1])).join(', '));
   if (r.p) {
-    add('baseline', 'memory ' + (fmtBytes(r.p[0]) || '?') + ' (' + (fmtPct(r.gm) || 'n/a') + '), time ' +
-      (fmtMs(r.p[1]) || '?') + ' (' + (fmtPct(r.gd) || 'n/a') + '), cpu ' + (fmtMs(r.p[2]) || '?') +
+    add('baseline', 'memory ' + (txt(r.p[0]) || '?') + ' (' + (fmtPct(r.gm) || 'n/a') + '), time ' +
+      (txt(r.p[1]) || '?') + ' (' + (fmtPct(r.gd) || 'n/a') + '), cpu ' + (txt(r.p[2]) || '?') +
       ' (' + (fmtPct(r.gc) || 'n/a') + ')');
   } else if (HAS_BASE && r.o !== 'not_run') {
     add('baseline', 'not in the baseline: a new test');
   }
   add('started at', x.st);
   box.append(dl);
-  const out = (name, text, full, libtest) => {
-    text = typeof text === 'string' ? text : '';
+  // A stream's tail {t: text, n: what was cut, l: libtest's lines left out}.
+  const out = (name, o) => {
+    if (!o) return false;
+    const text = typeof o.t === 'string' ? o.t : '';
     let head = name;
-    if (typeof full === 'number') {
-      const shown = new TextEncoder().encode(text).length;
-      head += shown ? ' \u2014 the last ' + fmtBytes(shown) + ' of ' + fmtBytes(full) : ' \u2014 ' + fmtBytes(full) + ' not shown';
-    }
-    if (libtest) head += " (libtest's progress lines left out)";
-    if (!text && !libtest) return false;
+    if (typeof o.n === 'string') head += ' \u2014 ' + o.n;
+    if (o.l) head += " (libtest's progress lines left out)";
+    if (!text && !o.l) return false;
     box.append(h('div', 'outhead', head));
     if (text) box.append(h('pre', null, text));
     return true;
   };
-  const a = out('stderr', r.se, r.set, false);
-  const c = out('stdout', r.so, r.sot, !!r.sl);
+  const a = out('stderr', r.se);
+  const c = out('stdout', r.so);
   if (!a && !c) box.append(h('p', 'muted', 'No output captured.'));
   return box;
 }
 
 // ---- the tests table and its controls
 const cols = [idCol, outcomeCol,
-  numCol('d', 'duration', fmtMs, 'wall time; below: its budget, and its timeout when not the run\'s', 'time', 'bt', 'lt', num(D.timeout_ms)),
-  numCol('c', 'cpu', fmtMs, 'user + system CPU time; below: its budget', 'cpu', 'bc'),
-  numCol('m', 'peak memory', fmtBytes, 'the sandbox\'s memory high-water mark; below: its budget, and its limit when not the run\'s', 'memory', 'bm', 'lm', num(D.memory_max))];
+  numCol('d', 'duration', 'wall time; below: its budget, and its timeout when not the run\'s', 'time', 'bt', 'lt', num(D.timeout_ms)),
+  numCol('c', 'cpu', 'user + system CPU time; below: its budget', 'cpu', 'bc'),
+  numCol('m', 'peak memory', 'the sandbox\'s memory high-water mark; below: its budget, and its limit when not the run\'s', 'memory', 'bm', 'lm', num(D.memory_max))];
 if (HAS_BASE) {
-  cols.push(deltaCol('gm', '\u0394 memory', 0, 'm', fmtBytes));
-  cols.push(deltaCol('gd', '\u0394 time', 1, 'd', fmtMs));
-  cols.push(deltaCol('gc', '\u0394 cpu', 2, 'c', fmtMs));
+  cols.push(deltaCol('gm', '\u0394 memory', 0, 'm'));
+  cols.push(deltaCol('gd', '\u0394 time', 1, 'd'));
+  cols.push(deltaCol('gc', '\u0394 cpu', 2, 'c'));
 }
 cols.push({
   key: 'r', label: 'why', cls: 'reason', title: 'why it did not pass',
@@ -465,7 +450,7 @@ function legend(items) {
   }
   return l;
 }
-function barChart(hostId, title, key, budgetKey, fmt) {
+function barChart(hostId, title, key, budgetKey) {
   const host = document.getElementById(hostId);
   const box = h('div', 'chart');
   const head = h('div', 'chart-head');
@@ -475,7 +460,7 @@ function barChart(hostId, title, key, budgetKey, fmt) {
   head.append(h('h3', null, title), sub, btn);
   const holder = h('div', 'chartbox');
   const keys = [['', 'passed', '#4c8bf5'], ['', 'did not pass', '#e0823d']];
-  if (T.some((r) => num(r[budgetKey]) !== null || r.ob.includes(METRIC[key]))) {
+  if (T.some((r) => val(r[budgetKey]) !== null || r.ob.includes(METRIC[key]))) {
     keys.push(['', 'over its budget', '#d1242f'], ['line', 'its budget']);
   }
   box.append(head, holder, legend(keys));
@@ -483,32 +468,32 @@ function barChart(hostId, title, key, budgetKey, fmt) {
   let all = false;
   btn.addEventListener('click', () => { all = !all; draw(); });
   function draw() {
-    const items = chartRows().filter((r) => num(r[key]) !== null);
-    items.sort((a, b) => b[key] - a[key]);
+    const items = chartRows().filter((r) => val(r[key]) !== null);
+    items.sort((a, b) => val(b[key]) - val(a[key]));
     const total = items.length;
     const shown = all ? items : items.slice(0, TOP);
     btn.hidden = total <= TOP;
     btn.textContent = all ? 'show the top ' + TOP : 'show all ' + total;
     sub.textContent = total === 0 ? '' : shown.length < total ? 'the top ' + shown.length + ' of ' + total + ' tests' : total + ' tests';
-    holder.replaceChildren(total ? bars(shown, key, budgetKey, fmt) : h('p', 'muted', 'Nothing measured.'));
+    holder.replaceChildren(total ? bars(shown, key, budgetKey) : h('p', 'muted', 'Nothing measured.'));
   }
   return draw;
 }
-function bars(rows, key, bk, fmt) {
+function bars(rows, key, bk) {
   const W = 1120, LW = 380, VW = 120, RH = 19, PAD = 4;
   const BW = W - LW - VW - 10;
   let max = 0;
-  for (const r of rows) max = Math.max(max, r[key], num(r[bk]) || 0);
+  for (const r of rows) max = Math.max(max, val(r[key]), val(r[bk]) || 0);
   if (!(max > 0)) max = 1;
   const H = rows.length * RH + 2 * PAD;
   const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, class: 'bars', role: 'img' });
   svg.append(s('line', { x1: LW, x2: LW, y1: 0, y2: H, class: 'axis' }));
   rows.forEach((r, j) => {
     const y = PAD + j * RH;
-    const v = r[key], b = num(r[bk]);
+    const v = val(r[key]), b = val(r[bk]);
     const over = r.ob.includes(METRIC[key]) || (b !== null && v > b);
     const g = s('g', {});
-    g.append(s('title', {}, r.i + ': ' + fmt(v) + (b !== null ? ' (budget ' + fmt(b) + ')' : '') + ', ' + words(r.o)));
+    g.append(s('title', {}, r.i + ': ' + txt(r[key]) + (b !== null ? ' (budget ' + txt(r[bk]) + ')' : '') + ', ' + words(r.o)));
     g.append(s('text', { x: LW - 8, y: y + RH - 6, 'text-anchor': 'end', class: 'lab' }, shorten(r.i, 54)));
     const w = Math.max(1, v / max * BW);
     g.append(s('rect', { x: LW, y: y + 3, width: w.toFixed(1), height: RH - 6, rx: 2, class: 'bar' + (over ? ' over' : r.o === 'passed' ? '' : ' bad') }));
@@ -518,7 +503,7 @@ function bars(rows, key, bk, fmt) {
       g.append(s('line', { x1: bx.toFixed(1), x2: bx.toFixed(1), y1: y + 1, y2: y + RH - 1, class: 'budget' }));
       vx = Math.max(vx, bx);
     }
-    g.append(s('text', { x: (vx + 6).toFixed(1), y: y + RH - 6 }, fmt(v)));
+    g.append(s('text', { x: (vx + 6).toFixed(1), y: y + RH - 6 }, txt(r[key])));
     svg.append(g);
   });
   return svg;
@@ -545,19 +530,20 @@ function histogram() {
   box.append(head, holder, legend([['', 'passed', '#4c8bf5'], ['', 'did not pass', '#e0823d']]));
   host.append(box);
   return () => {
-    const rows = chartRows().filter((r) => num(r.d) !== null);
+    // [duration, passed] of each test measured.
+    const rows = chartRows().map((r) => [val(r.d), r.o === 'passed']).filter((x) => x[0] !== null);
     if (!rows.length) { sub.textContent = ''; holder.replaceChildren(h('p', 'muted', 'Nothing measured.')); return; }
     let lo = Infinity, hi = 0;
-    for (const r of rows) { if (r.d > 0) lo = Math.min(lo, r.d); hi = Math.max(hi, r.d); }
+    for (const [d] of rows) { if (d > 0) lo = Math.min(lo, d); hi = Math.max(hi, d); }
     if (!isFinite(lo)) lo = 0.001;
     if (!(hi > 0)) hi = lo;
     const e = edges125(lo, hi);
     const nb = e.length - 1;
     const ok = new Array(nb).fill(0), bad = new Array(nb).fill(0);
-    for (const r of rows) {
+    for (const [d, passed] of rows) {
       let j = 0;
-      while (j + 1 < nb && r.d >= e[j + 1]) j++;
-      if (r.o === 'passed') ok[j]++; else bad[j]++;
+      while (j + 1 < nb && d >= e[j + 1]) j++;
+      if (passed) ok[j]++; else bad[j]++;
     }
     let top = 1;
     for (let j = 0; j < nb; j++) top = Math.max(top, ok[j] + bad[j]);
@@ -570,7 +556,7 @@ function histogram() {
       const x = L + j * bw;
       const n = ok[j] + bad[j];
       const g = s('g', {});
-      g.append(s('title', {}, fmtMs(e[j]) + ' to ' + fmtMs(e[j + 1]) + ': ' + n + ' tests (' + bad[j] + ' did not pass)'));
+      g.append(s('title', {}, fmtAxis(e[j]) + ' to ' + fmtAxis(e[j + 1]) + ': ' + n + ' tests (' + bad[j] + ' did not pass)'));
       const hOk = ok[j] / top * ph, hBad = bad[j] / top * ph;
       g.append(s('rect', { x: (x + 2).toFixed(1), y: (H - B - hOk).toFixed(1), width: Math.max(1, bw - 4).toFixed(1), height: hOk.toFixed(1), class: 'hbar' }));
       g.append(s('rect', { x: (x + 2).toFixed(1), y: (H - B - hOk - hBad).toFixed(1), width: Math.max(1, bw - 4).toFixed(1), height: hBad.toFixed(1), class: 'hbar bad' }));
@@ -583,8 +569,8 @@ function histogram() {
     holder.replaceChildren(svg);
   };
 }
-const drawMem = barChart('chart-mem', 'Peak memory per test', 'm', 'bm', fmtBytes);
-const drawTime = barChart('chart-time', 'Time per test', 'd', 'bt', fmtMs);
+const drawMem = barChart('chart-mem', 'Peak memory per test', 'm', 'bm');
+const drawTime = barChart('chart-time', 'Time per test', 'd', 'bt');
 const drawHist = histogram();
 function drawCharts() { clearTimeout(chartTimer); drawMem(); drawTime(); drawHist(); }
 // After the table is on the screen: a filter answers at once.
@@ -596,8 +582,8 @@ let grew = null;
 const grewHost = document.getElementById('grew');
 if (HAS_BASE && grewHost) {
   const both = T.filter((r) => r.p);
-  const was = (k, i, fmt) => ({ key: k, label: 'before', num: true, sort: (r) => num(r.p[i]), cell: (r, td) => { td.textContent = fmt(r.p[i]); } });
-  const now = (k, fmt) => ({ key: k, label: 'now', num: true, sort: (r) => num(r[k]), cell: (r, td) => { td.textContent = fmt(r[k]); } });
+  const was = (k, i) => ({ key: k, label: 'before', num: true, sort: (r) => val(r.p[i]), cell: (r, td) => { td.textContent = txt(r.p[i]); } });
+  const now = (k) => ({ key: k, label: 'now', num: true, sort: (r) => val(r[k]), cell: (r, td) => { td.textContent = txt(r[k]); } });
   const d = (k, label) => ({
     key: k, label, num: true, sort: (r) => r[k],
     cell: (r, td) => {
@@ -606,9 +592,9 @@ if (HAS_BASE && grewHost) {
     },
   });
   const gcols = [idCol, outcomeCol,
-    was('pm', 0, fmtBytes), now('m', fmtBytes), d('gm', '\u0394 memory'),
-    was('pd', 1, fmtMs), now('d', fmtMs), d('gd', '\u0394 time'),
-    was('pc', 2, fmtMs), now('c', fmtMs), d('gc', '\u0394 cpu')];
+    was('pm', 0), now('m'), d('gm', '\u0394 memory'),
+    was('pd', 1), now('d'), d('gd', '\u0394 time'),
+    was('pc', 2), now('c'), d('gc', '\u0394 cpu')];
   const note = h('p', 'muted', both.length + ' tests are in both runs. Sorted by the growth of peak memory; click a header to sort by another.');
   grewHost.append(note);
   if (both.length) {
@@ -637,7 +623,7 @@ function selftest() {
     const sorted = (key, dir) => {
       let seenNull = false;
       for (let j = 1; j < grid.visible.length; j++) {
-        const a = num(T[grid.visible[j - 1]][key]), b = num(T[grid.visible[j]][key]);
+        const a = val(T[grid.visible[j - 1]][key]), b = val(T[grid.visible[j]][key]);
         if (a === null) seenNull = true;
         if (seenNull && b !== null) return 'a measured test after an unmeasured one at ' + j;
         if (a !== null && b !== null && (b - a) * dir < 0) return 'out of order at ' + j;
@@ -659,7 +645,7 @@ function selftest() {
     const first = grid.tbody.querySelector('tr.row');
     if (first && T[grid.visible[0]].m !== undefined) {
       const cell = first.children[mi].firstChild.textContent;
-      if (cell !== fmtBytes(T[grid.visible[0]].m)) fail('the first row shows ' + cell);
+      if (cell !== txt(T[grid.visible[0]].m)) fail('the first row shows ' + cell);
     }
     t0 = performance.now();
     th.click();
@@ -701,8 +687,8 @@ function selftest() {
     t0 = performance.now();
     drawCharts();
     ms.charts = performance.now() - t0;
-    if (T.some((r) => num(r.m) !== null) && !document.querySelector('#chart-mem rect')) fail('no memory bars');
-    if (T.some((r) => num(r.d) !== null) && !document.querySelector('#chart-hist rect')) fail('no histogram');
+    if (T.some((r) => val(r.m) !== null) && !document.querySelector('#chart-mem rect')) fail('no memory bars');
+    if (T.some((r) => val(r.d) !== null) && !document.querySelector('#chart-hist rect')) fail('no histogram');
     if (HAS_BASE && T.some((r) => r.p) && !grew) fail('no what-grew table');
     // leave it sorted by peak memory, largest first
     if (grid.dir !== -1) th.click();
