@@ -213,7 +213,9 @@ fn attribute(dom: &str, name: &str) -> Option<String> {
     )
 }
 
-/// The selftest's timings in ms: sort, sort2, filter, outcome.
+/// The selftest's timings in ms, each the best of three runs: sort (the
+/// first, which works out the column's keys), sort2, filter, outcome,
+/// charts.
 fn timings(dom: &str) -> Value {
     serde_json::from_str(&attribute(dom, "data-selftest-ms").unwrap_or_default())
         .unwrap_or(Value::Null)
@@ -373,8 +375,12 @@ fn html_report_with_a_baseline_budgets_and_hostile_names() {
     );
 }
 
-/// 10,000 tests: the page stays under 8 MiB, and sorting and filtering in
-/// the browser take well under 200 ms.
+/// 10,000 tests: the page stays under 8 MiB, only a page of rows is in the
+/// DOM, and sorting and filtering in the browser take well under a second.
+/// (At most about 12 ms each on a 2-core machine under a load average of 8:
+/// the bound is there to catch a page that draws every row or sorts in
+/// quadratic time, not to time a machine that four builds share. The
+/// timings are the best of three runs.)
 #[test]
 fn html_report_of_ten_thousand_tests_stays_fast() {
     let demo = demo_report();
@@ -410,9 +416,9 @@ fn html_report_of_ten_thousand_tests_stays_fast() {
         "10,000 tests: {} bytes; in the browser, ms: {ms}",
         html.len()
     ));
-    for k in ["sort", "sort2", "filter", "outcome"] {
+    for k in ["sort", "sort2", "filter", "outcome", "charts"] {
         let t = ms[k].as_f64().unwrap_or(f64::MAX);
-        assert!(t < 200.0, "{k} took {t} ms with 10,000 tests");
+        assert!(t < 1000.0, "{k} took {t} ms with 10,000 tests");
     }
     // Only a page of rows is in the DOM: 200 of the tests, 50 of what grew.
     assert!(count(&dom, "<tr class=\"row") <= 250);
