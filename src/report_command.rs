@@ -35,8 +35,8 @@ pub fn run(command: &ReportCommand) -> Result<u8, Error> {
             let path = report
                 .clone()
                 .unwrap_or_else(|| Path::new("target/isolate/report.json").to_path_buf());
-            let baseline = baseline.as_deref().map(read_value).transpose()?;
-            let page = report::html::render(&read_value(&path)?, baseline.as_ref());
+            let baseline = baseline.as_deref().map(read).transpose()?;
+            let page = report::html::render(&read(&path)?, baseline.as_ref());
             report::write_atomically(output, page.as_bytes())?;
             eprintln!("        HTML {}", output.display());
             Ok(EXIT_OK)
@@ -69,8 +69,7 @@ fn merge(
         report::junit::write(&merged, path, false)?;
     }
     if let Some(path) = html {
-        let value = serde_json::to_value(&merged).expect("the report serialises");
-        report::write_atomically(path, report::html::render(&value, None).as_bytes())?;
+        report::write_atomically(path, report::html::render(&merged, None).as_bytes())?;
     }
     for line in report::merge::describe(&merged) {
         eprintln!("{line}");
@@ -115,10 +114,4 @@ fn read(path: &Path) -> Result<Report, Error> {
 /// (paths, shares, checksums), which is anyone's text.
 fn visible(e: &dyn std::fmt::Display) -> String {
     report::escape::for_terminal_line(&e.to_string()).into_owned()
-}
-
-/// A report file as `report html` draws it: read as [`read`] does, then as
-/// JSON.
-fn read_value(path: &Path) -> Result<serde_json::Value, Error> {
-    Ok(serde_json::to_value(read(path)?).expect("the report serialises"))
 }

@@ -392,12 +392,7 @@ impl Reporter {
         files.junit = args.junit.clone();
         files.junit_success_output = args.junit_store_success_output;
         files.html = args.html.clone();
-        files.baseline = match &run.baseline {
-            Some((report, _)) => Some(serde_json::to_value(report).map_err(|e| {
-                Error::setup(format!("cannot read the baseline back for the HTML: {e}"))
-            })?),
-            None => None,
-        };
+        files.baseline = run.baseline.as_ref().map(|(report, _)| report.clone());
         files.pinned = pin_report_dir(&files, &planned.target_dir)?;
         let mut outputs: Vec<Box<dyn Subscriber>> = vec![Box::new(
             report::terminal::Terminal::new(run.settings(), !args.no_capture),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// from the input and would then read reports only from `'static` text.
 pub type Name = &'static str;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
@@ -82,7 +82,7 @@ pub struct BaselineInfo {
     pub gone_tests: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
     #[serde(deserialize_with = "names::tool_name")]
     pub name: Name,
@@ -112,7 +112,7 @@ pub struct Settings {
     pub seccomp: Option<String>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Summary {
     pub total: usize,
     pub passed: usize,
@@ -134,7 +134,7 @@ pub struct Summary {
     pub flaky: usize,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunnerInfo {
     pub peak_rss_bytes: Option<u64>,
 }

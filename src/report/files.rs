@@ -14,7 +14,7 @@ pub struct ReportFiles {
     pub html: Option<PathBuf>,
     /// `--baseline`, for the HTML page's comparison: read and checked
     /// before the run.
-    pub baseline: Option<serde_json::Value>,
+    pub baseline: Option<Report>,
     /// `target/isolate`, checked and held open, when a file goes there.
     pub pinned: Option<PinnedDir>,
     written: Option<Result<(), Error>>,
@@ -72,11 +72,7 @@ impl ReportFiles {
             junit::write(report, &via(p), self.junit_success_output).map_err(shown(p))?;
         }
         if let Some(p) = self.html.as_deref() {
-            let value = serde_json::to_value(report).map_err(|e| Error::WriteReport {
-                path: p.to_path_buf(),
-                source: e.into(),
-            })?;
-            let page = html::render(&value, self.baseline.as_ref());
+            let page = html::render(report, self.baseline.as_ref());
             write_atomically(&via(p), page.as_bytes()).map_err(shown(p))?;
         }
         Ok(())

@@ -20,7 +20,7 @@ pub mod summary;
 pub mod terminal;
 
 use crate::error::Error;
-pub use crate::model::human::{count, human_bytes, rfc3339};
+pub use crate::model::human::{count, human_bytes, human_duration, rfc3339};
 pub use crate::model::*;
 use std::path::Path;
 

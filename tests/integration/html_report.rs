@@ -213,7 +213,9 @@ fn attribute(dom: &str, name: &str) -> Option<String> {
     )
 }
 
-/// The selftest's timings in ms: sort, sort2, filter, outcome.
+/// The selftest's timings in ms, each the best of three runs: sort (the
+/// first, which works out the column's keys), sort2, filter, outcome,
+/// charts.
 fn timings(dom: &str) -> Value {
     serde_json::from_str(&attribute(dom, "data-selftest-ms").unwrap_or_default())
         .unwrap_or(Value::Null)
@@ -373,8 +375,12 @@ fn html_report_with_a_baseline_budgets_and_hostile_names() {
     );
 }
 
-/// 10,000 tests: the page stays under 8 MiB, and sorting and filtering in
-/// the browser take well under 200 ms.
+/// 10,000 tests: the page stays under 8 MiB, only a page of rows is in the
+/// DOM, and sorting and filtering in the browser take well under a second.
+/// (At most about 12 ms each on a 2-core machine under a load average of 8:
+/// the bound is there to catch a page that draws every row or sorts in
+/// quadratic time, not to time a machine that four builds share. The
+/// timings are the best of three runs.)
 #[test]
 fn html_report_of_ten_thousand_tests_stays_fast() {
     let demo = demo_report();
@@ -410,10 +416,76 @@ fn html_report_of_ten_thousand_tests_stays_fast() {
         "10,000 tests: {} bytes; in the browser, ms: {ms}",
         html.len()
     ));
-    for k in ["sort", "sort2", "filter", "outcome"] {
+    for k in ["sort", "sort2", "filter", "outcome", "charts"] {
         let t = ms[k].as_f64().unwrap_or(f64::MAX);
-        assert!(t < 200.0, "{k} took {t} ms with 10,000 tests");
+        assert!(t < 1000.0, "{k} took {t} ms with 10,000 tests");
     }
     // Only a page of rows is in the DOM: 200 of the tests, 50 of what grew.
     assert!(count(&dom, "<tr class=\"row") <= 250);
+}
+
+/// `cargo isolate test --html PAGE --baseline BASE`: the page is drawn from
+/// the run and the baseline the run was compared with, read once before the
+/// run by the strict loader; a baseline that loader refuses stops the run
+/// before it starts (exit 2, naming the file and what is wrong where),
+/// never a page drawn without it.
+#[test]
+fn a_runs_html_page_has_its_baseline_and_a_refused_baseline_stops_the_run() {
+    let demo = demo_report();
+    let (_tmp, dir) = fixture("demo");
+    let base_path = dir.join("base.json");
+    write_json(&base_path, demo);
+    let page = dir.join("page.html");
+    let args = ["-j", "2", "--html", page.to_str().unwrap()];
+    let run = isolate_test(
+        &dir,
+        &[&args[..], &["--baseline", base_path.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    let html = std::fs::read_to_string(&page).expect("the page was written");
+    assert!(
+        html.contains("<section id=\"changes\">"),
+        "no changes section"
+    );
+    assert!(html.contains("are new, 0 are gone"));
+    let start = html.find("id=\"isolate-data\">").unwrap() + "id=\"isolate-data\">".len();
+    let end = start + html[start..].find("</script>").unwrap();
+    let data: Value = serde_json::from_str(&html[start..end]).unwrap();
+    assert_eq!(data["baseline"], true);
+    let rows = data["tests"].as_array().unwrap();
+    assert!(
+        rows.iter().any(|r| r["p"].is_array()),
+        "no row has the baseline's figures"
+    );
+
+    // A figure no run writes: refused before the build, and no page.
+    std::fs::remove_file(&page).unwrap();
+    let mut bad = demo.clone();
+    bad["tests"][0]["duration_ms"] = json!(-5.0);
+    let bad_path = dir.join("bad-base.json");
+    write_json(&bad_path, &bad);
+    let report = dir.join("refused.json");
+    let out = Command::new(BIN)
+        .args(["isolate", "test"])
+        .args(args)
+        .arg("--baseline")
+        .arg(&bad_path)
+        .arg("--report")
+        .arg(&report)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cargo-isolate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bad-base.json is not a cargo-isolate report")
+            && stderr.contains("duration_ms")
+            && stderr.contains("is -5.0"),
+        "{stderr}"
+    );
+    assert!(
+        !report.exists() && !page.exists(),
+        "the run went on: {stderr}"
+    );
 }
