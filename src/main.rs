@@ -32,7 +32,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == sandbox::ZYGOTE_ARG) {
-        sandbox::zygote_main(args.get(2).map(|a| a.as_os_str()));
+        sandbox::zygote_main();
     }
     // `cargo isolate ...` runs us as `cargo-isolate isolate ...`.
     if args.get(1).map(|a| a == "isolate").unwrap_or(false) {

@@ -11,7 +11,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 /// How many fds the init starts with: stdin, stdout, stderr, the report
@@ -155,7 +155,7 @@ pub fn retry_eintr<T>(mut f: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
 }
 
 /// Sends one datagram with `fds` attached (SCM_RIGHTS).
-pub fn send_with_fds(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let iov = [io::IoSlice::new(data)];
     let cmsg = [ControlMessage::ScmRights(fds)];
@@ -171,7 +171,10 @@ pub fn send_with_fds(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<(
 /// Receives one datagram into `buf` with the fds it carries, owned and
 /// close-on-exec. `Ok(None)` when the peer is gone. A datagram cut short,
 /// or with more fds than expected, is refused (its fds are closed).
-pub fn recv_with_fds(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<(usize, Vec<OwnedFd>)>> {
+pub fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> io::Result<Option<(usize, Vec<OwnedFd>)>> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     let mut cmsg = nix::cmsg_space!([RawFd; MAX_REQUEST_FDS]);
     let (bytes, flags, fds) = retry_eintr(|| {
@@ -214,36 +217,6 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
         None,
         SockFlag::SOCK_CLOEXEC,
     )?)
-}
-
-/// Clears close-on-exec on `fd`, for a child about to be spawned.
-pub fn set_inheritable(fd: &OwnedFd) -> io::Result<()> {
-    use nix::fcntl::{F_SETFD, FdFlag, fcntl};
-    fcntl(fd, F_SETFD(FdFlag::empty()))?;
-    Ok(())
-}
-
-/// Takes ownership of the socket a parent passed to us as fd number `fd`
-/// (the zygote's, see `zygote::start`), made close-on-exec again.
-pub fn inherited_socket(fd: RawFd) -> io::Result<OwnedFd> {
-    use nix::fcntl::{F_SETFD, FdFlag, fcntl};
-    if fd < 3 {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    // SAFETY: a fresh process; nothing in it has taken fd `fd`, which our
-    // parent left open for us. fstat checks that it is open and a socket.
-    let owned = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-            return Err(io::Error::from_raw_os_error(libc::ENOTSOCK));
-        }
-        OwnedFd::from_raw_fd(fd)
-    };
-    fcntl(&owned, F_SETFD(FdFlag::FD_CLOEXEC))?;
-    Ok(owned)
 }
 
 /// Parses the "E<step> <errno>" line the child writes on failure.

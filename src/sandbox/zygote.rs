@@ -9,12 +9,14 @@
 //! A request is one `SOCK_SEQPACKET` datagram: a small JSON header and the
 //! init's fds (SCM_RIGHTS). The zygote clones with `CLONE_PARENT`, so the
 //! init is the runner's own child, and answers with its pid. Requests from
-//! the runner's worker threads take turns on one socket.
+//! the runner's worker threads take turns on one socket. The runner hands
+//! the zygote's end to std's `Command` as the zygote's stdin: it reaches
+//! the zygote alone, and the zygote takes no fd number on trust.
 
 use super::sys::{self, INIT_FDS, MAX_REQUEST_FDS};
 use serde::{Deserialize, Serialize};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -73,41 +75,40 @@ enum Request {
 /// The hidden first argument that makes this binary the zygote.
 pub const ARG: &str = "__zygote";
 
-/// Starts the zygote. Must be called while the process has one thread: the
-/// zygote's end of the socket is inheritable until the spawn returns.
+/// Starts the zygote. The zygote's end of the socket stays close-on-exec
+/// here: std makes it the zygote's stdin in the child alone, and the
+/// `Command`, a temporary, closes our copy once the spawn returns.
 pub fn start() -> io::Result<()> {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let (runner, zygote) = sys::seqpacket_pair()?;
-    sys::set_inheritable(&zygote)?;
     let child = Command::new("/proc/self/exe")
         .arg0("cargo-isolate")
         .arg(ARG)
-        .arg(zygote.as_raw_fd().to_string())
         .env_clear()
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(zygote))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
     let _ = ZYGOTE_PID.set(child.id());
-    drop(zygote);
     ZYGOTE
         .set(Mutex::new(runner))
         .map_err(|_| io::Error::other("the zygote was started twice"))
 }
 
-/// The zygote's entry point, `cargo-isolate __zygote FD`.
-pub fn main(fd: Option<&std::ffi::OsStr>) -> ! {
-    let fd = fd
-        .and_then(|f| f.to_str())
-        .and_then(|f| f.parse::<RawFd>().ok());
-    match fd.map(sys::inherited_socket) {
-        Some(Ok(sock)) => serve(sock),
-        _ => {
-            eprintln!("cargo-isolate: {ARG} is started by `cargo isolate` itself");
-            std::process::exit(2)
-        }
+/// The zygote's entry point, `cargo-isolate __zygote`, its socket as stdin.
+pub fn main() -> ! {
+    use nix::sys::socket::{SockType, getsockopt, sockopt};
+    let stdin = io::stdin();
+    let sock = stdin.as_fd();
+    if !matches!(
+        getsockopt(&sock, sockopt::SockType),
+        Ok(SockType::SeqPacket)
+    ) {
+        eprintln!("cargo-isolate: {ARG} is started by `cargo isolate` itself");
+        std::process::exit(2)
     }
+    serve(sock)
 }
 
 /// Has the zygote clone an init as `req` says.
@@ -129,7 +130,7 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<SpawnedInit> {
     let mut reply = [0u8; 4];
     {
         let sock = sock.lock().unwrap_or_else(|e| e.into_inner());
-        sys::send_with_fds(&sock, &header, &fds).map_err(gone)?;
+        sys::send_with_fds(sock.as_fd(), &header, &fds).map_err(gone)?;
         let got = sys::retry_eintr(|| nix::unistd::read(sock.as_fd(), &mut reply))
             .map_err(|e| gone(e.into()))?;
         if got != reply.len() {
@@ -163,7 +164,7 @@ pub fn wall(filters: &super::seccomp::Filters) -> io::Result<()> {
     let request = serde_json::to_vec(&Request::Wall(filters.clone())).map_err(io::Error::other)?;
     let mut reply = [0u8; 4];
     let sock = sock.lock().unwrap_or_else(|e| e.into_inner());
-    sys::send_with_fds(&sock, &request, &[]).map_err(gone)?;
+    sys::send_with_fds(sock.as_fd(), &request, &[]).map_err(gone)?;
     let got = sys::retry_eintr(|| nix::unistd::read(sock.as_fd(), &mut reply))
         .map_err(|e| gone(e.into()))?;
     if got != reply.len() {
@@ -183,13 +184,13 @@ fn gone(e: io::Error) -> io::Error {
 }
 
 /// The zygote's loop; it ends when the runner closes its end.
-fn serve(sock: OwnedFd) -> ! {
+fn serve(sock: BorrowedFd<'_>) -> ! {
     // Out of the runner's session: a Ctrl-C at the terminal is the
     // runner's to handle. Should the runner die, the socket's end says so.
     let _ = nix::unistd::setsid();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let (len, fds) = match sys::recv_with_fds(&sock, &mut buf) {
+        let (len, fds) = match sys::recv_with_fds(sock, &mut buf) {
             Ok(Some(msg)) => msg,
             Ok(None) => std::process::exit(0),
             // A malformed request (only the runner can send one) is dropped
@@ -201,7 +202,7 @@ fn serve(sock: OwnedFd) -> ! {
             Some((Request::Wall(filters), _)) => put_up(&filters),
             None => -libc::EINVAL,
         };
-        if sys::send_with_fds(&sock, &reply.to_ne_bytes(), &[]).is_err() {
+        if sys::send_with_fds(sock, &reply.to_ne_bytes(), &[]).is_err() {
             std::process::exit(0);
         }
     }
