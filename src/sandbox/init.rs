@@ -15,7 +15,7 @@
 //!
 //! Single-threaded by construction: it is a clone of the zygote, a
 //! single-threaded exec of this binary, so it may allocate freely between
-//! fork and exec.
+//! fork and exec (and `sys::fork_single_threaded` checks it).
 
 use super::spec::{InitSpec, MountStep, overlay_escape};
 use super::sys;
@@ -760,17 +760,19 @@ fn run_test(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
     }
     let (down_r, down_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
     let (up_r, up_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
-    let pid = sys::fork_single_threaded().step(|| "fork the test".into())?;
-    if pid == 0 {
-        drop((down_w, up_r));
-        let mut init = Channel {
-            to: fs::File::from(up_w),
-            from: BufReader::new(fs::File::from(down_r)),
-        };
-        let err = become_test(spec, &mut init, &program, &argv, env);
-        let _ = writeln!(init.to, "fail {err}");
-        sys::exit_now(127);
-    }
+    let pid = match sys::fork_single_threaded().step(|| "fork the test".into())? {
+        sys::Forked::Parent(pid) => pid,
+        sys::Forked::Child => {
+            drop((down_w, up_r));
+            let mut init = Channel {
+                to: fs::File::from(up_w),
+                from: BufReader::new(fs::File::from(down_r)),
+            };
+            let err = become_test(spec, &mut init, &program, &argv, env);
+            let _ = writeln!(init.to, "fail {err}");
+            sys::exit_now(127);
+        }
+    };
     drop((down_r, up_w));
     let mut test = Channel {
         to: fs::File::from(down_w),

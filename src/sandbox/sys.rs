@@ -2,8 +2,9 @@
 //!
 //! Thin, checked wrappers for the few calls `nix` does not cover safely:
 //! fork, clone3 and `_exit` (the zygote's and the init's), fd passing,
-//! the loopback ioctl, `mount_setattr`, prctl. The zygote and the init are
-//! single-threaded, so what runs after their forks is ordinary Rust.
+//! the loopback ioctl, `mount_setattr`, prctl. A fork or clone checks
+//! first that the process has one thread, so what runs after it in the
+//! child is ordinary Rust.
 #![allow(
     unsafe_code,
     reason = "the sandbox's syscall layer; every block says why it is sound"
@@ -60,22 +61,55 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Forks the (single-threaded) init. Returns 0 in the child.
-pub fn fork_single_threaded() -> io::Result<libc::pid_t> {
-    // SAFETY: only called from the init, which has exactly one thread, so
-    // the child inherits a consistent heap and may allocate before exec.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
+/// Which side of a fork or clone this is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forked {
+    Child,
+    Parent(libc::pid_t),
+}
+
+/// Fails unless this process has one thread and shares its memory with
+/// no other: the kernel refuses `unshare(CLONE_VM)` with EINVAL otherwise,
+/// and does nothing else (kernel/fork.c, `check_unshare_flags`). One
+/// syscall, a fraction of a microsecond. Until this thread starts another,
+/// the answer holds: nothing else in the process can.
+fn ensure_one_thread() -> io::Result<()> {
+    use nix::sched::{CloneFlags, unshare};
+    match unshare(CloneFlags::CLONE_VM) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EINVAL) => Err(io::Error::other(
+            "refusing to fork: this process has more than one thread",
+        )),
+        Err(e) => Err(e.into()),
     }
-    Ok(pid)
+}
+
+/// Forks this process, which must have one thread: checked first, an error
+/// otherwise. The child may then run ordinary Rust (allocate, take locks)
+/// until it execs or exits, as no other thread can have left a lock held
+/// or a structure half-written in the copy.
+pub fn fork_single_threaded() -> io::Result<Forked> {
+    ensure_one_thread()?;
+    // SAFETY: this process has one thread (checked just above, and only
+    // this thread could have started another since), so the child's copy
+    // of the heap and of every lock is consistent.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        0 => Ok(Forked::Child),
+        p if p > 0 => Ok(Forked::Parent(p)),
+        _ => Err(io::Error::last_os_error()),
+    }
 }
 
 /// The zygote's clone of a new init: into `namespaces`, and into the
 /// cgroup v2 directory `cgroup` when given (`CLONE_INTO_CGROUP`). With
 /// `CLONE_PARENT` the init is the runner's child, not the zygote's, so the
-/// runner waits for it and holds its pidfd. Returns 0 in the child.
-pub fn clone_sibling(namespaces: libc::c_int, cgroup: Option<RawFd>) -> io::Result<libc::pid_t> {
+/// runner waits for it and holds its pidfd. Like [`fork_single_threaded`],
+/// it refuses to clone a process with more than one thread.
+pub fn clone_sibling(
+    namespaces: libc::c_int,
+    cgroup: Option<BorrowedFd<'_>>,
+) -> io::Result<Forked> {
     let mut args = CloneArgs {
         flags: namespaces as u64 | libc::CLONE_PARENT as u64,
         // With CLONE_PARENT the child takes the zygote's exit signal
@@ -85,11 +119,13 @@ pub fn clone_sibling(namespaces: libc::c_int, cgroup: Option<RawFd>) -> io::Resu
     };
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd as u64;
+        args.cgroup = fd.as_raw_fd() as u64;
     }
-    // SAFETY: clone3 without CLONE_VM behaves like fork, and the zygote that
-    // calls it has a single thread, so the child may run ordinary Rust.
-    // `args` is valid for the duration of the call.
+    ensure_one_thread()?;
+    // SAFETY: clone3 without CLONE_VM (namespace flags and CLONE_PARENT
+    // only) behaves like fork, and this process has one thread (checked
+    // just above), so the child may run ordinary Rust. `args` is valid for
+    // the duration of the call, and `cgroup` is an open fd it borrows.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -97,10 +133,11 @@ pub fn clone_sibling(namespaces: libc::c_int, cgroup: Option<RawFd>) -> io::Resu
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
+    match ret {
+        0 => Ok(Forked::Child),
+        p if p > 0 => Ok(Forked::Parent(p as libc::pid_t)),
+        _ => Err(io::Error::last_os_error()),
     }
-    Ok(ret as libc::pid_t)
 }
 
 /// Puts `fds` at 0, 1, 2, ... in that order and closes every other fd: the
@@ -671,4 +708,30 @@ pub fn new_network_namespace() -> io::Result<OwnedFd> {
     })
     .join()
     .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With a second thread alive, neither a fork nor a clone is made:
+    /// both refuse before the syscall.
+    #[test]
+    fn no_fork_or_clone_while_another_thread_runs() {
+        let (hold, wait) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || wait.recv());
+        let forked = fork_single_threaded();
+        let cloned = clone_sibling(0, None);
+        for made in [&forked, &cloned] {
+            if let Ok(Forked::Child) = made {
+                exit_now(0);
+            }
+        }
+        drop(hold);
+        let _ = other.join();
+        for made in [forked, cloned] {
+            let err = made.expect_err("a process with two threads was forked");
+            assert!(err.to_string().contains("more than one thread"), "{err}");
+        }
+    }
 }

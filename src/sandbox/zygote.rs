@@ -230,9 +230,9 @@ fn put_up(filters: &super::seccomp::Filters) -> i32 {
 fn clone_init(header: &Header, mut fds: Vec<OwnedFd>) -> i32 {
     let cgroup = header.cgroup_dir.then(|| fds.pop()).flatten();
     let netns = header.netns.then(|| fds.pop()).flatten();
-    match sys::clone_sibling(header.namespaces, cgroup.as_ref().map(|f| f.as_raw_fd())) {
-        Ok(0) => become_init(header, netns, fds),
-        Ok(pid) => pid,
+    match sys::clone_sibling(header.namespaces, cgroup.as_ref().map(|f| f.as_fd())) {
+        Ok(sys::Forked::Child) => become_init(header, netns, fds),
+        Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
     }
 }
