@@ -2,9 +2,10 @@
 //!
 //! Thin, checked wrappers for the few calls `nix` does not cover safely:
 //! fork, clone3 and `_exit` (the zygote's and the init's), fd passing,
-//! the loopback ioctl, `mount_setattr`, prctl. A fork or clone checks
-//! first that the process has one thread, so what runs after it in the
-//! child is ordinary Rust.
+//! the loopback ioctl, `mount_setattr`, prctl. Every function here is safe
+//! to call from anywhere: where soundness needs a fact about the process,
+//! the function checks it (one thread before a fork) or takes it as a
+//! value only this module makes (the init's fds, [`InitFds`]).
 #![allow(
     unsafe_code,
     reason = "the sandbox's syscall layer; every block says why it is sound"
@@ -12,7 +13,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 /// How many fds the init starts with: stdin, stdout, stderr, the report
@@ -140,33 +141,119 @@ pub fn clone_sibling(
     }
 }
 
-/// Puts `fds` at 0, 1, 2, ... in that order and closes every other fd: the
-/// init must hold nothing of the zygote's (its socket, whatever the runner
-/// inherited without close-on-exec, a jobserver pipe, a `9>>file` of the
-/// user's shell).
-pub fn install_init_fds(fds: &[RawFd; INIT_FDS]) -> io::Result<()> {
-    // SAFETY: fcntl, dup2 and close_range on fds the caller owns; the old
-    // numbers are given up by the caller, which forgets its OwnedFds.
-    unsafe {
-        // Move every source above the targets first so that no dup2 can
-        // clobber a source still to be copied.
-        let mut high = [0 as RawFd; INIT_FDS];
-        for (h, fd) in high.iter_mut().zip(fds) {
-            *h = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
-            if *h < 0 {
-                return Err(io::Error::last_os_error());
-            }
+/// What a new init starts with, at fixed numbers: 0-2 its stdio, 3 the
+/// report channel, 4 the spec, 5 the start gate; no other fd. Made only by
+/// [`start_init`], so each channel is taken once, by the init: the test,
+/// forked from it, is left 0-2 alone ([`cloexec_from`]`(3)`).
+pub struct InitFds {
+    /// 0, 1, 2: the runner's /dev/null and the output pipes (or the
+    /// runner's own stdout and stderr).
+    pub stdio: InitStdio,
+    /// 3: the write end of the report pipe.
+    pub report: std::fs::File,
+    /// 4: the spec, a memfd read from its start.
+    pub spec: std::fs::File,
+    /// 5: the init's end of the start gate.
+    pub gate: std::os::unix::net::UnixStream,
+}
+
+/// The init's fds 0, 1 and 2, as [`start_init`] installed them: no
+/// `OwnedFd` in the init holds these numbers.
+pub struct InitStdio(());
+
+impl InitStdio {
+    /// Points the init's stdout and stderr at its stdin, /dev/null: once
+    /// the test is forked, only the test's copies keep the output pipes
+    /// open, so the runner sees them close when the test's processes are
+    /// gone, before the init has torn its namespaces down.
+    pub fn outputs_to_stdin(&mut self) -> io::Result<()> {
+        for fd in [1, 2] {
+            // SAFETY: dup2 between fds this InitStdio stands for (see
+            // start_init), which nothing in the init owns as an OwnedFd.
+            check(unsafe { libc::dup2(0, fd) })?;
         }
-        for (i, h) in high.iter().enumerate() {
-            check(libc::dup2(*h, i as RawFd))?;
+        Ok(())
+    }
+}
+
+/// Which of [`CHILD_STEPS`] moving the fds is.
+const STEP_INIT_FDS: u8 = 4;
+
+/// Makes this clone of the zygote an init: puts `fds` at 0, 1, 2, ... in
+/// that order, closes every other fd (the init must hold nothing of the
+/// zygote's: its socket, whatever the runner inherited without
+/// close-on-exec, a jobserver pipe, a `9>>file` of the user's shell), and
+/// runs `init` with them.
+///
+/// It never returns, and `init` is a plain `fn`: the fds that the callers'
+/// frames still own are closed or replaced here, and neither those frames
+/// nor `init` can use them again (the zygote keeps no fd in a static).
+/// A failure is written to the report channel as "E4 <errno>"
+/// ([`child_failed`]) and ends the process.
+pub fn start_init(fds: [OwnedFd; INIT_FDS], init: fn(InitFds) -> !) -> ! {
+    let report = 3;
+    // Copies above the targets first, so that no dup2 below can clobber a
+    // source still to be copied.
+    let mut high = Vec::with_capacity(INIT_FDS);
+    for fd in &fds {
+        // SAFETY: fcntl on an fd `fds` owns; the new fd is ours alone.
+        let h = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 64) };
+        if h < 0 {
+            child_failed(&fds[report], STEP_INIT_FDS, &io::Error::last_os_error());
         }
-        check(libc::syscall(
+        // SAFETY: a fresh fd from F_DUPFD_CLOEXEC, owned by nothing else.
+        high.push(unsafe { OwnedFd::from_raw_fd(h) });
+    }
+    // The copies hold the files now. The originals are closed below, by a
+    // dup2 onto their number or by close_range, as every other old fd is.
+    let _ = fds.map(IntoRawFd::into_raw_fd);
+    for (i, h) in high.iter().enumerate() {
+        // SAFETY: dup2 from a copy we own onto 0..6. Whatever held such a
+        // number is closed with it: one of the originals given up above,
+        // or an fd a caller's frame owns, which never runs again (see
+        // above).
+        if let Err(e) = check(unsafe { libc::dup2(h.as_raw_fd(), i as RawFd) }) {
+            child_failed(&high[report], STEP_INIT_FDS, &e);
+        }
+    }
+    // close_range below closes the copies: they must not be closed twice.
+    high.into_iter().for_each(|h| {
+        let _ = h.into_raw_fd();
+    });
+    // SAFETY: dup2 put the report pipe, the spec and the gate at 3, 4 and
+    // 5, and no OwnedFd in a frame that runs again holds those numbers.
+    let fds = unsafe {
+        InitFds {
+            stdio: InitStdio(()),
+            report: std::fs::File::from_raw_fd(3),
+            spec: std::fs::File::from_raw_fd(4),
+            gate: std::os::unix::net::UnixStream::from_raw_fd(5),
+        }
+    };
+    // SAFETY: close_range with integer arguments. The fds it closes are
+    // the originals and the copies given up above, and ones owned by
+    // frames that never run again.
+    let closed = check(unsafe {
+        libc::syscall(
             libc::SYS_close_range,
             INIT_FDS as libc::c_uint,
             libc::c_uint::MAX,
             0,
-        ) as libc::c_int)
+        ) as libc::c_int
+    });
+    if let Err(e) = closed {
+        child_failed(&fds.report, STEP_INIT_FDS, &e);
     }
+    init(fds)
+}
+
+/// Ends a new init that failed at `step` of [`CHILD_STEPS`] before the init
+/// proper started: writes "E<step> <errno>" for the runner
+/// ([`parse_child_failure`]) to the report channel, and exits.
+pub fn child_failed(report: impl AsFd, step: u8, err: &io::Error) -> ! {
+    let line = format!("E{step} {}\n", err.raw_os_error().unwrap_or(libc::EIO));
+    let _ = nix::unistd::write(report, line.as_bytes());
+    exit_now(127)
 }
 
 /// A pidfd for `pid`, which must be an unreaped child of the caller (its
@@ -553,42 +640,6 @@ fn check(ret: libc::c_int) -> io::Result<()> {
     } else {
         Ok(())
     }
-}
-
-/// The init's report channel: fd 3, put there by [`install_init_fds`].
-pub fn report_channel() -> std::fs::File {
-    // SAFETY: install_init_fds put the report pipe at fd 3, and
-    // nothing else in the init uses fd 3.
-    unsafe { std::fs::File::from_raw_fd(3) }
-}
-
-/// The init's spec: fd 4, a memfd put there by [`install_init_fds`]. Taken
-/// once.
-pub fn spec_channel() -> std::fs::File {
-    // SAFETY: install_init_fds put the spec memfd at fd 4; the
-    // init calls this once, at start, and nothing else uses fd 4.
-    unsafe { std::fs::File::from_raw_fd(4) }
-}
-
-/// The init's start gate: fd 5, one end of a socket pair set up by
-/// [`install_init_fds`]. Taken once.
-pub fn gate_channel() -> std::os::unix::net::UnixStream {
-    // SAFETY: install_init_fds put the gate socket at fd 5; the
-    // init calls this once, and nothing else uses fd 5.
-    unsafe { std::os::unix::net::UnixStream::from_raw_fd(5) }
-}
-
-/// Points the init's stdout and stderr at its stdin, /dev/null: once the
-/// test is forked, only the test's copies keep the output pipes open, so
-/// the runner sees them close when the test's processes are gone, before
-/// the init has torn its namespaces down.
-pub fn stdout_stderr_to_stdin() -> io::Result<()> {
-    for fd in [1, 2] {
-        // SAFETY: dup2 on fds the init holds from its start; fd 0 is the
-        // runner's /dev/null.
-        check(unsafe { libc::dup2(0, fd) })?;
-    }
-    Ok(())
 }
 
 /// A sealed-off copy of `data` in memory, read from its start: how the

@@ -16,7 +16,7 @@
 use super::sys::{self, INIT_FDS, MAX_REQUEST_FDS};
 use serde::{Deserialize, Serialize};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -230,6 +230,10 @@ fn put_up(filters: &super::seccomp::Filters) -> i32 {
 fn clone_init(header: &Header, mut fds: Vec<OwnedFd>) -> i32 {
     let cgroup = header.cgroup_dir.then(|| fds.pop()).flatten();
     let netns = header.netns.then(|| fds.pop()).flatten();
+    // `parse` checked the number.
+    let Ok(fds) = <[OwnedFd; INIT_FDS]>::try_from(fds) else {
+        return -libc::EINVAL;
+    };
     match sys::clone_sibling(header.namespaces, cgroup.as_ref().map(|f| f.as_fd())) {
         Ok(sys::Forked::Child) => become_init(header, netns, fds),
         Ok(sys::Forked::Parent(pid)) => pid,
@@ -238,7 +242,7 @@ fn clone_init(header: &Header, mut fds: Vec<OwnedFd>) -> i32 {
 }
 
 /// In the new init: finishes the clone's work, then runs the init.
-fn become_init(header: &Header, netns: Option<OwnedFd>, fds: Vec<OwnedFd>) -> ! {
+fn become_init(header: &Header, netns: Option<OwnedFd>, fds: [OwnedFd; INIT_FDS]) -> ! {
     let report = &fds[3];
     if header.user {
         // An unprivileged process may map its own uid in a namespace it
@@ -260,29 +264,25 @@ fn become_init(header: &Header, netns: Option<OwnedFd>, fds: Vec<OwnedFd>) -> ! 
     for procs in &header.cgroup_procs {
         or_fail(report, 3, std::fs::write(procs, "0"));
     }
-    if let Some(ns) = &netns {
-        let joined = nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET);
+    // Closed once joined: the namespace is this process's now.
+    if let Some(ns) = netns {
+        let joined = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET);
         or_fail(report, 6, joined.map_err(io::Error::from));
     }
-    let raw: [RawFd; INIT_FDS] = std::array::from_fn(|i| fds[i].as_raw_fd());
-    let installed = sys::install_init_fds(&raw);
-    // The old numbers were moved to 0..6 or closed with every other fd.
-    std::mem::forget((fds, netns));
-    let report = sys::report_channel();
-    or_fail(&report, 4, installed);
+    sys::start_init(fds, run_init)
+}
+
+/// The init proper, at its own fd numbers (see [`sys::InitFds`]).
+fn run_init(fds: sys::InitFds) -> ! {
     // The init must not outlive the runner, whose thread is its parent.
-    or_fail(&report, 5, sys::set_parent_death_signal());
-    // Fd 3 stays open: the init takes it again.
-    let _ = report.into_raw_fd();
-    super::init::main()
+    or_fail(&fds.report, 5, sys::set_parent_death_signal());
+    super::init::main(fds)
 }
 
 /// On failure, writes "E<step> <errno>" for the runner
 /// ([`sys::parse_child_failure`]) and exits.
 fn or_fail(report: &impl AsFd, step: u8, result: io::Result<()>) {
     if let Err(e) = result {
-        let line = format!("E{step} {}\n", e.raw_os_error().unwrap_or(libc::EIO));
-        let _ = nix::unistd::write(report, line.as_bytes());
-        sys::exit_now(127)
+        sys::child_failed(report, step, &e)
     }
 }
