@@ -553,10 +553,15 @@ pub fn reset_signals() {
 }
 
 /// Sends SIGKILL to every process this pid-namespace init can see
-/// (`kill(-1)` from pid 1 spares only the caller).
+/// (`kill(-1)` from pid 1 spares only the caller). Does nothing in a
+/// process that is not pid 1, where -1 would mean every process the user
+/// may signal.
 pub fn kill_all_in_namespace() {
-    // SAFETY: kill with constant arguments. Only called as pid 1 of our own
-    // pid namespace, where -1 means exactly the namespace's processes.
+    if nix::unistd::getpid().as_raw() != 1 {
+        return;
+    }
+    // SAFETY: kill with constant arguments, from pid 1 of a pid namespace
+    // (checked above), where -1 means exactly the namespace's processes.
     unsafe {
         libc::kill(-1, libc::SIGKILL);
     }
