@@ -36,7 +36,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == sandbox::ZYGOTE_ARG) {
-        sandbox::zygote_main(args.get(2).map(|a| a.as_os_str()));
+        sandbox::zygote_main();
     }
     // `cargo isolate ...` runs us as `cargo-isolate isolate ...`.
     if args.get(1).map(|a| a == "isolate").unwrap_or(false) {
@@ -76,7 +76,7 @@ fn main() -> ExitCode {
 
 fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error> {
     if matches!(cli.command, cli::Command::Run(_) | cli::Command::Test(_)) {
-        // Now, while this process has one thread (see sandbox::zygote).
+        // The zygote first, which clones every sandbox (see sandbox::zygote).
         sandbox::start_zygote()?;
         // Then the signal thread, before any phase: from here on SIGINT,
         // SIGTERM and SIGHUP stop the run, clean up and report (exit 130).

@@ -1,8 +1,9 @@
 //! The sandbox's init: a clone of the zygote, pid 1 of the new pid
 //! namespace, reading its [`InitSpec`] and the test's environment from
-//! fd 4. It builds the root, forks the test, reaps every process, and
-//! reports the test's wait status and resource usage on fd 3 before it
-//! exits (which makes the kernel kill whatever is left).
+//! its spec channel ([`InitFds`]). It builds the root, forks the test,
+//! reaps every process, and reports the test's wait status and resource
+//! usage on its report channel before it exits (which makes the kernel
+//! kill whatever is left).
 //!
 //! The test does not run in the init's namespaces. Once forked, it makes
 //! a user namespace of its own (the init writes its id maps from outside),
@@ -15,10 +16,10 @@
 //!
 //! Single-threaded by construction: it is a clone of the zygote, a
 //! single-threaded exec of this binary, so it may allocate freely between
-//! fork and exec.
+//! fork and exec (and `sys::fork_single_threaded` checks it).
 
 use super::spec::{InitSpec, MountStep, overlay_escape};
-use super::sys;
+use super::sys::{self, InitFds, InitStdio};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 use std::ffi::CString;
@@ -26,6 +27,7 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -87,14 +89,19 @@ impl InitReport {
 }
 
 /// Entry point of a new init, in the zygote's clone. Never returns.
-pub fn main() -> ! {
+pub(super) fn main(fds: InitFds) -> ! {
     // First of all: nothing in this process may be ptraced or read
     // through /proc by the test.
     let dumpable = sys::set_dumpable(false).step(|| "make the init non-dumpable".into());
-    let mut report = sys::report_channel();
+    let InitFds {
+        mut stdio,
+        mut report,
+        spec,
+        gate,
+    } = fds;
     let result = dumpable
-        .and_then(|()| read_spec())
-        .and_then(|(spec, env)| run(&spec, &env));
+        .and_then(|()| read_spec(spec))
+        .and_then(|(spec, env)| run(&spec, &env, &mut stdio, gate));
     let code = match result {
         Ok(r) => {
             let _ = report.write_all(r.to_line().as_bytes());
@@ -113,9 +120,9 @@ pub fn main() -> ! {
 
 /// The spec and, after a NUL, the test's environment (see
 /// [`super::execute`]).
-fn read_spec() -> Result<(InitSpec, Vec<CString>), InitError> {
+fn read_spec(mut channel: fs::File) -> Result<(InitSpec, Vec<CString>), InitError> {
     let mut bytes = Vec::new();
-    sys::spec_channel()
+    channel
         .read_to_end(&mut bytes)
         .step(|| "read the sandbox spec".into())?;
     let (json, env) = bytes.split_at(bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len()));
@@ -130,7 +137,12 @@ fn read_spec() -> Result<(InitSpec, Vec<CString>), InitError> {
     Ok((spec, env))
 }
 
-fn run(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
+fn run(
+    spec: &InitSpec,
+    env: &[CString],
+    stdio: &mut InitStdio,
+    gate: UnixStream,
+) -> Result<InitReport, InitError> {
     sys::set_no_new_privs().step(|| "set no_new_privs".into())?;
     // Out of the runner's session and process group: nothing below can
     // signal them as a group, and no controlling terminal is inherited.
@@ -154,7 +166,7 @@ fn run(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
         // Without a pid namespace, orphans must come back to us to be killed.
         sys::set_child_subreaper().step(|| "become a child subreaper".into())?;
     }
-    run_test(spec, env)
+    run_test(spec, env, stdio, gate)
 }
 
 /// Builds the new root on a tmpfs and switches to it. The host root stays
@@ -718,13 +730,14 @@ fn prepare_init_side(
     spec: &InitSpec,
     test: &mut Channel,
     pid: libc::pid_t,
+    gate: UnixStream,
 ) -> Result<Instant, InitError> {
     test.expect("ready")?;
     if spec.test_userns {
         write_id_maps(spec, pid)?;
     }
     finish_root(spec, pid)?;
-    let start = await_start()?;
+    let start = await_start(gate)?;
     test.send("go")?;
     match test.next()? {
         None => Ok(start),
@@ -737,8 +750,7 @@ fn prepare_init_side(
 /// Tells the runner the sandbox is ready, then waits for its word to start
 /// the test: the runner sets up more sandboxes than it runs tests at once,
 /// and lets each start when a test slot is free. Returns when it may.
-fn await_start() -> Result<Instant, InitError> {
-    let mut gate = sys::gate_channel();
+fn await_start(mut gate: UnixStream) -> Result<Instant, InitError> {
     gate.write_all(b"r")
         .step(|| "tell the runner the sandbox is ready".into())?;
     let mut word = [0u8; 1];
@@ -752,7 +764,12 @@ fn await_start() -> Result<Instant, InitError> {
     Ok(Instant::now())
 }
 
-fn run_test(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
+fn run_test(
+    spec: &InitSpec,
+    env: &[CString],
+    stdio: &mut InitStdio,
+    gate: UnixStream,
+) -> Result<InitReport, InitError> {
     let program = cstring(&spec.program)?;
     let mut argv = vec![program.clone()];
     for a in &spec.args {
@@ -760,25 +777,28 @@ fn run_test(spec: &InitSpec, env: &[CString]) -> Result<InitReport, InitError> {
     }
     let (down_r, down_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
     let (up_r, up_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
-    let pid = sys::fork_single_threaded().step(|| "fork the test".into())?;
-    if pid == 0 {
-        drop((down_w, up_r));
-        let mut init = Channel {
-            to: fs::File::from(up_w),
-            from: BufReader::new(fs::File::from(down_r)),
-        };
-        let err = become_test(spec, &mut init, &program, &argv, env);
-        let _ = writeln!(init.to, "fail {err}");
-        sys::exit_now(127);
-    }
+    let pid = match sys::fork_single_threaded().step(|| "fork the test".into())? {
+        sys::Forked::Parent(pid) => pid,
+        sys::Forked::Child => {
+            drop((down_w, up_r));
+            let mut init = Channel {
+                to: fs::File::from(up_w),
+                from: BufReader::new(fs::File::from(down_r)),
+            };
+            let err = become_test(spec, &mut init, &program, &argv, env);
+            let _ = writeln!(init.to, "fail {err}");
+            sys::exit_now(127);
+        }
+    };
     drop((down_r, up_w));
     let mut test = Channel {
         to: fs::File::from(down_w),
         from: BufReader::new(fs::File::from(up_r)),
     };
-    let prepared = sys::stdout_stderr_to_stdin()
+    let prepared = stdio
+        .outputs_to_stdin()
         .step(|| "close the init's copies of the output pipes".into())
-        .and_then(|()| prepare_init_side(spec, &mut test, pid));
+        .and_then(|()| prepare_init_side(spec, &mut test, pid, gate));
     let start = match prepared {
         Ok(start) => start,
         Err(e) => {

@@ -164,8 +164,8 @@ pub fn x32_abi_enabled() -> bool {
     sys::x32_abi_enabled()
 }
 
-/// Starts the zygote that clones every sandbox's init. Call it before the
-/// process starts any thread.
+/// Starts the zygote that clones every sandbox's init. Call it once, before
+/// the first sandbox.
 pub fn start_zygote() -> Result<(), SandboxError> {
     zygote::start().map_err(io_err("start the sandbox zygote"))
 }

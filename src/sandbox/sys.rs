@@ -2,8 +2,10 @@
 //!
 //! Thin, checked wrappers for the few calls `nix` does not cover safely:
 //! fork, clone3 and `_exit` (the zygote's and the init's), fd passing,
-//! the loopback ioctl, `mount_setattr`, prctl. The zygote and the init are
-//! single-threaded, so what runs after their forks is ordinary Rust.
+//! the loopback ioctl, `mount_setattr`, prctl. Every function here is safe
+//! to call from anywhere: where soundness needs a fact about the process,
+//! the function checks it (one thread before a fork) or takes it as a
+//! value only this module makes (the init's fds, [`InitFds`]).
 #![allow(
     unsafe_code,
     reason = "the sandbox's syscall layer; every block says why it is sound"
@@ -11,7 +13,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 /// How many fds the init starts with: stdin, stdout, stderr, the report
@@ -60,22 +62,55 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Forks the (single-threaded) init. Returns 0 in the child.
-pub fn fork_single_threaded() -> io::Result<libc::pid_t> {
-    // SAFETY: only called from the init, which has exactly one thread, so
-    // the child inherits a consistent heap and may allocate before exec.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
+/// Which side of a fork or clone this is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forked {
+    Child,
+    Parent(libc::pid_t),
+}
+
+/// Fails unless this process has one thread and shares its memory with
+/// no other: the kernel refuses `unshare(CLONE_VM)` with EINVAL otherwise,
+/// and does nothing else (kernel/fork.c, `check_unshare_flags`). One
+/// syscall, a fraction of a microsecond. Until this thread starts another,
+/// the answer holds: nothing else in the process can.
+fn ensure_one_thread() -> io::Result<()> {
+    use nix::sched::{CloneFlags, unshare};
+    match unshare(CloneFlags::CLONE_VM) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EINVAL) => Err(io::Error::other(
+            "refusing to fork: this process has more than one thread",
+        )),
+        Err(e) => Err(e.into()),
     }
-    Ok(pid)
+}
+
+/// Forks this process, which must have one thread: checked first, an error
+/// otherwise. The child may then run ordinary Rust (allocate, take locks)
+/// until it execs or exits, as no other thread can have left a lock held
+/// or a structure half-written in the copy.
+pub fn fork_single_threaded() -> io::Result<Forked> {
+    ensure_one_thread()?;
+    // SAFETY: this process has one thread (checked just above, and only
+    // this thread could have started another since), so the child's copy
+    // of the heap and of every lock is consistent.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        0 => Ok(Forked::Child),
+        p if p > 0 => Ok(Forked::Parent(p)),
+        _ => Err(io::Error::last_os_error()),
+    }
 }
 
 /// The zygote's clone of a new init: into `namespaces`, and into the
 /// cgroup v2 directory `cgroup` when given (`CLONE_INTO_CGROUP`). With
 /// `CLONE_PARENT` the init is the runner's child, not the zygote's, so the
-/// runner waits for it and holds its pidfd. Returns 0 in the child.
-pub fn clone_sibling(namespaces: libc::c_int, cgroup: Option<RawFd>) -> io::Result<libc::pid_t> {
+/// runner waits for it and holds its pidfd. Like [`fork_single_threaded`],
+/// it refuses to clone a process with more than one thread.
+pub fn clone_sibling(
+    namespaces: libc::c_int,
+    cgroup: Option<BorrowedFd<'_>>,
+) -> io::Result<Forked> {
     let mut args = CloneArgs {
         flags: namespaces as u64 | libc::CLONE_PARENT as u64,
         // With CLONE_PARENT the child takes the zygote's exit signal
@@ -85,11 +120,13 @@ pub fn clone_sibling(namespaces: libc::c_int, cgroup: Option<RawFd>) -> io::Resu
     };
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd as u64;
+        args.cgroup = fd.as_raw_fd() as u64;
     }
-    // SAFETY: clone3 without CLONE_VM behaves like fork, and the zygote that
-    // calls it has a single thread, so the child may run ordinary Rust.
-    // `args` is valid for the duration of the call.
+    ensure_one_thread()?;
+    // SAFETY: clone3 without CLONE_VM (namespace flags and CLONE_PARENT
+    // only) behaves like fork, and this process has one thread (checked
+    // just above), so the child may run ordinary Rust. `args` is valid for
+    // the duration of the call, and `cgroup` is an open fd it borrows.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -97,39 +134,126 @@ pub fn clone_sibling(namespaces: libc::c_int, cgroup: Option<RawFd>) -> io::Resu
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
+    match ret {
+        0 => Ok(Forked::Child),
+        p if p > 0 => Ok(Forked::Parent(p as libc::pid_t)),
+        _ => Err(io::Error::last_os_error()),
     }
-    Ok(ret as libc::pid_t)
 }
 
-/// Puts `fds` at 0, 1, 2, ... in that order and closes every other fd: the
-/// init must hold nothing of the zygote's (its socket, whatever the runner
-/// inherited without close-on-exec, a jobserver pipe, a `9>>file` of the
-/// user's shell).
-pub fn install_init_fds(fds: &[RawFd; INIT_FDS]) -> io::Result<()> {
-    // SAFETY: fcntl, dup2 and close_range on fds the caller owns; the old
-    // numbers are given up by the caller, which forgets its OwnedFds.
-    unsafe {
-        // Move every source above the targets first so that no dup2 can
-        // clobber a source still to be copied.
-        let mut high = [0 as RawFd; INIT_FDS];
-        for (h, fd) in high.iter_mut().zip(fds) {
-            *h = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
-            if *h < 0 {
-                return Err(io::Error::last_os_error());
-            }
+/// What a new init starts with, at fixed numbers: 0-2 its stdio, 3 the
+/// report channel, 4 the spec, 5 the start gate; no other fd. Made only by
+/// [`start_init`], so each channel is taken once, by the init: the test,
+/// forked from it, is left 0-2 alone ([`cloexec_from`]`(3)`).
+pub struct InitFds {
+    /// 0, 1, 2: the runner's /dev/null and the output pipes (or the
+    /// runner's own stdout and stderr).
+    pub stdio: InitStdio,
+    /// 3: the write end of the report pipe.
+    pub report: std::fs::File,
+    /// 4: the spec, a memfd read from its start.
+    pub spec: std::fs::File,
+    /// 5: the init's end of the start gate.
+    pub gate: std::os::unix::net::UnixStream,
+}
+
+/// The init's fds 0, 1 and 2, as [`start_init`] installed them: no
+/// `OwnedFd` in the init holds these numbers.
+pub struct InitStdio(());
+
+impl InitStdio {
+    /// Points the init's stdout and stderr at its stdin, /dev/null: once
+    /// the test is forked, only the test's copies keep the output pipes
+    /// open, so the runner sees them close when the test's processes are
+    /// gone, before the init has torn its namespaces down.
+    pub fn outputs_to_stdin(&mut self) -> io::Result<()> {
+        for fd in [1, 2] {
+            // SAFETY: dup2 between fds this InitStdio stands for (see
+            // start_init), which nothing in the init owns as an OwnedFd.
+            check(unsafe { libc::dup2(0, fd) })?;
         }
-        for (i, h) in high.iter().enumerate() {
-            check(libc::dup2(*h, i as RawFd))?;
+        Ok(())
+    }
+}
+
+/// Which of [`CHILD_STEPS`] moving the fds is.
+const STEP_INIT_FDS: u8 = 4;
+
+/// Makes this clone of the zygote an init: puts `fds` at 0, 1, 2, ... in
+/// that order, closes every other fd (the init must hold nothing of the
+/// zygote's: its socket, whatever the runner inherited without
+/// close-on-exec, a jobserver pipe, a `9>>file` of the user's shell), and
+/// runs `init` with them.
+///
+/// It never returns, and `init` is a plain `fn`: the fds that the callers'
+/// frames still own are closed or replaced here, and neither those frames
+/// nor `init` can use them again (the zygote keeps no fd in a static).
+/// A failure is written to the report channel as "E4 <errno>"
+/// ([`child_failed`]) and ends the process.
+pub fn start_init(fds: [OwnedFd; INIT_FDS], init: fn(InitFds) -> !) -> ! {
+    let report = 3;
+    // Copies above the targets first, so that no dup2 below can clobber a
+    // source still to be copied.
+    let mut high = Vec::with_capacity(INIT_FDS);
+    for fd in &fds {
+        // SAFETY: fcntl on an fd `fds` owns; the new fd is ours alone.
+        let h = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 64) };
+        if h < 0 {
+            child_failed(&fds[report], STEP_INIT_FDS, &io::Error::last_os_error());
         }
-        check(libc::syscall(
+        // SAFETY: a fresh fd from F_DUPFD_CLOEXEC, owned by nothing else.
+        high.push(unsafe { OwnedFd::from_raw_fd(h) });
+    }
+    // The copies hold the files now. The originals are closed below, by a
+    // dup2 onto their number or by close_range, as every other old fd is.
+    let _ = fds.map(IntoRawFd::into_raw_fd);
+    for (i, h) in high.iter().enumerate() {
+        // SAFETY: dup2 from a copy we own onto 0..6. Whatever held such a
+        // number is closed with it: one of the originals given up above,
+        // or an fd a caller's frame owns, which never runs again (see
+        // above).
+        if let Err(e) = check(unsafe { libc::dup2(h.as_raw_fd(), i as RawFd) }) {
+            child_failed(&high[report], STEP_INIT_FDS, &e);
+        }
+    }
+    // close_range below closes the copies: they must not be closed twice.
+    high.into_iter().for_each(|h| {
+        let _ = h.into_raw_fd();
+    });
+    // SAFETY: dup2 put the report pipe, the spec and the gate at 3, 4 and
+    // 5, and no OwnedFd in a frame that runs again holds those numbers.
+    let fds = unsafe {
+        InitFds {
+            stdio: InitStdio(()),
+            report: std::fs::File::from_raw_fd(3),
+            spec: std::fs::File::from_raw_fd(4),
+            gate: std::os::unix::net::UnixStream::from_raw_fd(5),
+        }
+    };
+    // SAFETY: close_range with integer arguments. The fds it closes are
+    // the originals and the copies given up above, and ones owned by
+    // frames that never run again.
+    let closed = check(unsafe {
+        libc::syscall(
             libc::SYS_close_range,
             INIT_FDS as libc::c_uint,
             libc::c_uint::MAX,
             0,
-        ) as libc::c_int)
+        ) as libc::c_int
+    });
+    if let Err(e) = closed {
+        child_failed(&fds.report, STEP_INIT_FDS, &e);
     }
+    init(fds)
+}
+
+/// Ends a new init that failed at `step` of [`CHILD_STEPS`] before the init
+/// proper started: writes "E<step> <errno>" for the runner
+/// ([`parse_child_failure`]) to the report channel, and exits.
+pub fn child_failed(report: impl AsFd, step: u8, err: &io::Error) -> ! {
+    let line = format!("E{step} {}\n", err.raw_os_error().unwrap_or(libc::EIO));
+    let _ = nix::unistd::write(report, line.as_bytes());
+    exit_now(127)
 }
 
 /// A pidfd for `pid`, which must be an unreaped child of the caller (its
@@ -155,7 +279,7 @@ pub fn retry_eintr<T>(mut f: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
 }
 
 /// Sends one datagram with `fds` attached (SCM_RIGHTS).
-pub fn send_with_fds(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let iov = [io::IoSlice::new(data)];
     let cmsg = [ControlMessage::ScmRights(fds)];
@@ -171,7 +295,10 @@ pub fn send_with_fds(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<(
 /// Receives one datagram into `buf` with the fds it carries, owned and
 /// close-on-exec. `Ok(None)` when the peer is gone. A datagram cut short,
 /// or with more fds than expected, is refused (its fds are closed).
-pub fn recv_with_fds(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<(usize, Vec<OwnedFd>)>> {
+pub fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> io::Result<Option<(usize, Vec<OwnedFd>)>> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     let mut cmsg = nix::cmsg_space!([RawFd; MAX_REQUEST_FDS]);
     let (bytes, flags, fds) = retry_eintr(|| {
@@ -214,36 +341,6 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
         None,
         SockFlag::SOCK_CLOEXEC,
     )?)
-}
-
-/// Clears close-on-exec on `fd`, for a child about to be spawned.
-pub fn set_inheritable(fd: &OwnedFd) -> io::Result<()> {
-    use nix::fcntl::{F_SETFD, FdFlag, fcntl};
-    fcntl(fd, F_SETFD(FdFlag::empty()))?;
-    Ok(())
-}
-
-/// Takes ownership of the socket a parent passed to us as fd number `fd`
-/// (the zygote's, see `zygote::start`), made close-on-exec again.
-pub fn inherited_socket(fd: RawFd) -> io::Result<OwnedFd> {
-    use nix::fcntl::{F_SETFD, FdFlag, fcntl};
-    if fd < 3 {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    // SAFETY: a fresh process; nothing in it has taken fd `fd`, which our
-    // parent left open for us. fstat checks that it is open and a socket.
-    let owned = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-            return Err(io::Error::from_raw_os_error(libc::ENOTSOCK));
-        }
-        OwnedFd::from_raw_fd(fd)
-    };
-    fcntl(&owned, F_SETFD(FdFlag::FD_CLOEXEC))?;
-    Ok(owned)
 }
 
 /// Parses the "E<step> <errno>" line the child writes on failure.
@@ -456,10 +553,15 @@ pub fn reset_signals() {
 }
 
 /// Sends SIGKILL to every process this pid-namespace init can see
-/// (`kill(-1)` from pid 1 spares only the caller).
+/// (`kill(-1)` from pid 1 spares only the caller). Does nothing in a
+/// process that is not pid 1, where -1 would mean every process the user
+/// may signal.
 pub fn kill_all_in_namespace() {
-    // SAFETY: kill with constant arguments. Only called as pid 1 of our own
-    // pid namespace, where -1 means exactly the namespace's processes.
+    if nix::unistd::getpid().as_raw() != 1 {
+        return;
+    }
+    // SAFETY: kill with constant arguments, from pid 1 of a pid namespace
+    // (checked above), where -1 means exactly the namespace's processes.
     unsafe {
         libc::kill(-1, libc::SIGKILL);
     }
@@ -543,42 +645,6 @@ fn check(ret: libc::c_int) -> io::Result<()> {
     } else {
         Ok(())
     }
-}
-
-/// The init's report channel: fd 3, put there by [`install_init_fds`].
-pub fn report_channel() -> std::fs::File {
-    // SAFETY: install_init_fds put the report pipe at fd 3, and
-    // nothing else in the init uses fd 3.
-    unsafe { std::fs::File::from_raw_fd(3) }
-}
-
-/// The init's spec: fd 4, a memfd put there by [`install_init_fds`]. Taken
-/// once.
-pub fn spec_channel() -> std::fs::File {
-    // SAFETY: install_init_fds put the spec memfd at fd 4; the
-    // init calls this once, at start, and nothing else uses fd 4.
-    unsafe { std::fs::File::from_raw_fd(4) }
-}
-
-/// The init's start gate: fd 5, one end of a socket pair set up by
-/// [`install_init_fds`]. Taken once.
-pub fn gate_channel() -> std::os::unix::net::UnixStream {
-    // SAFETY: install_init_fds put the gate socket at fd 5; the
-    // init calls this once, and nothing else uses fd 5.
-    unsafe { std::os::unix::net::UnixStream::from_raw_fd(5) }
-}
-
-/// Points the init's stdout and stderr at its stdin, /dev/null: once the
-/// test is forked, only the test's copies keep the output pipes open, so
-/// the runner sees them close when the test's processes are gone, before
-/// the init has torn its namespaces down.
-pub fn stdout_stderr_to_stdin() -> io::Result<()> {
-    for fd in [1, 2] {
-        // SAFETY: dup2 on fds the init holds from its start; fd 0 is the
-        // runner's /dev/null.
-        check(unsafe { libc::dup2(0, fd) })?;
-    }
-    Ok(())
 }
 
 /// A sealed-off copy of `data` in memory, read from its start: how the
@@ -698,4 +764,30 @@ pub fn new_network_namespace() -> io::Result<OwnedFd> {
     })
     .join()
     .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With a second thread alive, neither a fork nor a clone is made:
+    /// both refuse before the syscall.
+    #[test]
+    fn no_fork_or_clone_while_another_thread_runs() {
+        let (hold, wait) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || wait.recv());
+        let forked = fork_single_threaded();
+        let cloned = clone_sibling(0, None);
+        for made in [&forked, &cloned] {
+            if let Ok(Forked::Child) = made {
+                exit_now(0);
+            }
+        }
+        drop(hold);
+        let _ = other.join();
+        for made in [forked, cloned] {
+            let err = made.expect_err("a process with two threads was forked");
+            assert!(err.to_string().contains("more than one thread"), "{err}");
+        }
+    }
 }

@@ -9,12 +9,14 @@
 //! A request is one `SOCK_SEQPACKET` datagram: a small JSON header and the
 //! init's fds (SCM_RIGHTS). The zygote clones with `CLONE_PARENT`, so the
 //! init is the runner's own child, and answers with its pid. Requests from
-//! the runner's worker threads take turns on one socket.
+//! the runner's worker threads take turns on one socket. The runner hands
+//! the zygote's end to std's `Command` as the zygote's stdin: it reaches
+//! the zygote alone, and the zygote takes no fd number on trust.
 
 use super::sys::{self, INIT_FDS, MAX_REQUEST_FDS};
 use serde::{Deserialize, Serialize};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -73,41 +75,40 @@ enum Request {
 /// The hidden first argument that makes this binary the zygote.
 pub const ARG: &str = "__zygote";
 
-/// Starts the zygote. Must be called while the process has one thread: the
-/// zygote's end of the socket is inheritable until the spawn returns.
+/// Starts the zygote. The zygote's end of the socket stays close-on-exec
+/// here: std makes it the zygote's stdin in the child alone, and the
+/// `Command`, a temporary, closes our copy once the spawn returns.
 pub fn start() -> io::Result<()> {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let (runner, zygote) = sys::seqpacket_pair()?;
-    sys::set_inheritable(&zygote)?;
     let child = Command::new("/proc/self/exe")
         .arg0("cargo-isolate")
         .arg(ARG)
-        .arg(zygote.as_raw_fd().to_string())
         .env_clear()
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(zygote))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
     let _ = ZYGOTE_PID.set(child.id());
-    drop(zygote);
     ZYGOTE
         .set(Mutex::new(runner))
         .map_err(|_| io::Error::other("the zygote was started twice"))
 }
 
-/// The zygote's entry point, `cargo-isolate __zygote FD`.
-pub fn main(fd: Option<&std::ffi::OsStr>) -> ! {
-    let fd = fd
-        .and_then(|f| f.to_str())
-        .and_then(|f| f.parse::<RawFd>().ok());
-    match fd.map(sys::inherited_socket) {
-        Some(Ok(sock)) => serve(sock),
-        _ => {
-            eprintln!("cargo-isolate: {ARG} is started by `cargo isolate` itself");
-            std::process::exit(2)
-        }
+/// The zygote's entry point, `cargo-isolate __zygote`, its socket as stdin.
+pub fn main() -> ! {
+    use nix::sys::socket::{SockType, getsockopt, sockopt};
+    let stdin = io::stdin();
+    let sock = stdin.as_fd();
+    if !matches!(
+        getsockopt(&sock, sockopt::SockType),
+        Ok(SockType::SeqPacket)
+    ) {
+        eprintln!("cargo-isolate: {ARG} is started by `cargo isolate` itself");
+        std::process::exit(2)
     }
+    serve(sock)
 }
 
 /// Has the zygote clone an init as `req` says.
@@ -129,7 +130,7 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<SpawnedInit> {
     let mut reply = [0u8; 4];
     {
         let sock = sock.lock().unwrap_or_else(|e| e.into_inner());
-        sys::send_with_fds(&sock, &header, &fds).map_err(gone)?;
+        sys::send_with_fds(sock.as_fd(), &header, &fds).map_err(gone)?;
         let got = sys::retry_eintr(|| nix::unistd::read(sock.as_fd(), &mut reply))
             .map_err(|e| gone(e.into()))?;
         if got != reply.len() {
@@ -163,7 +164,7 @@ pub fn wall(filters: &super::seccomp::Filters) -> io::Result<()> {
     let request = serde_json::to_vec(&Request::Wall(filters.clone())).map_err(io::Error::other)?;
     let mut reply = [0u8; 4];
     let sock = sock.lock().unwrap_or_else(|e| e.into_inner());
-    sys::send_with_fds(&sock, &request, &[]).map_err(gone)?;
+    sys::send_with_fds(sock.as_fd(), &request, &[]).map_err(gone)?;
     let got = sys::retry_eintr(|| nix::unistd::read(sock.as_fd(), &mut reply))
         .map_err(|e| gone(e.into()))?;
     if got != reply.len() {
@@ -183,13 +184,13 @@ fn gone(e: io::Error) -> io::Error {
 }
 
 /// The zygote's loop; it ends when the runner closes its end.
-fn serve(sock: OwnedFd) -> ! {
+fn serve(sock: BorrowedFd<'_>) -> ! {
     // Out of the runner's session: a Ctrl-C at the terminal is the
     // runner's to handle. Should the runner die, the socket's end says so.
     let _ = nix::unistd::setsid();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let (len, fds) = match sys::recv_with_fds(&sock, &mut buf) {
+        let (len, fds) = match sys::recv_with_fds(sock, &mut buf) {
             Ok(Some(msg)) => msg,
             Ok(None) => std::process::exit(0),
             // A malformed request (only the runner can send one) is dropped
@@ -201,7 +202,7 @@ fn serve(sock: OwnedFd) -> ! {
             Some((Request::Wall(filters), _)) => put_up(&filters),
             None => -libc::EINVAL,
         };
-        if sys::send_with_fds(&sock, &reply.to_ne_bytes(), &[]).is_err() {
+        if sys::send_with_fds(sock, &reply.to_ne_bytes(), &[]).is_err() {
             std::process::exit(0);
         }
     }
@@ -229,15 +230,19 @@ fn put_up(filters: &super::seccomp::Filters) -> i32 {
 fn clone_init(header: &Header, mut fds: Vec<OwnedFd>) -> i32 {
     let cgroup = header.cgroup_dir.then(|| fds.pop()).flatten();
     let netns = header.netns.then(|| fds.pop()).flatten();
-    match sys::clone_sibling(header.namespaces, cgroup.as_ref().map(|f| f.as_raw_fd())) {
-        Ok(0) => become_init(header, netns, fds),
-        Ok(pid) => pid,
+    // `parse` checked the number.
+    let Ok(fds) = <[OwnedFd; INIT_FDS]>::try_from(fds) else {
+        return -libc::EINVAL;
+    };
+    match sys::clone_sibling(header.namespaces, cgroup.as_ref().map(|f| f.as_fd())) {
+        Ok(sys::Forked::Child) => become_init(header, netns, fds),
+        Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
     }
 }
 
 /// In the new init: finishes the clone's work, then runs the init.
-fn become_init(header: &Header, netns: Option<OwnedFd>, fds: Vec<OwnedFd>) -> ! {
+fn become_init(header: &Header, netns: Option<OwnedFd>, fds: [OwnedFd; INIT_FDS]) -> ! {
     let report = &fds[3];
     if header.user {
         // An unprivileged process may map its own uid in a namespace it
@@ -259,29 +264,25 @@ fn become_init(header: &Header, netns: Option<OwnedFd>, fds: Vec<OwnedFd>) -> ! 
     for procs in &header.cgroup_procs {
         or_fail(report, 3, std::fs::write(procs, "0"));
     }
-    if let Some(ns) = &netns {
-        let joined = nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET);
+    // Closed once joined: the namespace is this process's now.
+    if let Some(ns) = netns {
+        let joined = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET);
         or_fail(report, 6, joined.map_err(io::Error::from));
     }
-    let raw: [RawFd; INIT_FDS] = std::array::from_fn(|i| fds[i].as_raw_fd());
-    let installed = sys::install_init_fds(&raw);
-    // The old numbers were moved to 0..6 or closed with every other fd.
-    std::mem::forget((fds, netns));
-    let report = sys::report_channel();
-    or_fail(&report, 4, installed);
+    sys::start_init(fds, run_init)
+}
+
+/// The init proper, at its own fd numbers (see [`sys::InitFds`]).
+fn run_init(fds: sys::InitFds) -> ! {
     // The init must not outlive the runner, whose thread is its parent.
-    or_fail(&report, 5, sys::set_parent_death_signal());
-    // Fd 3 stays open: the init takes it again.
-    let _ = report.into_raw_fd();
-    super::init::main()
+    or_fail(&fds.report, 5, sys::set_parent_death_signal());
+    super::init::main(fds)
 }
 
 /// On failure, writes "E<step> <errno>" for the runner
 /// ([`sys::parse_child_failure`]) and exits.
 fn or_fail(report: &impl AsFd, step: u8, result: io::Result<()>) {
     if let Err(e) = result {
-        let line = format!("E{step} {}\n", e.raw_os_error().unwrap_or(libc::EIO));
-        let _ = nix::unistd::write(report, line.as_bytes());
-        sys::exit_now(127)
+        sys::child_failed(report, step, &e)
     }
 }
