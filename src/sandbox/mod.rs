@@ -178,6 +178,24 @@ pub fn execute(req: &Request<'_>) -> Result<Execution, SandboxError> {
 /// Runs one sandbox until its test has ended and its init has reported;
 /// the init's own exit is left to the [`Teardown`].
 pub fn execute_until_report(req: &Request<'_>) -> Result<(Execution, Teardown), SandboxError> {
+    let (teardown, pidfd, ends) = spawn_init(req)?;
+    let mut watch = Watch::new(req, ends);
+    watch.until_reported(req, &pidfd)?;
+    watch.finish(req, teardown, &pidfd)
+}
+
+/// The runner's ends of a new sandbox's pipes.
+struct Ends {
+    report: OwnedFd,
+    gate: UnixStream,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    spawned: Instant,
+}
+
+/// Asks the zygote for the sandbox's init, handing it the child's ends of
+/// its stdio, report channel, spec and start gate.
+fn spawn_init(req: &Request<'_>) -> Result<(Teardown, OwnedFd, Ends), SandboxError> {
     // The spec, then the test's environment after a NUL (which JSON never
     // holds), one `KEY=VALUE` per NUL-terminated string.
     let mut spec_json = serde_json::to_vec(req.spec).map_err(|e| SandboxError::Io {
@@ -197,10 +215,6 @@ pub fn execute_until_report(req: &Request<'_>) -> Result<(Execution, Teardown), 
         .write(true)
         .open("/dev/null")
         .map_err(io_err("open /dev/null"))?;
-    let (limit, echo) = match req.output {
-        Output::Capture { limit, echo } => (limit, echo),
-        Output::Inherit => (0, false),
-    };
     let (out_pipes, stdout_fd, stderr_fd) = match req.output {
         Output::Capture { .. } => {
             let (or, ow) = sys::pipe_cloexec().map_err(io_err("create a pipe"))?;
@@ -233,164 +247,270 @@ pub fn execute_until_report(req: &Request<'_>) -> Result<(Execution, Teardown), 
         .map_err(io_err("keep the sandbox's pidfd"))?;
     // From here on, every way out kills and reaps the init (Teardown's
     // drop), unless it has reported and is on its way out.
-    let mut teardown = Teardown {
+    let teardown = Teardown {
         init: Some(child),
         reported: false,
     };
     drop((report_w, gate_w, spec_fd, devnull));
-    let (mut stdout, mut stderr) = (Captured::default(), Captured::default());
-    let (out_r, err_r) = match out_pipes {
+    let (stdout, stderr) = match out_pipes {
         Some((or, ow, er, ew)) => {
             drop((ow, ew));
             (Some(or), Some(er))
         }
         None => (None, None),
     };
-    let mut gate = Some(gate_r);
-    // The test's clock (and its timeout) starts at the go; until then the
-    // timeout bounds the sandbox's setup.
-    let mut started: Option<Instant> = None;
-    let mut timed_out = false;
-    let mut cancelled = false;
-    let mut out_open = out_r.is_some();
-    let mut err_open = err_r.is_some();
-    let mut report = Vec::new();
-    let mut report_open = true;
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut echoed_out, mut echoed_err) = (0u64, 0u64);
-    loop {
-        let wait = match req.timeout {
-            Some(t) => {
-                let left =
-                    (started.unwrap_or(spawned) + t).saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    timed_out = true;
-                    break;
-                }
-                PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
-                    .unwrap_or(PollTimeout::MAX)
-            }
-            None => PollTimeout::NONE,
-        };
-        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        let out_idx = watch(
-            &mut fds,
-            out_r.as_ref().filter(|_| out_open).map(|f| f.as_fd()),
-        );
-        let err_idx = watch(
-            &mut fds,
-            err_r.as_ref().filter(|_| err_open).map(|f| f.as_fd()),
-        );
-        let cancel_idx = watch(&mut fds, req.cancel);
-        let gate_idx = watch(&mut fds, gate.as_ref().map(|g| g.as_fd()));
-        let report_idx = watch(&mut fds, Some(report_r.as_fd()).filter(|_| report_open));
-        match poll(&mut fds, wait) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(io_err("poll the sandbox")(e.into())),
-        }
-        let ready = |i: Option<usize>| {
-            i.and_then(|i| fds[i].revents())
-                .is_some_and(|r| !r.is_empty())
-        };
-        let (o, e, c, g, r, exited) = (
-            ready(out_idx),
-            ready(err_idx),
-            ready(cancel_idx),
-            ready(gate_idx),
-            ready(report_idx),
-            ready(Some(0)),
-        );
-        drop(fds);
-        if o {
-            out_open = read_some(out_r.as_ref().unwrap(), &mut buf, &mut stdout, limit);
-            if echo {
-                echo_new(&mut std::io::stdout(), &stdout, &mut echoed_out);
-            }
-        }
-        if e {
-            err_open = read_some(err_r.as_ref().unwrap(), &mut buf, &mut stderr, limit);
-            if echo {
-                echo_new(&mut std::io::stderr(), &stderr, &mut echoed_err);
-            }
-        }
-        if r {
-            report_open = read_report_some(&report_r, &mut report);
-        }
-        if c {
-            cancelled = true;
-            break;
-        }
-        if g && let Some(sock) = gate.take() {
-            if !matches!(read_byte(&sock), Some(b'r')) {
-                // The init failed before it was ready: its report says why.
-                continue;
-            }
-            if let Some(gate) = req.gate
-                && !gate.admit(&|| is_readable(req.cancel))
-            {
-                cancelled = true;
-                break;
-            }
-            // A failed write means the init is gone; its exit shows next.
-            let _ = (&sock).write_all(b"g");
-            started = Some(Instant::now());
-            if let Some(on_start) = req.on_start {
-                on_start();
-            }
-        }
-        if !report_open && !out_open && !err_open {
-            // The test's processes are gone and the init has reported:
-            // its namespaces' teardown need not hold up the next test.
-            break;
-        }
-        if exited {
-            // The init is gone, and with it the whole namespace: whatever is
-            // still buffered in the pipes is all there will be.
-            break;
-        }
-    }
-    if let Some(gate) = req.gate {
-        gate.test_ended();
-    }
-    if timed_out || cancelled {
-        sys::pidfd_kill(&pidfd).map_err(io_err("kill the sandbox"))?;
-        if let Some(leaf) = req.cgroup {
-            leaf.kill_all();
-        }
-    }
-    let elapsed = started.unwrap_or(spawned).elapsed();
-    // With its report in, the init's exit status tells nothing more: the
-    // init tears its namespaces down (a millisecond or two) while the
-    // caller goes on, and the Teardown reaps it.
-    let reported = !report_open && !report.is_empty() && !timed_out && !cancelled;
-    teardown.reported = reported;
-    let reaped = match reported {
-        true => 0,
-        false => teardown.reap()?,
-    };
-    drain(out_r.as_ref(), &mut out_open, &mut buf, &mut stdout, limit);
-    drain(err_r.as_ref(), &mut err_open, &mut buf, &mut stderr, limit);
-    while report_open && read_report_some(&report_r, &mut report) {}
-    if echo {
-        echo_new(&mut std::io::stdout(), &stdout, &mut echoed_out);
-        echo_new(&mut std::io::stderr(), &stderr, &mut echoed_err);
-    }
-    stdout.trim(limit);
-    stderr.trim(limit);
-
-    let end = read_report(&report, reaped);
-    let cgroup = req.cgroup.map(|l| l.stats()).unwrap_or_default();
-    let execution = Execution {
-        end,
-        timed_out,
-        cancelled,
+    let ends = Ends {
+        report: report_r,
+        gate: gate_r,
         stdout,
         stderr,
-        cgroup,
-        elapsed,
+        spawned,
     };
-    Ok((execution, teardown))
+    Ok((teardown, pidfd, ends))
+}
+
+/// What the runner reads of one sandbox while its test runs.
+struct Watch {
+    report_r: OwnedFd,
+    out_r: Option<OwnedFd>,
+    err_r: Option<OwnedFd>,
+    /// Until the go is given.
+    gate: Option<UnixStream>,
+    spawned: Instant,
+    /// The test's clock (and its timeout) starts at the go; until then the
+    /// timeout bounds the sandbox's setup.
+    started: Option<Instant>,
+    timed_out: bool,
+    cancelled: bool,
+    out_open: bool,
+    err_open: bool,
+    report: Vec<u8>,
+    report_open: bool,
+    buf: Vec<u8>,
+    stdout: Captured,
+    stderr: Captured,
+    /// How much of each stream went to the terminal (--no-capture).
+    echoed: (u64, u64),
+    limit: usize,
+    echo: bool,
+}
+
+impl Watch {
+    fn new(req: &Request<'_>, ends: Ends) -> Watch {
+        let (limit, echo) = match req.output {
+            Output::Capture { limit, echo } => (limit, echo),
+            Output::Inherit => (0, false),
+        };
+        Watch {
+            out_open: ends.stdout.is_some(),
+            err_open: ends.stderr.is_some(),
+            report_r: ends.report,
+            out_r: ends.stdout,
+            err_r: ends.stderr,
+            gate: Some(ends.gate),
+            spawned: ends.spawned,
+            started: None,
+            timed_out: false,
+            cancelled: false,
+            report: Vec::new(),
+            report_open: true,
+            buf: vec![0u8; 64 * 1024],
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+            echoed: (0, 0),
+            limit,
+            echo,
+        }
+    }
+
+    /// How long the next poll may wait: until the timeout, if any.
+    fn wait(&mut self, req: &Request<'_>) -> Option<PollTimeout> {
+        let Some(t) = req.timeout else {
+            return Some(PollTimeout::NONE);
+        };
+        let left =
+            (self.started.unwrap_or(self.spawned) + t).saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            self.timed_out = true;
+            return None;
+        }
+        Some(
+            PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
+                .unwrap_or(PollTimeout::MAX),
+        )
+    }
+
+    /// Reads output and the report, and gives the go when the gate admits
+    /// the test, until the test has ended and reported, the init is gone,
+    /// the timeout passed or a signal came.
+    fn until_reported(&mut self, req: &Request<'_>, pidfd: &OwnedFd) -> Result<(), SandboxError> {
+        while let Some(wait) = self.wait(req) {
+            let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            let out_idx = watch(
+                &mut fds,
+                self.out_r
+                    .as_ref()
+                    .filter(|_| self.out_open)
+                    .map(|f| f.as_fd()),
+            );
+            let err_idx = watch(
+                &mut fds,
+                self.err_r
+                    .as_ref()
+                    .filter(|_| self.err_open)
+                    .map(|f| f.as_fd()),
+            );
+            let cancel_idx = watch(&mut fds, req.cancel);
+            let gate_idx = watch(&mut fds, self.gate.as_ref().map(|g| g.as_fd()));
+            let report_idx = watch(
+                &mut fds,
+                Some(self.report_r.as_fd()).filter(|_| self.report_open),
+            );
+            match poll(&mut fds, wait) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(io_err("poll the sandbox")(e.into())),
+            }
+            let ready = |i: Option<usize>| {
+                i.and_then(|i| fds[i].revents())
+                    .is_some_and(|r| !r.is_empty())
+            };
+            let (o, e, c, g, r, exited) = (
+                ready(out_idx),
+                ready(err_idx),
+                ready(cancel_idx),
+                ready(gate_idx),
+                ready(report_idx),
+                ready(Some(0)),
+            );
+            drop(fds);
+            self.read_ready(o, e, r);
+            if c {
+                self.cancelled = true;
+                break;
+            }
+            if g && !self.at_the_gate(req) {
+                self.cancelled = true;
+                break;
+            }
+            if !self.report_open && !self.out_open && !self.err_open {
+                // The test's processes are gone and the init has reported:
+                // its namespaces' teardown need not hold up the next test.
+                break;
+            }
+            if exited {
+                // The init is gone, and with it the whole namespace: what
+                // is still buffered in the pipes is all there will be.
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_ready(&mut self, out: bool, err: bool, report: bool) {
+        if out && let Some(fd) = &self.out_r {
+            self.out_open = read_some(fd, &mut self.buf, &mut self.stdout, self.limit);
+            if self.echo {
+                echo_new(&mut std::io::stdout(), &self.stdout, &mut self.echoed.0);
+            }
+        }
+        if err && let Some(fd) = &self.err_r {
+            self.err_open = read_some(fd, &mut self.buf, &mut self.stderr, self.limit);
+            if self.echo {
+                echo_new(&mut std::io::stderr(), &self.stderr, &mut self.echoed.1);
+            }
+        }
+        if report {
+            self.report_open = read_report_some(&self.report_r, &mut self.report);
+        }
+    }
+
+    /// The init is ready (or failed): the go once the gate admits the
+    /// test. False: a signal came while waiting for a slot.
+    fn at_the_gate(&mut self, req: &Request<'_>) -> bool {
+        let Some(sock) = self.gate.take() else {
+            return true;
+        };
+        if !matches!(read_byte(&sock), Some(b'r')) {
+            // The init failed before it was ready: its report says why.
+            return true;
+        }
+        if let Some(gate) = req.gate
+            && !gate.admit(&|| is_readable(req.cancel))
+        {
+            return false;
+        }
+        // A failed write means the init is gone; its exit shows next.
+        let _ = (&sock).write_all(b"g");
+        self.started = Some(Instant::now());
+        if let Some(on_start) = req.on_start {
+            on_start();
+        }
+        true
+    }
+
+    /// Kills what a timeout or a signal cut short, reads what is left and
+    /// gives the execution; the init's exit is the Teardown's unless it
+    /// did not report.
+    fn finish(
+        mut self,
+        req: &Request<'_>,
+        mut teardown: Teardown,
+        pidfd: &OwnedFd,
+    ) -> Result<(Execution, Teardown), SandboxError> {
+        if let Some(gate) = req.gate {
+            gate.test_ended();
+        }
+        if self.timed_out || self.cancelled {
+            sys::pidfd_kill(pidfd).map_err(io_err("kill the sandbox"))?;
+            if let Some(leaf) = req.cgroup {
+                leaf.kill_all();
+            }
+        }
+        let elapsed = self.started.unwrap_or(self.spawned).elapsed();
+        // With its report in, the init's exit status tells nothing more:
+        // the init tears its namespaces down (a millisecond or two) while
+        // the caller goes on, and the Teardown reaps it.
+        let reported =
+            !self.report_open && !self.report.is_empty() && !self.timed_out && !self.cancelled;
+        teardown.reported = reported;
+        let reaped = match reported {
+            true => 0,
+            false => teardown.reap()?,
+        };
+        let limit = self.limit;
+        drain(
+            self.out_r.as_ref(),
+            &mut self.out_open,
+            &mut self.buf,
+            &mut self.stdout,
+            limit,
+        );
+        drain(
+            self.err_r.as_ref(),
+            &mut self.err_open,
+            &mut self.buf,
+            &mut self.stderr,
+            limit,
+        );
+        while self.report_open && read_report_some(&self.report_r, &mut self.report) {}
+        if self.echo {
+            echo_new(&mut std::io::stdout(), &self.stdout, &mut self.echoed.0);
+            echo_new(&mut std::io::stderr(), &self.stderr, &mut self.echoed.1);
+        }
+        self.stdout.trim(limit);
+        self.stderr.trim(limit);
+        let execution = Execution {
+            end: read_report(&self.report, reaped),
+            timed_out: self.timed_out,
+            cancelled: self.cancelled,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            cgroup: req.cgroup.map(|l| l.stats()).unwrap_or_default(),
+            elapsed,
+        };
+        Ok((execution, teardown))
+    }
 }
 
 /// A sandbox's init that may still be tearing its namespaces down. Dropping
