@@ -485,7 +485,10 @@ fn explicit_test_settings(args: &TestArgs, explicit: &Explicit) -> TestSettings 
 /// The configuration file of the workspace being tested (or
 /// --config-file), resolved for --profile. An archive's own file may only
 /// select tests and set limits and budgets, unless the user trusts it.
+/// The run id first: without randomness the run stops here, before
+/// anything is made.
 fn load_config(args: &TestArgs, archive: Option<&archive::Opened>) -> Result<Config, Error> {
+    testenv::try_run_id()?;
     let root = match archive {
         Some(a) => Some(a.workspace_root.clone()),
         None => workspace_root(args.cargo.manifest_path.as_deref()),
