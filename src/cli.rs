@@ -725,7 +725,6 @@ pub enum RunIgnored {
 // lowercase fragment saying what is wrong and what would work. None of them
 // may panic, whatever the input.
 
-const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
 
 /// The smallest `--memory-max`.
@@ -745,55 +744,37 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(31_557_600);
 /// The kernel's limit on a hostname (HOST_NAME_MAX).
 pub const MAX_HOSTNAME_LEN: usize = 64;
 
-const SIZE_HINT: &str = "expected a number of bytes with an optional K, M, G or T, e.g. 256M";
+const SIZE_HINT: &str = "expected a number of bytes with an optional unit K, M, G, T, P or E (powers of 1024), e.g. 256M or 1.5G";
 
-/// "256M", "1G", "512k", "1.5G", "64MiB", "1048576" (bytes; K/M/G/T are
-/// powers of 1024). Zero is allowed here; the flags' parsers set minimums.
+/// "256M", "1G", "512k", "1.5G", "64MiB", "64mb", "5 GiB", "1048576": bytes,
+/// every unit a power of 1024 with or without "B" or "iB", in any case (as
+/// cgroups and tmpfs count). Zero is allowed here; the flags' parsers set
+/// minimums. The parse-size crate does the arithmetic: decimal fractions
+/// exactly (no float rounding), an overflow is an error, never a wrap.
 fn parse_bytes(s: &str) -> Result<u64, String> {
+    const SIZES: parse_size::Config = parse_size::Config::new().with_binary();
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let unit = unit.trim().to_ascii_uppercase();
-    let prefix = unit
-        .strip_suffix("IB")
-        .or_else(|| unit.strip_suffix('B'))
-        .unwrap_or(&unit);
-    let mult: u64 = match prefix {
-        "" => 1,
-        "K" => KIB,
-        "M" => MIB,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ if num.is_empty() => return Err(SIZE_HINT.to_string()),
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?}: use K, M, G or T, e.g. 256M"
-            ));
+    SIZES.parse_size(t).map_err(|e| match e {
+        parse_size::Error::PosOverflow => {
+            "too large: must be less than 2^64 bytes (16777216T)".to_string()
         }
-    };
-    if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-        return Err(SIZE_HINT.to_string());
-    }
-    let too_large = || "too large: must be less than 2^64 bytes (16777216T)".to_string();
-    match num.split_once('.') {
-        None => num
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(mult))
-            .ok_or_else(too_large),
-        Some(_) => {
-            let n: f64 = num.parse().map_err(|_| SIZE_HINT.to_string())?;
-            let bytes = n * mult as f64;
-            // 2^64 as f64 is exactly u64::MAX + 1.
-            if bytes.is_finite() && bytes < u64::MAX as f64 {
-                Ok(bytes as u64)
-            } else {
-                Err(too_large())
+        _ => match unknown_unit(t) {
+            Some(unit) => {
+                format!("unknown unit {unit:?}: use K, M, G, T, P or E (powers of 1024), e.g. 256M")
             }
-        }
-    }
+            None => SIZE_HINT.to_string(),
+        },
+    })
+}
+
+/// The letters after a plain number, when a size was refused: they are
+/// what is wrong ("5X", "5BB", "5 GiBs").
+fn unknown_unit(t: &str) -> Option<&str> {
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim();
+    let number = !num.is_empty() && num != "." && num.matches('.').count() <= 1;
+    (number && !unit.is_empty() && unit.chars().all(char::is_alphabetic)).then_some(unit)
 }
 
 /// A size of at least one byte (`--output-limit`).
@@ -1108,7 +1089,10 @@ mod tests {
         assert!(parse_size("0.1").is_err());
         assert!(parse_size("1.2.3M").is_err());
         assert!(parse_size(".M").is_err());
-        assert!(parse_size("1e30").unwrap_err().contains("unknown unit"));
+        // Scientific notation is a number (parse-size's); too large is said.
+        assert_eq!(parse_size("1e3"), Ok(1000));
+        assert!(parse_size("1e30").unwrap_err().contains("too large"));
+        assert!(parse_size("16E").unwrap_err().contains("too large"));
         assert!(
             parse_size("18446744073709551616")
                 .unwrap_err()
@@ -1120,6 +1104,53 @@ mod tests {
                 .unwrap_err()
                 .contains("too large")
         );
+    }
+
+    /// What the README and users' configurations rely on, kept when
+    /// parse-size took over the arithmetic: every suffix a power of 1024,
+    /// any case, "B"/"iB" optional, blanks around, fractions; and errors
+    /// that say what would work.
+    #[test]
+    fn sizes_keep_their_syntax_and_say_what_works() {
+        for (text, bytes) in [
+            ("64MiB", 64 << 20),
+            ("64mib", 64 << 20),
+            ("64MB", 64 << 20),
+            ("64mb", 64 << 20),
+            ("64m", 64 << 20),
+            ("64 M", 64 << 20),
+            (" 5 GiB ", 5 << 30),
+            ("1KB", 1024),
+            ("1kib", 1024),
+            ("2ki", 2048),
+            ("1.5G", 3 << 29),
+            ("0.5k", 512),
+            ("1T", 1 << 40),
+            ("1P", 1 << 50),
+            ("2E", 2 << 60),
+            ("4096b", 4096),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        // Fractions exact and rounded to the nearest byte (through f64
+        // and truncated, 2^53 + 1 lost its 1 and 0.6 was 0 bytes).
+        assert_eq!(parse_size("0.1G"), Ok(107_374_182));
+        assert_eq!(parse_size("9007199254740993.0"), Ok(9_007_199_254_740_993));
+        assert_eq!(parse_size("0.6"), Ok(1));
+        assert_eq!(parse_memory_max("8M"), Ok(8 << 20));
+        for (text, says) in [
+            ("lots", "e.g. 256M"),
+            ("", "e.g. 256M"),
+            ("-5M", "e.g. 256M"),
+            ("5X", "unknown unit \"X\""),
+            ("5 GiBs", "unknown unit \"GiBs\""),
+            ("5BB", "unknown unit \"BB\""),
+            ("١٢M", "e.g. 256M"),
+            ("20000000000000000000", "too large"),
+        ] {
+            let e = parse_size(text).unwrap_err();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         Error::Usage("no program given: cargo isolate run -- PROGRAM ARGS".into())
     })?;
     let program = resolve_program(program)?;
+    // Without randomness there is no run id: stop before anything is made.
+    crate::testenv::try_run_id()?;
     let cwd = std::env::current_dir()
         .map_err(|e| Error::setup(format!("cannot read the current directory: {e}")))?;
     let host = host::prepare(&args.sandbox, Isolation::PerTest, None, false)?;

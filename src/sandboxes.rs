@@ -57,7 +57,7 @@ impl Variant {
         extra.extend(
             s.ro_bind
                 .iter()
-                .filter_map(|p| std::fs::canonicalize(p).ok()),
+                .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         );
         Variant {
             isolation: s.isolation.unwrap_or(self.isolation),

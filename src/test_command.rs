@@ -870,42 +870,11 @@ fn explicit_test_settings(args: &TestArgs, explicit: &Explicit) -> TestSettings 
     }
 }
 
-/// The configuration file of the workspace being tested (or
-/// --config-file), resolved for --profile. An archive's own file may only
-/// select tests and set limits and budgets, unless the user trusts it.
+/// The configuration of this run (see `config::load_for`). The run id
+/// first: without randomness the run stops here, before anything is made.
 fn load_config(args: &TestArgs, archive: Option<&archive::Opened>) -> Result<Config, Error> {
-    let root = match archive {
-        Some(a) => Some(a.workspace_root.clone()),
-        None => workspace_root(args.cargo.manifest_path.as_deref()),
-    };
-    if let Some(a) = archive
-        && args.config_file.is_none()
-        && !args.trust_archive_config
-    {
-        crate::config::check_archive_config(&a.workspace_root)
-            .map_err(|e| Error::Usage(e.to_string()))?;
-    }
-    Config::load(
-        args.config_file.as_deref(),
-        root.as_deref(),
-        args.profile.as_deref(),
-    )
-    .map_err(|e| Error::Usage(e.to_string()))
-}
-
-/// `cargo locate-project --workspace`: where `.config/isolate.toml` lives.
-fn workspace_root(manifest: Option<&Path>) -> Option<PathBuf> {
-    let mut cmd = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
-    cmd.args(["locate-project", "--workspace", "--message-format", "plain"]);
-    if let Some(m) = manifest {
-        cmd.arg("--manifest-path").arg(m);
-    }
-    let out = cmd.stderr(std::process::Stdio::null()).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    manifest.parent().map(Path::to_path_buf)
+    testenv::try_run_id()?;
+    crate::config::load_for(args, archive.map(|a| a.workspace_root.as_path()))
 }
 
 /// Network faults need the test's own network namespace, and a kernel

@@ -57,33 +57,66 @@ pub fn base_env(args: &SandboxArgs) -> EnvVars {
     env
 }
 
-/// This run's id: a random (version 4) UUID, made once.
+/// This run's id: a random (version 4) UUID, made once. Call
+/// [`try_run_id`] first, where a failure can stop the run cleanly: this
+/// one can only end the process (exit 96) when no randomness can be had,
+/// since a fixed id would be a guessable GitHub stop-commands token.
 pub fn run_id() -> &'static str {
+    try_run_id().unwrap_or_else(|e| no_randomness(&e))
+}
+
+/// This run's id, made on the first call from the kernel's CSPRNG; an
+/// error when the kernel gives none.
+pub fn try_run_id() -> Result<&'static str, NoRandomness> {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(random_uuid)
-}
-
-/// A fresh random (version 4) UUID.
-pub fn random_uuid() -> String {
-    let mut b = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    if let Some(id) = ID.get() {
+        return Ok(id);
     }
-    uuid_v4(b)
+    let id = try_random_uuid()?;
+    Ok(ID.get_or_init(|| id))
 }
 
-fn uuid_v4(mut b: [u8; 16]) -> String {
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+/// A fresh random (version 4) UUID; ends the process (exit 96) when no
+/// randomness can be had, as [`run_id`] does.
+pub fn random_uuid() -> String {
+    try_random_uuid().unwrap_or_else(|e| no_randomness(&e))
+}
+
+/// A fresh random (version 4) UUID from getrandom(2) (or /dev/urandom
+/// where the kernel lacks the call), never a fixed value.
+pub fn try_random_uuid() -> Result<String, NoRandomness> {
+    uuid_from(getrandom::fill)
+}
+
+/// The kernel gave no random bytes.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot get random bytes from the kernel (getrandom(2), then /dev/urandom): {0}; the run id and GitHub's stop-commands token must be unguessable, so the run cannot go on: allow the getrandom system call (a seccomp profile) or provide /dev/urandom"
+)]
+pub struct NoRandomness(getrandom::Error);
+
+impl From<NoRandomness> for crate::error::Error {
+    fn from(e: NoRandomness) -> Self {
+        crate::error::Error::setup(e.to_string())
+    }
+}
+
+fn uuid_from(
+    fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
+) -> Result<String, NoRandomness> {
+    let mut bytes = [0u8; 16];
+    fill(&mut bytes).map_err(NoRandomness)?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string())
+}
+
+/// The last resort of callers that cannot return an error: say why and
+/// exit as a setup error, never go on with a guessable id.
+fn no_randomness(e: &NoRandomness) -> ! {
+    eprintln!("error: {e}");
+    std::process::exit(crate::error::EXIT_SETUP.into())
 }
 
 /// `--env KEY=VALUE` sets, `--env KEY` passes the host's value through;
@@ -199,9 +232,32 @@ mod tests {
 
     #[test]
     fn run_ids_are_v4_uuids() {
-        let id = uuid_v4([0xff; 16]);
+        let id = uuid_from(|b| {
+            b.fill(0xff);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        let id = uuid_from(|b| {
+            b.fill(0);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(id, "00000000-0000-4000-8000-000000000000");
         assert_eq!(run_id().len(), 36);
         assert_eq!(run_id(), run_id(), "one id per run");
+        assert_eq!(try_run_id().unwrap(), run_id());
+        assert_ne!(try_random_uuid().unwrap(), try_random_uuid().unwrap());
+    }
+
+    /// No randomness is an error that says what to do, never a fixed id.
+    #[test]
+    fn no_randomness_is_an_error_not_a_fixed_id() {
+        let e = uuid_from(|_| Err(getrandom::Error::UNSUPPORTED)).unwrap_err();
+        let message = e.to_string();
+        assert!(message.contains("getrandom"), "{message}");
+        assert!(message.contains("/dev/urandom"), "{message}");
+        let e: crate::error::Error = e.into();
+        assert_eq!(e.exit_code(), crate::error::EXIT_SETUP);
     }
 }

@@ -1067,6 +1067,7 @@ mod archives;
 mod boundary;
 mod budgets;
 mod ci_docs;
+mod config_file;
 mod conventions;
 mod flaky;
 mod house;
