@@ -1,6 +1,10 @@
 //! The command line: `cargo isolate test|run|report|archive`.
 
+use crate::budget::parse_percent;
+use crate::settings::check::{self as c, Check};
+use crate::settings::{Append, Merge, PortsToml, Slot, Text, quoted, settings, show};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,8 +36,11 @@ pub enum Command {
     Archive(Box<ArchiveArgs>),
 }
 
+settings! {
+/// The flags of `cargo isolate test`; those with `=>` are settings too
+/// (see `crate::settings`).
 #[derive(Debug, Args, Clone)]
-pub struct TestArgs {
+pub struct TestArgs in test_args {
     /// Run only tests whose name contains one of these strings.
     #[arg(value_name = "TESTNAME")]
     pub filters: Vec<String>,
@@ -49,7 +56,11 @@ pub struct TestArgs {
     pub skip: Vec<String>,
     /// Which ignored tests to run.
     #[arg(long, value_enum, default_value_t = RunIgnored::Default, help_heading = "Test selection")]
-    pub run_ignored: RunIgnored,
+    pub run_ignored: RunIgnored => run(RunIgnored) {
+        file: String, check: c::choice(),
+        archive: true,
+        replay: show::name,
+    },
     /// Run only tests matching this filterset expression, as nextest's -E
     /// (repeatable: any of them), e.g. 'package(app) & not test(/slow/)'.
     #[arg(
@@ -59,6 +70,12 @@ pub struct TestArgs {
         help_heading = "Test selection"
     )]
     pub filtersets: Vec<String>,
+    /// The -E used when the command line gives none (nextest's key).
+    #[arg(skip)]
+    pub default_filter: Option<String> => run(String) {
+        file: String, check: c::filter(),
+        archive: true,
+    },
 
     /// Run the tests of this archive (`cargo isolate archive`) instead of
     /// building: no cargo, no sources needed.
@@ -122,22 +139,94 @@ pub struct TestArgs {
     /// What a test over its memory, time or CPU budget does to the run:
     /// fail it (exit 100) or only warn.
     #[arg(long, value_enum, value_name = "MODE", help_heading = "Budgets")]
-    pub budgets: Option<BudgetMode>,
+    pub budgets: Option<BudgetMode> => run(BudgetMode) {
+        file: String, check: c::choice(),
+        archive: true,
+    },
     /// Compare each test's figures with this earlier report: tests that
     /// grew past the profile's thresholds fail as regressions.
     #[arg(long, value_name = "OLD.json", help_heading = "Budgets")]
-    pub baseline: Option<PathBuf>,
+    pub baseline: Option<PathBuf> => run(PathBuf) { file: String, check: c::path(), },
+    /// The peak memory a test should stay under: soft, judged after the
+    /// test ends (nothing is killed); a test over it is over budget, which
+    /// fails the run or warns (see --budgets).
+    #[arg(skip)]
+    pub memory_budget: Option<u64> => test(u64) {
+        file: String, check: c::text(parse_size),
+        archive: true,
+    },
+    /// The wall time a test should stay under, judged as memory-budget.
+    #[arg(skip)]
+    pub time_budget: Option<Duration> => test(Duration) {
+        file: String, check: c::text(parse_duration),
+        archive: true,
+    },
+    /// The CPU time a test should stay under, judged as memory-budget.
+    #[arg(skip)]
+    pub cpu_budget: Option<Duration> => test(Duration) {
+        file: String, check: c::text(parse_duration),
+        archive: true,
+    },
+    /// With --baseline: a test whose peak memory grew by more than this
+    /// share (e.g. 10%) regressed [default: 10%].
+    #[arg(skip)]
+    pub max_memory_regression: Option<f64> => run(f64) {
+        file: String, check: c::text(parse_percent),
+        archive: true,
+    },
+    /// With --baseline: a test whose wall time grew by more than this
+    /// share regressed; wall time is compared only when this or its floor
+    /// is set [default then: 10%].
+    #[arg(skip)]
+    pub max_time_regression: Option<f64> => run(f64) {
+        file: String, check: c::text(parse_percent),
+        archive: true,
+    },
+    /// With --baseline: a test whose CPU time grew by more than this
+    /// share regressed [default: 20%].
+    #[arg(skip)]
+    pub max_cpu_regression: Option<f64> => run(f64) {
+        file: String, check: c::text(parse_percent),
+        archive: true,
+    },
+    /// Growth of peak memory under this size is never a regression
+    /// [default: 1M].
+    #[arg(skip)]
+    pub memory_regression_floor: Option<f64> => run(f64) {
+        file: String, check: c::text(|s| parse_size(s).map(|b| b as f64)),
+        archive: true,
+    },
+    /// Growth of wall time under this duration is never a regression
+    /// [default: 50ms].
+    #[arg(skip)]
+    pub time_regression_floor: Option<f64> => run(f64) {
+        file: String, check: c::text(parse_millis),
+        archive: true,
+    },
+    /// Growth of CPU time under this duration is never a regression
+    /// [default: 50ms].
+    #[arg(skip)]
+    pub cpu_regression_floor: Option<f64> => run(f64) {
+        file: String, check: c::text(parse_millis),
+        archive: true,
+    },
 
     #[command(flatten)]
-    pub sandbox: SandboxArgs,
+    pub sandbox: SandboxArgs => nested(SandboxArgs) {},
 
     /// One sandbox per test, per test binary, or none (limits still apply).
     #[arg(long, value_enum, default_value_t = Isolation::PerTest, help_heading = "Sandbox")]
-    pub isolation: Isolation,
+    pub isolation: Isolation => test(Isolation) {
+        file: String, check: isolation_in_file(),
+        replay: show::name,
+    },
     /// Mount the package and target dirs read-only instead of through a
     /// private writable overlay.
     #[arg(long, help_heading = "Sandbox")]
-    pub read_only_source: bool,
+    pub read_only_source: bool => test(bool) {
+        file: bool, check: c::flag(),
+        replay: show::flag,
+    },
 
     /// Give each worker one network namespace that the tests it runs reuse in
     /// turn, instead of a fresh one per test: faster (making and destroying a
@@ -145,7 +234,7 @@ pub struct TestArgs {
     /// what an earlier one left in the network stack (sockets in TIME_WAIT,
     /// sysctls). Root only.
     #[arg(long, help_heading = "Sandbox")]
-    pub reuse_netns: bool,
+    pub reuse_netns: bool => run(bool) { file: bool, check: c::flag(), },
 
     /// Print the tests that would run (one id a line) and exit; listing runs
     /// in sandboxes, as in a run.
@@ -154,43 +243,70 @@ pub struct TestArgs {
 
     /// Sandboxes at once [default: number of CPUs].
     #[arg(short = 'j', long, visible_alias = "test-threads", value_name = "N", value_parser = parse_jobs, help_heading = "Running")]
-    pub jobs: Option<usize>,
+    pub jobs: Option<usize> => run(usize) { file: i64, check: c::whole(1, usize::MAX as u64), },
     /// Run a test that did not pass again, up to N times, each time in a
     /// fresh sandbox; one that then passes is reported flaky, with every
     /// attempt kept.
     #[arg(long, value_name = "N", help_heading = "Flaky tests")]
-    pub retries: Option<u32>,
+    pub retries: Option<u32> => test(u32) {
+        file: i64, check: c::whole(0, u32::MAX.into()),
+        archive: true,
+    },
     /// Fail the run (exit 100) when a test was flaky; by default a test
     /// that passed on a retry passes.
     #[arg(long, help_heading = "Flaky tests")]
-    pub flaky_fails: bool,
+    pub flaky_fails: bool => run(bool) {
+        file: bool, check: c::flag(),
+        archive: true,
+    },
     /// Run the selected tests N times each, -j at a time, each run in a
     /// fresh sandbox, and report per test its runs, failures, pass rate and
     /// the spread of time and memory.
     #[arg(long, visible_alias = "repeat", value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Flaky tests")]
-    pub stress_count: Option<u32>,
+    pub stress_count: Option<u32> => run(u32) {
+        file: i64, check: c::whole(1, u32::MAX.into()),
+        group: "stress",
+        alias: "repeat",
+        archive: true,
+    },
     /// Run the selected tests over and over until this much time has
     /// passed (e.g. 10m); with --fail-fast, until the first failure.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Flaky tests")]
-    pub stress_duration: Option<Duration>,
+    pub stress_duration: Option<Duration> => run(Duration) {
+        file: String, check: c::text(parse_duration),
+        group: "stress",
+        archive: true,
+    },
     /// Shuffle the order tests start in with this seed (printed, and in
     /// each replay command), given to each test as CARGO_ISOLATE_SEED and,
     /// with --isolation per-binary, as libtest's --shuffle-seed.
     #[arg(long, value_name = "N", help_heading = "Flaky tests")]
-    pub seed: Option<u64>,
+    pub seed: Option<u64> => cli(u64) { replay: show::plain, },
     /// Stop at the first test that does not pass (--max-fail 1).
     #[arg(long, overrides_with_all = ["no_fail_fast", "max_fail"], help_heading = "Running")]
-    pub fail_fast: bool,
+    pub fail_fast: bool => run(bool) {
+        file: bool, check: c::flag(),
+        group: "fail",
+        archive: true,
+    },
     /// Run every test whatever fails (the default).
     #[arg(long, overrides_with_all = ["fail_fast", "max_fail"], help_heading = "Running")]
-    pub no_fail_fast: bool,
+    pub no_fail_fast: bool => run(bool) {
+        file: bool, check: c::flag(),
+        group: "fail",
+        archive: true,
+    },
     /// Stop after N tests did not pass; the tests not run are listed.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), overrides_with_all = ["fail_fast", "no_fail_fast"], help_heading = "Running")]
-    pub max_fail: Option<u64>,
+    pub max_fail: Option<u64> => run(u64) {
+        file: i64, check: c::whole(1, u64::MAX),
+        group: "fail",
+        archive: true,
+    },
     /// Stream each test's output to the terminal as it runs, one test at a
     /// time (as nextest does); the report still records the tails.
     #[arg(long, visible_alias = "nocapture", help_heading = "Running")]
-    pub no_capture: bool,
+    pub no_capture: bool => run(bool) { file: bool, check: c::flag(), },
     /// Say a test is slow once it has run this long, and again each such
     /// period (`SLOW` on the terminal, `test-slow` in the JSON events); 0
     /// never says it. The test is not stopped: --timeout does that.
@@ -198,30 +314,33 @@ pub struct TestArgs {
     pub slow_timeout: Duration,
     /// Keep at most this much of each test's stdout and stderr (the tail).
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size, help_heading = "Running")]
-    pub output_limit: u64,
+    pub output_limit: u64 => run(u64) { file: String, check: c::text(parse_size), },
 
     /// Where to write the JSON report [default: <target-dir>/isolate/report.json].
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
-    pub report: Option<PathBuf>,
+    pub report: Option<PathBuf> => run(PathBuf) { file: String, check: c::path(), },
     /// Also write JUnit XML here (as cargo-nextest writes it).
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
-    pub junit: Option<PathBuf>,
+    pub junit: Option<PathBuf> => run(PathBuf) { file: String, check: c::path(), },
     /// Also write the HTML report here (as `cargo isolate report html`).
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
-    pub html: Option<PathBuf>,
+    pub html: Option<PathBuf> => run(PathBuf) { file: String, check: c::path(), },
     /// human: progress and summary on stderr; json: also one JSON event per
     /// line on stdout (run-started, test-started, test-slow,
     /// attempt-finished, test-finished with the test's record,
     /// run-finished).
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human, conflicts_with = "no_capture", help_heading = "Reports")]
-    pub message_format: MessageFormat,
+    pub message_format: MessageFormat => run(MessageFormat) { file: String, check: c::choice(), },
     /// Keep passing tests' output in the JUnit file too (by default only
     /// failing tests' output is stored there; the JSON report has all).
     #[arg(long, help_heading = "Reports")]
-    pub junit_store_success_output: bool,
+    pub junit_store_success_output: bool => run(bool) { file: bool, check: c::flag(), },
     /// Coloring [env: CARGO_TERM_COLOR, NO_COLOR].
     #[arg(long, value_name = "WHEN", value_parser = ["auto", "always", "never"], help_heading = "Reports")]
-    pub color: Option<String>,
+    pub color: Option<String> => run(String) {
+        file: String, check: c::one_of(&["auto", "always", "never"]),
+        given_by_env: "CARGO_TERM_COLOR",
+    },
 
     /// Arguments after `--`, read as libtest reads them: filters, --exact,
     /// --skip X, --ignored, --include-ignored select tests; --test-threads N
@@ -230,29 +349,9 @@ pub struct TestArgs {
     #[arg(last = true, value_name = "TEST-BINARY-ARGS")]
     pub test_args: Vec<String>,
 }
-
-/// Which flags of the subcommand were given on the command line (by their
-/// field names), as opposed to defaults or the environment.
-#[derive(Debug, Default)]
-pub struct Explicit(std::collections::HashSet<String>);
-
-impl Explicit {
-    pub fn of(matches: &clap::ArgMatches) -> Explicit {
-        let mut set = std::collections::HashSet::new();
-        if let Some((_, sub)) = matches.subcommand() {
-            for id in sub.ids() {
-                if sub.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine) {
-                    set.insert(id.to_string());
-                }
-            }
-        }
-        Explicit(set)
-    }
-
-    pub fn has(&self, field: &str) -> bool {
-        self.0.contains(field)
-    }
 }
+
+pub use crate::settings::Explicit;
 
 impl TestArgs {
     /// After how many tests that did not pass the run stops, if ever.
@@ -391,112 +490,201 @@ impl CargoArgs {
     }
 }
 
+settings! {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Sandbox")]
-pub struct SandboxArgs {
+pub struct SandboxArgs in sandbox_args {
     /// Memory limit of each sandbox (cgroup), e.g. 256M, 1G; at least 8M.
     /// Files written to the sandbox's tmpfs (--scratch memory) count as memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_max)]
-    pub memory_max: Option<u64>,
+    pub memory_max: Option<u64> => test(u64) {
+        file: String, check: c::text(parse_memory_max),
+        archive: true,
+        replay: show::size,
+    },
     /// Limit on processes and threads in each sandbox; at least 3, or
     /// `unlimited` [default: 4096 where a cgroup can enforce it, so that a
     /// fork bomb stops in its sandbox].
     #[arg(long, value_name = "N|unlimited", value_parser = parse_pids_max)]
-    pub pids_max: Option<PidsMax>,
+    pub pids_max: Option<PidsMax> => test(PidsMax) {
+        file: i64, check: c::int(|s| parse_pids_limit(s).map(PidsMax::Limit)),
+        archive: true,
+        replay: show::plain,
+    },
     /// CPU bandwidth of each sandbox, in CPUs (e.g. 0.5, 2), from 0.01 to 4096.
     #[arg(long, value_name = "CPUS", value_parser = parse_cpus)]
-    pub cpus: Option<f64>,
+    pub cpus: Option<f64> => test(f64) {
+        file: f64, check: c::float(parse_cpus),
+        archive: true,
+        replay: show::plain,
+    },
     /// Kill a sandbox (every process in it) after this long, e.g. 30s, 2m; at
     /// most 1y.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Duration> => test(Duration) {
+        file: String, check: c::text(parse_duration),
+        archive: true,
+        replay: show::duration,
+    },
     /// Hostname inside the sandbox.
     #[arg(long, value_name = "NAME", default_value = "isolate", value_parser = parse_hostname)]
-    pub hostname: String,
+    pub hostname: String => run(String) {
+        file: String, check: c::text(parse_hostname),
+        replay: show::plain,
+    },
     /// Run tests with only cargo's test variables (CARGO_*, OUT_DIR...),
     /// PATH, and those given with --env.
     #[arg(long)]
-    pub env_clear: bool,
+    pub env_clear: bool => run(bool) {
+        file: bool, check: c::flag(),
+        replay: show::flag,
+    },
     /// Set KEY to VALUE in the sandbox, or pass the host's KEY through when
     /// no VALUE is given (repeatable).
     #[arg(long, value_name = "KEY[=VALUE]", value_parser = parse_env)]
-    pub env: Vec<EnvSetting>,
+    pub env: Vec<EnvSetting> => extra(Vec<EnvSetting>) {
+        file: BTreeMap<Text, Text>, check: env_in_file(),
+        merge: EnvVars,
+        replay: show::each(show::plain),
+    },
     /// Where a test's writes go (/tmp, /var/tmp, HOME, the overlays): memory
     /// (a tmpfs, counted in the memory limit) or disk (a per-test directory
     /// under the target dir, removed afterwards).
     #[arg(long, value_enum, value_name = "WHERE", default_value_t = Scratch::Memory)]
-    pub scratch: Scratch,
+    pub scratch: Scratch => run(Scratch) {
+        file: String, check: c::choice(),
+        replay: show::name,
+    },
     /// With --scratch disk: the most one sandbox may write there, enforced
     /// by a filesystem image of that size mounted in the sandbox (needs
     /// root) [default: 8G, less when the disk's free space cannot hold one
     /// per sandbox that runs at once].
     #[arg(long, value_name = "SIZE", value_parser = parse_scratch_size)]
-    pub scratch_size: Option<u64>,
+    pub scratch_size: Option<u64> => run(u64) {
+        file: String, check: c::text(parse_scratch_size),
+        replay: show::size,
+    },
     /// Also show this host path read-only at the same path (repeatable), e.g.
     /// a data directory outside the package, or the host's /sys.
     #[arg(long = "ro-bind", value_name = "PATH")]
-    pub ro_bind: Vec<PathBuf>,
+    pub ro_bind: Vec<PathBuf> => extra(Vec<PathBuf>) {
+        file: Vec<Text>, check: c::binds(),
+        replay: show::each(show::path),
+    },
     /// Do not mount the sandbox's own read-only /sys (its network namespace's
     /// view: only `lo` under /sys/class/net).
     #[arg(long)]
-    pub no_sys: bool,
+    pub no_sys: bool => run(bool) {
+        file: bool, check: c::flag(),
+        replay: show::flag,
+    },
     /// Size of the sandbox's tmpfs (/, /tmp, HOME, overlay writes)
     /// [default: half of --memory-max, else 1G].
     #[arg(long, value_name = "SIZE", value_parser = parse_tmpfs_size)]
-    pub tmpfs_size: Option<u64>,
+    pub tmpfs_size: Option<u64> => run(u64) {
+        file: String, check: c::text(parse_tmpfs_size),
+        replay: show::size,
+    },
     /// Files and directories the sandbox's tmpfs may hold [default: one per
     /// 4 KiB of --tmpfs-size, at least 4096], so that filling it with empty
     /// files is ENOSPC rather than kernel memory without bound.
     #[arg(long, value_name = "N", value_parser = parse_tmpfs_inodes)]
-    pub tmpfs_inodes: Option<u64>,
+    pub tmpfs_inodes: Option<u64> => run(u64) {
+        file: i64, check: c::int(parse_tmpfs_inodes),
+        replay: show::plain,
+    },
     /// Run even when a requested limit cannot be enforced here (no writable
     /// cgroup): the limit is then ignored and the report says so.
     #[arg(long)]
-    pub allow_unenforced_limits: bool,
+    pub allow_unenforced_limits: bool => run(bool) {
+        file: bool, check: c::flag(),
+        replay: show::flag,
+    },
     /// The second wall: a seccomp filter the test gets right before its
     /// exec. `default` refuses the calls that reach the host (keyrings, new
     /// cgroup namespaces, modules, the clock...), `none` installs none, and
     /// a PATH is an OCI/Docker JSON profile (e.g. Docker's default).
     #[arg(long, value_name = "default|none|PATH", default_value = "default", value_parser = parse_seccomp)]
-    pub seccomp: Seccomp,
+    pub seccomp: Seccomp => run(Seccomp) {
+        file: String, check: seccomp_in_file(),
+        replay: show::plain,
+    },
     #[command(flatten)]
-    pub net: NetArgs,
+    pub net: NetArgs => nested(NetArgs) {},
     /// Resolve NAME to ADDR in the sandbox's own /etc/hosts (repeatable),
     /// e.g. db.internal=127.0.0.1, to point a test at a loopback fake.
     #[arg(long = "hosts", value_name = "NAME=ADDR", value_parser = parse_host_entry)]
-    pub hosts: Vec<HostEntry>,
+    pub hosts: Vec<HostEntry> => run(Vec<HostEntry>) {
+        file: BTreeMap<Text, Text>, check: hosts_in_file(),
+        merge: Append,
+        replay: show::each(show::plain),
+    },
+}
 }
 
+settings! {
 /// Faults in each sandbox's own network, made with nftables and a qdisc
 /// on its `lo`: nothing reaches the host's network.
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Network faults (in each sandbox's own network)")]
-pub struct NetArgs {
+pub struct NetArgs in net_args {
     /// Drop this share of packets at random, e.g. 5%.
     #[arg(long, value_name = "PERCENT", value_parser = crate::netfaults::parse_loss)]
-    pub net_loss: Option<u32>,
+    pub net_loss: Option<u32> => test(u32) {
+        file: String, check: c::text(crate::netfaults::parse_loss),
+        archive: true,
+        replay: show::with(crate::netfaults::format_loss),
+    },
     /// Refuse connections to these ports: TCP gets a reset, UDP an ICMP
     /// port unreachable, e.g. 5432,6379 (repeatable).
     #[arg(long, value_name = "PORT[,PORT...]", value_parser = parse_port_list)]
-    pub net_reject: Vec<PortList>,
+    pub net_reject: Vec<PortList> => test(Vec<PortList>) {
+        file: PortsToml, check: ports_in_file(),
+        archive: true,
+        replay: show::each(show::plain),
+    },
     /// Drop every packet to these ports without an answer: the test sees
     /// timeouts (repeatable).
     #[arg(long, value_name = "PORT[,PORT...]", value_parser = parse_port_list)]
-    pub net_drop: Vec<PortList>,
+    pub net_drop: Vec<PortList> => test(Vec<PortList>) {
+        file: PortsToml, check: ports_in_file(),
+        archive: true,
+        replay: show::each(show::plain),
+    },
     /// Limit the bandwidth (token bucket), e.g. 1mbit, 500kbit, 10mbps.
     #[arg(long, value_name = "RATE", value_parser = crate::netfaults::parse_rate)]
-    pub net_rate: Option<u64>,
+    pub net_rate: Option<u64> => test(u64) {
+        file: String, check: c::text(crate::netfaults::parse_rate),
+        archive: true,
+        replay: show::with(crate::netfaults::format_rate),
+    },
     /// Delay every packet (netem), e.g. 50ms.
     #[arg(long, value_name = "DURATION", value_parser = crate::netfaults::parse_delay_us)]
-    pub net_delay: Option<u32>,
+    pub net_delay: Option<u32> => test(u32) {
+        file: String, check: c::text(crate::netfaults::parse_delay_us),
+        archive: true,
+        replay: show::with(crate::netfaults::format_duration_us),
+    },
     /// Vary the delay by up to this much (netem), e.g. 10ms.
     #[arg(long, value_name = "DURATION", value_parser = crate::netfaults::parse_jitter_us)]
-    pub net_jitter: Option<u32>,
+    pub net_jitter: Option<u32> => test(u32) {
+        file: String, check: c::text(crate::netfaults::parse_jitter_us),
+        archive: true,
+        replay: show::with(crate::netfaults::format_duration_us),
+    },
+}
 }
 
 /// One `--net-reject`/`--net-drop` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortList(pub Vec<u16>);
+
+impl std::fmt::Display for PortList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ports: Vec<String> = self.0.iter().map(u16::to_string).collect();
+        f.write_str(&ports.join(","))
+    }
+}
 
 fn parse_port_list(s: &str) -> Result<PortList, String> {
     crate::netfaults::parse_ports(s).map(PortList)
@@ -549,6 +737,15 @@ pub fn parse_host_entry(s: &str) -> Result<HostEntry, String> {
 pub struct EnvSetting {
     pub key: String,
     pub value: Option<String>,
+}
+
+impl std::fmt::Display for EnvSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{}={v}", self.key),
+            None => f.write_str(&self.key),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -720,6 +917,132 @@ pub enum RunIgnored {
     All,
 }
 
+/// Variables: the file's go first, so that `--env` given later wins; a
+/// profile's add to `[profile.default]`'s; per test, each variable comes
+/// from the first matching override that sets it.
+pub struct EnvVars;
+
+impl Merge<Vec<EnvSetting>> for EnvVars {
+    const WHAT: &'static str = "variable by variable: the command line's, then the first override's that sets it, then the chosen profile's, then the default profile's";
+    fn layer(
+        top: Option<Vec<EnvSetting>>,
+        base: Option<Vec<EnvSetting>>,
+    ) -> Option<Vec<EnvSetting>> {
+        match (top, base) {
+            (Some(t), Some(mut b)) => {
+                b.extend(t);
+                Some(b)
+            }
+            (t, b) => t.or(b),
+        }
+    }
+    fn apply<F: Slot<Vec<EnvSetting>>>(slot: &mut F, file: Option<Vec<EnvSetting>>, _: bool) {
+        if let Some(mut env) = file {
+            env.extend(slot.get().unwrap_or_default());
+            slot.put(env);
+        }
+    }
+    fn fill(test: &mut Option<Vec<EnvSetting>>, from: &Option<Vec<EnvSetting>>) {
+        let Some(from) = from else { return };
+        let t = test.get_or_insert_with(Vec::new);
+        for e in from {
+            if !t.iter().any(|have| have.key == e.key) {
+                t.push(e.clone());
+            }
+        }
+    }
+}
+
+// How the configuration file writes the values of these types, checked
+// as their flags check them (see `settings::check` for the others).
+
+/// `--isolation`; an override may not ask for per-binary, which is the
+/// run's shape, not a test's.
+fn isolation_in_file() -> impl Check<String, Isolation> {
+    |cx, v| {
+        cx.checked(v, |s| match c::enum_value::<Isolation>(s)? {
+            Isolation::PerBinary if cx.in_override() => Err(
+                "per-binary cannot be set for some tests: a binary runs as one unit or not; set it for the profile"
+                    .to_string(),
+            ),
+            i => Ok(i),
+        })
+    }
+}
+
+/// `--seccomp`: a profile's path is relative to the base directory.
+fn seccomp_in_file() -> impl Check<String, Seccomp> {
+    |cx, v| {
+        cx.checked(v, |s| {
+            if s.contains('\0') {
+                return Err("the path contains a NUL byte".into());
+            }
+            Ok(match parse_seccomp(s)? {
+                Seccomp::Profile(p) => Seccomp::Profile(cx.ctx.base.dir.join(p)),
+                other => other,
+            })
+        })
+    }
+}
+
+/// Ports as `[5432, 6379]`, `5432` or `"5432,6379"`.
+fn ports_in_file() -> impl Check<PortsToml, Vec<PortList>> {
+    |cx, v| {
+        cx.checked(v, |p| {
+            crate::netfaults::parse_ports(&p.text()).map(|ports| vec![PortList(ports)])
+        })
+    }
+}
+
+/// `env = { KEY = "value" }`, checked as `--env KEY=VALUE` is.
+fn env_in_file() -> impl Check<BTreeMap<Text, Text>, Vec<EnvSetting>> {
+    |cx, env| {
+        env.get_ref()
+            .iter()
+            .map(|(k, v)| {
+                let key = k.get_ref();
+                if key.contains('=') {
+                    return Err(cx.at(
+                        k.span(),
+                        format!(
+                            "invalid variable name in 'env': {}: a name cannot contain '='",
+                            quoted(key)
+                        ),
+                    ));
+                }
+                parse_env(&format!("{key}={}", v.get_ref())).map_err(|m| {
+                    let span = if m.contains("value") {
+                        v.span()
+                    } else {
+                        k.span()
+                    };
+                    cx.at(span, format!("invalid value in 'env': {m}"))
+                })
+            })
+            .collect()
+    }
+}
+
+/// `hosts = { name = "address" }`, checked as `--hosts NAME=ADDR` is.
+fn hosts_in_file() -> impl Check<BTreeMap<Text, Text>, Vec<HostEntry>> {
+    |cx, hosts| {
+        hosts
+            .get_ref()
+            .iter()
+            .map(|(name, addr)| {
+                if name.get_ref().contains('=') {
+                    return Err(cx.at(
+                        name.span(),
+                        "invalid value in 'hosts': '=' is not allowed in a host name",
+                    ));
+                }
+                parse_host_entry(&format!("{}={}", name.get_ref(), addr.get_ref()))
+                    .map_err(|m| cx.at(addr.span(), format!("invalid value in 'hosts': {m}")))
+            })
+            .collect()
+    }
+}
+
 // Value parsers. Clap prints their errors as
 // "invalid value '<input>' for '<flag>': <message>", so a message is a
 // lowercase fragment saying what is wrong and what would work. None of them
@@ -828,6 +1151,15 @@ pub fn parse_tmpfs_size(s: &str) -> Result<u64, String> {
 pub enum PidsMax {
     Limit(u64),
     Unlimited,
+}
+
+impl std::fmt::Display for PidsMax {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PidsMax::Limit(n) => write!(f, "{n}"),
+            PidsMax::Unlimited => f.write_str("unlimited"),
+        }
+    }
 }
 
 impl PidsMax {
@@ -986,6 +1318,11 @@ fn parse_duration_with_units(s: &str) -> Result<Duration, String> {
     // At most CAP_NS, which fits.
     let secs = u64::try_from(total / 1_000_000_000).map_err(|_| timeout_too_long())?;
     Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
+}
+
+/// A duration in milliseconds (a regression floor).
+pub fn parse_millis(s: &str) -> Result<f64, String> {
+    parse_duration(s).map(|d| d.as_secs_f64() * 1000.0)
 }
 
 pub fn parse_hostname(s: &str) -> Result<String, String> {

@@ -105,10 +105,10 @@ pub fn execute(
     // The worker's namespace, not one of the test's own.
     spec.own_network &= netns.is_none();
     spec.net_faults = match spec.own_network {
-        true => settings.net.to_faults(),
+        true => settings.net_faults(),
         false => Default::default(),
     };
-    let mut extra = settings.env.clone();
+    let mut extra = settings.env_pairs();
     if attempt > 1 {
         // A retry or a stress run tells the test which one it is: nothing
         // else survives from one sandbox to the next.
@@ -124,7 +124,7 @@ pub fn execute(
             limit: cfg.output_limit,
             echo: cfg.echo_output,
         },
-        timeout: settings.timeout.or(cfg.timeout),
+        timeout: settings.sandbox.timeout.or(cfg.timeout),
         cancel: cfg.cancel.map(|c| c.fd()),
         netns: netns.map(std::os::fd::AsFd::as_fd),
         gate: worker.gate,
@@ -144,9 +144,12 @@ pub fn execute(
 pub fn limits_of(cfg: &Exec<'_>, s: &TestSettings) -> Limits {
     let run = cfg.host.limits;
     Limits {
-        memory_max_bytes: s.memory_max.or(run.memory_max_bytes),
-        pids_max: s.pids_max.or(run.pids_max),
-        cpus: s.cpus.or(run.cpus),
+        memory_max_bytes: s.sandbox.memory_max.or(run.memory_max_bytes),
+        pids_max: match s.sandbox.pids_max {
+            Some(p) => p.limit(),
+            None => run.pids_max,
+        },
+        cpus: s.sandbox.cpus.or(run.cpus),
     }
 }
 

@@ -216,7 +216,7 @@ pub fn init_spec(
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
         net_faults: match sandboxed {
-            true => crate::config::NetSettings::of_args(&args.net).to_faults(),
+            true => args.net.faults(),
             false => Default::default(),
         },
         keyring_fresh: sandboxed && host.keyring_fresh,

@@ -26,6 +26,7 @@ mod run_command;
 mod sandbox;
 mod sandboxes;
 mod scratch;
+mod settings;
 mod signals;
 mod test_command;
 mod testenv;

@@ -1,13 +1,18 @@
 //! The one command that runs a test alone again in the same sandbox: its
-//! package and target, `--exact` name, limits and timeout as this test got
-//! them (overrides included), network faults, environment choices and
-//! seed. Printed under each failure and kept in each record, quoted for a
-//! POSIX shell so that any test name pastes safely.
+//! package and target, `--exact` name, and the settings whose row in the
+//! table says `replay` (limits and timeout as this test got them,
+//! overrides included, network faults, environment choices, seed), each
+//! where it differs from the flag's default. Printed under each failure
+//! and kept in each record, quoted for a POSIX shell so that any test
+//! name pastes safely.
 
-use crate::cli::{Isolation, PidsMax, RunIgnored, Scratch, TestArgs};
+use crate::cli::TestArgs;
 use crate::execute::BinaryContext;
 use crate::plan::RunUnit;
-use crate::sandbox::netfault::NetFaults;
+use crate::settings::{Settings, Words as Flags};
+use clap::Args;
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// What a replay is made of, beside the unit itself.
 pub struct Replay<'a> {
@@ -19,6 +24,22 @@ pub struct Replay<'a> {
     /// libtest arguments that reach each binary (not filters).
     pub passthrough: &'a [String],
 }
+
+/// Each flag's `--long` name, by its field.
+static LONGS: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
+    TestArgs::augment_args(clap::Command::new("test"))
+        .get_arguments()
+        .filter_map(|a| Some((a.get_id().to_string(), format!("--{}", a.get_long()?))))
+        .collect()
+});
+
+/// The flags' defaults: `cargo isolate test` with none given.
+static BUILT_IN: LazyLock<Option<TestArgs>> = LazyLock::new(|| {
+    use clap::FromArgMatches;
+    let cmd = TestArgs::augment_args(clap::Command::new("test"));
+    let matches = cmd.try_get_matches_from(["test"]).ok()?;
+    TestArgs::from_arg_matches(&matches).ok()
+});
 
 impl Replay<'_> {
     pub fn command(&self, b: &BinaryContext, u: &RunUnit) -> String {
@@ -34,102 +55,20 @@ impl Replay<'_> {
             w.flag("--exact", true);
             w.0.push(name.clone());
         }
-        if args.run_ignored != RunIgnored::Default {
-            let v = match args.run_ignored {
-                RunIgnored::Only => "only",
-                _ => "all",
-            };
-            w.pair("--run-ignored", v);
+        let mut flags = Flags {
+            words: Vec::new(),
+            longs: &LONGS,
+        };
+        if let Some(built_in) = &*BUILT_IN {
+            args.replay(&u.settings, typed, built_in, &mut flags);
         }
-        let isolation = u.settings.isolation.unwrap_or(args.isolation);
-        if isolation != Isolation::PerTest {
-            w.pair("--isolation", isolation.as_str());
-        }
-        w.flag(
-            "--read-only-source",
-            u.settings.read_only_source.unwrap_or(args.read_only_source),
-        );
-        let s = &args.sandbox;
-        w.opt(
-            "--memory-max",
-            u.settings.memory_max.or(s.memory_max).map(size),
-        );
-        match (u.settings.pids_max, s.pids_max) {
-            (Some(n), _) | (None, Some(PidsMax::Limit(n))) => w.pair("--pids-max", &n.to_string()),
-            (None, Some(PidsMax::Unlimited)) => w.pair("--pids-max", "unlimited"),
-            (None, None) => {}
-        }
-        w.opt("--cpus", u.settings.cpus.or(s.cpus));
-        w.opt(
-            "--timeout",
-            u.settings
-                .timeout
-                .or(s.timeout)
-                .map(|t| humantime::format_duration(t).to_string().replace(' ', "")),
-        );
-        if s.hostname != "isolate" {
-            w.pair("--hostname", &s.hostname);
-        }
-        w.flag("--env-clear", s.env_clear);
-        for e in &typed.sandbox.env {
-            match &e.value {
-                Some(v) => w.pair("--env", &format!("{}={v}", e.key)),
-                None => w.pair("--env", &e.key),
-            }
-        }
-        if s.scratch == Scratch::Disk {
-            w.pair("--scratch", "disk");
-            w.opt("--scratch-size", s.scratch_size.map(size));
-        }
-        w.flag("--no-sys", s.no_sys);
-        if s.seccomp != crate::cli::Seccomp::Default {
-            w.pair("--seccomp", &s.seccomp.to_string());
-        }
-        w.opt("--tmpfs-size", s.tmpfs_size.map(size));
-        w.opt("--tmpfs-inodes", s.tmpfs_inodes);
-        for p in s.ro_bind.iter().chain(&u.settings.ro_bind) {
-            w.pair("--ro-bind", &p.display().to_string());
-        }
-        w.flag("--allow-unenforced-limits", s.allow_unenforced_limits);
-        for (flag, value) in net_flags(&u.settings.net.to_faults()) {
-            w.pair(flag, &value);
-        }
-        for h in &s.hosts {
-            w.pair("--hosts", &h.to_string());
-        }
-        w.opt("--seed", args.seed);
+        w.0.extend(flags.words);
         if !self.passthrough.is_empty() {
             w.0.push("--".into());
             w.0.extend(self.passthrough.iter().cloned());
         }
         w.0.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
     }
-}
-
-/// The `--net-*` flags that set `f` again.
-fn net_flags(f: &NetFaults) -> Vec<(&'static str, String)> {
-    use crate::netfaults::{format_duration_us, format_loss, format_rate};
-    let ports = |p: &[u16]| p.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
-    let mut out = Vec::new();
-    if f.loss_ppm > 0 {
-        out.push(("--net-loss", format_loss(f.loss_ppm)));
-    }
-    if !f.reject_ports.is_empty() {
-        out.push(("--net-reject", ports(&f.reject_ports)));
-    }
-    if !f.drop_ports.is_empty() {
-        out.push(("--net-drop", ports(&f.drop_ports)));
-    }
-    if let Some(r) = f.rate_bps {
-        out.push(("--net-rate", format_rate(r)));
-    }
-    if let Some(d) = f.delay_us {
-        out.push(("--net-delay", format_duration_us(d)));
-    }
-    if let Some(j) = f.jitter_us {
-        out.push(("--net-jitter", format_duration_us(j)));
-    }
-    out
 }
 
 /// Which binary: from an archive by its binary id, since nothing is
@@ -192,16 +131,7 @@ impl Words {
     }
 }
 
-/// A byte count as the size flags read it back: exact, in the largest
-/// binary unit that divides it.
-fn size(bytes: u64) -> String {
-    for (shift, unit) in [(30, "G"), (20, "M"), (10, "K")] {
-        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
-            return format!("{}{unit}", bytes >> shift);
-        }
-    }
-    bytes.to_string()
-}
+pub use crate::settings::show::size_text as size;
 
 /// `arg` as one POSIX shell word: bare when it is plain, else in single
 /// quotes, or in bash's `$'...'` with escapes when it holds control
@@ -247,6 +177,55 @@ mod tests {
         assert_eq!(quote("$(rm -rf /)"), "'$(rm -rf /)'");
         assert_eq!(quote(""), "''");
         assert_eq!(quote("evil\x1b]0;x\x07\n"), r"$'evil\x1b]0;x\x07\n'");
+    }
+
+    /// The flags of a replay come from the table: a test's own values
+    /// over the run's, the command line's variables, nothing that is the
+    /// default, in the table's order.
+    #[test]
+    fn a_replay_carries_the_tests_own_settings_and_no_defaults() {
+        use crate::cli::{Cli, Command, PortList};
+        use clap::Parser;
+        let args =
+            |argv: &[&str]| match Cli::try_parse_from(["cargo-isolate", "test"].iter().chain(argv))
+                .unwrap()
+                .command
+            {
+                Command::Test(t) => *t,
+                _ => unreachable!(),
+            };
+        let typed = args(&[
+            "--seed",
+            "7",
+            "--env",
+            "A=1",
+            "--hostname",
+            "isolate",
+            "--isolation",
+            "per-test",
+            "--timeout",
+            "90s",
+            "--cpus",
+            "1.5",
+        ]);
+        // The run's values after the configuration: one more variable.
+        let mut run = typed.clone();
+        run.sandbox
+            .env
+            .insert(0, crate::cli::parse_env("FROM_FILE=x").unwrap());
+        let mut test = crate::config::TestSettings::default();
+        test.sandbox.memory_max = Some(64 << 20);
+        test.sandbox.timeout = Some(std::time::Duration::from_secs(150));
+        test.sandbox.net.net_reject = Some(vec![PortList(vec![7878, 5432])]);
+        let mut flags = Flags {
+            words: Vec::new(),
+            longs: &LONGS,
+        };
+        run.replay(&test, &typed, BUILT_IN.as_ref().unwrap(), &mut flags);
+        assert_eq!(
+            flags.words.join(" "),
+            "--memory-max 64M --cpus 1.5 --timeout 2m30s --env A=1 --net-reject 7878,5432 --seed 7"
+        );
     }
 
     #[test]

@@ -412,7 +412,7 @@ fn run_unit(
         return Ok(Some(rec));
     }
     let limits = execute::limits_of(&cfg.exec, &unit.settings);
-    let timeout = unit.settings.timeout.or(cfg.exec.timeout);
+    let timeout = unit.settings.sandbox.timeout.or(cfg.exec.timeout);
     rec.limits = TestLimits {
         memory_max: limits.memory_max_bytes,
         pids_max: limits.pids_max,

@@ -55,8 +55,10 @@ impl Variant {
     pub fn for_unit(&self, s: &TestSettings) -> Variant {
         let mut extra = self.extra_read_only.clone();
         extra.extend(
-            s.ro_bind
+            s.sandbox
+                .ro_bind
                 .iter()
+                .flatten()
                 .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         );
         Variant {

@@ -24,6 +24,7 @@ use crate::run::{self, Ran, RunConfig};
 use crate::sandbox;
 use crate::sandboxes::{self, Variant};
 use crate::scratch::{self, ScratchRoot};
+use crate::settings::Settings as _;
 use crate::signals;
 use crate::testenv;
 use std::collections::{HashMap, HashSet};
@@ -135,7 +136,9 @@ fn resolve_phase(
     let timings = read_timings(partition.as_ref(), args.timings.as_deref())?;
     let filtersets = parse_filtersets(&args.filtersets)?;
     let baseline = read_baseline(args.baseline.as_deref())?;
-    let cli_test = explicit_test_settings(&args, explicit);
+    // The per-test flags given on the command line win over every value
+    // of the configuration, overrides included.
+    let cli_test = args.given(explicit);
     let host = prepare_host(&args, &config)?;
     if let Some(src) = &config.source {
         eprintln!(
@@ -851,25 +854,6 @@ fn test_info<'a>(b: &'a TestBinary, binary_id: &'a str, name: &'a str) -> TestIn
     }
 }
 
-/// The per-test flags given on the command line, which win over every
-/// value of the configuration, overrides included.
-fn explicit_test_settings(args: &TestArgs, explicit: &Explicit) -> TestSettings {
-    let given = |f: &str| explicit.has(f);
-    TestSettings {
-        memory_max: args.sandbox.memory_max.filter(|_| given("memory_max")),
-        pids_max: args
-            .sandbox
-            .pids_max
-            .filter(|_| given("pids_max"))
-            .and_then(cli::PidsMax::limit),
-        cpus: args.sandbox.cpus.filter(|_| given("cpus")),
-        timeout: args.sandbox.timeout.filter(|_| given("timeout")),
-        retries: args.retries,
-        net: crate::config::NetSettings::of_args(&args.sandbox.net),
-        ..TestSettings::default()
-    }
-}
-
 /// The configuration of this run (see `config::load_for`). The run id
 /// first: without randomness the run stops here, before anything is made.
 fn load_config(args: &TestArgs, archive: Option<&archive::Opened>) -> Result<Config, Error> {
@@ -888,7 +872,7 @@ fn check_network_faults(
 ) -> Result<(), Error> {
     let mut distinct: Vec<sandbox::netfault::NetFaults> = Vec::new();
     for u in planned.units.iter().filter(|u| !u.skip_as_ignored) {
-        let faults = u.settings.net.to_faults();
+        let faults = u.settings.net_faults();
         if faults.is_empty() {
             continue;
         }
@@ -968,9 +952,11 @@ fn seeded(units: &mut [plan::RunUnit], seed: u64, isolation: Isolation, binaries
         units.swap(i, j);
     }
     for u in units.iter_mut() {
-        u.settings
-            .env
-            .push(("CARGO_ISOLATE_SEED".into(), seed.to_string()));
+        let env = u.settings.sandbox.env.get_or_insert_default();
+        env.push(cli::EnvSetting {
+            key: "CARGO_ISOLATE_SEED".into(),
+            value: Some(seed.to_string()),
+        });
         // libtest shuffles only with -Z unstable-options, which a
         // stable-built test binary accepts when RUSTC_BOOTSTRAP is set.
         if isolation == Isolation::PerBinary && !binaries[u.binary].custom_harness {
@@ -980,7 +966,10 @@ fn seeded(units: &mut [plan::RunUnit], seed: u64, isolation: Isolation, binaries
                 "--shuffle-seed".into(),
                 seed.to_string(),
             ]);
-            u.settings.env.push(("RUSTC_BOOTSTRAP".into(), "1".into()));
+            env.push(cli::EnvSetting {
+                key: "RUSTC_BOOTSTRAP".into(),
+                value: Some("1".into()),
+            });
         }
     }
 }
@@ -1041,7 +1030,7 @@ fn unprepared_host() -> HostInfo {
 /// Judges the run against `baseline`: each record's regressions, and the
 /// tests new or gone (gone: in the baseline, not selected now).
 fn compare(report: &mut Report, baseline: &Baseline, config: &Config, units: &[plan::RunUnit]) {
-    let thresholds = config.run.regression.thresholds();
+    let thresholds = config.thresholds();
     for t in &mut report.tests {
         t.regressions = baseline.regressions(t, &thresholds);
     }

@@ -1,77 +1,43 @@
 //! An archive's own configuration is untrusted input: what it may set.
 
 use super::DEFAULT_PATH;
-use super::diagnostic::{ConfigError, shorten};
+use crate::cli::TestArgs;
+use crate::settings::{ConfigError, rows_of, shorten};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::LazyLock;
 
 /// What an archive's own `.config/isolate.toml` may set in a profile: which
 /// tests run, how often and when the run stops; the tests' limits (their
-/// cgroup's, their time, faults in their own network); and budgets. An
-/// archive is untrusted input, so this is an allow-list: every other key
-/// (the sandbox's shape, host paths the runner reads or writes, the
-/// terminal, parallelism, and any key added later) is refused unless the
-/// user vouches for the file (`--trust-archive-config`) or gives their own
+/// cgroup's, their time, faults in their own network); and budgets: the
+/// settings whose row in the table says `archive: true`. An archive is
+/// untrusted input, so this is an allow-list: every other key (the
+/// sandbox's shape, host paths the runner reads or writes, the terminal,
+/// parallelism, and any key added later) is refused unless the user
+/// vouches for the file (`--trust-archive-config`) or gives their own
 /// (`--config-file`).
-pub const ARCHIVE_PROFILE_KEYS: &[&str] = &[
-    // Selection and repetition.
-    "default-filter",
-    "run-ignored",
-    "fail-fast",
-    "no-fail-fast",
-    "max-fail",
-    "retries",
-    "flaky-fails",
-    "stress-count",
-    "repeat",
-    "stress-duration",
-    // Limits.
-    "memory-max",
-    "pids-max",
-    "cpus",
-    "timeout",
-    "net-loss",
-    "net-reject",
-    "net-drop",
-    "net-rate",
-    "net-delay",
-    "net-jitter",
-    // Budgets.
-    "memory-budget",
-    "time-budget",
-    "cpu-budget",
-    "budgets",
-    "max-memory-regression",
-    "max-time-regression",
-    "max-cpu-regression",
-    "memory-regression-floor",
-    "time-regression-floor",
-    "cpu-regression-floor",
-    "overrides",
-];
+static ARCHIVE_PROFILE_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| allowed(false));
 
 /// What an archive's configuration may set in an override (as above).
-pub const ARCHIVE_OVERRIDE_KEYS: &[&str] = &[
-    "filter",
-    "memory-max",
-    "pids-max",
-    "cpus",
-    "timeout",
-    "retries",
-    "memory-budget",
-    "time-budget",
-    "cpu-budget",
-    "net-loss",
-    "net-reject",
-    "net-drop",
-    "net-rate",
-    "net-delay",
-    "net-jitter",
-];
+static ARCHIVE_OVERRIDE_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| allowed(true));
+
+fn allowed(in_override: bool) -> Vec<String> {
+    let mut keys = vec![match in_override {
+        true => "filter".to_string(),
+        false => "overrides".to_string(),
+    }];
+    for r in rows_of::<TestArgs>() {
+        if r.archive && (!in_override || r.in_override()) {
+            keys.push(r.key());
+            keys.extend(r.alias.map(String::from));
+        }
+    }
+    keys
+}
 
 /// Refuses the configuration file of an unpacked archive's workspace if
-/// it sets anything but [`ARCHIVE_PROFILE_KEYS`] and
-/// [`ARCHIVE_OVERRIDE_KEYS`]. No file: nothing to refuse.
+/// it sets anything but `ARCHIVE_PROFILE_KEYS` and
+/// `ARCHIVE_OVERRIDE_KEYS`. No file: nothing to refuse.
 pub fn check_archive_config(workspace_root: &Path) -> Result<(), ConfigError> {
     let path = workspace_root.join(DEFAULT_PATH);
     match super::read_text(&path) {
@@ -106,7 +72,7 @@ pub(super) fn check_archive_text(text: &str, path: &Path) -> Result<(), ConfigEr
             let name = shorten(name.get_ref());
             for (k, v) in keys {
                 let k_name: &str = k.get_ref();
-                if !ARCHIVE_PROFILE_KEYS.contains(&k_name) {
+                if !ARCHIVE_PROFILE_KEYS.iter().any(|a| a == k_name) {
                     refused.push((format!("profile.{name}.{}", shorten(k_name)), k.span()));
                     continue;
                 }
@@ -119,7 +85,7 @@ pub(super) fn check_archive_text(text: &str, path: &Path) -> Result<(), ConfigEr
                     };
                     for (ok, _) in o {
                         let ok_name: &str = ok.get_ref();
-                        if !ARCHIVE_OVERRIDE_KEYS.contains(&ok_name) {
+                        if !ARCHIVE_OVERRIDE_KEYS.iter().any(|a| a == ok_name) {
                             refused.push((
                                 format!("profile.{name}.overrides.{}", shorten(ok_name)),
                                 ok.span(),

@@ -1,38 +1,43 @@
 //! Configuration: `.config/isolate.toml` in the workspace (or
 //! `--config-file`), its profiles layered on `[profile.default]`, and
-//! per-test overrides matched by filtersets, first match wins. Resolved
-//! once, before the build, into plain data: [`Config::settings_for`] says
-//! what settings one test gets; nothing below the plan knows a file exists.
+//! per-test overrides matched by filtersets. Resolved once, before the
+//! build, into plain data: [`Config::settings_for`] says what settings one
+//! test gets; nothing below the plan knows a file exists.
 //!
-//! Every flag of `cargo isolate test` is a key of a profile, spelled as the
-//! flag without its dashes; the command line wins over the file. Relative
-//! paths in the file are relative to the workspace. Errors name the file,
-//! line and column, and show the line as written ([`ConfigError`]).
+//! Every setting is defined once, in the table of `cli.rs` (see
+//! `crate::settings`): its flag, its key (the flag without its dashes), its
+//! check and how it layers. Per setting, the command line wins, then the
+//! first matching override that sets it, then the chosen profile, then
+//! `[profile.default]`. Relative paths in the file are relative to the
+//! workspace. Errors name the file, line and column, and show the line as
+//! written ([`ConfigError`]). `docs/settings.md` is the reference page
+//! the table makes (`reference`).
 //!
-//! `file` is the file as written, `resolve` checks and resolves it into
-//! `settings`, `diagnostic` renders errors (`strings` places them inside
-//! escaped strings), `archive` limits what an archive's own file may set,
+//! `file` is the file as written, `resolve` checks and layers it into
+//! `resolved`, `archive` limits what an archive's own file may set,
 //! `workspace` finds the file a run uses.
 
 mod archive;
-mod diagnostic;
 mod file;
+#[cfg(test)]
+mod reference;
 mod resolve;
-mod settings;
-mod strings;
+mod resolved;
 #[cfg(test)]
 mod sweep;
 #[cfg(test)]
 mod tests;
 mod workspace;
 
-pub use diagnostic::ConfigError;
-pub use resolve::{Base, parse};
-pub use settings::{NetSettings, Override, RunSettings, TestSettings};
+pub use crate::settings::ConfigError;
+pub use crate::settings::check::Base;
+pub use resolve::parse;
+pub use resolved::{Override, RunSettings, TestSettings};
 pub use workspace::load_for;
 
 use crate::cli;
 use crate::filterset::TestInfo;
+use crate::settings::Settings;
 use std::path::{Path, PathBuf};
 
 /// Where the file is looked for, relative to the workspace root.
@@ -78,7 +83,7 @@ impl Config {
                     Path::new(DEFAULT_PATH),
                     format!(
                         "profile {} asked for, but there is no config file (looked for {DEFAULT_PATH} in the workspace)",
-                        diagnostic::quoted(&profile_name)
+                        crate::settings::quoted(&profile_name)
                     ),
                 ));
             }
@@ -115,92 +120,29 @@ impl Config {
     }
 
     /// The command line's flags, with the profile's value for each flag
-    /// the command line did not give.
+    /// the command line did not give (as each setting's row says).
     pub fn apply(&self, args: &cli::TestArgs, explicit: &cli::Explicit) -> cli::TestArgs {
         let mut a = args.clone();
-        let r = &self.run;
-        macro_rules! set {
-            ($($field:ident).+ = $value:expr) => {{
-                let name = [$(stringify!($field)),+];
-                if !explicit.has(name[name.len() - 1]) {
-                    if let Some(v) = $value {
-                        a.$($field).+ = v;
-                    }
-                }
-            }};
-        }
-        set!(jobs = r.jobs.map(Some));
-        if !["fail_fast", "no_fail_fast", "max_fail"]
-            .iter()
-            .any(|f| explicit.has(f))
-        {
-            if let Some(ff) = r.fail_fast {
-                a.fail_fast = ff;
-            }
-            if r.max_fail.is_some() {
-                a.max_fail = r.max_fail;
-            }
-        }
-        set!(no_capture = r.no_capture);
-        // One stress bound: whichever the command line gives wins whole.
-        if !explicit.has("stress_count") && !explicit.has("stress_duration") {
-            set!(stress_count = r.stress_count.map(Some));
-            set!(stress_duration = r.stress_duration.map(Some));
-        }
-        set!(flaky_fails = r.flaky_fails);
-        set!(output_limit = r.output_limit);
-        set!(run_ignored = r.run_ignored);
-        // Paths in the file were made absolute when it was read.
-        set!(report = r.report.clone().map(Some));
-        set!(junit = r.junit.clone().map(Some));
-        set!(junit_store_success_output = r.junit_store_success_output);
-        set!(html = r.html.clone().map(Some));
-        set!(message_format = r.message_format);
-        set!(color = self.profile_color().map(|c| Some(c.to_string())));
-        if !explicit.has("filtersets")
-            && let Some(f) = &r.default_filter
+        a.apply(&self.run, explicit);
+        // The profile's default filter is the -E of a run that gives none.
+        if a.filtersets.is_empty()
+            && let Some(f) = &a.default_filter
         {
             a.filtersets = vec![f.clone()];
         }
-        set!(isolation = r.isolation);
-        set!(read_only_source = r.read_only_source);
-        set!(reuse_netns = r.reuse_netns);
-        set!(budgets = r.budgets.map(Some));
-        set!(baseline = r.baseline.clone().map(Some));
-        set!(sandbox.hostname = r.hostname.clone());
-        set!(sandbox.env_clear = r.env_clear);
-        set!(sandbox.no_sys = r.no_sys);
-        set!(sandbox.scratch = r.scratch);
-        set!(sandbox.tmpfs_size = r.tmpfs_size.map(Some));
-        set!(sandbox.tmpfs_inodes = r.tmpfs_inodes.map(Some));
-        set!(sandbox.scratch_size = r.scratch_size.map(Some));
-        set!(sandbox.allow_unenforced_limits = r.allow_unenforced_limits);
-        set!(sandbox.seccomp = r.seccomp.clone());
-        set!(sandbox.memory_max = r.test.memory_max.map(Some));
-        set!(sandbox.pids_max = r.test.pids_max.map(|n| Some(cli::PidsMax::Limit(n))));
-        set!(sandbox.cpus = r.test.cpus.map(Some));
-        set!(sandbox.timeout = r.test.timeout.map(Some));
-        // The command line's entries first: a name given in both keeps the
-        // command line's address (the sandbox writes each name once).
-        if !r.hosts.is_empty() {
-            let mut hosts = a.sandbox.hosts.clone();
-            hosts.extend(r.hosts.iter().cloned());
-            a.sandbox.hosts = hosts;
-        }
-        if !explicit.has("ro_bind") && !r.ro_bind.is_empty() {
-            a.sandbox.ro_bind = r.ro_bind.clone();
-        }
-        // The file's variables first, so that --env given later wins.
-        let mut env = r.env.clone();
-        env.extend(a.sandbox.env);
-        a.sandbox.env = env;
         a
     }
 
     /// The settings of one test: what the command line gave explicitly
-    /// (`cli`), then the first matching override, then the profile.
+    /// (`cli`), then per setting the first matching override that sets
+    /// it, then the profile.
     pub fn test_settings(&self, test: &TestInfo<'_>, cli: &TestSettings) -> TestSettings {
-        cli.clone().or(&self.settings_for(test))
+        let mut t = cli.clone();
+        for o in self.overrides.iter().filter(|o| o.filter.matches(test)) {
+            cli::TestArgs::fill(&mut t, &o.settings);
+        }
+        cli::TestArgs::fill(&mut t, &cli::TestArgs::per_test(&self.run, false));
+        t
     }
 
     /// Every limit some test of this run may get, for the preflight check
@@ -208,9 +150,10 @@ impl Config {
     pub fn any_limits(&self, run: &crate::cgroup::Limits) -> crate::cgroup::Limits {
         let mut l = *run;
         for o in &self.overrides {
-            l.memory_max_bytes = l.memory_max_bytes.or(o.settings.memory_max);
-            l.pids_max = l.pids_max.or(o.settings.pids_max);
-            l.cpus = l.cpus.or(o.settings.cpus);
+            let s = &o.settings.sandbox;
+            l.memory_max_bytes = l.memory_max_bytes.or(s.memory_max);
+            l.pids_max = l.pids_max.or(s.pids_max.and_then(cli::PidsMax::limit));
+            l.cpus = l.cpus.or(s.cpus);
         }
         l
     }
@@ -222,13 +165,16 @@ impl Config {
             .any(|o| o.settings.isolation == Some(cli::Isolation::None))
     }
 
-    /// What the configuration sets for one test: the first matching
-    /// override, then the profile's own values.
+    /// What the configuration sets for one test: per setting, the first
+    /// matching override that sets it, then the profile's own values.
+    #[cfg(test)]
     pub fn settings_for(&self, test: &TestInfo<'_>) -> TestSettings {
-        match self.overrides.iter().find(|o| o.filter.matches(test)) {
-            Some(o) => o.settings.clone().or(&self.run.test),
-            None => self.run.test.clone(),
-        }
+        self.test_settings(test, &TestSettings::default())
+    }
+
+    /// The regression thresholds the profile sets (over the defaults).
+    pub fn thresholds(&self) -> crate::budget::Thresholds {
+        resolved::thresholds(&self.run)
     }
 }
 

@@ -56,13 +56,13 @@ fn a_profile_inherits_from_default() {
     assert_eq!(c.run.jobs, Some(4), "from default");
     assert_eq!(c.run.fail_fast, Some(true), "its own");
     assert_eq!(
-        c.run.test.timeout,
+        c.run.sandbox.timeout,
         Some(Duration::from_secs(120)),
         "its own wins"
     );
-    assert_eq!(c.run.test.memory_max, Some(256 << 20));
+    assert_eq!(c.run.sandbox.memory_max, Some(256 << 20));
     let d = load(FILE, "default").unwrap();
-    assert_eq!(d.run.test.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(d.run.sandbox.timeout, Some(Duration::from_secs(30)));
     assert_eq!(d.run.fail_fast, None);
 }
 
@@ -70,23 +70,23 @@ fn a_profile_inherits_from_default() {
 fn the_first_matching_override_wins_and_falls_back_to_the_profile() {
     let c = load(FILE, "ci").unwrap();
     let slow = c.settings_for(&info("tests::slow"));
-    assert_eq!(slow.timeout, Some(Duration::from_secs(300)));
+    assert_eq!(slow.sandbox.timeout, Some(Duration::from_secs(300)));
     assert_eq!(slow.time_budget, Some(Duration::from_secs(1)));
     assert_eq!(
-        slow.memory_max,
+        slow.sandbox.memory_max,
         Some(256 << 20),
         "the profile's, not the override's"
     );
     let heavy = c.settings_for(&info("tests::heavy_alloc"));
-    assert_eq!(heavy.memory_max, Some(1 << 30));
+    assert_eq!(heavy.sandbox.memory_max, Some(1 << 30));
     assert_eq!(heavy.memory_budget, Some(512 << 20));
     assert_eq!(
-        heavy.timeout,
+        heavy.sandbox.timeout,
         Some(Duration::from_secs(120)),
         "the profile's"
     );
     let plain = c.settings_for(&info("tests::adds"));
-    assert_eq!(plain.memory_max, Some(256 << 20));
+    assert_eq!(plain.sandbox.memory_max, Some(256 << 20));
     assert_eq!(plain.memory_budget, None);
 }
 
@@ -139,15 +139,12 @@ fn regression_thresholds_default_to_memory_and_cpu() {
         "default",
     )
     .unwrap();
-    let t = c.run.regression.thresholds();
+    let t = c.thresholds();
     assert_eq!(t.time.unwrap().percent, 25.0, "set: compared");
     assert_eq!(t.time.unwrap().floor, 50.0, "its default floor");
     assert_eq!(t.memory.unwrap().floor, (4 << 20) as f64);
     assert_eq!(t.cpu, Thresholds::default().cpu);
-    assert_eq!(
-        Config::default().run.regression.thresholds(),
-        Thresholds::default()
-    );
+    assert_eq!(Config::default().thresholds(), Thresholds::default());
 }
 
 #[test]
@@ -228,11 +225,11 @@ fn an_archive_config_may_select_and_limit_but_not_shape_the_sandbox() {
 fn the_documented_example_parses() {
     let text = include_str!("../../docs/ci/isolate.toml");
     let c = parse(text, Path::new("docs/ci/isolate.toml"), "ci", &base()).unwrap();
-    assert_eq!(c.run.test.retries, Some(1));
-    assert_eq!(c.run.hosts.len(), 1);
-    let net = &c.overrides.last().unwrap().settings.net;
-    assert_eq!(net.loss_ppm, Some(20_000));
-    assert_eq!(net.reject_ports, Some(vec![6379]));
+    assert_eq!(c.run.retries, Some(1));
+    assert_eq!(c.run.sandbox.hosts.as_ref().map(Vec::len), Some(1));
+    let net = &c.overrides.last().unwrap().settings.sandbox.net;
+    assert_eq!(net.net_loss, Some(20_000));
+    assert_eq!(net.net_reject, Some(vec![cli::PortList(vec![6379])]));
 }
 
 // --- places in the text as written ---------------------------------------
@@ -379,7 +376,7 @@ fn escaped_values_mean_what_they_decode_to() {
     let a = load(plain, "default").unwrap();
     let b = load(escaped, "default").unwrap();
     assert_eq!(a.run, b.run);
-    assert_eq!(a.run.test.memory_max, Some(256 << 20));
+    assert_eq!(a.run.sandbox.memory_max, Some(256 << 20));
     assert_eq!(
         a.run.default_filter.as_deref(),
         Some("test(/\\d/) | test(é)")
@@ -493,10 +490,10 @@ fn ro_bind_paths_resolve_against_the_base_and_must_exist() {
     let text = "[profile.default]\nro-bind = [\"data\"]\n\n[[profile.default.overrides]]\nfilter = \"test(net)\"\nro-bind = [\"../shared\", \"/usr\"]\n";
     let c = parse(text, Path::new("isolate.toml"), "default", &base).unwrap();
     let real = |p: &str| std::fs::canonicalize(ws.path().join(p)).unwrap();
-    assert_eq!(c.run.ro_bind, vec![real("app/data")]);
+    assert_eq!(c.run.sandbox.ro_bind, Some(vec![real("app/data")]));
     assert_eq!(
-        c.settings_for(&info("tests::net")).ro_bind,
-        vec![real("shared"), PathBuf::from("/usr")]
+        c.settings_for(&info("tests::net")).sandbox.ro_bind,
+        Some(vec![real("shared"), PathBuf::from("/usr")])
     );
 
     let missing = "[profile.default]\n\n[[profile.default.overrides]]\nfilter = \"test(a)\"\n\n[[profile.default.overrides]]\nfilter = \"test(\\u0062)\"\nro-bind = [\"/usr\", \"fixtures/nope\"]\n";
@@ -576,4 +573,196 @@ fn a_file_that_exists_is_never_skipped() {
     assert_eq!(c.run.junit, Some(root.join("j.xml")));
     let c = Config::load(Some(&file), None, None).unwrap();
     assert_eq!(c.run.junit, Some(root.join(".config/j.xml")));
+}
+
+// --- one definition per setting: layers, per setting --------------------
+
+/// `cargo isolate test ARGS` as parsed, and which flags were given.
+fn typed(args: &[&str]) -> (cli::TestArgs, cli::Explicit) {
+    use clap::{CommandFactory, FromArgMatches};
+    let argv = ["cargo-isolate", "test"].iter().chain(args);
+    let matches = cli::Cli::command().try_get_matches_from(argv).unwrap();
+    let explicit = cli::Explicit::of(&matches);
+    match cli::Cli::from_arg_matches(&matches).unwrap().command {
+        cli::Command::Test(t) => (*t, explicit),
+        _ => unreachable!("a test command"),
+    }
+}
+
+const LAYERED: &str = r#"
+[profile.default]
+cpus = 2.0
+timeout = "10s"
+
+[[profile.default.overrides]]
+filter = "test(net)"
+memory-max = "64M"
+timeout = "20s"
+retries = 2
+env = { A = "default", C = "default" }
+
+[profile.ci]
+memory-max = "128M"
+
+[[profile.ci.overrides]]
+filter = "test(net)"
+timeout = "30s"
+env = { A = "ci", B = "ci" }
+
+[[profile.ci.overrides]]
+filter = "test(net_slow)"
+timeout = "5m"
+memory-max = "1G"
+cpus = 0.5
+"#;
+
+/// nextest's rule: for each setting, the first matching override that
+/// sets it, else the profile; an override that does not set a setting
+/// does not hide a later one that does (issue 22).
+#[test]
+fn each_setting_comes_from_the_first_override_that_sets_it() {
+    let c = load(LAYERED, "ci").unwrap();
+    let t = c.settings_for(&info("tests::net_slow"));
+    assert_eq!(
+        t.sandbox.timeout,
+        Some(Duration::from_secs(30)),
+        "ci's first override sets it"
+    );
+    assert_eq!(
+        t.sandbox.memory_max,
+        Some(1 << 30),
+        "ci's second override: the first does not set it"
+    );
+    assert_eq!(t.sandbox.cpus, Some(0.5), "ci's second override");
+    assert_eq!(t.retries, Some(2), "the default profile's override");
+    let env: Vec<String> = t
+        .env_pairs()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    assert_eq!(
+        env,
+        ["A=ci", "B=ci", "C=default"],
+        "variable by variable, the first override that sets it"
+    );
+
+    let t = c.settings_for(&info("tests::net"));
+    assert_eq!(t.sandbox.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(
+        t.sandbox.memory_max,
+        Some(64 << 20),
+        "an override of the default profile comes before the chosen profile"
+    );
+    assert_eq!(t.sandbox.cpus, Some(2.0), "the default profile");
+
+    let t = c.settings_for(&info("tests::adds"));
+    assert_eq!(t.sandbox.memory_max, Some(128 << 20), "the chosen profile");
+    assert_eq!(
+        t.sandbox.timeout,
+        Some(Duration::from_secs(10)),
+        "default's"
+    );
+    assert_eq!(t.retries, None);
+    assert!(
+        t.env_pairs().is_empty(),
+        "a profile's env is the run's, not a test's"
+    );
+}
+
+/// The command line wins per setting, over every override; the rest
+/// still comes from them.
+#[test]
+fn the_command_line_wins_setting_by_setting() {
+    let c = load(LAYERED, "ci").unwrap();
+    let (args, explicit) = typed(&["--memory-max", "300M", "--retries", "0"]);
+    let args = c.apply(&args, &explicit);
+    let given = cli::TestArgs::given(&args, &explicit);
+    assert_eq!(given.sandbox.memory_max, Some(300 << 20));
+    assert_eq!(given.sandbox.timeout, None, "not given: the file's");
+    let t = c.test_settings(&info("tests::net_slow"), &given);
+    assert_eq!(t.sandbox.memory_max, Some(300 << 20));
+    assert_eq!(t.retries, Some(0));
+    assert_eq!(t.sandbox.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(t.sandbox.cpus, Some(0.5));
+    // The run's own values: the flag where given, else the profile's.
+    assert_eq!(args.sandbox.memory_max, Some(300 << 20));
+    assert_eq!(args.sandbox.timeout, Some(Duration::from_secs(10)));
+    assert_eq!(args.sandbox.cpus, Some(2.0));
+}
+
+/// A group (fail-fast, no-fail-fast, max-fail; the stress bounds) is set
+/// whole by the most specific layer that sets any of it: the command
+/// line, else the chosen profile, else the default one.
+#[test]
+fn a_group_is_set_whole_by_one_layer() {
+    let text = "[profile.default]\nfail-fast = true\nstress-duration = \"10m\"\n\n[profile.ci]\nno-fail-fast = true\nrepeat = 3\n";
+    let ci = load(text, "ci").unwrap();
+    let (args, explicit) = typed(&[]);
+    let a = ci.apply(&args, &explicit);
+    assert_eq!(
+        a.max_fail(),
+        None,
+        "ci's no-fail-fast, not default's fail-fast"
+    );
+    assert_eq!(a.stress_count, Some(3), "ci's, spelled `repeat`");
+    assert_eq!(a.stress_duration, None, "ci set the stress group");
+    let d = load(text, "default").unwrap().apply(&args, &explicit);
+    assert_eq!(d.max_fail(), Some(1));
+    assert_eq!(d.stress_duration, Some(Duration::from_secs(600)));
+    // One flag of a group given: the file sets none of it.
+    let (args, explicit) = typed(&["--max-fail", "4", "--stress-duration", "1m"]);
+    let a = load(text, "default").unwrap().apply(&args, &explicit);
+    assert_eq!(a.max_fail(), Some(4));
+    assert_eq!(a.stress_count, None);
+    assert_eq!(a.stress_duration, Some(Duration::from_secs(60)));
+}
+
+/// The file's values reach the flags the command line left alone, each
+/// as its row says: lists replaced, variables and hosts added, the
+/// command line's last (so that they win).
+#[test]
+fn a_profile_fills_the_flags_not_given() {
+    let c = load(
+        "[profile.default]\njobs = 3\nhostname = \"box\"\nenv = { A = \"file\", B = \"file\" }\nscratch = \"disk\"\ndefault-filter = \"test(a)\"\n\n[profile.default.hosts]\n\"db.internal\" = \"127.0.0.1\"\n",
+        "default",
+    )
+    .unwrap();
+    let (args, explicit) = typed(&[
+        "--hostname",
+        "mine",
+        "--env",
+        "A=cli",
+        "--hosts",
+        "db.internal=::1",
+    ]);
+    let a = c.apply(&args, &explicit);
+    assert_eq!(a.jobs, Some(3));
+    assert_eq!(a.sandbox.hostname, "mine", "given: the command line's");
+    assert_eq!(a.sandbox.scratch, cli::Scratch::Disk);
+    let env: Vec<String> = a.sandbox.env.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        env,
+        ["A=file", "B=file", "A=cli"],
+        "the command line's last"
+    );
+    let hosts: Vec<String> = a.sandbox.hosts.iter().map(ToString::to_string).collect();
+    assert_eq!(hosts, ["db.internal=::1", "db.internal=127.0.0.1"]);
+    assert_eq!(a.filtersets, ["test(a)"], "the default filter as -E");
+    let (args, explicit) = typed(&["-E", "test(b)"]);
+    assert_eq!(c.apply(&args, &explicit).filtersets, ["test(b)"]);
+}
+
+/// An override takes only per-test keys; a profile's own keys there are
+/// refused at their place, as any unknown key.
+#[test]
+fn an_override_refuses_a_run_key_at_its_place() {
+    let e = error("[[profile.default.overrides]]\nfilter = \"all()\"\njobs = 2\n");
+    assert_eq!(e.at, Some((3, 1)), "{e}");
+    assert!(e.message.contains("unknown field `jobs`"), "{e}");
+    let e = error("[profile.default]\nfilter = \"all()\"\n");
+    assert_eq!(e.at, Some((2, 1)), "{e}");
+    let e = error("[[profile.default.overrides]]\nmemory-max = \"1G\"\n");
+    assert!(e.message.contains("missing field `filter`"), "{e}");
+    let e = error("[profile.default]\nrepeat = 2\nstress-count = 3\n");
+    assert!(e.message.contains("set twice"), "{e}");
 }
