@@ -307,11 +307,16 @@ pub struct TestArgs in test_args {
     /// time (as nextest does); the report still records the tails.
     #[arg(long, visible_alias = "nocapture", help_heading = "Running")]
     pub no_capture: bool => run(bool) { file: bool, check: c::flag(), },
-    /// Say a test is slow once it has run this long, and again each such
-    /// period (`SLOW` on the terminal, `test-slow` in the JSON events); 0
-    /// never says it. The test is not stopped: --timeout does that.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", help_heading = "Running")]
-    pub slow_timeout: Duration,
+    /// Say a test is slow once it has run PERIOD, and again each PERIOD
+    /// (`SLOW` on the terminal, `test-slow` in the JSON events); 0 never
+    /// says it. PERIOD,terminate-after=N also ends it as timed out after N
+    /// periods, as nextest's slow-timeout does (e.g. 30s,terminate-after=4).
+    #[arg(long, value_name = "PERIOD", env = "CARGO_ISOLATE_SLOW_TIMEOUT", value_parser = parse_slow_timeout, default_value = "60s", help_heading = "Running")]
+    pub slow_timeout: SlowTimeout => test(SlowTimeout) {
+        file: SlowTimeoutToml, check: c::by(SlowTimeoutToml::resolve),
+        archive: true,
+        replay: show::plain,
+    },
     /// Keep at most this much of each test's stdout and stderr (the tail).
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size, help_heading = "Running")]
     pub output_limit: u64 => run(u64) { file: String, check: c::text(parse_size), },
@@ -1146,6 +1151,148 @@ pub fn parse_tmpfs_size(s: &str) -> Result<u64, String> {
     }
 }
 
+/// `--slow-timeout`: when a test is said slow, and after how many such
+/// periods it is ended as timed out, if ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowTimeout {
+    /// Zero: never said slow.
+    pub period: Duration,
+    pub terminate_after: Option<std::num::NonZeroU32>,
+}
+
+impl SlowTimeout {
+    /// How long the test may run: `terminate_after` periods.
+    pub fn limit(&self) -> Option<Duration> {
+        self.terminate_after.map(|n| self.period * n.get())
+    }
+}
+
+impl std::fmt::Display for SlowTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let period = humantime::format_duration(self.period).to_string();
+        f.write_str(&period.replace(' ', ""))?;
+        match self.terminate_after {
+            Some(n) => write!(f, ",terminate-after={n}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `30s` or `30s,terminate-after=4`; a period of 0 never says a test slow.
+pub fn parse_slow_timeout(s: &str) -> Result<SlowTimeout, String> {
+    let (period, rest) = match s.split_once(',') {
+        Some((p, r)) => (p, Some(r.trim())),
+        None => (s, None),
+    };
+    let n = match rest {
+        None => None,
+        Some(r) => match r.strip_prefix("terminate-after=") {
+            Some(n) => Some(n.trim().parse::<i64>().map_err(|_| {
+                format!("terminate-after takes a whole number of periods, e.g. {period},terminate-after=2")
+            })?),
+            None => return Err(format!("expected PERIOD or PERIOD,terminate-after=N, e.g. {period},terminate-after=2")),
+        },
+    };
+    slow_timeout(period, n)
+}
+
+/// The period (0 or a duration) and the number of periods, checked.
+fn slow_timeout(period: &str, terminate_after: Option<i64>) -> Result<SlowTimeout, String> {
+    let zero = period
+        .trim()
+        .trim_end_matches(char::is_alphabetic)
+        .trim()
+        .parse::<f64>()
+        == Ok(0.0);
+    let period = match zero {
+        true => Duration::ZERO,
+        false => parse_duration(period)?,
+    };
+    let terminate_after = match terminate_after {
+        None => None,
+        Some(_) if period.is_zero() => {
+            return Err("terminate-after needs a period of more than 0".into());
+        }
+        Some(n) => match u32::try_from(n).ok().and_then(std::num::NonZeroU32::new) {
+            Some(n)
+                if period
+                    .checked_mul(n.get())
+                    .is_some_and(|d| d <= MAX_TIMEOUT) =>
+            {
+                Some(n)
+            }
+            Some(_) => {
+                return Err("terminate-after periods must be at most 1 year (1y) in all".into());
+            }
+            None => return Err("terminate-after must be at least 1".into()),
+        },
+    };
+    Ok(SlowTimeout {
+        period,
+        terminate_after,
+    })
+}
+
+/// How the file writes a slow timeout: `"60s"`, or as nextest's
+/// `{ period = "60s", terminate-after = 2 }`.
+#[derive(Debug, Clone)]
+pub enum SlowTimeoutToml {
+    Period(String),
+    Table {
+        period: String,
+        terminate_after: Option<i64>,
+    },
+}
+
+impl<'de> serde::Deserialize<'de> for SlowTimeoutToml {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct Form;
+        impl<'de> Visitor<'de> for Form {
+            type Value = SlowTimeoutToml;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a period (\"60s\") or { period = \"60s\", terminate-after = 2 }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SlowTimeoutToml, E> {
+                Ok(SlowTimeoutToml::Period(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SlowTimeoutToml, A::Error> {
+                const KEYS: &[&str] = &["period", "terminate-after"];
+                let (mut period, mut terminate_after) = (None, None);
+                while let Some(k) = map.next_key::<String>()? {
+                    match k.as_str() {
+                        "period" => period = Some(map.next_value()?),
+                        "terminate-after" => terminate_after = Some(map.next_value()?),
+                        _ => return Err(de::Error::unknown_field(&k, KEYS)),
+                    }
+                }
+                Ok(SlowTimeoutToml::Table {
+                    period: period.ok_or_else(|| de::Error::missing_field("period"))?,
+                    terminate_after,
+                })
+            }
+        }
+        d.deserialize_any(Form)
+    }
+}
+
+impl SlowTimeoutToml {
+    fn resolve(&self) -> Result<SlowTimeout, String> {
+        match self {
+            // As the flag reads it.
+            SlowTimeoutToml::Period(p) => parse_slow_timeout(p),
+            SlowTimeoutToml::Table {
+                period,
+                terminate_after,
+            } => slow_timeout(period, *terminate_after),
+        }
+    }
+}
+
+impl crate::settings::FileType for SlowTimeoutToml {
+    const NAME: &'static str = "string, or a table of period and terminate-after";
+}
+
 /// `--pids-max`: a number, or no limit at all (not even the default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PidsMax {
@@ -1521,6 +1668,53 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("0.1ns").is_err());
         assert!(parse_duration("1e-12").is_err());
+    }
+
+    #[test]
+    fn slow_timeouts_are_a_period_and_maybe_a_number_of_them() {
+        let st = |s: &str| parse_slow_timeout(s);
+        let n = |n: u32| std::num::NonZeroU32::new(n);
+        assert_eq!(
+            st("30s"),
+            Ok(SlowTimeout {
+                period: Duration::from_secs(30),
+                terminate_after: None
+            })
+        );
+        assert_eq!(
+            st("500ms,terminate-after=2"),
+            Ok(SlowTimeout {
+                period: Duration::from_millis(500),
+                terminate_after: n(2)
+            })
+        );
+        assert_eq!(
+            st("500ms,terminate-after=2").unwrap().limit(),
+            Some(Duration::from_secs(1))
+        );
+        // 0 never says it, as the help always said (it was refused).
+        for zero in ["0", "0s", "0ms"] {
+            assert_eq!(st(zero).map(|s| s.period), Ok(Duration::ZERO), "{zero}");
+        }
+        for (bad, says) in [
+            ("0,terminate-after=2", "a period of more than 0"),
+            ("1s,terminate-after=0", "at least 1"),
+            ("1s,terminate-after=-1", "at least 1"),
+            ("1s,terminate-after=x", "whole number"),
+            ("1s,after=2", "PERIOD,terminate-after=N"),
+            ("1y,terminate-after=2", "at most 1 year"),
+            ("soon", "expected a duration"),
+        ] {
+            let e = st(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // What the replay prints reads back to the same value.
+        for s in ["1m30s", "250ms,terminate-after=4", "0s"] {
+            let v = st(s).unwrap();
+            assert_eq!(v.to_string(), s);
+            assert_eq!(st(&v.to_string()), Ok(v));
+        }
+        assert_eq!(test_args(&[]).slow_timeout.to_string(), "1m");
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub fn execute(
             limit: cfg.output_limit,
             echo: cfg.echo_output,
         },
-        timeout: settings.sandbox.timeout.or(cfg.timeout),
+        timeout: timeout_of(cfg, settings),
         cancel: cfg.cancel.map(|c| c.fd()),
         netns: netns.map(std::os::fd::AsFd::as_fd),
         gate: worker.gate,
@@ -138,6 +138,16 @@ pub fn execute(
     }
     .leave(worker.reaper);
     Ok(Ok(exec))
+}
+
+/// How long a test may run: its own timeout, else the run's, and no
+/// longer than its slow timeout's terminate-after periods.
+pub fn timeout_of(cfg: &Exec<'_>, s: &TestSettings) -> Option<Duration> {
+    let timeout = s.sandbox.timeout.or(cfg.timeout);
+    match s.slow_timeout.and_then(|st| st.limit()) {
+        Some(slow) => Some(timeout.map_or(slow, |t| t.min(slow))),
+        None => timeout,
+    }
 }
 
 /// A test's limits: its own settings, else the run's.

@@ -207,13 +207,14 @@ impl Collected {
         }
     }
 
-    /// A test running past each further period of `slow_after` is said
-    /// slow once for it.
+    /// A test running past each further period of its slow timeout (its
+    /// own, else the run's `slow_after`) is said slow once for it.
     fn say_slow(&mut self, units: &[RunUnit], on_event: &mut dyn FnMut(&RunEvent<'_>)) {
-        let Some(period) = self.slow_after.filter(|p| !p.is_zero()) else {
-            return;
-        };
         for (index, (since, said)) in &mut self.running {
+            let own = units[*index].settings.slow_timeout.map(|s| s.period);
+            let Some(period) = own.or(self.slow_after).filter(|p| !p.is_zero()) else {
+                continue;
+            };
             let elapsed = since.elapsed();
             if elapsed >= period * (*said + 1) {
                 *said += 1;
@@ -412,7 +413,7 @@ fn run_unit(
         return Ok(Some(rec));
     }
     let limits = execute::limits_of(&cfg.exec, &unit.settings);
-    let timeout = unit.settings.sandbox.timeout.or(cfg.exec.timeout);
+    let timeout = execute::timeout_of(&cfg.exec, &unit.settings);
     rec.limits = TestLimits {
         memory_max: limits.memory_max_bytes,
         pids_max: limits.pids_max,

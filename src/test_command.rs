@@ -497,7 +497,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
         reuse_netns,
         stress: stress_of(args),
         replay: Some(&replay),
-        slow_after: Some(args.slow_timeout),
+        slow_after: Some(args.slow_timeout.period),
     };
     for note in &planned.filter.notes {
         eprintln!("note: {note}");

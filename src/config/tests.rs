@@ -766,3 +766,48 @@ fn an_override_refuses_a_run_key_at_its_place() {
     let e = error("[profile.default]\nrepeat = 2\nstress-count = 3\n");
     assert!(e.message.contains("set twice"), "{e}");
 }
+
+/// `slow-timeout` as nextest writes it: a period, or a table with
+/// terminate-after; per setting, like any other; errors at their place.
+#[test]
+fn a_slow_timeout_is_a_period_or_a_table() {
+    let c = load(
+        "[profile.default]\nslow-timeout = \"30s\"\n\n[[profile.default.overrides]]\nfilter = \"test(hangs)\"\nslow-timeout = { period = \"500ms\", terminate-after = 2 }\n\n[[profile.default.overrides]]\nfilter = \"test(hangs)\"\nmemory-max = \"64M\"\n",
+        "default",
+    )
+    .unwrap();
+    let t = c.settings_for(&info("tests::hangs"));
+    let st = t.slow_timeout.unwrap();
+    assert_eq!(st.limit(), Some(Duration::from_secs(1)));
+    assert_eq!(t.sandbox.memory_max, Some(64 << 20), "the next override's");
+    let t = c.settings_for(&info("tests::adds"));
+    assert_eq!(
+        t.slow_timeout.map(|s| s.period),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(t.slow_timeout.and_then(|s| s.limit()), None);
+    for (text, col, says) in [
+        ("slow-timeout = 30", 16, "a period"),
+        (
+            "slow-timeout = { period = \"1s\", grace-period = \"1s\" }",
+            16,
+            "grace-period",
+        ),
+        (
+            "slow-timeout = { terminate-after = 2 }",
+            16,
+            "missing field `period`",
+        ),
+        (
+            "slow-timeout = { period = \"0\", terminate-after = 2 }",
+            16,
+            "more than 0",
+        ),
+        ("slow-timeout = \"1s,terminate-after=0\"", 16, "at least 1"),
+    ] {
+        let e = error(&format!("[profile.default]\n{text}\n"));
+        assert_eq!(e.at.map(|a| a.0), Some(2), "{text}: {e}");
+        assert_eq!(e.at.map(|a| a.1), Some(col), "{text}: {e}");
+        assert!(e.message.contains(says), "{text}: {e}");
+    }
+}

@@ -357,3 +357,70 @@ fn the_run_id_is_random_without_dev_urandom() {
     assert_ne!(a, b, "two runs, two ids");
     assert_ne!(a, "00000000-0000-4000-8000-000000000000");
 }
+
+/// Issue 22's demo setting: an override's `slow-timeout` with
+/// terminate-after ends a sleeping test as timed out after that many
+/// periods; each setting comes from the first override that sets it (the
+/// test's timeout from another); the flag's environment variable is the
+/// command line, and wins over every override.
+#[test]
+fn an_overrides_slow_timeout_ends_a_sleeping_test_as_timed_out() {
+    let _serial = host_wide();
+    let (_tmp, dir) = with_config(
+        "faults",
+        r#"
+[profile.default]
+slow-timeout = "1m"
+
+[[profile.default.overrides]]
+filter = "test(=hangs)"
+slow-timeout = { period = "500ms", terminate-after = 2 }
+
+[[profile.default.overrides]]
+filter = "test(=hangs) | test(=passes)"
+timeout = "2m"
+"#,
+    );
+    let select = ["--test", "faults", "-E", "test(=hangs) | test(=passes)"];
+    let run = isolate_test(&dir, &select);
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    let t = run.test("hangs");
+    assert_eq!(outcome(&t), "timed_out", "{t:#}");
+    assert_eq!(
+        t["limits"]["timeout_ms"], 1000,
+        "two periods of 500ms, under the next override's 2m"
+    );
+    let ran = t["duration_ms"].as_f64().unwrap();
+    assert!((900.0..30_000.0).contains(&ran), "ended at {ran} ms");
+    let replay = t["replay"].as_str().unwrap();
+    assert!(
+        replay.contains("--slow-timeout 500ms,terminate-after=2"),
+        "{replay}"
+    );
+    let p = run.test("passes");
+    assert_eq!(outcome(&p), "passed", "{p:#}");
+    assert_eq!(p["limits"]["timeout_ms"], 120_000, "its override's timeout");
+
+    let report = unique_report(&dir);
+    let out = Command::new(BIN)
+        .args(["isolate", "test", "--report", report.to_str().unwrap()])
+        .args(select)
+        .env("CARGO_ISOLATE_SLOW_TIMEOUT", "300ms,terminate-after=1")
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(100), "{out:?}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let hangs = r["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "hangs")
+        .unwrap();
+    assert_eq!(hangs["outcome"], "timed_out");
+    assert_eq!(
+        hangs["limits"]["timeout_ms"], 300,
+        "the variable's, not the override's"
+    );
+}
