@@ -17,14 +17,6 @@ fn measure(t: &Value, key: &str) -> f64 {
         .unwrap()
 }
 
-fn root_only() -> bool {
-    if !is_root() {
-        skip("run as root here; the rootless half runs these faults as uid 65534");
-        return false;
-    }
-    true
-}
-
 // ------------------------------------------------------------------ retries
 
 #[test]
@@ -549,8 +541,8 @@ fn hosts_points_a_fixed_name_at_a_loopback_fake() {
 
 #[test]
 fn the_replay_command_reproduces_a_failure() {
-    if !root_only() {
-        return;
+    if !is_root() {
+        return skip("run as root here; the rootless half runs these faults as uid 65534");
     }
     let (_tmp, dir) = fixture("flaky");
     let run = isolate_test(
@@ -596,7 +588,7 @@ fn the_replay_command_reproduces_a_failure() {
         .output()
         .unwrap();
     assert_code(&out, 100);
-    let again: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let again = read_report(&report);
     let tests = again["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 1, "the replay runs that test alone");
     assert_eq!(tests[0]["name"], "net::tcp_echo");

@@ -387,28 +387,23 @@ fn nothing_leaks_between_tests_on_one_worker_rootless() {
         std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
     }
     let report = work.join("report.json");
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .args(["isolate", "test", "-j", "1", "--archive-file"])
-        .arg(&archive)
-        .arg("--workspace-remap")
-        .arg(work.join("ws"))
-        .arg("--report")
-        .arg(&report)
-        .current_dir(&work)
-        .env("HOME", work.join("home"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let text = std::fs::read_to_string(&report)
-        .unwrap_or_else(|_| panic!("no report (exit {:?}): {stderr}", out.status.code()));
-    let run = Run {
-        report: serde_json::from_str(&text).unwrap(),
-        out,
-    };
+    let run = Run::of(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(["isolate", "test", "-j", "1", "--archive-file"])
+            .arg(&archive)
+            .arg("--workspace-remap")
+            .arg(work.join("ws"))
+            .arg("--report")
+            .arg(&report)
+            .current_dir(&work)
+            .env("HOME", work.join("home"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null()),
+        &report,
+    );
+    let stderr = run.stderr();
     assert_eq!(run.report["host"]["rootless"], true);
     for kind in KINDS {
         assert_outcome(&run, &finder(kind), "passed");
