@@ -713,14 +713,14 @@ fn scratch_on_disk_is_bounded_by_scratch_size() {
             .contains("cargo-isolate"),
         "a mount was left"
     );
-    // Loop devices are auto-cleared once the sandbox's mount is gone.
-    let mut loops = String::new();
-    for _ in 0..50 {
-        loops = std::fs::read_to_string("/proc/partitions").unwrap();
-        if loops == loops_before {
-            break;
-        }
+    // Loop devices are auto-cleared once the sandbox's mount is gone, by
+    // the kernel, a little later: waited for, with a deadline for a loaded
+    // machine.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut loops = std::fs::read_to_string("/proc/partitions").unwrap();
+    while loops != loops_before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
+        loops = std::fs::read_to_string("/proc/partitions").unwrap();
     }
     assert_eq!(loops, loops_before, "a loop device was left");
 

@@ -363,8 +363,10 @@ fn html_report_with_a_baseline_budgets_and_hostile_names() {
     );
 }
 
-/// 10,000 tests: the page stays under 8 MiB, and sorting and filtering in
-/// the browser take well under 200 ms.
+/// 10,000 tests: the page stays under 8 MiB, only a page of rows is drawn,
+/// and sorting and filtering in the browser stay interactive. They take
+/// 5-15 ms here (printed); the bound, a second, holds on a loaded 2-core
+/// machine and still fails a page that draws every row.
 #[test]
 fn html_report_of_ten_thousand_tests_stays_fast() {
     let demo = demo_report();
@@ -402,7 +404,7 @@ fn html_report_of_ten_thousand_tests_stays_fast() {
     ));
     for k in ["sort", "sort2", "filter", "outcome"] {
         let t = ms[k].as_f64().unwrap_or(f64::MAX);
-        assert!(t < 200.0, "{k} took {t} ms with 10,000 tests");
+        assert!(t < 1000.0, "{k} took {t} ms with 10,000 tests");
     }
     // Only a page of rows is in the DOM: 200 of the tests, 50 of what grew.
     assert!(count(&dom, "<tr class=\"row") <= 250);

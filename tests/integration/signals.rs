@@ -87,6 +87,8 @@ struct Runner {
     pid: i32,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<String>>,
+    /// The threads collecting them, joined once the runner ended.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Runner {
@@ -107,13 +109,13 @@ impl Runner {
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let (out, lines) = (child.stdout.take().unwrap(), stdout.clone());
-        std::thread::spawn(move || {
+        let out_reader = std::thread::spawn(move || {
             for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
                 lines.lock().unwrap().push(l);
             }
         });
         let (mut err, text) = (child.stderr.take().unwrap(), stderr.clone());
-        std::thread::spawn(move || {
+        let err_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
@@ -130,6 +132,7 @@ impl Runner {
             pid,
             stdout,
             stderr,
+            readers: vec![out_reader, err_reader],
         }
     }
 
@@ -173,8 +176,21 @@ impl Runner {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                // The readers see EOF: give them what was written last.
-                std::thread::sleep(Duration::from_millis(100));
+                // The readers take what was written last, up to EOF: once
+                // the runner and every process that shares its stdout and
+                // stderr (cargo, build scripts) are gone.
+                let deadline = Instant::now() + EXIT_WITHIN;
+                while !self.readers.iter().all(|r| r.is_finished()) {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the runner's stdout or stderr still open {EXIT_WITHIN:?} after it ended:\n{}",
+                        self.stderr()
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                for reader in self.readers.drain(..) {
+                    reader.join().unwrap();
+                }
                 return status.code();
             }
             if start.elapsed() > EXIT_WITHIN {
@@ -490,6 +506,7 @@ fn a_closed_terminal_stops_the_run_and_still_reports() {
         child,
         stdout: Default::default(),
         stderr: Default::default(),
+        readers: Vec::new(),
     };
     let pid = runner.pid;
     runner.wait_for("the sleeping test", |_| {
