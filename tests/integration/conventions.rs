@@ -146,7 +146,7 @@ fn a_panic_then_a_kill_at_the_limit_shows_both() {
     if stderr.contains("cannot be enforced") {
         return skip("no cgroup memory controller here");
     }
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let report = read_report(&report);
     let t = &report["tests"][0];
     let panic = t["panic_message"]
         .as_str()
