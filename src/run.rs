@@ -349,7 +349,7 @@ fn run_with_retries(
             n => format!("t{item}r{n}"),
         };
         let number = stress_run.unwrap_or(attempt);
-        let Some(mut rec) = run_unit(cfg, unit, &leaf, number, worker)? else {
+        let Some(mut rec) = run_unit(cfg, unit, &leaf, number, stress_run, worker)? else {
             return Ok(previous.map(|rec| last_attempt(rec, attempts, attempt - 1)));
         };
         rec.replay = replay.clone();
@@ -398,6 +398,7 @@ fn run_unit(
     unit: &RunUnit,
     leaf: &str,
     attempt: u32,
+    stress_run: Option<u32>,
     worker: Worker<'_>,
 ) -> Result<Option<TestRecord>, Error> {
     let b = &cfg.exec.binaries[unit.binary];
@@ -438,13 +439,23 @@ fn run_unit(
         on_start: Some(&on_start),
         ..worker
     };
+    let identity = execute::Identity {
+        binary_id: &rec.binary_id,
+        test_name: unit.name.as_deref(),
+        attempt,
+        total_attempts: match stress_run {
+            Some(_) => 1,
+            None => 1 + unit.settings.retries.unwrap_or(0),
+        },
+        stress: stress_run.map(|n| (n, cfg.stress.and_then(|s| s.count))),
+    };
     let exec = execute::execute(
         &cfg.exec,
         unit.binary,
         &unit.args,
         leaf,
         &unit.settings,
-        attempt,
+        identity,
         worker,
     )?;
     rec.started_at = Some(crate::report::rfc3339(started_at.get().unwrap_or(picked)));

@@ -279,6 +279,7 @@ fn plan_phase(
         // A signal kills the listing sandboxes too.
         cancel: signals::pipe(),
         scratch: scratch.as_ref(),
+        profile: &run.config.profile,
     };
     let selection = run.selection();
     let cases = discover::discover(&list_exec, run.jobs, &built.binaries, &|i| {
@@ -488,6 +489,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
             echo_output: args.no_capture,
             cancel: signals::pipe(),
             scratch: planned.scratch.as_ref(),
+            profile: &run.config.profile,
         },
         jobs: run.jobs,
         max_fail: args.max_fail(),

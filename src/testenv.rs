@@ -38,22 +38,34 @@ pub fn target_dir(build: &BuildOutput, cli_target_dir: Option<&Path>) -> PathBuf
 
 /// The variables a sandboxed program starts from: the host's, or with
 /// `--env-clear` only PATH. TMPDIR always points at the sandbox's /tmp;
-/// `CARGO_ISOLATE=1`, the run's id and the attempt tell a test where it
-/// runs (as nextest's NEXTEST, NEXTEST_RUN_ID, NEXTEST_ATTEMPT do).
+/// `CARGO_ISOLATE=1` and the run's id tell a test where it runs (each
+/// sandbox adds which test and attempt it is for: execute::Identity).
 pub fn base_env(args: &SandboxArgs) -> EnvVars {
     let ours = [
         "TMPDIR",
         "CARGO_ISOLATE",
         "CARGO_ISOLATE_RUN_ID",
-        "CARGO_ISOLATE_ATTEMPT",
+        "NEXTEST_RUN_ID",
     ];
+    // A test's identity is the runner's to say (see execute::Identity),
+    // never a value the host's environment happens to hold.
+    let identity = |k: &std::ffi::OsStr| {
+        let k = k.to_string_lossy();
+        crate::execute::IDENTITY_VARS.iter().any(|v| {
+            k.strip_prefix("CARGO_ISOLATE_")
+                .or(k.strip_prefix("NEXTEST_"))
+                == Some(v)
+        })
+    };
     let mut env: EnvVars = std::env::vars_os()
-        .filter(|(k, _)| !ours.iter().any(|o| k == o) && (!args.env_clear || k == "PATH"))
+        .filter(|(k, _)| {
+            !ours.iter().any(|o| k == o) && !identity(k) && (!args.env_clear || k == "PATH")
+        })
         .collect();
     env.push(("TMPDIR".into(), "/tmp".into()));
     env.push(("CARGO_ISOLATE".into(), "1".into()));
     env.push(("CARGO_ISOLATE_RUN_ID".into(), run_id().into()));
-    env.push(("CARGO_ISOLATE_ATTEMPT".into(), "1".into()));
+    env.push(("NEXTEST_RUN_ID".into(), run_id().into()));
     env
 }
 

@@ -40,16 +40,41 @@ fn a_lib_and_a_bin_of_the_same_name_get_distinct_nextest_ids() {
     );
 }
 
+/// And which test, binary, attempt and profile they are, under our names
+/// and nextest's; a host variable of the same name does not leak in.
 #[test]
 fn tests_know_they_run_under_cargo_isolate() {
     let (_tmp, dir) = fixture("same");
-    let run = isolate_test(&dir, &["shows_env"]);
+    let report = unique_report(&dir);
+    let run = Run::of(
+        Command::new(BIN)
+            .args(["isolate", "test", "--retries", "2", "--report"])
+            .arg(&report)
+            .arg("shows_env")
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .env("CARGO_ISOLATE_TEST_NAME", "forged")
+            .env("NEXTEST_BINARY_ID", "forged"),
+        &report,
+    );
     let out = run.test("tests::shows_env")["stdout"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(out.contains("CARGO_ISOLATE=1\n"), "{out}");
-    assert!(out.contains("CARGO_ISOLATE_ATTEMPT=1\n"), "{out}");
+    for line in [
+        "CARGO_ISOLATE_ATTEMPT=1",
+        "CARGO_ISOLATE_TOTAL_ATTEMPTS=3",
+        "CARGO_ISOLATE_TEST_NAME=tests::shows_env",
+        "CARGO_ISOLATE_BINARY_ID=same",
+        "CARGO_ISOLATE_PROFILE=default",
+        "NEXTEST_TEST_NAME=tests::shows_env",
+        "NEXTEST_BINARY_ID=same",
+        "NEXTEST_ATTEMPT=1",
+    ] {
+        assert!(out.contains(&format!("{line}\n")), "{line} in:\n{out}");
+    }
+    assert!(!out.contains("forged"), "{out}");
     let id = out
         .lines()
         .find_map(|l| l.strip_prefix("CARGO_ISOLATE_RUN_ID="))
