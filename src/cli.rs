@@ -196,6 +196,13 @@ pub struct TestArgs {
     /// never says it. The test is not stopped: --timeout does that.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", help_heading = "Running")]
     pub slow_timeout: Duration,
+    /// Start a test only while the memory limits (or budgets, where no
+    /// limit) of the tests running and its own fit in SIZE, so a few heavy
+    /// tests do not take a machine down at -j; light ones still run beside
+    /// them, and one heavier than SIZE runs alone [default: the machine's
+    /// memory, or the runner's own cgroup limit if lower].
+    #[arg(long, value_name = "SIZE|unlimited", value_parser = parse_memory_total, help_heading = "Running")]
+    pub memory_total: Option<PidsMax>,
     /// Keep at most this much of each test's stdout and stderr (the tail).
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size, help_heading = "Running")]
     pub output_limit: u64,
@@ -843,6 +850,17 @@ impl PidsMax {
 /// enforce it: far above what a test suite forks, far below what takes a
 /// machine down (the kernel's default pid_max is 32768 to 4 million).
 pub const DEFAULT_PIDS_MAX: u64 = 4096;
+
+/// `--memory-total`: a size, or `unlimited` (a `PidsMax` of bytes: the
+/// same two cases).
+pub fn parse_memory_total(s: &str) -> Result<PidsMax, String> {
+    match s.trim() {
+        "unlimited" => Ok(PidsMax::Unlimited),
+        size => parse_size(size)
+            .map(PidsMax::Limit)
+            .map_err(|e| format!("{e}; or unlimited")),
+    }
+}
 
 pub fn parse_pids_max(s: &str) -> Result<PidsMax, String> {
     match s.trim() {

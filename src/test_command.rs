@@ -497,6 +497,10 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
         stress: stress_of(args),
         replay: Some(&replay),
         slow_after: Some(args.slow_timeout),
+        memory_total: match args.memory_total {
+            Some(total) => total.limit(),
+            None => host::memory_for_tests(),
+        },
     };
     for note in &planned.filter.notes {
         eprintln!("note: {note}");

@@ -49,6 +49,8 @@ pub struct ProfileToml {
     pub flaky_fails: Option<bool>,
     pub retries: Option<Spanned<i64>>,
     pub output_limit: Option<Text>,
+    pub slow_timeout: Option<Text>,
+    pub memory_total: Option<Text>,
     pub run_ignored: Option<Text>,
     pub report: Option<Text>,
     pub junit: Option<Text>,

@@ -149,6 +149,8 @@ impl Config {
         }
         set!(flaky_fails = r.flaky_fails);
         set!(output_limit = r.output_limit);
+        set!(slow_timeout = r.slow_timeout);
+        set!(memory_total = r.memory_total.map(Some));
         set!(run_ignored = r.run_ignored);
         // Paths in the file were made absolute when it was read.
         set!(report = r.report.clone().map(Some));

@@ -221,6 +221,8 @@ fn layer(top: RunSettings, base: RunSettings) -> RunSettings {
         stress_duration,
         flaky_fails,
         output_limit,
+        slow_timeout,
+        memory_total,
         run_ignored,
         report,
         junit,
@@ -325,6 +327,10 @@ fn resolve_profile(ctx: &Ctx<'_>, p: &ProfileToml, name: &str) -> Result<RunSett
         })?,
         flaky_fails: p.flaky_fails,
         output_limit: ctx.checked(&p.output_limit, "output-limit", |s| cli::parse_size(s))?,
+        slow_timeout: ctx.checked(&p.slow_timeout, "slow-timeout", |s| cli::parse_duration(s))?,
+        memory_total: ctx.checked(&p.memory_total, "memory-total", |s| {
+            cli::parse_memory_total(s)
+        })?,
         run_ignored: ctx.checked(&p.run_ignored, "run-ignored", |s| enum_value(s))?,
         report: ctx.path(&p.report, "report")?,
         junit: ctx.path(&p.junit, "junit")?,

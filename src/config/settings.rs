@@ -131,6 +131,8 @@ pub struct RunSettings {
     pub stress_duration: Option<Duration>,
     pub flaky_fails: Option<bool>,
     pub output_limit: Option<u64>,
+    pub slow_timeout: Option<Duration>,
+    pub memory_total: Option<cli::PidsMax>,
     pub run_ignored: Option<cli::RunIgnored>,
     pub report: Option<PathBuf>,
     pub junit: Option<PathBuf>,

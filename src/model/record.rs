@@ -62,6 +62,11 @@ pub struct TestRecord {
     /// Added to v1: where it panicked, `file:line:column`.
     #[serde(default)]
     pub panic_location: Option<String>,
+    /// Added to v1: how long the test, its sandbox ready and a slot free,
+    /// waited for its memory limit to fit in `--memory-total` (absent:
+    /// it did not wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_wait_ms: Option<f64>,
     /// Added to v1: when the test's sandbox started (RFC 3339 UTC).
     #[serde(default)]
     pub started_at: Option<String>,
@@ -124,6 +129,7 @@ impl TestRecord {
             panic_message: None,
             panic_location: None,
             started_at: None,
+            memory_wait_ms: None,
             limits: TestLimits::default(),
             budgets: None,
             over_budget: Vec::new(),

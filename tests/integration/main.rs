@@ -1021,6 +1021,7 @@ mod junit_xml;
 mod leaks;
 mod merge;
 mod report_input;
+mod scheduling;
 mod second_wall;
 mod sharding;
 mod signals;
