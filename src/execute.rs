@@ -116,17 +116,6 @@ impl Identity<'_> {
     }
 }
 
-/// Every variable an [`Identity`] may set: none is taken from the host.
-pub const IDENTITY_VARS: [&str; 7] = [
-    "BINARY_ID",
-    "PROFILE",
-    "ATTEMPT",
-    "TOTAL_ATTEMPTS",
-    "TEST_NAME",
-    "STRESS_CURRENT",
-    "STRESS_TOTAL",
-];
-
 /// Runs binary `binary` with `args` in a fresh sandbox and cgroup leaf
 /// `leaf_name`. The inner `Err` is a setup failure of this one sandbox (its
 /// cgroup could not be made), the outer one a failure of the runner.

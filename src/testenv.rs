@@ -36,6 +36,17 @@ pub fn target_dir(build: &BuildOutput, cli_target_dir: Option<&Path>) -> PathBuf
     std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
+/// Every variable an identity (`execute::Identity`) may set: none is taken from the host.
+pub const IDENTITY_VARS: [&str; 7] = [
+    "BINARY_ID",
+    "PROFILE",
+    "ATTEMPT",
+    "TOTAL_ATTEMPTS",
+    "TEST_NAME",
+    "STRESS_CURRENT",
+    "STRESS_TOTAL",
+];
+
 /// The variables a sandboxed program starts from: the host's, or with
 /// `--env-clear` only PATH. TMPDIR always points at the sandbox's /tmp;
 /// `CARGO_ISOLATE=1` and the run's id tell a test where it runs (each
@@ -51,7 +62,7 @@ pub fn base_env(args: &SandboxArgs) -> EnvVars {
     // never a value the host's environment happens to hold.
     let identity = |k: &std::ffi::OsStr| {
         let k = k.to_string_lossy();
-        crate::execute::IDENTITY_VARS.iter().any(|v| {
+        IDENTITY_VARS.iter().any(|v| {
             k.strip_prefix("CARGO_ISOLATE_")
                 .or(k.strip_prefix("NEXTEST_"))
                 == Some(v)
