@@ -12,7 +12,7 @@ use crate::config::{Config, TestSettings};
 use crate::discover;
 use crate::error::{EXIT_INTERRUPTED, EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
 use crate::execute::{BinaryContext, Exec};
-use crate::filterset::{Filterset, TestInfo};
+use crate::filterset::{Filterset, ParsedFilterset, TestInfo, Workspace};
 use crate::host::{self, Host};
 use crate::model::{RunEvent, RunStart, Subscriber};
 use crate::partition;
@@ -70,7 +70,9 @@ struct Resolved {
     /// The arguments as typed, before the configuration (for replays).
     typed: TestArgs,
     config: Config,
-    filtersets: Vec<Filterset>,
+    /// The -E expressions, checked; compiled against the workspace once
+    /// it is built (see [`Resolved::selection`]).
+    filtersets: Vec<ParsedFilterset>,
     /// The per-test values the command line gave explicitly: they win.
     cli_test: TestSettings,
     partition: Option<partition::Partition>,
@@ -84,14 +86,26 @@ struct Resolved {
 }
 
 impl Resolved {
-    fn selection(&self) -> Selection<'_> {
-        Selection {
+    /// What selects the tests, the -E expressions compiled against the
+    /// built workspace: a package, binary or binary id that is not there
+    /// is an error (exit 94), as in nextest.
+    fn selection(&self, built: &build::BuildOutput) -> Result<Selection<'_>, Error> {
+        let workspace = Workspace::from_metadata(&built.metadata);
+        let filtersets = self
+            .filtersets
+            .iter()
+            .map(|f| {
+                f.compile(&workspace)
+                    .map_err(|e| invalid_filterset(f.source(), &e))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Selection {
             config: &self.config,
-            filtersets: &self.filtersets,
+            filtersets,
             cli: &self.cli_test,
             partition: self.partition.as_ref(),
             timings: &self.timings,
-        }
+        })
     }
 
     fn settings(&self) -> Settings {
@@ -165,14 +179,16 @@ fn resolve_phase(
     })
 }
 
-fn parse_filtersets(exprs: &[String]) -> Result<Vec<Filterset>, Error> {
+fn parse_filtersets(exprs: &[String]) -> Result<Vec<ParsedFilterset>, Error> {
     exprs
         .iter()
-        .map(|e| {
-            Filterset::parse(e)
-                .map_err(|err| Error::Usage(format!("invalid -E expression:\n{}", err.render(e))))
-        })
+        .map(|e| ParsedFilterset::parse(e).map_err(|err| invalid_filterset(e, &err)))
         .collect()
+}
+
+/// The expression, carets under the part at fault, and why: exit 94.
+fn invalid_filterset(expr: &str, err: &crate::filterset::FiltersetError) -> Error {
+    Error::Filterset(format!("invalid -E expression:\n{}", err.render(expr)))
 }
 
 /// `--baseline OLD.json`, read with the strict report loader.
@@ -255,6 +271,7 @@ fn plan_phase(
     target_dir: PathBuf,
 ) -> Result<Planned, Error> {
     let args = &run.args;
+    let selection = run.selection(&built)?;
     let scratch = runner_dirs(run, &target_dir)?;
     let sysroot_libs = testenv::sysroot_lib_dirs();
     let run_variant = Variant::of_run(args, &host::extra_read_only(&args.sandbox)?);
@@ -281,7 +298,6 @@ fn plan_phase(
         scratch: scratch.as_ref(),
         profile: &run.config.profile,
     };
-    let selection = run.selection();
     let cases = discover::discover(&list_exec, run.jobs, &built.binaries, &|i| {
         selection.excludes_binary(&built.binaries[i])
     })?;
@@ -785,7 +801,7 @@ impl Known {
 /// libtest-style filters: -E expressions and the configuration.
 struct Selection<'a> {
     config: &'a Config,
-    filtersets: &'a [Filterset],
+    filtersets: Vec<Filterset>,
     /// The per-test values the command line gave explicitly: they win.
     cli: &'a TestSettings,
     /// --partition: only this share of the selected tests.

@@ -1014,6 +1014,7 @@ mod budgets;
 mod ci_docs;
 mod config_file;
 mod conventions;
+mod filtersets;
 mod flaky;
 mod house;
 mod html_report;
