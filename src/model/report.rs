@@ -61,7 +61,7 @@ pub struct ArchiveInfo {
 /// One share of a sharded run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartitionInfo {
-    /// "hash", "slice" or "duration".
+    /// "hash", "count", "slice" or "duration".
     pub scheme: String,
     /// K, from 1.
     pub index: u32,
