@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use unpack::UnpackError;
 
@@ -78,12 +79,12 @@ pub fn run(args: &ArchiveArgs) -> Result<u8, Error> {
         target_dir,
         build: built,
     };
-    let bytes = write(&args.output, &manifest, &files, &roots)
-        .map_err(|e| Error::setup(format!("cannot write {}: {e}", args.output.display())))?;
-    let sha = File::open(&args.output)
+    let bytes = write(&args.archive_file, &manifest, &files, &roots)
+        .map_err(|e| Error::setup(format!("cannot write {}: {e}", args.archive_file.display())))?;
+    let sha = File::open(&args.archive_file)
         .and_then(|f| sha256_of(&f))
-        .map_err(|e| Error::setup(format!("cannot read {}: {e}", args.output.display())))?;
-    let size = std::fs::metadata(&args.output)
+        .map_err(|e| Error::setup(format!("cannot read {}: {e}", args.archive_file.display())))?;
+    let size = std::fs::metadata(&args.archive_file)
         .map(|m| m.len())
         .unwrap_or(0);
     eprintln!(
@@ -96,7 +97,7 @@ pub fn run(args: &ArchiveArgs) -> Result<u8, Error> {
         crate::report::count(files.len(), "file", "files"),
         crate::report::human_bytes(bytes),
         crate::report::human_bytes(size),
-        args.output.display()
+        args.archive_file.display()
     );
     Ok(EXIT_OK)
 }
@@ -298,7 +299,13 @@ fn write(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // 0666 less the umask, as any file a tool writes (and as nextest's
+    // archives): another job, user or container reads it to run its share.
+    // The kernel applies the umask at open(2).
+    let tmp = tempfile::Builder::new()
+        .prefix(".cargo-isolate-archive")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
     let encoder = zstd::Encoder::new(tmp.as_file(), 3)?;
     let mut tar = tar::Builder::new(encoder);
     tar.follow_symlinks(false);

@@ -808,3 +808,24 @@ fn an_archive_is_not_made_with_a_symlink_leading_out() {
     assert!(!dir.join("t.tar.zst").exists());
     assert_code(&pack(&["--exclude-files", "host-file"]), 0);
 }
+
+/// nextest's flag name, `--archive-file` (`-o` stays), and the mode any
+/// tool's output file gets, 0666 less the umask: another job or user
+/// reads it to run its share (it was 0600).
+#[test]
+fn an_archive_is_written_with_nextests_flag_and_the_umasks_mode() {
+    let (_tmp, dir) = fixture("same");
+    let pack = |umask: &str, flag: &str, file: &str| {
+        let out = Command::new("sh")
+            .args(["-c", r#"umask "$1"; shift; exec "$@""#, "sh", umask, BIN])
+            .args(["isolate", "archive", flag, file])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        std::fs::metadata(dir.join(file)).unwrap().mode() & 0o7777
+    };
+    assert_eq!(pack("022", "--archive-file", "a.tar.zst"), 0o644);
+    assert_eq!(pack("027", "-o", "b.tar.zst"), 0o640);
+    assert_eq!(pack("002", "--output", "c.tar.zst"), 0o664);
+}
