@@ -528,6 +528,64 @@ pub fn timings_of(tests: &[crate::model::TestRecord]) -> HashMap<String, f64> {
     timings
 }
 
+/// What a run was asked to run, for its report: every shard of one run
+/// must be asked the same (`report merge` checks), whatever share it takes.
+/// `filter` is the libtest-style selection as resolved (arguments after
+/// `--` included); `typed_filtersets` the `-E` given on the command line,
+/// `filtersets` those in force (the profile's default filter when none
+/// was given); `selected` the ids of every selected test, before the share.
+pub fn selection_info(
+    filter: &crate::plan::Filter,
+    typed_filtersets: &[String],
+    filtersets: &[String],
+    cargo: &crate::cli::CargoArgs,
+    archive_sha256: Option<&str>,
+    selected: &[&str],
+) -> crate::model::report::SelectionInfo {
+    use clap::ValueEnum;
+    let default_filter = match typed_filtersets.is_empty() {
+        true => filtersets.first().cloned(),
+        false => None,
+    };
+    let run_ignored = filter
+        .run_ignored
+        .and_then(|r| r.to_possible_value())
+        .map_or("default".to_string(), |v| v.get_name().to_string());
+    crate::model::report::SelectionInfo {
+        filters: filter.names.clone(),
+        exact: filter.exact,
+        skip: filter.skip.clone(),
+        filtersets: typed_filtersets.to_vec(),
+        default_filter,
+        run_ignored,
+        cargo: build_selection(&cargo.to_cargo_args()),
+        archive_sha256: archive_sha256.map(String::from),
+        tests: selected
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        tests_sha256: crate::model::report::SelectionInfo::digest(selected.iter().copied()),
+    }
+}
+
+/// cargo's flags less those that do not change what is built (where it
+/// goes, how the lock file and network are used): shards on different
+/// machines may differ on those.
+fn build_selection(cargo_args: &[String]) -> Vec<String> {
+    const WITH_VALUE: &[&str] = &["--target-dir", "--manifest-path"];
+    const ALONE: &[&str] = &["--locked", "--offline", "--frozen"];
+    let mut out = Vec::new();
+    let mut it = cargo_args.iter();
+    while let Some(a) = it.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            it.next();
+        } else if !ALONE.contains(&a.as_str()) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1089,6 +1147,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_selection_records_what_chose_the_tests_not_where_they_were_built() {
+        let filter = crate::plan::Filter::new(
+            &["parse".to_string()],
+            false,
+            &[],
+            crate::cli::RunIgnored::Default,
+            &["--include-ignored".into(), "--skip".into(), "slow".into()],
+        );
+        let cargo = crate::cli::CargoArgs {
+            workspace: true,
+            locked: true,
+            features: vec!["x".into()],
+            target_dir: Some("/ci/target".into()),
+            ..Default::default()
+        };
+        let default = ["test(/a/)".to_string()];
+        let s = selection_info(&filter, &[], &default, &cargo, Some("aa"), &["b", "a", "b"]);
+        assert_eq!(s.filters, ["parse"]);
+        assert_eq!(s.skip, ["slow"]);
+        assert_eq!(s.run_ignored, "all");
+        assert_eq!(s.default_filter.as_deref(), Some("test(/a/)"));
+        assert!(s.filtersets.is_empty());
+        assert_eq!(s.cargo, ["--workspace", "--features", "x"]);
+        assert_eq!(s.tests, 2);
+        assert_eq!(
+            s.tests_sha256,
+            crate::model::report::SelectionInfo::digest(["a", "b"])
+        );
+        // -E given: the expressions as typed, no default filter.
+        let typed = ["test(b)".to_string()];
+        let s = selection_info(&filter, &typed, &typed, &cargo, None, &[]);
+        assert_eq!((s.filtersets, s.default_filter), (typed.to_vec(), None));
     }
 
     /// nextest's `count:`: round robin within each binary, so that one

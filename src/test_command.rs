@@ -221,6 +221,8 @@ struct Planned {
     units: Vec<plan::RunUnit>,
     /// With --partition: the ids of this share's tests, in plan order.
     given: Vec<String>,
+    /// What the run was asked to run, before the share (for the report).
+    selection: crate::model::report::SelectionInfo,
 }
 
 /// How long listing one binary may take, and how much it may print.
@@ -295,6 +297,15 @@ fn plan_phase(
         &built.binaries,
         plan::plan(&built.binaries, &cases, &filter, args.isolation),
     );
+    let selected: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
+    let selection_info = partition::selection_info(
+        &filter,
+        &run.typed.filtersets,
+        &args.filtersets,
+        &args.cargo,
+        run.archive.as_ref().map(|a| a.sha256.as_str()),
+        &selected,
+    );
     let (mut units, given) = selection.share(units);
     if let Some(seed) = args.seed {
         seeded(&mut units, seed, args.isolation, &built.binaries);
@@ -319,6 +330,7 @@ fn plan_phase(
         filter,
         units,
         given,
+        selection: selection_info,
     })
 }
 
@@ -461,6 +473,7 @@ fn no_tests(
     );
     let mut report = known.report(host_info(&run.host), run.settings(), true, Vec::new());
     report.partition = partition_info(run, planned);
+    report.selection = Some(planned.selection.clone());
     reporter.files.write(&report)?;
     Ok(EXIT_NO_TESTS)
 }
@@ -573,6 +586,7 @@ fn report_phase(
     let mut report = known.report(host_info(&run.host), run.settings(), complete, records);
     report.not_run = not_run;
     report.partition = partition_info(run, planned);
+    report.selection = Some(planned.selection.clone());
     if let Some((_, b)) = &run.baseline {
         compare(&mut report, b, &run.config, &planned.units);
     }
@@ -720,6 +734,7 @@ impl Known {
             archive: self.archive.clone(),
             partition: None,
             merged: None,
+            selection: None,
         }
     }
 

@@ -356,3 +356,63 @@ fn archive_and_partition_mistakes_are_usage_errors() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("-E"), "{err}");
 }
+
+/// Issue 22: shard 1 of a run and shard 2 of a run filtered by name (so
+/// that it ran a few of its tests) merged as `complete: true`, exit 0,
+/// and the tests the filter left out never ran. Each report now records
+/// what its run was asked to run, and the merge refuses different ones.
+#[test]
+fn a_filtered_shard_does_not_merge_with_an_unfiltered_one() {
+    let (full, dir, archive, _keep) = archived();
+    let archive = archive.to_str().unwrap();
+    let shard = |k: u32, extra: &[&str]| {
+        let report = dir.join(format!("shard-{k}-{}.json", extra.len()));
+        let partition = format!("hash:{k}/2");
+        let mut args = vec!["test", "--archive-file", archive, "--partition", &partition];
+        args.extend(["--report", report.to_str().unwrap()]);
+        args.extend(extra);
+        let out = without_cargo(&dir, &args);
+        assert!(
+            matches!(out.status.code(), Some(0 | 4)),
+            "{partition} {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report
+    };
+    let one = shard(1, &[]);
+    let filtered = shard(2, &["reads"]);
+    let r1 = read_json(&one);
+    let r2 = read_json(&filtered);
+    assert_eq!(r1["selection"]["filters"], serde_json::json!([]));
+    assert_eq!(r2["selection"]["filters"], serde_json::json!(["reads"]));
+    assert_eq!(r1["selection"]["tests"], full["summary"]["total"]);
+    assert_eq!(r1["selection"]["archive_sha256"], r1["archive"]["sha256"]);
+    assert_eq!(r1["selection"]["run_ignored"], "default");
+    let merged = dir.join("merged.json");
+    let merge = |shards: &[&Path]| {
+        let mut args = vec!["report", "merge", "-o", merged.to_str().unwrap()];
+        args.extend(shards.iter().map(|s| s.to_str().unwrap()));
+        without_cargo(&dir, &args)
+    };
+    let out = merge(&[&one, &filtered]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} and {} were asked to run different tests (selection.filters: [] in {0}, [\"reads\"] in {1})",
+            one.display(),
+            filtered.display()
+        )),
+        "{err}"
+    );
+    assert!(!merged.exists(), "nothing is written");
+
+    // The same selection: every selected test ran exactly once.
+    let two = shard(2, &[]);
+    let out = merge(&[&one, &two]);
+    assert_code(&out, 0);
+    let m = read_json(&merged);
+    assert_eq!(m["complete"], true);
+    assert_eq!(m["selection"], r1["selection"]);
+    assert_eq!(m["summary"]["total"], full["summary"]["total"]);
+}
