@@ -81,6 +81,8 @@ struct Resolved {
     host: Host,
     jobs: usize,
     archive: Option<report::ArchiveInfo>,
+    /// An archive's: where a sandbox shows its unpack (where it was built).
+    relocation: Option<archive::Relocation>,
 }
 
 impl Resolved {
@@ -162,6 +164,7 @@ fn resolve_phase(
         baseline,
         host,
         archive,
+        relocation: opened.map(|o| o.relocation.clone()),
     })
 }
 
@@ -267,7 +270,17 @@ fn plan_phase(
         .collect();
     let make = |i: usize, v: &Variant| {
         let b = &built.binaries[i];
-        sandboxes::context(b, &envs[i], &target_dir, &sysroot_libs, v, args, &run.host)
+        let moved = run.relocation.as_ref();
+        sandboxes::context(
+            b,
+            &envs[i],
+            &target_dir,
+            &sysroot_libs,
+            v,
+            args,
+            &run.host,
+            moved,
+        )
     };
     let mut contexts: Vec<BinaryContext> = (0..built.binaries.len())
         .map(|i| make(i, &run_variant))

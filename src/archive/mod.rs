@@ -31,8 +31,10 @@ use std::path::{Component, Path, PathBuf};
 use unpack::UnpackError;
 
 mod place;
+mod relocate;
 mod unpack;
 
+pub use relocate::{Relocation, Reserved};
 pub use unpack::Caps;
 
 const MANIFEST: &str = "cargo-isolate-archive.json";
@@ -52,10 +54,13 @@ struct Manifest {
 
 /// An archive unpacked and ready to run.
 pub struct Opened {
+    /// The build, its paths the unpack's (as `--isolation none` sees them).
     pub build: BuildOutput,
     pub workspace_root: PathBuf,
     pub target_dir: PathBuf,
     pub sha256: String,
+    /// Where a sandbox shows the unpack: where the archive was built.
+    pub relocation: Relocation,
 }
 
 pub fn run(args: &ArchiveArgs) -> Result<u8, Error> {
@@ -426,8 +431,16 @@ pub fn open(archive: &Path, remap: Option<&Path>, caps: Caps) -> Result<Opened, 
     let text = std::fs::read(dest.join(MANIFEST))
         .map_err(|e| manifest(format!("not a cargo-isolate archive (no {MANIFEST}: {e})")))?;
     let (workspace_root, target_dir) = (dest.join("workspace"), dest.join("target"));
-    let build = read_manifest(&text, &workspace_root, &target_dir).map_err(manifest)?;
+    let (build, old_ws, old_target) =
+        read_manifest(&text, &workspace_root, &target_dir).map_err(manifest)?;
     resolves_inside(&build, &dest, &[&workspace_root, &target_dir]).map_err(manifest)?;
+    let relocation = Relocation::new(
+        (&workspace_root, &old_ws),
+        (&target_dir, &old_target),
+        &Reserved::of_this_host(),
+    )
+    .map_err(manifest)?;
+    mount_points_are_plain(&relocation, &target_dir).map_err(manifest)?;
     // CARGO_TARGET_TMPDIR, which cargo makes before a run: a real
     // directory of the unpack's (target/ is one, checked above).
     match std::fs::create_dir(target_dir.join("tmp")) {
@@ -447,7 +460,35 @@ pub fn open(archive: &Path, remap: Option<&Path>, caps: Caps) -> Result<Opened, 
         workspace_root,
         target_dir,
         sha256,
+        relocation,
     })
+}
+
+/// Where a sandbox mounts over the unpack (the target dir inside the
+/// workspace, the runner's `isolate/` and `tmp/` in the target dir) no
+/// symlink of the archive's lies on the way: inside the sandbox a relative
+/// link resolves from where the tree is mounted, and a mount through it
+/// could land outside the archive's tree.
+fn mount_points_are_plain(relocation: &Relocation, target_dir: &Path) -> Result<(), String> {
+    let mut points: Vec<PathBuf> = ["isolate", "tmp"].map(|d| target_dir.join(d)).to_vec();
+    if let [ws, target] = relocation.moves()
+        && let Ok(rel) = target.sandbox.strip_prefix(&ws.sandbox)
+    {
+        points.push(ws.host.join(rel));
+    }
+    for point in points {
+        let mut at = PathBuf::new();
+        for c in point.components() {
+            at.push(c);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!(
+                    "{} is a symlink, where the sandbox mounts a directory: refused",
+                    at.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every path the build names (and the directories a sandbox mounts from
@@ -511,8 +552,12 @@ fn resolved(p: &Path) -> PathBuf {
 
 /// The manifest's build with every path moved from the archived roots to
 /// `workspace` and `target`; paths that would then lie outside them are
-/// refused.
-fn read_manifest(text: &[u8], workspace: &Path, target: &Path) -> Result<BuildOutput, String> {
+/// refused. Also the archived roots: where the build had them.
+fn read_manifest(
+    text: &[u8],
+    workspace: &Path,
+    target: &Path,
+) -> Result<(BuildOutput, PathBuf, PathBuf), String> {
     let mut value: serde_json::Value =
         serde_json::from_slice(text).map_err(|e| format!("a broken manifest: {e}"))?;
     let format = value["format"].as_u64();
@@ -561,7 +606,7 @@ fn read_manifest(text: &[u8], workspace: &Path, target: &Path) -> Result<BuildOu
             p.display()
         ));
     }
-    Ok(b)
+    Ok((b, old_ws, old_target))
 }
 
 /// Rewrites every string of `v` that `moved` maps.
@@ -607,8 +652,12 @@ mod tests {
             }
         });
         let text = serde_json::to_vec(&manifest).unwrap();
-        let b =
+        let (b, old_ws, old_target) =
             read_manifest(&text, Path::new("/new/workspace"), Path::new("/new/target")).unwrap();
+        assert_eq!(
+            (old_ws.as_path(), old_target.as_path()),
+            (Path::new("/old/ws"), Path::new("/old/ws/target"))
+        );
         assert_eq!(
             b.binaries[0].executable,
             Path::new("/new/target/debug/deps/p-1")

@@ -81,7 +81,7 @@ fn archived() -> (Value, PathBuf, PathBuf, Vec<tempfile::TempDir>) {
 fn an_archive_runs_in_shares_elsewhere_and_merges_into_one_report() {
     let (full, dir, archive, _keep) = archived();
     let want = outcomes(&full);
-    assert_eq!(want.len(), 25, "{want:?}");
+    assert_eq!(want.len(), 26, "{want:?}");
     let archive = archive.to_str().unwrap();
     let timings = dir.join("timings.json");
     std::fs::write(&timings, serde_json::to_vec(&full).unwrap()).unwrap();
@@ -142,8 +142,16 @@ fn an_archive_runs_in_shares_elsewhere_and_merges_into_one_report() {
         assert_code(&out, 0);
         let m = read_json(&merged);
         assert_eq!(m["complete"], true, "{scheme}");
-        // The same ids, each once, with the same outcomes as one run.
+        // The same ids, each once, with the same outcomes as one run:
+        // also the test that uses `env!("CARGO_BIN_EXE_app")` and
+        // `env!("CARGO_MANIFEST_DIR")`, unpacked in another directory
+        // with the sources gone (issue 22).
         assert_eq!(outcomes(&m), want, "{scheme}");
+        assert_eq!(
+            want.get("app::cli the_compile_time_paths_hold")
+                .map(String::as_str),
+            Some("passed")
+        );
         assert_eq!(m["tests"].as_array().unwrap().len(), want.len());
         assert_eq!(m["summary"]["passed"], full["summary"]["passed"]);
         assert_eq!(m["summary"]["ignored"], 1);
