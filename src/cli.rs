@@ -616,9 +616,15 @@ pub enum ReportCommand {
 /// `cargo isolate archive`.
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
-    /// The file to write (a zstd-compressed tar).
-    #[arg(short = 'o', long, value_name = "PATH")]
-    pub output: PathBuf,
+    /// The file to write (a zstd-compressed tar), as nextest's `archive
+    /// --archive-file`; `-o`/`--output` also work.
+    #[arg(
+        long = "archive-file",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "PATH"
+    )]
+    pub archive_file: PathBuf,
     /// Only archive the package files that match one of these globs,
     /// relative to the workspace (repeatable) [default: all but the target
     /// dir and VCS dirs].

@@ -367,6 +367,7 @@ pub fn base_layout(
             .collect(),
         scratch: Vec::new(),
         read_only_source,
+        moved: Vec::new(),
     }
 }
 

@@ -83,6 +83,8 @@ struct Resolved {
     host: Host,
     jobs: usize,
     archive: Option<report::ArchiveInfo>,
+    /// An archive's: where a sandbox shows its unpack (where it was built).
+    relocation: Option<archive::Relocation>,
 }
 
 impl Resolved {
@@ -176,6 +178,7 @@ fn resolve_phase(
         baseline,
         host,
         archive,
+        relocation: opened.map(|o| o.relocation.clone()),
     })
 }
 
@@ -237,6 +240,8 @@ struct Planned {
     units: Vec<plan::RunUnit>,
     /// With --partition: the ids of this share's tests, in plan order.
     given: Vec<String>,
+    /// What the run was asked to run, before the share (for the report).
+    selection: crate::model::report::SelectionInfo,
 }
 
 /// How long listing one binary may take, and how much it may print.
@@ -282,7 +287,17 @@ fn plan_phase(
         .collect();
     let make = |i: usize, v: &Variant| {
         let b = &built.binaries[i];
-        sandboxes::context(b, &envs[i], &target_dir, &sysroot_libs, v, args, &run.host)
+        let moved = run.relocation.as_ref();
+        sandboxes::context(
+            b,
+            &envs[i],
+            &target_dir,
+            &sysroot_libs,
+            v,
+            args,
+            &run.host,
+            moved,
+        )
     };
     let mut contexts: Vec<BinaryContext> = (0..built.binaries.len())
         .map(|i| make(i, &run_variant))
@@ -312,6 +327,15 @@ fn plan_phase(
         &built.binaries,
         plan::plan(&built.binaries, &cases, &filter, args.isolation),
     );
+    let selected: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
+    let selection_info = partition::selection_info(
+        &filter,
+        &run.typed.filtersets,
+        &args.filtersets,
+        &args.cargo,
+        run.archive.as_ref().map(|a| a.sha256.as_str()),
+        &selected,
+    );
     let (mut units, given) = selection.share(units);
     if let Some(seed) = args.seed {
         seeded(&mut units, seed, args.isolation, &built.binaries);
@@ -336,6 +360,7 @@ fn plan_phase(
         filter,
         units,
         given,
+        selection: selection_info,
     })
 }
 
@@ -478,6 +503,7 @@ fn no_tests(
     );
     let mut report = known.report(host_info(&run.host), run.settings(), true, Vec::new());
     report.partition = partition_info(run, planned);
+    report.selection = Some(planned.selection.clone());
     reporter.files.write(&report)?;
     Ok(EXIT_NO_TESTS)
 }
@@ -595,6 +621,7 @@ fn report_phase(
     let mut report = known.report(host_info(&run.host), run.settings(), complete, records);
     report.not_run = not_run;
     report.partition = partition_info(run, planned);
+    report.selection = Some(planned.selection.clone());
     if let Some((_, b)) = &run.baseline {
         compare(&mut report, b, &run.config, &planned.units);
     }
@@ -742,6 +769,7 @@ impl Known {
             archive: self.archive.clone(),
             partition: None,
             merged: None,
+            selection: None,
         }
     }
 

@@ -249,9 +249,70 @@ pub fn env_for(
     env
 }
 
+/// The variables [`env_for`] sets from the build's paths: what moves when
+/// a sandbox shows an archive where it was built.
+const PATH_VARS: &[&str] = &[
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_TARGET_TMPDIR",
+    "OUT_DIR",
+];
+
+/// `env` as a sandbox that shows the host path `p` at `to_sandbox(p)` sees
+/// it: the build's paths (cargo's variables, `CARGO_BIN_EXE_*`, each entry
+/// of `LD_LIBRARY_PATH`) moved, everything else as it is.
+pub fn relocate_env(env: &EnvVars, to_sandbox: &dyn Fn(&Path) -> PathBuf) -> EnvVars {
+    env.iter()
+        .map(|(k, v)| {
+            let key = k.to_string_lossy();
+            let v = if key == "LD_LIBRARY_PATH" {
+                let moved: Vec<PathBuf> =
+                    std::env::split_paths(v).map(|p| to_sandbox(&p)).collect();
+                std::env::join_paths(moved).unwrap_or_else(|_| v.clone())
+            } else if PATH_VARS.contains(&key.as_ref()) || key.starts_with("CARGO_BIN_EXE_") {
+                to_sandbox(Path::new(v)).into_os_string()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builds_paths_move_and_nothing_else() {
+        let env: EnvVars = [
+            ("CARGO_MANIFEST_DIR", "/u/ws/app"),
+            ("CARGO_BIN_EXE_app", "/u/t/debug/app"),
+            ("OUT_DIR", "/u/t/debug/build/app-1/out"),
+            ("LD_LIBRARY_PATH", "/u/t/debug/deps:/usr/lib"),
+            ("HOME", "/u/ws/app"),
+            ("CARGO_PKG_NAME", "/u/ws"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()))
+        .to_vec();
+        let moved = relocate_env(&env, &|p| match p.strip_prefix("/u") {
+            Ok(rel) => Path::new("/build").join(rel),
+            Err(_) => p.to_path_buf(),
+        });
+        let get = |k: &str| {
+            moved
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+                .unwrap()
+        };
+        assert_eq!(get("CARGO_MANIFEST_DIR"), "/build/ws/app");
+        assert_eq!(get("CARGO_BIN_EXE_app"), "/build/t/debug/app");
+        assert_eq!(get("OUT_DIR"), "/build/t/debug/build/app-1/out");
+        assert_eq!(get("LD_LIBRARY_PATH"), "/build/t/debug/deps:/usr/lib");
+        assert_eq!(get("HOME"), "/u/ws/app", "not a build path");
+        assert_eq!(get("CARGO_PKG_NAME"), "/u/ws");
+    }
 
     #[test]
     fn run_ids_are_v4_uuids() {

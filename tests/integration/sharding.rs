@@ -77,7 +77,7 @@ fn archived() -> (Value, PathBuf, PathBuf, Vec<tempfile::TempDir>) {
 fn an_archive_runs_in_shares_elsewhere_and_merges_into_one_report() {
     let (full, dir, archive, _keep) = archived();
     let want = outcomes(&full);
-    assert_eq!(want.len(), 25, "{want:?}");
+    assert_eq!(want.len(), 26, "{want:?}");
     let archive = archive.to_str().unwrap();
     let timings = dir.join("timings.json");
     std::fs::write(&timings, serde_json::to_vec(&full).unwrap()).unwrap();
@@ -138,8 +138,16 @@ fn an_archive_runs_in_shares_elsewhere_and_merges_into_one_report() {
         assert_code(&out, 0);
         let m = read_report(&merged);
         assert_eq!(m["complete"], true, "{scheme}");
-        // The same ids, each once, with the same outcomes as one run.
+        // The same ids, each once, with the same outcomes as one run:
+        // also the test that uses `env!("CARGO_BIN_EXE_app")` and
+        // `env!("CARGO_MANIFEST_DIR")`, unpacked in another directory
+        // with the sources gone (issue 22).
         assert_eq!(outcomes(&m), want, "{scheme}");
+        assert_eq!(
+            want.get("app::cli the_compile_time_paths_hold")
+                .map(String::as_str),
+            Some("passed")
+        );
         assert_eq!(m["tests"].as_array().unwrap().len(), want.len());
         assert_eq!(m["summary"]["passed"], full["summary"]["passed"]);
         assert_eq!(m["summary"]["ignored"], 1);
@@ -367,4 +375,64 @@ fn archive_and_partition_mistakes_are_usage_errors() {
     let (code, err) = run(&["test", "--archive-file", "junk.tar.zst", "-p", "app"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("-E"), "{err}");
+}
+
+/// Issue 22: shard 1 of a run and shard 2 of a run filtered by name (so
+/// that it ran a few of its tests) merged as `complete: true`, exit 0,
+/// and the tests the filter left out never ran. Each report now records
+/// what its run was asked to run, and the merge refuses different ones.
+#[test]
+fn a_filtered_shard_does_not_merge_with_an_unfiltered_one() {
+    let (full, dir, archive, _keep) = archived();
+    let archive = archive.to_str().unwrap();
+    let shard = |k: u32, extra: &[&str]| {
+        let report = dir.join(format!("shard-{k}-{}.json", extra.len()));
+        let partition = format!("hash:{k}/2");
+        let mut args = vec!["test", "--archive-file", archive, "--partition", &partition];
+        args.extend(["--report", report.to_str().unwrap()]);
+        args.extend(extra);
+        let out = without_cargo(&dir, &args);
+        assert!(
+            matches!(out.status.code(), Some(0 | 4)),
+            "{partition} {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report
+    };
+    let one = shard(1, &[]);
+    let filtered = shard(2, &["reads"]);
+    let r1 = read_json(&one);
+    let r2 = read_json(&filtered);
+    assert_eq!(r1["selection"]["filters"], serde_json::json!([]));
+    assert_eq!(r2["selection"]["filters"], serde_json::json!(["reads"]));
+    assert_eq!(r1["selection"]["tests"], full["summary"]["total"]);
+    assert_eq!(r1["selection"]["archive_sha256"], r1["archive"]["sha256"]);
+    assert_eq!(r1["selection"]["run_ignored"], "default");
+    let merged = dir.join("merged.json");
+    let merge = |shards: &[&Path]| {
+        let mut args = vec!["report", "merge", "-o", merged.to_str().unwrap()];
+        args.extend(shards.iter().map(|s| s.to_str().unwrap()));
+        without_cargo(&dir, &args)
+    };
+    let out = merge(&[&one, &filtered]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} and {} were asked to run different tests (selection.filters: [] in {0}, [\"reads\"] in {1})",
+            one.display(),
+            filtered.display()
+        )),
+        "{err}"
+    );
+    assert!(!merged.exists(), "nothing is written");
+
+    // The same selection: every selected test ran exactly once.
+    let two = shard(2, &[]);
+    let out = merge(&[&one, &two]);
+    assert_code(&out, 0);
+    let m = read_json(&merged);
+    assert_eq!(m["complete"], true);
+    assert_eq!(m["selection"], r1["selection"]);
+    assert_eq!(m["summary"]["total"], full["summary"]["total"]);
 }
