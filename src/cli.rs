@@ -94,7 +94,8 @@ pub struct TestArgs {
     )]
     pub archive_max_entries: Option<u64>,
     /// Run only this share of the selected tests: hash:K/N, slice:K/N,
-    /// duration:K/N (with --timings), K from 1; or auto (K and N from the
+    /// count:K/N (nextest's round robin within each binary), duration:K/N
+    /// (with --timings), K from 1; or auto (K and N from the
     /// CI's variables: GitLab, Buildkite, CircleCI, a Kubernetes Indexed
     /// Job), also as hash:auto, slice:auto, duration:auto.
     #[arg(long, value_name = "SCHEME:K/N", help_heading = "Archives and shards")]

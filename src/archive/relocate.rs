@@ -209,7 +209,11 @@ mod tests {
             ("/ws", "/dev", "would shadow /dev"),
             ("/root/.rustup/x", "/t", "would shadow /root/.rustup"),
             ("/root", "/t", "would shadow /root/.rustup"),
-            ("/home/u", "/t/x", "would shadow /home/u/.home in the sandbox (made fresh"),
+            (
+                "/home/u",
+                "/t/x",
+                "would shadow /home/u/.home in the sandbox (made fresh",
+            ),
             ("/home/u/ws", "/t/x", "ok"),
             ("/var", "/t", "ok"),
             ("/tmp", "/t", "would shadow /tmp"),

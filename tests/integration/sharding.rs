@@ -401,8 +401,8 @@ fn a_filtered_shard_does_not_merge_with_an_unfiltered_one() {
     };
     let one = shard(1, &[]);
     let filtered = shard(2, &["reads"]);
-    let r1 = read_json(&one);
-    let r2 = read_json(&filtered);
+    let r1 = read_report(&one);
+    let r2 = read_report(&filtered);
     assert_eq!(r1["selection"]["filters"], serde_json::json!([]));
     assert_eq!(r2["selection"]["filters"], serde_json::json!(["reads"]));
     assert_eq!(r1["selection"]["tests"], full["summary"]["total"]);
@@ -431,7 +431,7 @@ fn a_filtered_shard_does_not_merge_with_an_unfiltered_one() {
     let two = shard(2, &[]);
     let out = merge(&[&one, &two]);
     assert_code(&out, 0);
-    let m = read_json(&merged);
+    let m = read_report(&merged);
     assert_eq!(m["complete"], true);
     assert_eq!(m["selection"], r1["selection"]);
     assert_eq!(m["summary"]["total"], full["summary"]["total"]);
