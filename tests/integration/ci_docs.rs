@@ -936,3 +936,17 @@ fn kubectl_accepts_the_kubernetes_manifest() {
     }
     assert!(requests.contains("/apis/batch/v1"), "{requests}");
 }
+
+/// The example runs the tests as root (memory limits need a writable
+/// cgroup): the steps after it, as the runner's user, must be able to
+/// write to target/ again (`report html` wrote "Permission denied").
+#[test]
+fn the_github_example_gives_target_back_after_its_root_run() {
+    let yml = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(GITHUB)).unwrap();
+    let root_run = yml.find("sudo --preserve-env").expect("a root run");
+    let chown = yml
+        .find("sudo chown -R \"$(id -u):$(id -g)\" target")
+        .expect("target/ handed back to the runner's user");
+    let html = yml.find("report html").expect("an HTML step");
+    assert!(root_run < chown && chown < html, "{yml}");
+}
