@@ -22,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Build the workspace's tests and run each one in its own sandbox.
     Test(Box<TestArgs>),
+    /// List the tests a run would run, by binary (as `cargo nextest
+    /// list`); with --message-format json, nextest's JSON summary. The
+    /// listing itself runs in sandboxes. Takes `test`'s flags.
+    List(Box<TestArgs>),
     /// Run any program in the same sandbox and print what it used.
     Run(Box<RunArgs>),
     /// Compare two reports, render one as a self-contained HTML page, or

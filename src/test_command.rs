@@ -33,22 +33,53 @@ use std::time::{Duration, Instant, SystemTime};
 /// The run's phases in order; a signal in any of them ends the run with
 /// a report of what is known so far, and exit 130.
 pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
+    run_as(cli_args, explicit, Listing::Ids)
+}
+
+/// `cargo isolate list`: a run that stops after its plan, and shows it.
+pub fn list_command(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
+    let mut args = cli_args.clone();
+    args.list = true;
+    let listing = match args.message_format {
+        MessageFormat::Json => Listing::Json,
+        MessageFormat::Human => Listing::Grouped,
+    };
+    run_as(&args, explicit, listing)
+}
+
+/// How a plan is shown when the run stops there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Listing {
+    /// `test --list`: one id a line.
+    Ids,
+    /// `list`: by binary, as nextest.
+    Grouped,
+    /// `list --message-format json`.
+    Json,
+}
+
+fn run_as(cli_args: &TestArgs, explicit: &Explicit, listing: Listing) -> Result<u8, Error> {
     report::progress::init_color(cli_args.color.as_deref());
     let mut known = Known::new(cli_args);
-    let ended = phases(cli_args, explicit, &mut known);
+    let ended = phases(cli_args, explicit, listing, &mut known);
     match ended {
         Err(e) if signals::cancelled() => known.interrupted(&e),
         end => end,
     }
 }
 
-fn phases(cli_args: &TestArgs, explicit: &Explicit, known: &mut Known) -> Result<u8, Error> {
+fn phases(
+    cli_args: &TestArgs,
+    explicit: &Explicit,
+    listing: Listing,
+    known: &mut Known,
+) -> Result<u8, Error> {
     // An archive first: its workspace holds the configuration.
     let opened = open_archive_phase(cli_args, known)?;
     let resolved = resolve_phase(cli_args, explicit, opened.as_ref())?;
     known.resolved(&resolved);
     if resolved.args.list {
-        return list(&resolved, opened);
+        return list(&resolved, opened, listing);
     }
     known.target_dir_from_cargo = opened.is_none();
     let (built, target_dir) = build_phase(&resolved.args, opened)?;
@@ -398,15 +429,38 @@ fn runner_dirs(run: &Resolved, target_dir: &Path) -> Result<Option<ScratchRoot>,
 
 /// `--list`: build, discover and plan as a run would, then print the ids.
 /// The listing itself is sandboxed, as in a run.
-fn list(run: &Resolved, archive: Option<archive::Opened>) -> Result<u8, Error> {
+fn list(run: &Resolved, archive: Option<archive::Opened>, listing: Listing) -> Result<u8, Error> {
     let (built, target_dir) = build_phase(&run.args, archive)?;
-    let units = plan_phase(run, built, target_dir)?.units;
-    for u in &units {
-        let id = report::escape::for_terminal(&u.id);
-        match u.skip_as_ignored {
-            true => println!("{id} (ignored)"),
-            false => println!("{id}"),
+    let planned = plan_phase(run, built, target_dir)?;
+    let units = &planned.units;
+    let listed: Vec<crate::listing::Listed> = units
+        .iter()
+        .map(|u| {
+            let c = &planned.contexts[u.binary];
+            crate::listing::Listed {
+                binary_id: crate::model::binary_id(&c.package, &c.target, &c.kind),
+                package: c.package.clone(),
+                binary_name: c.target.clone(),
+                kind: c.kind.clone(),
+                binary_path: c.spec.program.display().to_string(),
+                cwd: c.spec.workdir.display().to_string(),
+                name: u.name.clone(),
+                ignored: u.skip_as_ignored,
+            }
+        })
+        .collect();
+    match listing {
+        Listing::Ids => {
+            for u in units {
+                let id = report::escape::for_terminal(&u.id);
+                match u.skip_as_ignored {
+                    true => println!("{id} (ignored)"),
+                    false => println!("{id}"),
+                }
+            }
         }
+        Listing::Grouped => print!("{}", crate::listing::human(&listed)),
+        Listing::Json => println!("{}", crate::listing::json(&listed)),
     }
     Ok(if units.is_empty() {
         EXIT_NO_TESTS

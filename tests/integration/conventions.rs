@@ -234,3 +234,48 @@ fn flags_mean_something_where_they_are_offered() {
         .unwrap();
     assert_eq!(run.status.code(), Some(2));
 }
+
+/// `cargo isolate list`, as `cargo nextest list`: by binary for people,
+/// nextest's JSON summary for tools.
+#[test]
+fn list_shows_the_plan_by_binary_and_as_json() {
+    let (_tmp, dir) = fixture("demo");
+    let list = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["isolate", "list"])
+            .args(extra)
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let human = list(&[]);
+    assert!(
+        human.starts_with("demo:\n    tests::adds_numbers\n")
+            && human.contains("    tests::ignored_for_now (ignored)\n")
+            && human.contains("demo::api:\n    reads_fixture_file\n"),
+        "{human}"
+    );
+    let json: Value = serde_json::from_str(&list(&[
+        "--message-format",
+        "json",
+        "-E",
+        "binary_id(demo::api)",
+    ]))
+    .unwrap();
+    assert_eq!(json["test-count"], 2, "{json:#}");
+    let suite = &json["rust-suites"]["demo::api"];
+    assert_eq!(
+        (suite["binary-id"].as_str(), suite["kind"].as_str()),
+        (Some("demo::api"), Some("test"))
+    );
+    assert_eq!(suite["testcases"]["round_trip"]["ignored"], false);
+    assert!(json["rust-suites"].get("demo").is_none(), "{json:#}");
+}

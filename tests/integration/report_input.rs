@@ -205,7 +205,7 @@ fn report_diff_shows_hostile_ids_as_text() {
     let [table] = &seen.tables[..] else {
         panic!("one table: {md}")
     };
-    assert!(table.iter().all(|row| row.len() == 5), "{md}");
+    assert!(table.iter().all(|row| row.len() == 6), "{md}");
     let mut ids: Vec<String> = table[1..].iter().map(|r| r[0].clone()).collect();
     ids.sort();
     let mut want: Vec<String> = HOSTILE
