@@ -105,10 +105,9 @@ impl Suite {
     /// test has a start time).
     fn finish(mut self) -> TestSuite {
         let s = &mut self.suite;
-        // quick-junit writes `disabled`; Ant's schema and most readers
-        // count `skipped`.
-        let skipped = s.disabled.to_string();
-        s.extra.insert("skipped".into(), skipped.into());
+        // quick-junit writes `skipped`; an ignored test is also disabled by
+        // design (`#[ignore]`), which older readers count as `disabled`.
+        s.disabled = Some(s.skipped);
         match (self.first_start, self.last_end) {
             (Some(first), Some(last)) => {
                 s.timestamp = super::rfc3339(first).parse().ok();
