@@ -1079,3 +1079,4 @@ mod report_input;
 mod second_wall;
 mod sharding;
 mod signals;
+mod verdicts;
