@@ -484,25 +484,33 @@ impl Reporter {
             .report
             .clone()
             .unwrap_or_else(|| planned.target_dir.join("isolate").join("report.json"));
+        // What fails the run besides a test that did not pass: every
+        // output judges with it, as the exit code does.
+        let policy = report::Policy {
+            budgets_fail: args.budgets != Some(cli::BudgetMode::Warn),
+            flaky_fails: args.flaky_fails,
+        };
         let mut files = ReportFiles::new(json);
         files.junit = args.junit.clone();
         files.junit_success_output = args.junit_store_success_output;
         files.html = args.html.clone();
         files.baseline = run.baseline.as_ref().map(|(report, _)| report.clone());
         files.pinned = pin_report_dir(&files, &planned.target_dir)?;
+        files.policy = policy;
         let mut outputs: Vec<Box<dyn Subscriber>> = vec![Box::new(
-            report::terminal::Terminal::new(run.settings(), !args.no_capture),
+            report::terminal::Terminal::new(run.settings(), !args.no_capture, policy),
         )];
-        if args.message_format == MessageFormat::Json {
-            outputs.push(Box::new(report::events::EventStream::new()));
+        let events = args.message_format == MessageFormat::Json;
+        if events {
+            outputs.push(Box::new(report::events::EventStream::new(policy)));
         }
         let dirs = planned
             .contexts
             .iter()
             .map(|c| (c.package.clone(), c.spec.workdir.clone()));
-        let budgets_fail = args.budgets != Some(cli::BudgetMode::Warn);
+        // Workflow commands never go into the JSON stream on stdout.
         if let Some(gh) =
-            report::github::GitHubActions::detect(dirs, budgets_fail, testenv::random_uuid())
+            report::github::GitHubActions::detect(dirs, policy, testenv::random_uuid(), events)
         {
             outputs.push(Box::new(gh));
         }

@@ -137,6 +137,36 @@ impl TestRecord {
         }
     }
 
+    /// One attempt of this test as a record of its own: its
+    /// figures, outcome and output tails, this record's names and limits.
+    pub fn of_attempt(&self, a: &Attempt) -> TestRecord {
+        let mut r = TestRecord::new(
+            self.id.clone(),
+            &self.package,
+            &self.binary,
+            &self.kind,
+            self.name.clone(),
+        );
+        r.binary_id = self.binary_id.clone();
+        r.outcome = a.outcome;
+        r.exit_code = a.exit_code;
+        r.signal = a.signal.clone();
+        r.duration_ms = a.duration_ms;
+        r.cpu_ms = a.cpu_ms;
+        r.peak_memory_bytes = a.peak_memory_bytes;
+        r.peak_rss_bytes = a.peak_rss_bytes;
+        r.started_at = a.started_at.clone();
+        r.error = a.error.clone();
+        r.panic_message = a.panic_message.clone();
+        r.panic_location = a.panic_location.clone();
+        r.stdout = a.stdout.clone();
+        r.stderr = a.stderr.clone();
+        r.attempt = Some(a.attempt);
+        r.limits = self.limits;
+        r.budgets = self.budgets;
+        r
+    }
+
     /// Reads the panic libtest printed on stderr, if any.
     pub fn find_panic(&mut self) {
         if let Some((message, location)) = panic_in(&self.stderr) {

@@ -1026,3 +1026,4 @@ mod scheduling;
 mod second_wall;
 mod sharding;
 mod signals;
+mod verdicts;
