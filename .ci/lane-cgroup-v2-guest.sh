@@ -23,10 +23,11 @@ if [ "$found" != "$#" ]; then
 fi
 
 status=0
-# Emulated code is slow: no backtrace symbolisation, longer timeouts.
+# Emulated code is slow: no backtrace symbolisation, longer timeouts. The
+# named tests run even when `#[ignore]`d: some can run only here.
 RUST_BACKTRACE=0 ISOLATE_IT_TIMEOUT_SECS=20 \
 ISOLATE_IT_PREBUILT=$pre ISOLATE_IT_DELEGATED=$deleg \
-  "$itbin" --exact --test-threads 2 "$@" || status=$?
+  "$itbin" --exact --include-ignored --test-threads 2 "$@" || status=$?
 
 left=$(find /sys/fs/cgroup -type d -name 'cargo-isolate-[0-9]*' | head)
 if [ -n "$left" ]; then

@@ -142,22 +142,7 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
             "build failed; see cargo's messages above".into(),
         ));
     }
-    let mut meta = MetadataCommand::new();
-    meta.cargo_path(cargo()).no_deps();
-    if let Some(m) = &args.manifest_path {
-        meta.manifest_path(m);
-    }
-    let mut other = Vec::new();
-    if args.frozen || args.offline {
-        other.push("--offline".to_string());
-    }
-    meta.other_options(other);
-    let metadata = meta.exec().map_err(|e| match crate::signals::cancelled() {
-        true => INTERRUPTED,
-        false => Error::setup(format!(
-            "failed to read the workspace with cargo metadata: {e}"
-        )),
-    })?;
+    let metadata = read_metadata(args)?;
     for b in &mut binaries {
         if let Some(pkg) = metadata.packages.iter().find(|p| p.id == b.package_id) {
             b.package = pkg.name.to_string();
@@ -175,6 +160,58 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
         linked_paths,
         bin_exes,
     })
+}
+
+/// The workspace as cargo metadata describes it, with the resolved
+/// dependency graph (`resolve`) that filtersets' `deps()` and `rdeps()`
+/// walk. As nextest asks for it, for one platform (`--filter-platform`;
+/// the host, which is where the tests run) so that packages other
+/// platforms need are not downloaded, but with the build's own feature
+/// flags rather than `--all-features`: the graph of what was built, whose
+/// packages the build has fetched. If cargo cannot give the graph (an
+/// older cargo without `host-tuple`, a package not available offline),
+/// the run goes on with `--no-deps`, and only `deps()` and `rdeps()` fail,
+/// saying so.
+fn read_metadata(args: &CargoArgs) -> Result<Metadata, Error> {
+    let command = |no_deps: bool| {
+        let mut meta = MetadataCommand::new();
+        meta.cargo_path(cargo());
+        if let Some(m) = &args.manifest_path {
+            meta.manifest_path(m);
+        }
+        let mut other = Vec::new();
+        if args.frozen || args.offline {
+            other.push("--offline".to_string());
+        }
+        if no_deps {
+            meta.no_deps();
+        } else {
+            other.extend(["--filter-platform".into(), "host-tuple".into()]);
+            if args.all_features {
+                other.push("--all-features".into());
+            }
+            if args.no_default_features {
+                other.push("--no-default-features".into());
+            }
+            for f in &args.features {
+                other.extend(["--features".into(), f.clone()]);
+            }
+        }
+        meta.other_options(other);
+        meta
+    };
+    let failed = |e: cargo_metadata::Error| match crate::signals::cancelled() {
+        true => INTERRUPTED,
+        false => Error::setup(format!(
+            "failed to read the workspace with cargo metadata: {e}"
+        )),
+    };
+    match command(false).exec() {
+        Ok(metadata) => Ok(metadata),
+        Err(_) if crate::signals::cancelled() => Err(INTERRUPTED),
+        // Without the graph: deps() and rdeps() say so if they are used.
+        Err(_) => command(true).exec().map_err(failed),
+    }
 }
 
 /// The target dir cargo would build into, read without building (`cargo

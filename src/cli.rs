@@ -26,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Build the workspace's tests and run each one in its own sandbox.
     Test(Box<TestArgs>),
+    /// List the tests a run would run, by binary (as `cargo nextest
+    /// list`); with --message-format json, nextest's JSON summary. The
+    /// listing itself runs in sandboxes. Takes `test`'s flags.
+    List(Box<TestArgs>),
     /// Run any program in the same sandbox and print what it used.
     Run(Box<RunArgs>),
     /// Compare two reports, render one as a self-contained HTML page, or
@@ -111,7 +115,8 @@ pub struct TestArgs in test_args {
     )]
     pub archive_max_entries: Option<u64>,
     /// Run only this share of the selected tests: hash:K/N, slice:K/N,
-    /// duration:K/N (with --timings), K from 1; or auto (K and N from the
+    /// count:K/N (nextest's round robin within each binary), duration:K/N
+    /// (with --timings), K from 1; or auto (K and N from the
     /// CI's variables: GitLab, Buildkite, CircleCI, a Kubernetes Indexed
     /// Job), also as hash:auto, slice:auto, duration:auto.
     #[arg(long, value_name = "SCHEME:K/N", help_heading = "Archives and shards")]
@@ -316,6 +321,15 @@ pub struct TestArgs in test_args {
         file: SlowTimeoutToml, check: c::by(SlowTimeoutToml::resolve),
         archive: true,
         replay: show::plain,
+    },
+    /// Start a test only while the memory limits (or budgets, where no
+    /// limit) of the tests running and its own fit in SIZE, so a few heavy
+    /// tests do not take a machine down at -j; light ones still run beside
+    /// them, and one heavier than SIZE runs alone [default: the machine's
+    /// memory, or the runner's own cgroup limit if lower].
+    #[arg(long, value_name = "SIZE|unlimited", value_parser = parse_memory_total, help_heading = "Running")]
+    pub memory_total: Option<PidsMax> => run(PidsMax) {
+        file: String, check: c::text(parse_memory_total),
     },
     /// Keep at most this much of each test's stdout and stderr (the tail).
     #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size, help_heading = "Running")]
@@ -811,9 +825,15 @@ pub enum ReportCommand {
 /// `cargo isolate archive`.
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
-    /// The file to write (a zstd-compressed tar).
-    #[arg(short = 'o', long, value_name = "PATH")]
-    pub output: PathBuf,
+    /// The file to write (a zstd-compressed tar), as nextest's `archive
+    /// --archive-file`; `-o`/`--output` also work.
+    #[arg(
+        long = "archive-file",
+        short = 'o',
+        visible_alias = "output",
+        value_name = "PATH"
+    )]
+    pub archive_file: PathBuf,
     /// Only archive the package files that match one of these globs,
     /// relative to the workspace (repeatable) [default: all but the target
     /// dir and VCS dirs].
@@ -1322,6 +1342,17 @@ impl PidsMax {
 /// enforce it: far above what a test suite forks, far below what takes a
 /// machine down (the kernel's default pid_max is 32768 to 4 million).
 pub const DEFAULT_PIDS_MAX: u64 = 4096;
+
+/// `--memory-total`: a size, or `unlimited` (a `PidsMax` of bytes: the
+/// same two cases).
+pub fn parse_memory_total(s: &str) -> Result<PidsMax, String> {
+    match s.trim() {
+        "unlimited" => Ok(PidsMax::Unlimited),
+        size => parse_size(size)
+            .map(PidsMax::Limit)
+            .map_err(|e| format!("{e}; or unlimited")),
+    }
+}
 
 pub fn parse_pids_max(s: &str) -> Result<PidsMax, String> {
     match s.trim() {

@@ -120,13 +120,18 @@ fn run_list(
     }
     let leaf = format!("list{index}{}", if ignored { "i" } else { "" });
     let what = || format!("{} ({}::{})", b.executable.display(), b.package, b.target);
+    let binary_id = b.binary_id();
+    let identity = execute::Identity {
+        binary_id: &binary_id,
+        ..Default::default()
+    };
     let exec = execute::execute(
         cfg,
         index,
         &args,
         &leaf,
         &Default::default(),
-        1,
+        identity,
         Default::default(),
     )?
     .map_err(|e| Error::setup(format!("failed to list the tests of {}: {e}", what())))?;

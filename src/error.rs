@@ -7,6 +7,10 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_NO_TESTS: u8 = 4;
 /// Bad command line.
 pub const EXIT_USAGE: u8 = 2;
+/// A `-E` filterset that does not parse, or names a package, binary or
+/// binary id the workspace does not have (nextest-metadata's
+/// `NextestExitCode::INVALID_FILTERSET`).
+pub const EXIT_INVALID_FILTERSET: u8 = 94;
 /// No sandbox could be made (or another failure of the tool itself).
 pub const EXIT_SETUP: u8 = 96;
 /// A test failed, timed out, was OOM-killed, died of a signal or could not
@@ -24,6 +28,10 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Build(String),
+    /// An `-E` expression that does not parse or compile: the message
+    /// shows it, with carets under the part at fault.
+    #[error("{0}")]
+    Filterset(String),
     /// What failed, then what to do about it.
     #[error("{message}")]
     Setup { message: String },
@@ -61,6 +69,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::SeccompProfile(_) => EXIT_USAGE,
             Error::Build(_) => EXIT_BUILD_FAILED,
+            Error::Filterset(_) => EXIT_INVALID_FILTERSET,
             Error::Interrupted { .. } => EXIT_INTERRUPTED,
             Error::Setup { .. }
             | Error::Sandbox(_)

@@ -36,6 +36,8 @@ pub struct Exec<'a> {
     pub cancel: Option<&'a CancelPipe>,
     /// `--scratch disk`: where each sandbox gets its scratch directory.
     pub scratch: Option<&'a ScratchRoot>,
+    /// The configuration profile, told to each test.
+    pub profile: &'a str,
 }
 
 /// What a worker lends each sandbox it runs: its network namespace (with
@@ -69,6 +71,51 @@ impl Leftovers {
     }
 }
 
+/// Which test, binary and attempt a sandbox is for, told to it in its
+/// environment: `CARGO_ISOLATE_<NAME>`, and nextest's `NEXTEST_<NAME>`
+/// twin so that a suite written for nextest reads the same.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity<'a> {
+    pub binary_id: &'a str,
+    /// None while listing, or for a `harness = false` target.
+    pub test_name: Option<&'a str>,
+    /// 1-based; under a stress run, the run's number.
+    pub attempt: u32,
+    /// How many attempts it may get: 1 + its retries.
+    pub total_attempts: u32,
+    /// Under a stress run: this run (1-based) and how many in all, when a
+    /// count was given.
+    pub stress: Option<(u32, Option<u32>)>,
+}
+
+impl Identity<'_> {
+    fn env(&self, profile: &str) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("BINARY_ID", self.binary_id.to_string()),
+            ("PROFILE", profile.to_string()),
+            ("ATTEMPT", self.attempt.max(1).to_string()),
+            ("TOTAL_ATTEMPTS", self.total_attempts.max(1).to_string()),
+        ];
+        if let Some(name) = self.test_name {
+            vars.push(("TEST_NAME", name.to_string()));
+        }
+        if let Some((current, total)) = self.stress {
+            vars.push(("STRESS_CURRENT", current.to_string()));
+            if let Some(total) = total {
+                vars.push(("STRESS_TOTAL", total.to_string()));
+            }
+        }
+        vars.into_iter()
+            .flat_map(|(k, v)| {
+                [
+                    (format!("CARGO_ISOLATE_{k}"), v.clone()),
+                    (format!("NEXTEST_{k}"), v),
+                ]
+            })
+            .collect()
+    }
+}
+
 /// Runs binary `binary` with `args` in a fresh sandbox and cgroup leaf
 /// `leaf_name`. The inner `Err` is a setup failure of this one sandbox (its
 /// cgroup could not be made), the outer one a failure of the runner.
@@ -78,7 +125,7 @@ pub fn execute(
     args: &[String],
     leaf_name: &str,
     settings: &TestSettings,
-    attempt: u32,
+    identity: Identity<'_>,
     worker: Worker<'_>,
 ) -> Result<Result<sandbox::Execution, String>, Error> {
     let b = &cfg.binaries[binary];
@@ -108,12 +155,10 @@ pub fn execute(
         true => settings.net_faults(),
         false => Default::default(),
     };
+    // A retry or a stress run tells the test which one it is: nothing
+    // else survives from one sandbox to the next.
     let mut extra = settings.env_pairs();
-    if attempt > 1 {
-        // A retry or a stress run tells the test which one it is: nothing
-        // else survives from one sandbox to the next.
-        extra.push(("CARGO_ISOLATE_ATTEMPT".into(), attempt.to_string()));
-    }
+    extra.extend(identity.env(cfg.profile));
     let env = with_env(&b.env, &extra);
     let req = sandbox::Request {
         spec: &spec,

@@ -367,6 +367,7 @@ pub fn base_layout(
             .collect(),
         scratch: Vec::new(),
         read_only_source,
+        moved: Vec::new(),
     }
 }
 
@@ -466,4 +467,34 @@ pub fn tmpfs_size(args: &SandboxArgs) -> u64 {
     args.tmpfs_size
         .or(args.memory_max.map(|m| (m / 2).max(1 << 20)))
         .unwrap_or(1 << 30)
+}
+
+/// What the machine can give the tests at once: its memory, or the
+/// runner's own cgroup limit where lower (a CI container). `None` when
+/// neither can be read.
+pub fn memory_for_tests() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let total = meminfo.as_deref().and_then(|m| {
+        let kib = m.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+        kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+    });
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let limits = own.lines().filter_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let path = path.trim_start_matches('/');
+        let file = match controllers {
+            "" => Path::new("/sys/fs/cgroup").join(path).join("memory.max"),
+            c if c.split(',').any(|c| c == "memory") => Path::new("/sys/fs/cgroup/memory")
+                .join(path)
+                .join("memory.limit_in_bytes"),
+            _ => return None,
+        };
+        std::fs::read_to_string(file)
+            .ok()?
+            .trim()
+            .parse::<u64>()
+            .ok()
+    });
+    limits.chain(total.map(|kib| kib * 1024)).min()
 }

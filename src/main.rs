@@ -12,6 +12,7 @@ mod execute;
 mod failpoint;
 mod filterset;
 mod host;
+mod listing;
 mod model;
 mod netfaults;
 mod outcome;
@@ -76,7 +77,10 @@ fn main() -> ExitCode {
 }
 
 fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error> {
-    if matches!(cli.command, cli::Command::Run(_) | cli::Command::Test(_)) {
+    if matches!(
+        cli.command,
+        cli::Command::Run(_) | cli::Command::Test(_) | cli::Command::List(_)
+    ) {
         // The zygote first, which clones every sandbox (see sandbox::zygote).
         sandbox::start_zygote()?;
         // Then the signal thread, before any phase: from here on SIGINT,
@@ -89,5 +93,6 @@ fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error>
         cli::Command::Report(args) => report_command::run(&args.command),
         cli::Command::Archive(args) => archive::run(&args),
         cli::Command::Test(args) => test_command::run(&args, explicit),
+        cli::Command::List(args) => test_command::list_command(&args, explicit),
     }
 }

@@ -1,5 +1,6 @@
 //! Sharding a run across machines: `--partition` becomes a [`Partition`]
-//! (explicit `hash:K/N`, or `auto`, read from the CI's variables), and
+//! (explicit `hash:K/N`, `count:K/N`..., or `auto`, read from the CI's
+//! variables), and
 //! [`select`] says which of the selected tests fall in this machine's share.
 //!
 //! Pure logic: the environment comes in as a function and earlier timings as
@@ -19,6 +20,9 @@ pub const MAX_TOTAL: u32 = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scheme {
     Hash,
+    /// nextest's `count:K/N`: round robin within each binary.
+    Count,
+    /// nextest's `slice:K/N`: round robin across all binaries.
     Slice,
     Duration,
 }
@@ -27,6 +31,7 @@ impl fmt::Display for Scheme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Scheme::Hash => "hash",
+            Scheme::Count => "count",
             Scheme::Slice => "slice",
             Scheme::Duration => "duration",
         })
@@ -88,8 +93,9 @@ const CI_SOURCES: [CiVars; 3] = [
     },
 ];
 
-/// Parses `hash:K/N`, `slice:K/N`, `duration:K/N` (1 <= K <= N <= 10000) and
-/// `auto`, `hash:auto`, `slice:auto`, `duration:auto` (bare `auto` is hash),
+/// Parses `hash:K/N`, `count:K/N`, `slice:K/N`, `duration:K/N` (1 <= K <= N
+/// <= 10000) and `auto`, `hash:auto`, `count:auto`, `slice:auto`,
+/// `duration:auto` (bare `auto` is hash),
 /// where K and N come from the CI's variables read through `env`:
 /// CARGO_ISOLATE_PARTITION_INDEX (1-based) / CARGO_ISOLATE_PARTITION_TOTAL
 /// first, then GitLab CI_NODE_INDEX (1-based) / CI_NODE_TOTAL, Buildkite
@@ -125,6 +131,7 @@ pub fn parse(
     };
     let scheme = match scheme_text {
         "hash" => Scheme::Hash,
+        "count" => Scheme::Count,
         "slice" => Scheme::Slice,
         "duration" => Scheme::Duration,
         "auto" => {
@@ -134,18 +141,19 @@ pub fn parse(
         }
         _ if rest.is_none() => {
             return Err(fail(
-                "expected SCHEME:K/N such as hash:1/3 (schemes: hash, slice, duration), or auto"
+                "expected SCHEME:K/N such as hash:1/3 (schemes: hash, count, slice, duration), or auto"
                     .to_owned(),
             ));
         }
         "" => {
             return Err(fail(
-                "no scheme before `:`: use hash, slice or duration, e.g. hash:1/3".to_owned(),
+                "no scheme before `:`: use hash, count, slice or duration, e.g. hash:1/3"
+                    .to_owned(),
             ));
         }
         other => {
             return Err(fail(format!(
-                "unknown scheme `{other}`: use hash, slice or duration, e.g. hash:1/3"
+                "unknown scheme `{other}`: use hash, count, slice or duration, e.g. hash:1/3"
             )));
         }
     };
@@ -389,7 +397,11 @@ fn read_index(
 ///
 /// - Hash: a stable hash of the id, `hash % N == K - 1`; a test's share never
 ///   depends on the other tests.
-/// - Slice: the i-th id goes to share `i % N` (nextest's count-based slicing).
+/// - Count: the i-th id of each binary goes to share `i % N` (nextest's
+///   `count:`, counted per binary: one binary's tests do not shift
+///   another's). The binary is the id's first word (`<binary id> <name>`).
+/// - Slice: the i-th id goes to share `i % N` (nextest's `slice:`, across
+///   all binaries).
 /// - Duration: tests with a timing in `timings` (milliseconds) are balanced
 ///   longest-first onto the least-loaded share; the others are spread as Hash.
 ///
@@ -405,6 +417,18 @@ pub fn select(p: &Partition, ids: &[&str], timings: &HashMap<String, f64>) -> Ve
             .iter()
             .map(|id| hash_share(id, p.total) == mine)
             .collect(),
+        Scheme::Count => {
+            let mut seen: HashMap<&str, usize> = HashMap::new();
+            ids.iter()
+                .map(|id| {
+                    let binary = id.split_once(' ').map_or(*id, |(b, _)| b);
+                    let n = seen.entry(binary).or_default();
+                    let i = *n;
+                    *n += 1;
+                    i % p.total as usize == mine as usize
+                })
+                .collect()
+        }
         Scheme::Slice => (0..ids.len())
             .map(|i| i % p.total as usize == mine as usize)
             .collect(),
@@ -504,6 +528,64 @@ pub fn timings_of(tests: &[crate::model::TestRecord]) -> HashMap<String, f64> {
     timings
 }
 
+/// What a run was asked to run, for its report: every shard of one run
+/// must be asked the same (`report merge` checks), whatever share it takes.
+/// `filter` is the libtest-style selection as resolved (arguments after
+/// `--` included); `typed_filtersets` the `-E` given on the command line,
+/// `filtersets` those in force (the profile's default filter when none
+/// was given); `selected` the ids of every selected test, before the share.
+pub fn selection_info(
+    filter: &crate::plan::Filter,
+    typed_filtersets: &[String],
+    filtersets: &[String],
+    cargo: &crate::cli::CargoArgs,
+    archive_sha256: Option<&str>,
+    selected: &[&str],
+) -> crate::model::report::SelectionInfo {
+    use clap::ValueEnum;
+    let default_filter = match typed_filtersets.is_empty() {
+        true => filtersets.first().cloned(),
+        false => None,
+    };
+    let run_ignored = filter
+        .run_ignored
+        .and_then(|r| r.to_possible_value())
+        .map_or("default".to_string(), |v| v.get_name().to_string());
+    crate::model::report::SelectionInfo {
+        filters: filter.names.clone(),
+        exact: filter.exact,
+        skip: filter.skip.clone(),
+        filtersets: typed_filtersets.to_vec(),
+        default_filter,
+        run_ignored,
+        cargo: build_selection(&cargo.to_cargo_args()),
+        archive_sha256: archive_sha256.map(String::from),
+        tests: selected
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        tests_sha256: crate::model::report::SelectionInfo::digest(selected.iter().copied()),
+    }
+}
+
+/// cargo's flags less those that do not change what is built (where it
+/// goes, how the lock file and network are used): shards on different
+/// machines may differ on those.
+fn build_selection(cargo_args: &[String]) -> Vec<String> {
+    const WITH_VALUE: &[&str] = &["--target-dir", "--manifest-path"];
+    const ALONE: &[&str] = &["--locked", "--offline", "--frozen"];
+    let mut out = Vec::new();
+    let mut it = cargo_args.iter();
+    while let Some(a) = it.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            it.next();
+        } else if !ALONE.contains(&a.as_str()) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,6 +627,7 @@ mod tests {
         for (spec, want) in [
             ("hash:1/3", part(Scheme::Hash, 1, 3)),
             ("slice:2/2", part(Scheme::Slice, 2, 2)),
+            ("count:2/3", part(Scheme::Count, 2, 3)),
             ("duration:3/3", part(Scheme::Duration, 3, 3)),
             ("hash:1/1", part(Scheme::Hash, 1, 1)),
             ("slice:10000/10000", part(Scheme::Slice, 10_000, 10_000)),
@@ -618,12 +701,12 @@ mod tests {
             ("hash:/3", "K and N must be whole numbers"),
             (
                 "foo:1/2",
-                "unknown scheme `foo`: use hash, slice or duration, e.g. hash:1/3",
+                "unknown scheme `foo`: use hash, count, slice or duration, e.g. hash:1/3",
             ),
             ("HASH:1/2", "unknown scheme `HASH`"),
             (
                 ":1/2",
-                "no scheme before `:`: use hash, slice or duration, e.g. hash:1/3",
+                "no scheme before `:`: use hash, count, slice or duration, e.g. hash:1/3",
             ),
             ("1/3", "expected SCHEME:K/N such as hash:1/3"),
             ("hash", "expected hash:K/N or hash:auto, e.g. hash:1/3"),
@@ -986,7 +1069,7 @@ mod tests {
             .filter(|(i, _)| i % 3 != 0)
             .map(|(i, id)| (id.clone(), ((i * 37) % 50) as f64))
             .collect();
-        for scheme in [Scheme::Hash, Scheme::Slice, Scheme::Duration] {
+        for scheme in [Scheme::Hash, Scheme::Count, Scheme::Slice, Scheme::Duration] {
             for total in 1..=7 {
                 for count in 0..300 {
                     let ids = refs(&all[..count]);
@@ -1064,6 +1147,78 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_selection_records_what_chose_the_tests_not_where_they_were_built() {
+        let filter = crate::plan::Filter::new(
+            &["parse".to_string()],
+            false,
+            &[],
+            crate::cli::RunIgnored::Default,
+            &["--include-ignored".into(), "--skip".into(), "slow".into()],
+        );
+        let cargo = crate::cli::CargoArgs {
+            workspace: true,
+            locked: true,
+            features: vec!["x".into()],
+            target_dir: Some("/ci/target".into()),
+            ..Default::default()
+        };
+        let default = ["test(/a/)".to_string()];
+        let s = selection_info(&filter, &[], &default, &cargo, Some("aa"), &["b", "a", "b"]);
+        assert_eq!(s.filters, ["parse"]);
+        assert_eq!(s.skip, ["slow"]);
+        assert_eq!(s.run_ignored, "all");
+        assert_eq!(s.default_filter.as_deref(), Some("test(/a/)"));
+        assert!(s.filtersets.is_empty());
+        assert_eq!(s.cargo, ["--workspace", "--features", "x"]);
+        assert_eq!(s.tests, 2);
+        assert_eq!(
+            s.tests_sha256,
+            crate::model::report::SelectionInfo::digest(["a", "b"])
+        );
+        // -E given: the expressions as typed, no default filter.
+        let typed = ["test(b)".to_string()];
+        let s = selection_info(&filter, &typed, &typed, &cargo, None, &[]);
+        assert_eq!((s.filtersets, s.default_filter), (typed.to_vec(), None));
+    }
+
+    /// nextest's `count:`: round robin within each binary, so that one
+    /// binary's tests never shift another's shares.
+    #[test]
+    fn count_deals_round_robin_within_each_binary() {
+        let ids = [
+            "app a1",
+            "app a2",
+            "app a3",
+            "app::cli c1",
+            "lib",
+            "app::cli c2",
+            "app a4",
+        ];
+        let none = HashMap::new();
+        assert_eq!(
+            chosen(&part(Scheme::Count, 1, 2), &ids, &none),
+            ["app a1", "app a3", "app::cli c1", "lib"]
+        );
+        assert_eq!(
+            chosen(&part(Scheme::Count, 2, 2), &ids, &none),
+            ["app a2", "app::cli c2", "app a4"]
+        );
+        // Slice counts across binaries instead.
+        assert_eq!(
+            chosen(&part(Scheme::Slice, 1, 2), &ids, &none),
+            ["app a1", "app a3", "lib", "app a4"]
+        );
+        assert_eq!(
+            parse(
+                "count:auto",
+                None,
+                &env_of(&[("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "2")])
+            ),
+            Ok(part(Scheme::Count, 2, 2))
+        );
     }
 
     #[test]
@@ -1231,7 +1386,7 @@ mod tests {
     fn a_partition_naming_no_share_selects_nothing() {
         let ids = ["a", "b", "c"];
         let timings = HashMap::from([("a".to_owned(), 1.0)]);
-        for scheme in [Scheme::Hash, Scheme::Slice, Scheme::Duration] {
+        for scheme in [Scheme::Hash, Scheme::Count, Scheme::Slice, Scheme::Duration] {
             for (index, total) in [(1, 0), (0, 0), (0, 3), (4, 3), (u32::MAX, 3)] {
                 assert_eq!(
                     select(&part(scheme.clone(), index, total), &ids, &timings),

@@ -20,7 +20,11 @@ pub fn run(command: &ReportCommand) -> Result<u8, Error> {
             format,
             limit,
         } => {
-            let diff = report::diff::compare(&read(old)?, &read(new)?);
+            let diff = report::diff::compare(
+                &read(old)?,
+                &read(new)?,
+                &crate::budget::Thresholds::default(),
+            );
             print!(
                 "{}",
                 report::diff::render(&diff, *format == DiffFormat::Markdown, *limit)

@@ -31,6 +31,9 @@ pub struct RunConfig<'a> {
     pub replay: Option<&'a crate::replay::Replay<'a>>,
     /// A test running this long is said slow, and again each period.
     pub slow_after: Option<Duration>,
+    /// `--memory-total`: tests start only while their memory limits (or
+    /// budgets) fit in it.
+    pub memory_total: Option<u64>,
 }
 
 /// When a stress run stops taking new rounds: after `count` rounds, or
@@ -94,7 +97,7 @@ pub fn run_all(
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         not_passed: AtomicU64::new(0),
-        gate: StartGate::new(cfg.jobs),
+        gate: StartGate::new(cfg.jobs, cfg.memory_total),
     };
     // With --reuse-netns a network namespace is a worker's, and its tests
     // take turns in it: one worker per slot.
@@ -350,7 +353,7 @@ fn run_with_retries(
             n => format!("t{item}r{n}"),
         };
         let number = stress_run.unwrap_or(attempt);
-        let Some(mut rec) = run_unit(cfg, unit, &leaf, number, worker)? else {
+        let Some(mut rec) = run_unit(cfg, unit, &leaf, number, stress_run, worker)? else {
             return Ok(previous.map(|rec| last_attempt(rec, attempts, attempt - 1)));
         };
         rec.replay = replay.clone();
@@ -399,6 +402,7 @@ fn run_unit(
     unit: &RunUnit,
     leaf: &str,
     attempt: u32,
+    stress_run: Option<u32>,
     worker: Worker<'_>,
 ) -> Result<Option<TestRecord>, Error> {
     let b = &cfg.exec.binaries[unit.binary];
@@ -439,16 +443,41 @@ fn run_unit(
         on_start: Some(&on_start),
         ..worker
     };
+    // Its weight at the gate: what it may take (its limit), else what it
+    // is expected to take (its budget).
+    if let Some(gate) = worker.gate {
+        gate.weigh(
+            limits
+                .memory_max_bytes
+                .or(budgets.memory_bytes)
+                .unwrap_or(0),
+        );
+    }
+    let identity = execute::Identity {
+        binary_id: &rec.binary_id,
+        test_name: unit.name.as_deref(),
+        attempt,
+        total_attempts: match stress_run {
+            Some(_) => 1,
+            None => 1 + unit.settings.retries.unwrap_or(0),
+        },
+        stress: stress_run.map(|n| (n, cfg.stress.and_then(|s| s.count))),
+    };
     let exec = execute::execute(
         &cfg.exec,
         unit.binary,
         &unit.args,
         leaf,
         &unit.settings,
-        attempt,
+        identity,
         worker,
     )?;
     rec.started_at = Some(crate::report::rfc3339(started_at.get().unwrap_or(picked)));
+    let waited = worker
+        .gate
+        .map(|g| g.waited_for_memory())
+        .unwrap_or_default();
+    rec.memory_wait_ms = (!waited.is_zero()).then_some(waited.as_secs_f64() * 1000.0);
     let exec = match exec {
         Ok(exec) => exec,
         Err(setup) => {

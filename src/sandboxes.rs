@@ -1,8 +1,10 @@
 //! The sandbox each binary's tests run in ([`BinaryContext`]): its
 //! package dir and the target dir through a private overlay (or
-//! read-only), the toolchain read-only, cargo's environment, the runner's
-//! own files masked; and [`Variant`], what an override may change of it.
+//! read-only; an archive's where it was built), the toolchain read-only,
+//! cargo's environment, the runner's own files masked; and [`Variant`],
+//! what an override may change of it.
 
+use crate::archive::Relocation;
 use crate::build::TestBinary;
 use crate::cli::{Isolation, TestArgs};
 use crate::config::TestSettings;
@@ -10,7 +12,7 @@ use crate::error::Error;
 use crate::execute::BinaryContext;
 use crate::host::{self, Host};
 use crate::sandbox;
-use crate::testenv::EnvVars;
+use crate::testenv::{self, EnvVars};
 use std::path::{Path, PathBuf};
 
 /// `target/isolate`, the reports' and scratch's default place, made if
@@ -69,7 +71,15 @@ impl Variant {
     }
 }
 
-/// One binary's sandbox, as `variant` makes it.
+/// One binary's sandbox, as `variant` makes it. With an archive's
+/// `relocation`, a sandbox shows the unpacked workspace and target dir
+/// where they were built, and the test's paths (its program, directory
+/// and cargo's variables) are those; without a sandbox (isolation none)
+/// they stay the unpack's.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, each a phase's output"
+)]
 pub fn context(
     b: &TestBinary,
     env: &EnvVars,
@@ -78,32 +88,51 @@ pub fn context(
     variant: &Variant,
     args: &TestArgs,
     host: &Host,
+    relocation: Option<&Relocation>,
 ) -> BinaryContext {
     let manifest_dir = std::fs::canonicalize(&b.manifest_dir).unwrap_or(b.manifest_dir.clone());
+    let relocation = relocation.filter(|_| variant.isolation != Isolation::None);
     let mut overlays = vec![manifest_dir.clone(), target_dir.to_path_buf()];
     if let Some(profile_dir) = b.executable.parent().and_then(Path::parent)
         && !overlays.iter().any(|o| profile_dir.starts_with(o))
     {
         overlays.push(profile_dir.to_path_buf());
     }
+    let to_sandbox = |p: &Path| relocation.map_or_else(|| p.to_path_buf(), |r| r.to_sandbox(p));
+    if relocation.is_some() {
+        // Every one lies in the unpack (the manifest's paths are checked
+        // to): the moved roots show them.
+        overlays.clear();
+    }
     let mut read_only: Vec<PathBuf> = sysroot_libs.to_vec();
     read_only.extend(variant.extra_read_only.iter().cloned());
     let mut layout = host::base_layout(&read_only, &overlays, variant.read_only_source);
+    layout.moved = relocation
+        .into_iter()
+        .flat_map(Relocation::moves)
+        .map(|m| (m.sandbox.clone(), m.host.clone()))
+        .collect();
     // The runner's own files are no test's to see: reports, and the live
     // scratch dirs of tests of this or a concurrent run (--scratch disk).
-    layout.secrets.push((target_dir.join("isolate"), true));
+    layout
+        .secrets
+        .push((to_sandbox(&target_dir.join("isolate")), true));
     if variant.read_only_source {
-        layout.scratch.push(target_dir.join("tmp"));
+        layout.scratch.push(to_sandbox(&target_dir.join("tmp")));
     }
     let spec = host::init_spec(
         host,
         &args.sandbox,
         variant.isolation,
         &layout,
-        manifest_dir,
-        b.executable.clone(),
+        to_sandbox(&manifest_dir),
+        to_sandbox(&b.executable),
         Vec::new(),
     );
+    let env = match relocation {
+        Some(_) => testenv::relocate_env(env, &to_sandbox),
+        None => env.clone(),
+    };
     BinaryContext {
         package: b.package.clone(),
         target: b.target.clone(),

@@ -12,7 +12,7 @@ use crate::config::{Config, TestSettings};
 use crate::discover;
 use crate::error::{EXIT_INTERRUPTED, EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, Error};
 use crate::execute::{BinaryContext, Exec};
-use crate::filterset::{Filterset, TestInfo};
+use crate::filterset::{Filterset, ParsedFilterset, TestInfo, Workspace};
 use crate::host::{self, Host};
 use crate::model::{RunEvent, RunStart, Subscriber};
 use crate::partition;
@@ -34,22 +34,53 @@ use std::time::{Duration, Instant, SystemTime};
 /// The run's phases in order; a signal in any of them ends the run with
 /// a report of what is known so far, and exit 130.
 pub fn run(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
+    run_as(cli_args, explicit, Listing::Ids)
+}
+
+/// `cargo isolate list`: a run that stops after its plan, and shows it.
+pub fn list_command(cli_args: &TestArgs, explicit: &Explicit) -> Result<u8, Error> {
+    let mut args = cli_args.clone();
+    args.list = true;
+    let listing = match args.message_format {
+        MessageFormat::Json => Listing::Json,
+        MessageFormat::Human => Listing::Grouped,
+    };
+    run_as(&args, explicit, listing)
+}
+
+/// How a plan is shown when the run stops there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Listing {
+    /// `test --list`: one id a line.
+    Ids,
+    /// `list`: by binary, as nextest.
+    Grouped,
+    /// `list --message-format json`.
+    Json,
+}
+
+fn run_as(cli_args: &TestArgs, explicit: &Explicit, listing: Listing) -> Result<u8, Error> {
     report::progress::init_color(cli_args.color.as_deref());
     let mut known = Known::new(cli_args);
-    let ended = phases(cli_args, explicit, &mut known);
+    let ended = phases(cli_args, explicit, listing, &mut known);
     match ended {
         Err(e) if signals::cancelled() => known.interrupted(&e),
         end => end,
     }
 }
 
-fn phases(cli_args: &TestArgs, explicit: &Explicit, known: &mut Known) -> Result<u8, Error> {
+fn phases(
+    cli_args: &TestArgs,
+    explicit: &Explicit,
+    listing: Listing,
+    known: &mut Known,
+) -> Result<u8, Error> {
     // An archive first: its workspace holds the configuration.
     let opened = open_archive_phase(cli_args, known)?;
     let resolved = resolve_phase(cli_args, explicit, opened.as_ref())?;
     known.resolved(&resolved);
     if resolved.args.list {
-        return list(&resolved, opened);
+        return list(&resolved, opened, listing);
     }
     known.target_dir_from_cargo = opened.is_none();
     let (built, target_dir) = build_phase(&resolved.args, opened)?;
@@ -71,7 +102,9 @@ struct Resolved {
     /// The arguments as typed, before the configuration (for replays).
     typed: TestArgs,
     config: Config,
-    filtersets: Vec<Filterset>,
+    /// The -E expressions, checked; compiled against the workspace once
+    /// it is built (see [`Resolved::selection`]).
+    filtersets: Vec<ParsedFilterset>,
     /// The per-test values the command line gave explicitly: they win.
     cli_test: TestSettings,
     partition: Option<partition::Partition>,
@@ -82,17 +115,31 @@ struct Resolved {
     host: Host,
     jobs: usize,
     archive: Option<report::ArchiveInfo>,
+    /// An archive's: where a sandbox shows its unpack (where it was built).
+    relocation: Option<archive::Relocation>,
 }
 
 impl Resolved {
-    fn selection(&self) -> Selection<'_> {
-        Selection {
+    /// What selects the tests, the -E expressions compiled against the
+    /// built workspace: a package, binary or binary id that is not there
+    /// is an error (exit 94), as in nextest.
+    fn selection(&self, built: &build::BuildOutput) -> Result<Selection<'_>, Error> {
+        let workspace = Workspace::from_metadata(&built.metadata);
+        let filtersets = self
+            .filtersets
+            .iter()
+            .map(|f| {
+                f.compile(&workspace)
+                    .map_err(|e| invalid_filterset(f.source(), &e))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Selection {
             config: &self.config,
-            filtersets: &self.filtersets,
+            filtersets,
             cli: &self.cli_test,
             partition: self.partition.as_ref(),
             timings: &self.timings,
-        }
+        })
     }
 
     fn settings(&self) -> Settings {
@@ -165,17 +212,20 @@ fn resolve_phase(
         baseline,
         host,
         archive,
+        relocation: opened.map(|o| o.relocation.clone()),
     })
 }
 
-fn parse_filtersets(exprs: &[String]) -> Result<Vec<Filterset>, Error> {
+fn parse_filtersets(exprs: &[String]) -> Result<Vec<ParsedFilterset>, Error> {
     exprs
         .iter()
-        .map(|e| {
-            Filterset::parse(e)
-                .map_err(|err| Error::Usage(format!("invalid -E expression:\n{}", err.render(e))))
-        })
+        .map(|e| ParsedFilterset::parse(e).map_err(|err| invalid_filterset(e, &err)))
         .collect()
+}
+
+/// The expression, carets under the part at fault, and why: exit 94.
+fn invalid_filterset(expr: &str, err: &crate::filterset::FiltersetError) -> Error {
+    Error::Filterset(format!("invalid -E expression:\n{}", err.render(expr)))
 }
 
 /// `--baseline OLD.json`, read with the strict report loader.
@@ -224,6 +274,8 @@ struct Planned {
     units: Vec<plan::RunUnit>,
     /// With --partition: the ids of this share's tests, in plan order.
     given: Vec<String>,
+    /// What the run was asked to run, before the share (for the report).
+    selection: crate::model::report::SelectionInfo,
 }
 
 /// How long listing one binary may take, and how much it may print.
@@ -258,6 +310,7 @@ fn plan_phase(
     target_dir: PathBuf,
 ) -> Result<Planned, Error> {
     let args = &run.args;
+    let selection = run.selection(&built)?;
     let scratch = runner_dirs(run, &target_dir)?;
     let sysroot_libs = testenv::sysroot_lib_dirs();
     let run_variant = Variant::of_run(args, &host::extra_read_only(&args.sandbox)?);
@@ -268,7 +321,17 @@ fn plan_phase(
         .collect();
     let make = |i: usize, v: &Variant| {
         let b = &built.binaries[i];
-        sandboxes::context(b, &envs[i], &target_dir, &sysroot_libs, v, args, &run.host)
+        let moved = run.relocation.as_ref();
+        sandboxes::context(
+            b,
+            &envs[i],
+            &target_dir,
+            &sysroot_libs,
+            v,
+            args,
+            &run.host,
+            moved,
+        )
     };
     let mut contexts: Vec<BinaryContext> = (0..built.binaries.len())
         .map(|i| make(i, &run_variant))
@@ -282,8 +345,8 @@ fn plan_phase(
         // A signal kills the listing sandboxes too.
         cancel: signals::pipe(),
         scratch: scratch.as_ref(),
+        profile: &run.config.profile,
     };
-    let selection = run.selection();
     let cases = discover::discover(&list_exec, run.jobs, &built.binaries, &|i| {
         selection.excludes_binary(&built.binaries[i])
     })?;
@@ -297,6 +360,15 @@ fn plan_phase(
     let units = selection.apply(
         &built.binaries,
         plan::plan(&built.binaries, &cases, &filter, args.isolation),
+    );
+    let selected: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
+    let selection_info = partition::selection_info(
+        &filter,
+        &run.typed.filtersets,
+        &args.filtersets,
+        &args.cargo,
+        run.archive.as_ref().map(|a| a.sha256.as_str()),
+        &selected,
     );
     let (mut units, given) = selection.share(units);
     if let Some(seed) = args.seed {
@@ -322,6 +394,7 @@ fn plan_phase(
         filter,
         units,
         given,
+        selection: selection_info,
     })
 }
 
@@ -359,15 +432,38 @@ fn runner_dirs(run: &Resolved, target_dir: &Path) -> Result<Option<ScratchRoot>,
 
 /// `--list`: build, discover and plan as a run would, then print the ids.
 /// The listing itself is sandboxed, as in a run.
-fn list(run: &Resolved, archive: Option<archive::Opened>) -> Result<u8, Error> {
+fn list(run: &Resolved, archive: Option<archive::Opened>, listing: Listing) -> Result<u8, Error> {
     let (built, target_dir) = build_phase(&run.args, archive)?;
-    let units = plan_phase(run, built, target_dir)?.units;
-    for u in &units {
-        let id = report::escape::for_terminal(&u.id);
-        match u.skip_as_ignored {
-            true => println!("{id} (ignored)"),
-            false => println!("{id}"),
+    let planned = plan_phase(run, built, target_dir)?;
+    let units = &planned.units;
+    let listed: Vec<crate::listing::Listed> = units
+        .iter()
+        .map(|u| {
+            let c = &planned.contexts[u.binary];
+            crate::listing::Listed {
+                binary_id: crate::model::binary_id(&c.package, &c.target, &c.kind),
+                package: c.package.clone(),
+                binary_name: c.target.clone(),
+                kind: c.kind.clone(),
+                binary_path: c.spec.program.display().to_string(),
+                cwd: c.spec.workdir.display().to_string(),
+                name: u.name.clone(),
+                ignored: u.skip_as_ignored,
+            }
+        })
+        .collect();
+    match listing {
+        Listing::Ids => {
+            for u in units {
+                let id = report::escape::for_terminal(&u.id);
+                match u.skip_as_ignored {
+                    true => println!("{id} (ignored)"),
+                    false => println!("{id}"),
+                }
+            }
         }
+        Listing::Grouped => print!("{}", crate::listing::human(&listed)),
+        Listing::Json => println!("{}", crate::listing::json(&listed)),
     }
     Ok(if units.is_empty() {
         EXIT_NO_TESTS
@@ -391,25 +487,33 @@ impl Reporter {
             .report
             .clone()
             .unwrap_or_else(|| planned.target_dir.join("isolate").join("report.json"));
+        // What fails the run besides a test that did not pass: every
+        // output judges with it, as the exit code does.
+        let policy = report::Policy {
+            budgets_fail: args.budgets != Some(cli::BudgetMode::Warn),
+            flaky_fails: args.flaky_fails,
+        };
         let mut files = ReportFiles::new(json);
         files.junit = args.junit.clone();
         files.junit_success_output = args.junit_store_success_output;
         files.html = args.html.clone();
         files.baseline = run.baseline.as_ref().map(|(report, _)| report.clone());
         files.pinned = pin_report_dir(&files, &planned.target_dir)?;
+        files.policy = policy;
         let mut outputs: Vec<Box<dyn Subscriber>> = vec![Box::new(
-            report::terminal::Terminal::new(run.settings(), !args.no_capture),
+            report::terminal::Terminal::new(run.settings(), !args.no_capture, policy),
         )];
-        if args.message_format == MessageFormat::Json {
-            outputs.push(Box::new(report::events::EventStream::new()));
+        let events = args.message_format == MessageFormat::Json;
+        if events {
+            outputs.push(Box::new(report::events::EventStream::new(policy)));
         }
         let dirs = planned
             .contexts
             .iter()
             .map(|c| (c.package.clone(), c.spec.workdir.clone()));
-        let budgets_fail = args.budgets != Some(cli::BudgetMode::Warn);
+        // Workflow commands never go into the JSON stream on stdout.
         if let Some(gh) =
-            report::github::GitHubActions::detect(dirs, budgets_fail, testenv::random_uuid())
+            report::github::GitHubActions::detect(dirs, policy, testenv::random_uuid(), events)
         {
             outputs.push(Box::new(gh));
         }
@@ -464,6 +568,7 @@ fn no_tests(
     );
     let mut report = known.report(host_info(&run.host), run.settings(), true, Vec::new());
     report.partition = partition_info(run, planned);
+    report.selection = Some(planned.selection.clone());
     reporter.files.write(&report)?;
     Ok(EXIT_NO_TESTS)
 }
@@ -491,6 +596,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
             echo_output: args.no_capture,
             cancel: signals::pipe(),
             scratch: planned.scratch.as_ref(),
+            profile: &run.config.profile,
         },
         jobs: run.jobs,
         max_fail: args.max_fail(),
@@ -498,6 +604,10 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
         stress: stress_of(args),
         replay: Some(&replay),
         slow_after: Some(args.slow_timeout.period),
+        memory_total: match args.memory_total {
+            Some(total) => total.limit(),
+            None => host::memory_for_tests(),
+        },
     };
     for note in &planned.filter.notes {
         eprintln!("note: {note}");
@@ -576,6 +686,7 @@ fn report_phase(
     let mut report = known.report(host_info(&run.host), run.settings(), complete, records);
     report.not_run = not_run;
     report.partition = partition_info(run, planned);
+    report.selection = Some(planned.selection.clone());
     if let Some((_, b)) = &run.baseline {
         compare(&mut report, b, &run.config, &planned.units);
     }
@@ -723,6 +834,7 @@ impl Known {
             archive: self.archive.clone(),
             partition: None,
             merged: None,
+            selection: None,
         }
     }
 
@@ -782,7 +894,7 @@ impl Known {
 /// libtest-style filters: -E expressions and the configuration.
 struct Selection<'a> {
     config: &'a Config,
-    filtersets: &'a [Filterset],
+    filtersets: Vec<Filterset>,
     /// The per-test values the command line gave explicitly: they win.
     cli: &'a TestSettings,
     /// --partition: only this share of the selected tests.

@@ -36,24 +36,47 @@ pub fn target_dir(build: &BuildOutput, cli_target_dir: Option<&Path>) -> PathBuf
     std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
+/// Every variable an identity (`execute::Identity`) may set: none is taken from the host.
+pub const IDENTITY_VARS: [&str; 7] = [
+    "BINARY_ID",
+    "PROFILE",
+    "ATTEMPT",
+    "TOTAL_ATTEMPTS",
+    "TEST_NAME",
+    "STRESS_CURRENT",
+    "STRESS_TOTAL",
+];
+
 /// The variables a sandboxed program starts from: the host's, or with
 /// `--env-clear` only PATH. TMPDIR always points at the sandbox's /tmp;
-/// `CARGO_ISOLATE=1`, the run's id and the attempt tell a test where it
-/// runs (as nextest's NEXTEST, NEXTEST_RUN_ID, NEXTEST_ATTEMPT do).
+/// `CARGO_ISOLATE=1` and the run's id tell a test where it runs (each
+/// sandbox adds which test and attempt it is for: execute::Identity).
 pub fn base_env(args: &SandboxArgs) -> EnvVars {
     let ours = [
         "TMPDIR",
         "CARGO_ISOLATE",
         "CARGO_ISOLATE_RUN_ID",
-        "CARGO_ISOLATE_ATTEMPT",
+        "NEXTEST_RUN_ID",
     ];
+    // A test's identity is the runner's to say (see execute::Identity),
+    // never a value the host's environment happens to hold.
+    let identity = |k: &std::ffi::OsStr| {
+        let k = k.to_string_lossy();
+        IDENTITY_VARS.iter().any(|v| {
+            k.strip_prefix("CARGO_ISOLATE_")
+                .or(k.strip_prefix("NEXTEST_"))
+                == Some(v)
+        })
+    };
     let mut env: EnvVars = std::env::vars_os()
-        .filter(|(k, _)| !ours.iter().any(|o| k == o) && (!args.env_clear || k == "PATH"))
+        .filter(|(k, _)| {
+            !ours.iter().any(|o| k == o) && !identity(k) && (!args.env_clear || k == "PATH")
+        })
         .collect();
     env.push(("TMPDIR".into(), "/tmp".into()));
     env.push(("CARGO_ISOLATE".into(), "1".into()));
     env.push(("CARGO_ISOLATE_RUN_ID".into(), run_id().into()));
-    env.push(("CARGO_ISOLATE_ATTEMPT".into(), "1".into()));
+    env.push(("NEXTEST_RUN_ID".into(), run_id().into()));
     env
 }
 
@@ -226,9 +249,70 @@ pub fn env_for(
     env
 }
 
+/// The variables [`env_for`] sets from the build's paths: what moves when
+/// a sandbox shows an archive where it was built.
+const PATH_VARS: &[&str] = &[
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_TARGET_TMPDIR",
+    "OUT_DIR",
+];
+
+/// `env` as a sandbox that shows the host path `p` at `to_sandbox(p)` sees
+/// it: the build's paths (cargo's variables, `CARGO_BIN_EXE_*`, each entry
+/// of `LD_LIBRARY_PATH`) moved, everything else as it is.
+pub fn relocate_env(env: &EnvVars, to_sandbox: &dyn Fn(&Path) -> PathBuf) -> EnvVars {
+    env.iter()
+        .map(|(k, v)| {
+            let key = k.to_string_lossy();
+            let v = if key == "LD_LIBRARY_PATH" {
+                let moved: Vec<PathBuf> =
+                    std::env::split_paths(v).map(|p| to_sandbox(&p)).collect();
+                std::env::join_paths(moved).unwrap_or_else(|_| v.clone())
+            } else if PATH_VARS.contains(&key.as_ref()) || key.starts_with("CARGO_BIN_EXE_") {
+                to_sandbox(Path::new(v)).into_os_string()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builds_paths_move_and_nothing_else() {
+        let env: EnvVars = [
+            ("CARGO_MANIFEST_DIR", "/u/ws/app"),
+            ("CARGO_BIN_EXE_app", "/u/t/debug/app"),
+            ("OUT_DIR", "/u/t/debug/build/app-1/out"),
+            ("LD_LIBRARY_PATH", "/u/t/debug/deps:/usr/lib"),
+            ("HOME", "/u/ws/app"),
+            ("CARGO_PKG_NAME", "/u/ws"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()))
+        .to_vec();
+        let moved = relocate_env(&env, &|p| match p.strip_prefix("/u") {
+            Ok(rel) => Path::new("/build").join(rel),
+            Err(_) => p.to_path_buf(),
+        });
+        let get = |k: &str| {
+            moved
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+                .unwrap()
+        };
+        assert_eq!(get("CARGO_MANIFEST_DIR"), "/build/ws/app");
+        assert_eq!(get("CARGO_BIN_EXE_app"), "/build/t/debug/app");
+        assert_eq!(get("OUT_DIR"), "/build/t/debug/build/app-1/out");
+        assert_eq!(get("LD_LIBRARY_PATH"), "/build/t/debug/deps:/usr/lib");
+        assert_eq!(get("HOME"), "/u/ws/app", "not a build path");
+        assert_eq!(get("CARGO_PKG_NAME"), "/u/ws");
+    }
 
     #[test]
     fn run_ids_are_v4_uuids() {

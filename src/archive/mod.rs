@@ -26,12 +26,15 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use unpack::UnpackError;
 
 mod place;
+mod relocate;
 mod unpack;
 
+pub use relocate::{Relocation, Reserved};
 pub use unpack::Caps;
 
 const MANIFEST: &str = "cargo-isolate-archive.json";
@@ -51,10 +54,13 @@ struct Manifest {
 
 /// An archive unpacked and ready to run.
 pub struct Opened {
+    /// The build, its paths the unpack's (as `--isolation none` sees them).
     pub build: BuildOutput,
     pub workspace_root: PathBuf,
     pub target_dir: PathBuf,
     pub sha256: String,
+    /// Where a sandbox shows the unpack: where the archive was built.
+    pub relocation: Relocation,
 }
 
 pub fn run(args: &ArchiveArgs) -> Result<u8, Error> {
@@ -78,12 +84,12 @@ pub fn run(args: &ArchiveArgs) -> Result<u8, Error> {
         target_dir,
         build: built,
     };
-    let bytes = write(&args.output, &manifest, &files, &roots)
-        .map_err(|e| Error::setup(format!("cannot write {}: {e}", args.output.display())))?;
-    let sha = File::open(&args.output)
+    let bytes = write(&args.archive_file, &manifest, &files, &roots)
+        .map_err(|e| Error::setup(format!("cannot write {}: {e}", args.archive_file.display())))?;
+    let sha = File::open(&args.archive_file)
         .and_then(|f| sha256_of(&f))
-        .map_err(|e| Error::setup(format!("cannot read {}: {e}", args.output.display())))?;
-    let size = std::fs::metadata(&args.output)
+        .map_err(|e| Error::setup(format!("cannot read {}: {e}", args.archive_file.display())))?;
+    let size = std::fs::metadata(&args.archive_file)
         .map(|m| m.len())
         .unwrap_or(0);
     eprintln!(
@@ -96,7 +102,7 @@ pub fn run(args: &ArchiveArgs) -> Result<u8, Error> {
         crate::report::count(files.len(), "file", "files"),
         crate::report::human_bytes(bytes),
         crate::report::human_bytes(size),
-        args.output.display()
+        args.archive_file.display()
     );
     Ok(EXIT_OK)
 }
@@ -298,7 +304,13 @@ fn write(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // 0666 less the umask, as any file a tool writes (and as nextest's
+    // archives): another job, user or container reads it to run its share.
+    // The kernel applies the umask at open(2).
+    let tmp = tempfile::Builder::new()
+        .prefix(".cargo-isolate-archive")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
     let encoder = zstd::Encoder::new(tmp.as_file(), 3)?;
     let mut tar = tar::Builder::new(encoder);
     tar.follow_symlinks(false);
@@ -419,8 +431,16 @@ pub fn open(archive: &Path, remap: Option<&Path>, caps: Caps) -> Result<Opened, 
     let text = std::fs::read(dest.join(MANIFEST))
         .map_err(|e| manifest(format!("not a cargo-isolate archive (no {MANIFEST}: {e})")))?;
     let (workspace_root, target_dir) = (dest.join("workspace"), dest.join("target"));
-    let build = read_manifest(&text, &workspace_root, &target_dir).map_err(manifest)?;
+    let (build, old_ws, old_target) =
+        read_manifest(&text, &workspace_root, &target_dir).map_err(manifest)?;
     resolves_inside(&build, &dest, &[&workspace_root, &target_dir]).map_err(manifest)?;
+    let relocation = Relocation::new(
+        (&workspace_root, &old_ws),
+        (&target_dir, &old_target),
+        &Reserved::of_this_host(),
+    )
+    .map_err(manifest)?;
+    mount_points_are_plain(&relocation, &target_dir).map_err(manifest)?;
     // CARGO_TARGET_TMPDIR, which cargo makes before a run: a real
     // directory of the unpack's (target/ is one, checked above).
     match std::fs::create_dir(target_dir.join("tmp")) {
@@ -440,7 +460,35 @@ pub fn open(archive: &Path, remap: Option<&Path>, caps: Caps) -> Result<Opened, 
         workspace_root,
         target_dir,
         sha256,
+        relocation,
     })
+}
+
+/// Where a sandbox mounts over the unpack (the target dir inside the
+/// workspace, the runner's `isolate/` and `tmp/` in the target dir) no
+/// symlink of the archive's lies on the way: inside the sandbox a relative
+/// link resolves from where the tree is mounted, and a mount through it
+/// could land outside the archive's tree.
+fn mount_points_are_plain(relocation: &Relocation, target_dir: &Path) -> Result<(), String> {
+    let mut points: Vec<PathBuf> = ["isolate", "tmp"].map(|d| target_dir.join(d)).to_vec();
+    if let [ws, target] = relocation.moves()
+        && let Ok(rel) = target.sandbox.strip_prefix(&ws.sandbox)
+    {
+        points.push(ws.host.join(rel));
+    }
+    for point in points {
+        let mut at = PathBuf::new();
+        for c in point.components() {
+            at.push(c);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!(
+                    "{} is a symlink, where the sandbox mounts a directory: refused",
+                    at.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every path the build names (and the directories a sandbox mounts from
@@ -504,8 +552,12 @@ fn resolved(p: &Path) -> PathBuf {
 
 /// The manifest's build with every path moved from the archived roots to
 /// `workspace` and `target`; paths that would then lie outside them are
-/// refused.
-fn read_manifest(text: &[u8], workspace: &Path, target: &Path) -> Result<BuildOutput, String> {
+/// refused. Also the archived roots: where the build had them.
+fn read_manifest(
+    text: &[u8],
+    workspace: &Path,
+    target: &Path,
+) -> Result<(BuildOutput, PathBuf, PathBuf), String> {
     let mut value: serde_json::Value =
         serde_json::from_slice(text).map_err(|e| format!("a broken manifest: {e}"))?;
     let format = value["format"].as_u64();
@@ -554,7 +606,7 @@ fn read_manifest(text: &[u8], workspace: &Path, target: &Path) -> Result<BuildOu
             p.display()
         ));
     }
-    Ok(b)
+    Ok((b, old_ws, old_target))
 }
 
 /// Rewrites every string of `v` that `moved` maps.
@@ -600,8 +652,12 @@ mod tests {
             }
         });
         let text = serde_json::to_vec(&manifest).unwrap();
-        let b =
+        let (b, old_ws, old_target) =
             read_manifest(&text, Path::new("/new/workspace"), Path::new("/new/target")).unwrap();
+        assert_eq!(
+            (old_ws.as_path(), old_target.as_path()),
+            (Path::new("/old/ws"), Path::new("/old/ws/target"))
+        );
         assert_eq!(
             b.binaries[0].executable,
             Path::new("/new/target/debug/deps/p-1")

@@ -1,11 +1,18 @@
-//! Filtersets: nextest's test-selection language, for the parts that apply to
-//! cargo-isolate.
+//! Filtersets: nextest's test-selection language.
 //!
 //! A filterset such as `package(my-crate) & test(/parse_/) - test(slow)`
 //! selects tests by predicates on the test name, package, target (binary),
-//! binary id and binary kind, combined with set operators. The syntax and
-//! semantics follow <https://nexte.st/docs/filtersets/reference/>, so
-//! expressions written for `cargo nextest run -E` keep working.
+//! binary id, binary kind, build platform and the workspace's dependency
+//! graph, combined with set operators. The syntax and semantics follow
+//! <https://nexte.st/docs/filtersets/reference/>, so expressions written
+//! for `cargo nextest run -E` keep working.
+//!
+//! Two steps, as in nextest (`nextest-filtering`'s parse, then compile
+//! against the package graph): [`ParsedFilterset::parse`] checks the
+//! syntax before anything is built, and [`ParsedFilterset::compile`] binds
+//! it to the [`Workspace`] read from cargo metadata, giving a
+//! [`Filterset`]. The configuration, read before the build, uses
+//! [`Filterset::parse`], which compiles without a workspace.
 //!
 //! # Grammar
 //!
@@ -15,7 +22,8 @@
 //! and_expr  = unary { ( "&" | "and" | "-" ) unary } ;   (* a - b  ==  a & not b *)
 //! unary     = ( "not" | "!" ) unary | "(" or_expr ")" | predicate ;
 //! predicate = ( "all" | "none" ) "(" ")"
-//!           | ( "test" | "package" | "binary" | "binary_id" | "kind" ) "(" matcher ")" ;
+//!           | ( "test" | "package" | "deps" | "rdeps" | "binary" | "binary_id" | "kind" ) "(" matcher ")"
+//!           | "platform" "(" ( "host" | "target" ) ")" ;
 //! matcher   = "=" text | "~" text | "#" text | "/" regex "/" | text ;
 //! text      = { char - ( "," | ")" | "\" ) | escape }- ;     (* non-empty *)
 //! escape    = "\" ( "n" | "r" | "t" | "b" | "f" | "\" | "/" | ")" | "," | "u{" hex{1..6} "}" ) ;
@@ -31,18 +39,43 @@
 //! in the name (anchor with `^…$`), `#g` glob matching the whole name (`*`
 //! also crosses `/` and `::`; escape metacharacters as `[*]`). Without a
 //! prefix, the default is the one nextest documents: contains for `test()`,
-//! glob for `package()`, `binary()` and `binary_id()`, equality for `kind()`.
-//! An unescaped `,` or `)` ends the text, so glob alternates are written
-//! `#{a\,b}`; a regex runs to the next unescaped `/` and may contain `)`.
+//! glob for `package()`, `deps()`, `rdeps()`, `binary()` and `binary_id()`,
+//! equality for `kind()`. An unescaped `,` or `)` ends the text, so glob
+//! alternates are written `#{a\,b}`; a regex runs to the next unescaped `/`
+//! and may contain `)`.
+//!
+//! # The workspace predicates, as nextest defines them
+//!
+//! - `package(m)`: the tests of the workspace packages whose name `m`
+//!   matches. A matcher that matches no workspace package is an error
+//!   (nextest's `NoPackageMatch`), not an empty set.
+//! - `deps(m)`: the tests of the packages `m` matches and of every
+//!   workspace package they depend on, directly or not, through normal,
+//!   build or dev dependencies (nextest's `DependsCache::depends_on`).
+//! - `rdeps(m)`: the tests of the packages `m` matches and of every
+//!   workspace package that depends on them, directly or not.
+//! - `binary(m)`, `binary_id(m)`: an error as well when `m` matches no
+//!   target (binary id) of a workspace package, build scripts aside.
+//! - `platform(host)`: the tests built for the host, which are the
+//!   proc-macro crates' (nextest's `BuildPlatform::Host`); `platform(target)`
+//!   all the others. Without cross-compilation both are this machine, but
+//!   the split is the binary's, as in nextest.
 //!
 //! # Differences from nextest
 //!
-//! - `deps()`, `rdeps()`, `platform()`, `default()` and `group()` parse but
-//!   are rejected ("deps() is not supported by cargo-isolate"): they need
-//!   nextest's package graph, platform split or configuration.
-//! - `package()`, `binary()` and `binary_id()` are evaluated against the
-//!   strings in [`TestInfo`]; nextest additionally rejects a matcher that
-//!   matches no workspace package or binary.
+//! - The graph is cargo metadata's for the host platform with the build's
+//!   own feature flags (nextest asks for `--all-features` and the target
+//!   platform): an optional dependency counts when its feature is on, and
+//!   no package the build did not need is downloaded for it.
+//! - Packages are told apart by name (cargo makes them unique within a
+//!   workspace), as [`TestInfo`] carries the name.
+//! - `package(nope)` is found once the build is done, since that is when
+//!   cargo metadata is read; syntax errors are found before.
+//! - In the configuration (overrides, read before the build), `deps()` and
+//!   `rdeps()` are refused, and `package()`, `binary()` and `binary_id()`
+//!   match names without the "matches nothing" check.
+//! - `default()` and `group()` parse but are rejected ("default() is not
+//!   supported by cargo-isolate"): they need nextest's configuration.
 //! - `kind()` with an equality matcher must name one of [`BINARY_KINDS`].
 //! - The keywords `not`/`and`/`or` need only a word boundary after them
 //!   (nextest needs a space), and tabs count as whitespace.
@@ -52,21 +85,27 @@
 //! # Parser and dependencies
 //!
 //! nextest's own `nextest-filtering` crate was not used: it compiles
-//! filtersets against a `guppy` package graph (its `Filterset::parse` needs a
-//! `PackageGraph`), and brings guppy, nextest-metadata, miette, recursion and
-//! smol_str along for predicates we reject anyway. The parser is instead a
-//! small recursive-descent parser written with `winnow` — the combinator
-//! crate nextest-filtering itself uses, and already in our lock file through
-//! `toml`, so it adds no new crate. Matching uses `regex` (nextest's regex
-//! semantics), `regex-syntax` (error kinds and spans for bad regexes) and
-//! `globset` with nextest's settings (no backslash escapes, empty
-//! alternates), so regexes and globs behave exactly as in nextest. All of
-//! them are compiled once, in [`Filterset::parse`].
+//! filtersets against a `guppy` package graph, and brings guppy,
+//! nextest-metadata, miette, recursion and smol_str along. The graph
+//! predicates need only a walk over cargo metadata's resolve
+//! ([`workspace`]), and the parser is a small recursive-descent parser
+//! written with `winnow` — the combinator crate nextest-filtering itself
+//! uses, and already in our lock file through `toml`, so it adds no new
+//! crate. Matching uses `regex` (nextest's regex semantics),
+//! `regex-syntax` (error kinds and spans for bad regexes) and `globset`
+//! with nextest's settings (no backslash escapes, empty alternates), so
+//! regexes and globs behave exactly as in nextest. All of them are
+//! compiled once, in [`ParsedFilterset::parse`].
 
+mod compile;
 mod parser;
 #[cfg(test)]
 mod tests;
+mod workspace;
 
+pub use workspace::Workspace;
+
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
 
@@ -93,7 +132,15 @@ pub struct TestInfo<'a> {
     pub name: &'a str,
 }
 
-/// A parsed filterset, with its regexes and globs compiled.
+/// A filterset whose syntax is checked, its regexes and globs compiled,
+/// and whose workspace predicates wait for [`ParsedFilterset::compile`].
+#[derive(Debug, Clone)]
+pub struct ParsedFilterset {
+    source: String,
+    expr: Expr,
+}
+
+/// A filterset ready to match tests: every predicate resolved.
 #[derive(Debug, Clone)]
 pub struct Filterset {
     source: String,
@@ -105,6 +152,14 @@ enum Expr {
     All,
     None,
     Leaf(Field, Matcher),
+    /// `platform()`: proc-macro crates are built for the host.
+    Platform(BuildPlatform),
+    /// A predicate on the workspace, before [`compile`]; never in a
+    /// [`Filterset`].
+    Workspace(WorkspaceLeaf),
+    /// What `package()`, `deps()` and `rdeps()` compile to: the names of
+    /// the workspace packages selected.
+    Packages(BTreeSet<String>),
     Not(Box<Expr>),
     /// Intersection of all terms (`a - b` is stored as `a`, `Not(b)`).
     And(Vec<Expr>),
@@ -119,6 +174,56 @@ enum Field {
     Binary,
     BinaryId,
     Kind,
+}
+
+/// nextest's `BuildPlatform`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BuildPlatform {
+    Host,
+    Target,
+}
+
+impl BuildPlatform {
+    /// As nextest's binary list decides: proc-macro crates run in the
+    /// compiler, so their tests are built for the host.
+    fn of_kind(kind: &str) -> BuildPlatform {
+        match kind {
+            "proc-macro" => BuildPlatform::Host,
+            _ => BuildPlatform::Target,
+        }
+    }
+}
+
+/// The predicates that need the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorkspacePredicate {
+    Package,
+    Deps,
+    Rdeps,
+    Binary,
+    BinaryId,
+}
+
+impl WorkspacePredicate {
+    fn name(self) -> &'static str {
+        match self {
+            WorkspacePredicate::Package => "package",
+            WorkspacePredicate::Deps => "deps",
+            WorkspacePredicate::Rdeps => "rdeps",
+            WorkspacePredicate::Binary => "binary",
+            WorkspacePredicate::BinaryId => "binary_id",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct WorkspaceLeaf {
+    predicate: WorkspacePredicate,
+    matcher: Matcher,
+    /// The whole predicate, `deps(x)`.
+    span: Range<usize>,
+    /// The matcher as written, `x` (trailing whitespace left out).
+    arg: Range<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +267,10 @@ impl Expr {
             Expr::All => true,
             Expr::None => false,
             Expr::Leaf(field, matcher) => matcher.is_match(field.get(t)),
+            Expr::Platform(p) => BuildPlatform::of_kind(t.kind) == *p,
+            Expr::Packages(names) => names.contains(t.package),
+            // Compiled away before any match.
+            Expr::Workspace(_) => false,
             Expr::Not(inner) => !inner.matches(t),
             Expr::And(terms) => terms.iter().all(|e| e.matches(t)),
             Expr::Or(terms) => terms.iter().any(|e| e.matches(t)),
@@ -174,7 +283,9 @@ impl Expr {
             Expr::All => Some(true),
             Expr::None => Some(false),
             Expr::Leaf(Field::Test, _) => None,
-            Expr::Leaf(field, matcher) => Some(matcher.is_match(field.get(t))),
+            Expr::Leaf(..) | Expr::Platform(_) | Expr::Packages(_) | Expr::Workspace(_) => {
+                Some(self.matches(t))
+            }
             Expr::Not(inner) => inner.matches_binary(t).map(|b| !b),
             Expr::And(terms) => {
                 let mut result = Some(true);
@@ -202,19 +313,56 @@ impl Expr {
     }
 }
 
-impl Filterset {
-    /// Parses and compiles `expr`. Never panics; errors carry a byte span.
-    pub fn parse(expr: &str) -> Result<Filterset, FiltersetError> {
+impl ParsedFilterset {
+    /// Parses `expr` and compiles its regexes and globs. Never panics;
+    /// errors carry a byte span.
+    pub fn parse(expr: &str) -> Result<ParsedFilterset, FiltersetError> {
         match parser::parse(expr) {
-            Ok(compiled) => Ok(Filterset {
+            Ok(parsed) => Ok(ParsedFilterset {
                 source: expr.to_owned(),
-                expr: compiled,
+                expr: parsed,
             }),
             Err(diag) => Err(FiltersetError {
                 message: diag.message,
                 span: diag.span,
             }),
         }
+    }
+
+    /// Binds the workspace predicates to `workspace`, as nextest compiles
+    /// a filterset against its package graph: `package()`, `deps()`,
+    /// `rdeps()`, `binary()` or `binary_id()` matching nothing there is an
+    /// error placed on its matcher.
+    pub fn compile(&self, workspace: &Workspace) -> Result<Filterset, FiltersetError> {
+        self.compile_with(Some(workspace))
+    }
+
+    fn compile_with(&self, workspace: Option<&Workspace>) -> Result<Filterset, FiltersetError> {
+        match compile::compile(&self.expr, &self.source, workspace) {
+            Ok(expr) => Ok(Filterset {
+                source: self.source.clone(),
+                expr,
+            }),
+            Err(diag) => Err(FiltersetError {
+                message: diag.message,
+                span: diag.span,
+            }),
+        }
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl Filterset {
+    /// Parses and compiles `expr` without a workspace, for filters read
+    /// before the build (the configuration): `deps()` and `rdeps()` are an
+    /// error, and `package()`, `binary()` and `binary_id()` match names
+    /// unchecked. Never panics; errors carry a byte span.
+    pub fn parse(expr: &str) -> Result<Filterset, FiltersetError> {
+        ParsedFilterset::parse(expr)?.compile_with(None)
     }
 
     /// Whether the test (or whole-binary unit, with `name == ""`) is selected.
@@ -237,7 +385,7 @@ impl Filterset {
     }
 }
 
-/// Why a filterset did not parse.
+/// Why a filterset did not parse, or did not compile against the workspace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FiltersetError {
     /// What is wrong, in lowercase, without the position.

@@ -11,7 +11,9 @@
 //! the tree can overflow the stack. Chains of binary operators are collected
 //! into flat n-ary nodes rather than a left-leaning tree for the same reason.
 
-use super::{Expr, Field, Matcher, kind_is_known};
+use super::{
+    BuildPlatform, Expr, Field, Matcher, WorkspaceLeaf, WorkspacePredicate, kind_is_known,
+};
 use std::ops::Range;
 use winnow::{
     LocatingSlice, Parser,
@@ -377,21 +379,42 @@ enum DefaultMatcher {
     Glob,
 }
 
-const KNOWN_PREDICATES: &str = "all(), none(), test(), package(), binary(), binary_id() or kind()";
+/// What a predicate's name makes of its argument.
+#[derive(Clone, Copy)]
+enum Pred {
+    /// `all()`, `none()`.
+    Set,
+    Field(Field),
+    Workspace(WorkspacePredicate),
+    Platform,
+    /// Parsed, then refused: `default()`, `group()`.
+    Unsupported,
+}
+
+const KNOWN_PREDICATES: &str = "all(), none(), test(), package(), deps(), rdeps(), binary(), binary_id(), kind() or platform()";
 
 /// `predicate = name ws "(" argument ")"`; `name` has been consumed.
 fn predicate(i: &mut Input<'_>, name: &str, name_span: Range<usize>) -> PResult<Expr> {
-    // `None` as the field means the predicate is parsed but not supported.
-    let (field, arg): (Option<Field>, Arg) = match name {
-        "all" | "none" => (None, Arg::None),
-        "test" => (Some(Field::Test), Arg::Matcher(DefaultMatcher::Contains)),
-        "package" => (Some(Field::Package), Arg::Matcher(DefaultMatcher::Glob)),
-        "binary" => (Some(Field::Binary), Arg::Matcher(DefaultMatcher::Glob)),
-        "binary_id" => (Some(Field::BinaryId), Arg::Matcher(DefaultMatcher::Glob)),
-        "kind" => (Some(Field::Kind), Arg::Matcher(DefaultMatcher::Equal)),
-        "deps" | "rdeps" | "group" => (None, Arg::Matcher(DefaultMatcher::Glob)),
-        "platform" => (None, Arg::Text),
-        "default" => (None, Arg::None),
+    use WorkspacePredicate as W;
+    let glob = Arg::Matcher(DefaultMatcher::Glob);
+    let (pred, arg) = match name {
+        "all" | "none" => (Pred::Set, Arg::None),
+        "test" => (
+            Pred::Field(Field::Test),
+            Arg::Matcher(DefaultMatcher::Contains),
+        ),
+        "kind" => (
+            Pred::Field(Field::Kind),
+            Arg::Matcher(DefaultMatcher::Equal),
+        ),
+        "package" => (Pred::Workspace(W::Package), glob),
+        "deps" => (Pred::Workspace(W::Deps), glob),
+        "rdeps" => (Pred::Workspace(W::Rdeps), glob),
+        "binary" => (Pred::Workspace(W::Binary), glob),
+        "binary_id" => (Pred::Workspace(W::BinaryId), glob),
+        "group" => (Pred::Unsupported, glob),
+        "platform" => (Pred::Platform, Arg::Text),
+        "default" => (Pred::Unsupported, Arg::None),
         _ => {
             return fail(
                 format!(
@@ -424,21 +447,50 @@ fn predicate(i: &mut Input<'_>, name: &str, name_span: Range<usize>) -> PResult<
             }
         }
         Arg::Matcher(default) => {
+            ws(i)?;
+            let rest: &str = i;
+            let at = pos(i);
             let matcher = matcher(i, name, default)?;
-            field.map(|field| Expr::Leaf(field, matcher))
+            let written = rest.get(..pos(i) - at).unwrap_or_default();
+            let arg = at..at + written.trim_end_matches(is_ws).len();
+            match pred {
+                Pred::Field(field) => Some(Expr::Leaf(field, matcher)),
+                Pred::Workspace(predicate) => {
+                    close_paren(i, name)?;
+                    return Ok(Expr::Workspace(WorkspaceLeaf {
+                        predicate,
+                        matcher,
+                        span: name_span.start..pos(i),
+                        arg,
+                    }));
+                }
+                _ => None,
+            }
         }
         Arg::Text => {
             ws(i)?;
+            let rest: &str = i;
             let at = pos(i);
             let text = matcher_text(i)?;
-            if text.trim().is_empty() {
-                let here = pos(i);
-                return fail(
-                    format!("expected 'host' or 'target' after '{name}('"),
-                    at..here,
-                );
+            let written = rest.get(..pos(i) - at).unwrap_or_default();
+            let span = at..at + written.trim_end_matches(is_ws).len();
+            // nextest trims the argument: `platform( host )` is the host.
+            match text.trim_matches(is_ws) {
+                "host" => Some(Expr::Platform(BuildPlatform::Host)),
+                "target" => Some(Expr::Platform(BuildPlatform::Target)),
+                "" => {
+                    return fail(format!("expected 'host' or 'target' after '{name}('"), span);
+                }
+                other => {
+                    return fail(
+                        format!(
+                            "invalid argument for {name}(): expected 'host' or 'target', found '{}'",
+                            printable(other)
+                        ),
+                        span,
+                    );
+                }
             }
-            None
         }
     };
 

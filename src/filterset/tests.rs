@@ -494,21 +494,6 @@ fn documented_examples() {
 #[test]
 fn documented_examples_we_reject() {
     check_err(
-        "deps(my-crate)",
-        "deps() is not supported by cargo-isolate",
-        0..14,
-    );
-    check_err(
-        "rdeps(nextest*)",
-        "rdeps() is not supported by cargo-isolate",
-        0..15,
-    );
-    check_err(
-        "platform(host) + not test(/.*/)",
-        "platform() is not supported by cargo-isolate",
-        0..14,
-    );
-    check_err(
         "test(a) | default()",
         "default() is not supported by cargo-isolate",
         10..19,
@@ -519,7 +504,31 @@ fn documented_examples_we_reject() {
         0..13,
     );
     // Their arguments are still checked first.
+    check_err("group(", "expected a matcher after 'group('", 6..6);
+}
+
+#[test]
+fn the_configuration_refuses_the_graph_predicates() {
+    // `Filterset::parse` is the configuration's, read before the build.
+    check_err(
+        "deps(my-crate)",
+        "deps() needs the dependency graph, which only -E expressions get (the configuration is read before the build)",
+        0..14,
+    );
+    check_err(
+        "test(x) | rdeps( nextest* )",
+        "rdeps() needs the dependency graph, which only -E expressions get (the configuration is read before the build)",
+        10..27,
+    );
+    // Arguments first, as for any predicate.
     check_err("deps(", "expected a matcher after 'deps('", 5..5);
+    // Names are matched as they are, unchecked.
+    check(
+        "package(nope)",
+        &[t("nope", "b", "b", "lib", "x")],
+        &[lib("x")],
+    );
+    check("binary(nope) | binary_id(nope::it)", &[], &[lib("x")]);
 }
 
 // --- errors ---------------------------------------------------------------
@@ -602,12 +611,12 @@ fn error_messages_and_spans() {
     );
     check_err(
         "foo(x)",
-        "unknown predicate 'foo'; expected all(), none(), test(), package(), binary(), binary_id() or kind()",
+        "unknown predicate 'foo'; expected all(), none(), test(), package(), deps(), rdeps(), binary(), binary_id(), kind() or platform()",
         0..3,
     );
     check_err(
         "a & b",
-        "unknown predicate 'a'; expected all(), none(), test(), package(), binary(), binary_id() or kind()",
+        "unknown predicate 'a'; expected all(), none(), test(), package(), deps(), rdeps(), binary(), binary_id(), kind() or platform()",
         0..1,
     );
     check_err("all(x)", "all() takes no argument", 4..5);
@@ -728,7 +737,9 @@ fn matches_binary_is_three_valued() {
 /// Parsing returns, and any error has a sane span and renders.
 #[track_caller]
 fn survives(expr: &str) {
-    if let Err(e) = Filterset::parse(expr) {
+    let compiled = ParsedFilterset::parse(expr).and_then(|p| p.compile(&graph_workspace()));
+    for result in [Filterset::parse(expr), compiled] {
+        let Err(e) = result else { continue };
         assert!(
             e.span.start <= e.span.end && e.span.end <= expr.len(),
             "bad span {:?} for {expr:?}: {}",
@@ -834,6 +845,9 @@ fn never_panics_on_random_token_soup() {
         "all()",
         "none()",
         "deps(",
+        "rdeps(",
+        "platform(",
+        "host",
         "not ",
         "!",
         "(",
@@ -929,4 +943,382 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         err(&too_deep).span,
         parser::MAX_DEPTH..parser::MAX_DEPTH + 1
     );
+}
+
+// --- the workspace: package(), deps(), rdeps(), binary(), platform() -----
+
+/// fixtures/graph: top -> mid -> base, tester -(dev)-> base, lone, and
+/// macros (a proc-macro crate), by index 0..6.
+fn graph_workspace() -> Workspace {
+    graph_workspace_with(Some(&[(1, 0), (2, 1), (4, 0)]))
+}
+
+fn graph_workspace_with(edges: Option<&[(usize, usize)]>) -> Workspace {
+    Workspace::from_parts(
+        &[
+            ("base", &[("base", "base")]),
+            ("mid", &[("mid", "mid")]),
+            ("top", &[("top", "top"), ("cli", "top::bin/cli")]),
+            ("lone", &[("lone", "lone"), ("it", "lone::it")]),
+            ("tester", &[("tester", "tester")]),
+            ("macros", &[("macros", "macros")]),
+        ],
+        edges,
+    )
+}
+
+/// The unit tests of the graph fixture's packages, one per package.
+fn unit(package: &str) -> TestInfo<'_> {
+    let kind = if package == "macros" {
+        "proc-macro"
+    } else {
+        "lib"
+    };
+    t(package, package, package, kind, "tests::works")
+}
+
+const GRAPH_PACKAGES: [&str; 6] = ["base", "mid", "top", "lone", "tester", "macros"];
+
+#[track_caller]
+fn compiled_in(ws: &Workspace, expr: &str) -> Filterset {
+    let parsed = ParsedFilterset::parse(expr)
+        .unwrap_or_else(|e| panic!("{expr:?} should parse:\n{}", e.render(expr)));
+    parsed
+        .compile(ws)
+        .unwrap_or_else(|e| panic!("{expr:?} should compile:\n{}", e.render(expr)))
+}
+
+/// The graph fixture's packages whose unit test `expr` selects.
+#[track_caller]
+fn selected(expr: &str) -> Vec<&'static str> {
+    let f = compiled_in(&graph_workspace(), expr);
+    let picked: Vec<&str> = GRAPH_PACKAGES
+        .into_iter()
+        .filter(|p| f.matches(&unit(p)))
+        .collect();
+    // The whole-binary answer agrees: these predicates never need names.
+    for p in GRAPH_PACKAGES {
+        assert_eq!(
+            f.matches_binary(&unit(p)),
+            Some(picked.contains(&p)),
+            "{expr:?} on {p}"
+        );
+    }
+    picked
+}
+
+#[track_caller]
+fn compile_err(ws: &Workspace, expr: &str) -> FiltersetError {
+    let parsed = ParsedFilterset::parse(expr)
+        .unwrap_or_else(|e| panic!("{expr:?} should parse:\n{}", e.render(expr)));
+    match parsed.compile(ws) {
+        Ok(f) => panic!("{expr:?} should not compile, got {f:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn deps_are_what_a_package_depends_on_transitively_and_itself() {
+    assert_eq!(selected("deps(top)"), ["base", "mid", "top"]);
+    assert_eq!(selected("deps(mid)"), ["base", "mid"]);
+    assert_eq!(selected("deps(base)"), ["base"]);
+    assert_eq!(selected("deps(lone)"), ["lone"]);
+    // A dev-dependency counts, as in nextest's graph.
+    assert_eq!(selected("deps(tester)"), ["base", "tester"]);
+}
+
+#[test]
+fn rdeps_are_the_packages_depending_on_it_transitively_and_itself() {
+    assert_eq!(selected("rdeps(base)"), ["base", "mid", "top", "tester"]);
+    assert_eq!(selected("rdeps(mid)"), ["mid", "top"]);
+    assert_eq!(selected("rdeps(top)"), ["top"]);
+    assert_eq!(selected("rdeps(macros)"), ["macros"]);
+}
+
+#[test]
+fn graph_predicates_take_every_matcher_and_combine() {
+    // Glob by default; the union of what each matched package gives.
+    assert_eq!(selected("rdeps(m*)"), ["mid", "top", "macros"]);
+    assert_eq!(
+        selected("deps(#{top\\,tester})"),
+        ["base", "mid", "top", "tester"]
+    );
+    assert_eq!(selected("deps(/^t/)"), ["base", "mid", "top", "tester"]);
+    assert_eq!(selected("deps(~ste)"), ["base", "tester"]);
+    assert_eq!(
+        selected("rdeps(=base) - package(base)"),
+        ["mid", "top", "tester"]
+    );
+    assert_eq!(selected("deps(top) & rdeps(mid)"), ["mid", "top"]);
+    assert_eq!(selected("not rdeps(base)"), ["lone", "macros"]);
+    assert_eq!(selected("package(base) | package(lone)"), ["base", "lone"]);
+    // And with the test name: undecided per binary, exact per test.
+    let f = compiled_in(&graph_workspace(), "rdeps(base) & test(works)");
+    assert_eq!(f.matches_binary(&unit("mid")), None);
+    assert_eq!(f.matches_binary(&unit("lone")), Some(false));
+    assert!(f.matches(&unit("mid")));
+    assert!(!f.matches(&t("mid", "mid", "mid", "lib", "other")));
+}
+
+#[test]
+fn platform_is_host_for_proc_macros_and_target_for_the_rest() {
+    assert_eq!(selected("platform(host)"), ["macros"]);
+    assert_eq!(
+        selected("platform(target)"),
+        ["base", "mid", "top", "lone", "tester"]
+    );
+    assert_eq!(selected("platform( host )"), ["macros"]);
+    assert_eq!(
+        selected("not platform(host) & deps(tester)"),
+        ["base", "tester"]
+    );
+    // platform() needs no workspace: the configuration takes it too.
+    check(
+        "platform(host)",
+        &[unit("macros")],
+        &[unit("base"), lib("x")],
+    );
+    check_err(
+        "platform(hots)",
+        "invalid argument for platform(): expected 'host' or 'target', found 'hots'",
+        9..13,
+    );
+    check_err(
+        "platform( )",
+        "expected 'host' or 'target' after 'platform('",
+        10..10,
+    );
+    check_err(
+        "platform(Host)",
+        "invalid argument for platform(): expected 'host' or 'target', found 'Host'",
+        9..13,
+    );
+    check_err(
+        "platform(host, target)",
+        "unexpected ','; platform() takes a single matcher (write '\\,' to match a comma)",
+        13..14,
+    );
+}
+
+#[test]
+fn a_workspace_predicate_that_matches_nothing_is_an_error_on_its_matcher() {
+    let ws = graph_workspace();
+    let members = "(members: base, mid, top, lone, tester, macros)";
+    let cases: [(&str, String, std::ops::Range<usize>); 7] = [
+        (
+            "package(nope)",
+            format!("package(): no workspace package matches 'nope' {members}"),
+            8..12,
+        ),
+        (
+            "test(x) & not package( #nope* )",
+            format!("package(): no workspace package matches '#nope*' {members}"),
+            23..29,
+        ),
+        (
+            "deps(/^x/)",
+            format!("deps(): no workspace package matches '/^x/' {members}"),
+            5..9,
+        ),
+        (
+            "rdeps(serde)",
+            // Only workspace packages are matched, as in nextest.
+            format!("rdeps(): no workspace package matches 'serde' {members}"),
+            6..11,
+        ),
+        (
+            "binary(nope)",
+            "binary(): no workspace binary matches 'nope'".into(),
+            7..11,
+        ),
+        (
+            "binary_id(top::nope)",
+            "binary_id(): no workspace binary id matches 'top::nope'".into(),
+            10..19,
+        ),
+        (
+            "package(base) | package(bas)",
+            format!("package(): no workspace package matches 'bas' {members}"),
+            24..27,
+        ),
+    ];
+    for (expr, message, span) in cases {
+        let e = compile_err(&ws, expr);
+        assert_eq!(
+            (e.message.as_str(), e.span.clone()),
+            (message.as_str(), span),
+            "{expr:?}"
+        );
+    }
+    // The expression is shown, carets under the matcher.
+    assert_eq!(
+        compile_err(&ws, "package(nope)").render("package(nope)"),
+        format!(
+            "package(nope)\n        ^^^^\npackage(): no workspace package matches 'nope' {members} at column 9"
+        )
+    );
+    // What is there compiles: targets by name and by binary id.
+    assert_eq!(
+        selected("binary(cli) | binary_id(lone::it)"),
+        Vec::<&str>::new()
+    );
+    let f = compiled_in(&ws, "binary(cli) | binary_id(lone::it)");
+    assert!(f.matches(&t("top", "cli", "top::bin/cli", "bin", "x")));
+    assert!(f.matches(&t("lone", "it", "lone::it", "test", "x")));
+}
+
+#[test]
+fn a_long_member_list_is_shortened() {
+    let names: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
+    let members: Vec<(&str, &[(&str, &str)])> =
+        names.iter().map(|n| (n.as_str(), &[][..])).collect();
+    let ws = Workspace::from_parts(&members, Some(&[]));
+    let e = compile_err(&ws, "package(x)");
+    assert!(
+        e.message
+            .contains("(members: p0, p1, p2, p3, p4, p5, p6, p7 and 12 more)"),
+        "{}",
+        e.message
+    );
+    // A workspace without members says nothing of them.
+    let e = compile_err(&Workspace::default(), "package(x)");
+    assert_eq!(e.message, "package(): no workspace package matches 'x'");
+}
+
+#[test]
+fn without_a_graph_deps_and_rdeps_say_why_and_the_rest_works() {
+    let ws = graph_workspace_with(None);
+    for (expr, span) in [("deps(top)", 0..9), ("all() - rdeps( base )", 8..21)] {
+        let e = compile_err(&ws, expr);
+        assert!(
+            e.message
+                .contains("needs the dependency graph, which cargo metadata did not give")
+                && e.message.contains("make it again"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.span, span, "{expr:?}");
+    }
+    let f = compiled_in(&ws, "package(mid) | platform(host)");
+    assert!(f.matches(&unit("mid")) && f.matches(&unit("macros")));
+    assert!(!f.matches(&unit("base")));
+}
+
+#[test]
+fn cycles_self_loops_and_dangling_edges_end() {
+    // a -> b -> c -> a (dev-dependencies make cycles), d -> d, and edges
+    // to nodes that do not exist.
+    let ws = Workspace::from_parts(
+        &[("a", &[]), ("b", &[]), ("c", &[]), ("d", &[])],
+        Some(&[(0, 1), (1, 2), (2, 0), (3, 3), (3, 99), (99, 0)]),
+    );
+    let names = |expr: &str| {
+        let f = compiled_in(&ws, expr);
+        ["a", "b", "c", "d"]
+            .into_iter()
+            .filter(|p| f.matches(&t(p, p, p, "lib", "x")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names("deps(a)"), ["a", "b", "c"]);
+    assert_eq!(names("rdeps(b)"), ["a", "b", "c"]);
+    assert_eq!(names("deps(d)"), ["d"]);
+    assert_eq!(names("rdeps(d)"), ["d"]);
+}
+
+#[test]
+fn a_deep_chain_is_walked_without_recursion() {
+    // p0 -> p1 -> ... -> p99999: a recursive walk would overflow the
+    // stack of this test thread long before the end.
+    const N: usize = 100_000;
+    let names: Vec<String> = (0..N).map(|i| format!("p{i}")).collect();
+    let members: Vec<(&str, &[(&str, &str)])> =
+        names.iter().map(|n| (n.as_str(), &[][..])).collect();
+    let edges: Vec<(usize, usize)> = (1..N).map(|i| (i - 1, i)).collect();
+    let ws = Workspace::from_parts(&members, Some(&edges));
+    let deps = compiled_in(&ws, "deps(=p0)");
+    let rdeps = compiled_in(&ws, "rdeps(=p99999)");
+    let last = t("p99999", "p99999", "p99999", "lib", "x");
+    let first = t("p0", "p0", "p0", "lib", "x");
+    assert!(deps.matches(&last) && rdeps.matches(&first));
+    assert!(!compiled_in(&ws, "deps(=p1)").matches(&first));
+}
+
+/// cargo metadata as cargo writes it (trimmed to the fields read), for a
+/// workspace `a`, `b`, `c` where `a` reaches `b` only through `ext`, a
+/// registry package, and `c` depends on an id no node has.
+const METADATA: &str = r#"{
+  "packages": [
+    {"name": "a", "version": "0.1.0", "id": "path+file:///ws/a#0.1.0", "source": null,
+     "dependencies": [], "manifest_path": "/ws/a/Cargo.toml", "features": {},
+     "targets": [
+       {"name": "a", "kind": ["lib"], "crate_types": ["lib"], "src_path": "/ws/a/src/lib.rs"},
+       {"name": "build-script-build", "kind": ["custom-build"], "crate_types": ["bin"], "src_path": "/ws/a/build.rs"},
+       {"name": "it", "kind": ["test"], "crate_types": ["bin"], "src_path": "/ws/a/tests/it.rs"},
+       {"name": "tool", "kind": ["bin"], "crate_types": ["bin"], "src_path": "/ws/a/src/main.rs"}
+     ]},
+    {"name": "b", "version": "0.1.0", "id": "path+file:///ws/b#0.1.0", "source": null,
+     "dependencies": [], "manifest_path": "/ws/b/Cargo.toml", "features": {},
+     "targets": [{"name": "b", "kind": ["proc-macro"], "crate_types": ["proc-macro"], "src_path": "/ws/b/src/lib.rs"}]},
+    {"name": "c", "version": "0.1.0", "id": "path+file:///ws/c#0.1.0", "source": null,
+     "dependencies": [], "manifest_path": "/ws/c/Cargo.toml", "features": {},
+     "targets": [{"name": "c", "kind": ["cdylib"], "crate_types": ["cdylib"], "src_path": "/ws/c/src/lib.rs"}]},
+    {"name": "ext", "version": "1.0.0", "id": "registry+https://github.com/rust-lang/crates.io-index#ext@1.0.0",
+     "source": "registry+https://github.com/rust-lang/crates.io-index",
+     "dependencies": [], "manifest_path": "/reg/ext/Cargo.toml", "features": {},
+     "targets": [{"name": "ext", "kind": ["lib"], "crate_types": ["lib"], "src_path": "/reg/ext/src/lib.rs"}]}
+  ],
+  "workspace_members": ["path+file:///ws/a#0.1.0", "path+file:///ws/b#0.1.0", "path+file:///ws/c#0.1.0", "path+file:///ws/gone#0.1.0"],
+  "workspace_default_members": ["path+file:///ws/a#0.1.0"],
+  "resolve": {"root": null, "nodes": [
+    {"id": "path+file:///ws/a#0.1.0", "dependencies": ["registry+https://github.com/rust-lang/crates.io-index#ext@1.0.0"],
+     "deps": [{"name": "ext", "pkg": "registry+https://github.com/rust-lang/crates.io-index#ext@1.0.0", "dep_kinds": [{"kind": null, "target": null}]}], "features": []},
+    {"id": "registry+https://github.com/rust-lang/crates.io-index#ext@1.0.0", "dependencies": ["path+file:///ws/b#0.1.0"],
+     "deps": [{"name": "b", "pkg": "path+file:///ws/b#0.1.0", "dep_kinds": [{"kind": null, "target": null}]}], "features": []},
+    {"id": "path+file:///ws/b#0.1.0", "dependencies": [], "deps": [], "features": []},
+    {"id": "path+file:///ws/c#0.1.0", "dependencies": ["path+file:///ws/nowhere#0.1.0"], "deps": [], "features": []}
+  ]},
+  "workspace_root": "/ws", "target_directory": "/ws/target", "build_directory": "/ws/target",
+  "version": 1, "metadata": null
+}"#;
+
+#[test]
+fn the_workspace_is_read_from_cargo_metadata() {
+    let metadata: cargo_metadata::Metadata = serde_json::from_str(METADATA).unwrap();
+    let ws = Workspace::from_metadata(&metadata);
+    // Members only, and only those with a package: `gone` has none.
+    assert_eq!(ws.member_names().collect::<Vec<_>>(), ["a", "b", "c"]);
+    // Build scripts have no tests; the binary ids are nextest's.
+    assert_eq!(
+        ws.targets().collect::<Vec<_>>(),
+        [
+            ("a", "a"),
+            ("it", "a::it"),
+            ("tool", "a::bin/tool"),
+            ("b", "b"),
+            ("c", "c")
+        ]
+    );
+    let member = |p: &'static str| t(p, p, p, "lib", "x");
+    let f = compiled_in(&ws, "deps(a)");
+    // Through a package outside the workspace.
+    assert!(f.matches(&member("a")) && f.matches(&member("b")));
+    assert!(!f.matches(&member("c")) && !f.matches(&member("ext")));
+    let f = compiled_in(&ws, "rdeps(b)");
+    assert!(f.matches(&member("a")) && f.matches(&member("b")));
+    assert!(!f.matches(&member("c")));
+    // A dangling dependency id is left out.
+    assert!(compiled_in(&ws, "deps(c)").matches(&member("c")));
+    // `package(ext)`: a dependency, not a workspace package.
+    assert_eq!(compile_err(&ws, "package(ext)").span, 8..11);
+    assert_eq!(compile_err(&ws, "binary(build-script-build)").span, 7..25);
+    // --no-deps metadata (or an old archive's) has no resolve.
+    let mut no_deps = metadata.clone();
+    no_deps.resolve = None;
+    let ws = Workspace::from_metadata(&no_deps);
+    assert!(
+        compile_err(&ws, "deps(a)")
+            .message
+            .contains("cargo metadata did not give")
+    );
+    assert!(compiled_in(&ws, "package(a)").matches(&member("a")));
 }

@@ -32,12 +32,27 @@ pub struct MergeInfo {
     /// them was not given that test.
     #[serde(default)]
     pub foreign_records: Vec<ForeignRecord>,
+    /// Added: when the shards recorded their selection and the tests their
+    /// shares were given are not exactly it (a share missing, a test left
+    /// out of every share, one no share was asked for).
+    #[serde(default)]
+    pub selection_gap: Option<SelectionGap>,
+}
+
+/// The shares were not given exactly the selected tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectionGap {
+    /// Tests the shards' selection had.
+    pub selected: usize,
+    /// Distinct tests the merged shares were given.
+    pub given: usize,
 }
 
 impl MergeInfo {
     /// Whether the reports add up to one run: every share given once,
     /// every test a share was given reported by it, no record from a share
-    /// that was not given its test, and no test recorded twice. When they
+    /// that was not given its test, no test recorded twice, and the shares
+    /// given exactly the tests selected (when the reports say which). When they
     /// do not, the merged report cannot vouch for any pass in it: it is
     /// incomplete, and `report merge` exits 96 even when a test failed.
     pub fn adds_up(&self) -> bool {
@@ -46,6 +61,7 @@ impl MergeInfo {
             && self.duplicate_tests.is_empty()
             && self.missing_tests.is_empty()
             && self.foreign_records.is_empty()
+            && self.selection_gap.is_none()
     }
 }
 

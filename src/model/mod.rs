@@ -1,7 +1,8 @@
 //! The model under every other layer: a test's record and how it ended,
-//! its budgets, and the report that holds a run's records. It depends on
-//! no other module of the crate; the scheduler fills it, and every output
-//! (terminal, JSON, JUnit, HTML, GitHub, events) reads it.
+//! its budgets, the report that holds a run's records, and the verdict
+//! every output says of it. It depends on no other module of the crate;
+//! the scheduler fills it, and every output (terminal, JSON, JUnit, HTML,
+//! GitHub, events) reads it.
 
 pub mod attempts;
 pub mod budget;
@@ -15,6 +16,7 @@ pub mod record;
 pub mod report;
 #[cfg(test)]
 pub mod testing;
+pub mod verdict;
 
 pub use attempts::{Attempt, Spread, StressStats};
 pub use budget::{Budgets, Regression};
@@ -25,3 +27,4 @@ pub use record::{TestLimits, TestRecord, binary_id};
 pub use report::{
     ArchiveInfo, BaselineInfo, HostInfo, PartitionInfo, Report, RunnerInfo, Settings, Summary, Tool,
 };
+pub use verdict::{Cause, Finding, NOT_RUN, Policy, Severity, Verdict};

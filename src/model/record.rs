@@ -62,6 +62,11 @@ pub struct TestRecord {
     /// Added to v1: where it panicked, `file:line:column`.
     #[serde(default)]
     pub panic_location: Option<String>,
+    /// Added to v1: how long the test, its sandbox ready and a slot free,
+    /// waited for its memory limit to fit in `--memory-total` (absent:
+    /// it did not wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_wait_ms: Option<f64>,
     /// Added to v1: when the test's sandbox started (RFC 3339 UTC).
     #[serde(default)]
     pub started_at: Option<String>,
@@ -124,11 +129,42 @@ impl TestRecord {
             panic_message: None,
             panic_location: None,
             started_at: None,
+            memory_wait_ms: None,
             limits: TestLimits::default(),
             budgets: None,
             over_budget: Vec::new(),
             regressions: Vec::new(),
         }
+    }
+
+    /// One attempt of this test as a record of its own: its
+    /// figures, outcome and output tails, this record's names and limits.
+    pub fn of_attempt(&self, a: &Attempt) -> TestRecord {
+        let mut r = TestRecord::new(
+            self.id.clone(),
+            &self.package,
+            &self.binary,
+            &self.kind,
+            self.name.clone(),
+        );
+        r.binary_id = self.binary_id.clone();
+        r.outcome = a.outcome;
+        r.exit_code = a.exit_code;
+        r.signal = a.signal.clone();
+        r.duration_ms = a.duration_ms;
+        r.cpu_ms = a.cpu_ms;
+        r.peak_memory_bytes = a.peak_memory_bytes;
+        r.peak_rss_bytes = a.peak_rss_bytes;
+        r.started_at = a.started_at.clone();
+        r.error = a.error.clone();
+        r.panic_message = a.panic_message.clone();
+        r.panic_location = a.panic_location.clone();
+        r.stdout = a.stdout.clone();
+        r.stderr = a.stderr.clone();
+        r.attempt = Some(a.attempt);
+        r.limits = self.limits;
+        r.budgets = self.budgets;
+        r
     }
 
     /// Reads the panic libtest printed on stderr, if any.

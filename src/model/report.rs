@@ -47,6 +47,56 @@ pub struct Report {
     /// reports; absent from a run's own report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<MergeInfo>,
+    /// Added to v1: what the run was asked to run, before `--partition`
+    /// took its share; the shards of one run were asked the same. Absent
+    /// when the run stopped before its tests were planned (or an older
+    /// version wrote the report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<SelectionInfo>,
+}
+
+/// What decided which tests a run selected, and the selected tests (their
+/// number and a digest of their ids): `report merge` refuses shards whose
+/// selections differ and checks that their shares cover exactly it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectionInfo {
+    /// TESTNAME filters (those after `--` too).
+    pub filters: Vec<String>,
+    /// `--exact`.
+    pub exact: bool,
+    /// `--skip` patterns (those after `--` too).
+    pub skip: Vec<String>,
+    /// `-E` expressions given on the command line.
+    pub filtersets: Vec<String>,
+    /// The profile's `default-filter`, when it applied (no `-E` given).
+    pub default_filter: Option<String>,
+    /// `--run-ignored`: "default", "only" or "all".
+    pub run_ignored: String,
+    /// cargo's flags that choose what is built (`--workspace`, `-p`,
+    /// `--features`, `--release`...); empty with an archive.
+    pub cargo: Vec<String>,
+    /// SHA-256 of the archive the tests came from; null when built.
+    pub archive_sha256: Option<String>,
+    /// How many tests were selected (ignored ones included).
+    pub tests: usize,
+    /// [`SelectionInfo::digest`] of the selected tests' ids.
+    pub tests_sha256: String,
+}
+
+impl SelectionInfo {
+    /// SHA-256 (hex) of the ids, sorted and deduplicated, each followed by
+    /// a newline: the same set of tests gives the same digest on any
+    /// machine, in any order.
+    pub fn digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+        use sha2::{Digest, Sha256};
+        let ids: std::collections::BTreeSet<&str> = ids.into_iter().collect();
+        let mut h = Sha256::new();
+        for id in ids {
+            h.update(id.as_bytes());
+            h.update(b"\n");
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// Which archive a run's binaries came from.
@@ -61,7 +111,7 @@ pub struct ArchiveInfo {
 /// One share of a sharded run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartitionInfo {
-    /// "hash", "slice" or "duration".
+    /// "hash", "count", "slice" or "duration".
     pub scheme: String,
     /// K, from 1.
     pub index: u32,

@@ -42,5 +42,6 @@ pub fn report(tests: Vec<TestRecord>, started_at: &str, duration_ms: f64) -> Rep
         archive: None,
         partition: None,
         merged: None,
+        selection: None,
     }
 }

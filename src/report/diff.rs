@@ -1,7 +1,9 @@
 //! `cargo isolate report diff OLD NEW`: what grew and what shrank between
 //! two reports, for humans (a terminal table) or a pull request comment
-//! (`--format markdown`). Pure: two reports (read by [`super::load`]) in,
-//! text out.
+//! (`--format markdown`). What the regression thresholds flag (as a run's
+//! `--baseline` would) comes first and is marked; the rest follows by its
+//! largest change. Pure: two reports (read by [`super::load`]) in, text
+//! out.
 //!
 //! Ids are the tests' own text: on the terminal they go through
 //! [`escape::for_terminal_line`], in Markdown through the escapes of
@@ -10,6 +12,8 @@
 
 use super::escape::{self, for_terminal_line};
 use super::{Report, TestRecord, human_bytes};
+use crate::budget::{Baseline, Thresholds};
+use crate::model::Metric;
 use std::collections::BTreeMap;
 
 /// One test present in both reports.
@@ -20,6 +24,9 @@ pub struct Row {
     pub memory: (Option<f64>, Option<f64>),
     pub time: (Option<f64>, Option<f64>),
     pub cpu: (Option<f64>, Option<f64>),
+    /// What grew past the thresholds (a run with this baseline would call
+    /// it a regression).
+    pub flagged: Vec<Metric>,
 }
 
 impl Row {
@@ -50,9 +57,11 @@ fn tests_of(report: &Report) -> BTreeMap<&str, &TestRecord> {
     report.tests.iter().map(|t| (t.id.as_str(), t)).collect()
 }
 
-/// Compares `old` with `new`, largest change first.
-pub fn compare(old: &Report, new: &Report) -> Diff {
+/// Compares `old` with `new`: what `thresholds` flag first, then the
+/// largest change first.
+pub fn compare(old: &Report, new: &Report, thresholds: &Thresholds) -> Diff {
     let (a, b) = (tests_of(old), tests_of(new));
+    let baseline = Baseline::of(old, "");
     let mut diff = Diff::default();
     for (id, n) in &b {
         let Some(o) = a.get(id) else {
@@ -66,6 +75,11 @@ pub fn compare(old: &Report, new: &Report) -> Diff {
             memory: (bytes(o), bytes(n)),
             time: (o.duration_ms, n.duration_ms),
             cpu: (o.cpu_ms, n.cpu_ms),
+            flagged: baseline
+                .regressions(n, thresholds)
+                .iter()
+                .map(|r| r.metric)
+                .collect(),
         });
     }
     diff.gone = a
@@ -73,8 +87,10 @@ pub fn compare(old: &Report, new: &Report) -> Diff {
         .filter(|id| !b.contains_key(*id))
         .map(|id| id.to_string())
         .collect();
-    diff.rows
-        .sort_by(|x, y| y.largest_change().total_cmp(&x.largest_change()));
+    diff.rows.sort_by(|x, y| {
+        (x.flagged.is_empty().cmp(&y.flagged.is_empty()))
+            .then(y.largest_change().total_cmp(&x.largest_change()))
+    });
     diff
 }
 
@@ -100,8 +116,8 @@ fn ms(v: f64) -> String {
 
 /// The comparison as a markdown table (a PR comment) or as aligned text.
 pub fn render(diff: &Diff, markdown: bool, limit: usize) -> String {
-    let header = ["test", "outcome", "peak memory", "time", "CPU"];
-    let rows: Vec<[String; 5]> = diff
+    let header = ["test", "outcome", "peak memory", "time", "CPU", "regressed"];
+    let rows: Vec<[String; 6]> = diff
         .rows
         .iter()
         .take(limit)
@@ -117,13 +133,18 @@ pub fn render(diff: &Diff, markdown: bool, limit: usize) -> String {
                 change(r.memory.0, r.memory.1, bytes),
                 change(r.time.0, r.time.1, ms),
                 change(r.cpu.0, r.cpu.1, ms),
+                r.flagged
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ]
         })
         .collect();
     let mut out = String::new();
     if markdown {
         out += "### cargo-isolate: changes against the baseline\n\n";
-        out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(5));
+        out += &format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(6));
         for r in &rows {
             let rest: Vec<String> = r[1..].iter().map(|c| escape::markdown_text(c)).collect();
             out += &format!(
@@ -133,11 +154,11 @@ pub fn render(diff: &Diff, markdown: bool, limit: usize) -> String {
             );
         }
     } else {
-        let rows: Vec<[String; 5]> = rows
+        let rows: Vec<[String; 6]> = rows
             .iter()
             .map(|r| r.clone().map(|c| for_terminal_line(&c).into_owned()))
             .collect();
-        let widths: Vec<usize> = (0..5)
+        let widths: Vec<usize> = (0..6)
             .map(|i| {
                 rows.iter()
                     .map(|r| r[i].chars().count())
@@ -208,7 +229,7 @@ mod tests {
             record("b", "failed", Some((300, 5.0, 10.0))),
             record("new", "passed", None),
         ]);
-        let d = compare(&old, &new);
+        let d = compare(&old, &new, &Thresholds::default());
         assert_eq!(d.rows[0].id, "b", "+200% before +5%");
         assert_eq!(
             (d.new.clone(), d.gone.clone()),
@@ -246,7 +267,34 @@ mod tests {
         let mut new = records("failed");
         old.push(record(&format!("{} gone", HOSTILE[0]), "passed", None));
         new.push(record(&format!("{} new", HOSTILE[3]), "passed", None));
-        compare(&report(old), &report(new))
+        compare(&report(old), &report(new), &Thresholds::default())
+    }
+
+    /// A memory regression past the thresholds comes before a larger
+    /// change of timing noise under them, marked.
+    #[test]
+    fn what_the_thresholds_flag_comes_first_and_is_marked() {
+        let mb = 1 << 20;
+        let old = report(vec![
+            record("noisy", "passed", Some((10 * mb, 1.0, 1.0))),
+            record("grew", "passed", Some((10 * mb, 10.0, 100.0))),
+        ]);
+        let new = report(vec![
+            // +900% time and CPU, but CPU under its 50 ms floor.
+            record("noisy", "passed", Some((10 * mb, 10.0, 10.0))),
+            // +50% memory, past 10% and 1 MiB.
+            record("grew", "passed", Some((15 * mb, 10.0, 100.0))),
+        ]);
+        let d = compare(&old, &new, &Thresholds::default());
+        assert_eq!(d.rows[0].id, "grew", "{d:?}");
+        assert_eq!(d.rows[0].flagged, vec![Metric::Memory]);
+        assert!(d.rows[1].flagged.is_empty());
+        let text = render(&d, false, 50);
+        let grew = text.lines().nth(1).unwrap();
+        assert!(
+            grew.starts_with("grew") && grew.ends_with("memory"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -263,7 +311,7 @@ mod tests {
         let [table] = &seen.tables[..] else {
             panic!("one table: {md}")
         };
-        assert!(table.iter().all(|row| row.len() == 5), "{md}");
+        assert!(table.iter().all(|row| row.len() == 6), "{md}");
         let mut ids: Vec<String> = table[1..].iter().map(|r| r[0].clone()).collect();
         ids.sort();
         let mut want: Vec<String> = HOSTILE.iter().map(|id| visible(id)).collect();

@@ -1,78 +1,104 @@
 //! `--message-format json`: the run as a stream of JSON objects on stdout,
 //! one per line, for CI systems and IDEs: `run-started`, `test-started`,
-//! `test-slow`, `attempt-finished` (a failed attempt before its retry),
-//! `test-finished` (with the test's full record), `run-finished`.
+//! `test-slow`, `attempt-finished` (each attempt of each test: a failed
+//! one before its retry with its full record, then the last one),
+//! `test-finished` (with the test's full record), and `run-finished` with
+//! the exit code and the verdict that earned it. Every event has `time`,
+//! when it was written (RFC 3339 UTC, milliseconds). Nothing else is
+//! written to stdout meanwhile: GitHub's workflow commands go to stderr.
 
-use super::{Report, TestRecord};
-use crate::model::{RunEvent, Subscriber};
+use super::{Report, TestRecord, rfc3339};
+use crate::model::{Policy, RunEvent, Subscriber, Verdict};
 use serde_json::{Value, json};
 use std::io::Write;
+use std::time::SystemTime;
 
 /// Writes events to stdout, one line each, flushed as they happen.
 pub struct EventStream {
     out: std::io::Stdout,
+    policy: Policy,
 }
 
 impl EventStream {
-    pub fn new() -> EventStream {
+    /// `policy`: what fails the run, for the verdict of the last event.
+    pub fn new(policy: Policy) -> EventStream {
         EventStream {
             out: std::io::stdout(),
+            policy,
         }
     }
 
-    fn emit(&mut self, event: Value) {
+    /// `fields` as an event of `kind`, stamped with the time.
+    fn emit(&mut self, kind: &str, mut fields: Value) {
+        if let Value::Object(map) = &mut fields {
+            map.insert("type".into(), kind.into());
+            map.insert("time".into(), rfc3339(SystemTime::now()).into());
+        }
         let mut lock = self.out.lock();
-        let _ = serde_json::to_writer(&mut lock, &event);
+        let _ = serde_json::to_writer(&mut lock, &fields);
         let _ = lock.write_all(b"\n");
         let _ = lock.flush();
     }
 
-    pub fn run_started(&mut self, run_id: &str, profile: &str, tests: usize, binaries: usize) {
-        self.emit(json!({
-            "type": "run-started",
-            "run_id": run_id,
-            "profile": profile,
-            "tests": tests,
-            "binaries": binaries,
-        }));
+    /// One attempt's end: its number, outcome and time, and for a failed
+    /// attempt with a retry to come, its whole record.
+    fn attempt_finished(&mut self, record: &TestRecord, retry: bool) {
+        let mut fields = json!({
+            "id": record.id,
+            "attempt": record.attempt.unwrap_or(1),
+            "outcome": record.outcome,
+            "started_at": record.started_at,
+            "duration_ms": record.duration_ms,
+            "retry": retry,
+        });
+        if retry {
+            fields["test"] = json!(record);
+        }
+        self.emit("attempt-finished", fields);
     }
 
-    pub fn test_started(&mut self, id: &str) {
-        self.emit(json!({"type": "test-started", "id": id}));
-    }
-
-    pub fn test_finished(&mut self, record: &TestRecord) {
-        self.emit(json!({"type": "test-finished", "id": record.id, "test": record}));
-    }
-
-    pub fn run_finished(&mut self, report: &Report, exit_code: u8) {
-        self.emit(json!({
-            "type": "run-finished",
-            "complete": report.complete,
-            "summary": report.summary,
-            "not_run": report.not_run,
-            "exit_code": exit_code,
-        }));
+    fn run_finished(&mut self, report: &Report, exit_code: u8) {
+        let verdict = Verdict::of(report, self.policy).with_exit_code(exit_code);
+        self.emit(
+            "run-finished",
+            json!({
+                "complete": report.complete,
+                "summary": report.summary,
+                "not_run": report.not_run,
+                "exit_code": exit_code,
+                "verdict": {
+                    "result": verdict.word(),
+                    "headline": verdict.headline(),
+                    "policy": verdict.policy,
+                    "findings": verdict.findings,
+                },
+            }),
+        );
     }
 }
 
 impl Subscriber for EventStream {
     fn on(&mut self, event: &RunEvent<'_>) {
         match *event {
-            RunEvent::RunStarted(s) => self.run_started(&s.run_id, &s.profile, s.tests, s.binaries),
-            RunEvent::TestStarted { id } => self.test_started(id),
-            RunEvent::TestSlow { id, elapsed } => self.emit(json!({
-                "type": "test-slow",
-                "id": id,
-                "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
-            })),
-            RunEvent::AttemptFinished { record } => self.emit(json!({
-                "type": "attempt-finished",
-                "id": record.id,
-                "attempt": record.attempt,
-                "test": record,
-            })),
-            RunEvent::TestFinished { record } => self.test_finished(record),
+            RunEvent::RunStarted(s) => self.emit(
+                "run-started",
+                json!({
+                    "run_id": s.run_id,
+                    "profile": s.profile,
+                    "tests": s.tests,
+                    "binaries": s.binaries,
+                }),
+            ),
+            RunEvent::TestStarted { id } => self.emit("test-started", json!({"id": id})),
+            RunEvent::TestSlow { id, elapsed } => self.emit(
+                "test-slow",
+                json!({"id": id, "elapsed_ms": elapsed.as_secs_f64() * 1000.0}),
+            ),
+            RunEvent::AttemptFinished { record } => self.attempt_finished(record, true),
+            RunEvent::TestFinished { record } => {
+                self.attempt_finished(record, false);
+                self.emit("test-finished", json!({"id": record.id, "test": record}));
+            }
             RunEvent::RunFinished { report, exit_code } => self.run_finished(report, exit_code),
         }
     }

@@ -1,9 +1,10 @@
 //! The report files' subscriber: at the end of a run, the JSON report,
 //! and JUnit and HTML when asked, each a new file renamed into place.
+//! JUnit and HTML say the run's verdict (under its [`Policy`]).
 
 use super::{Report, html, junit, write_atomically, write_json};
 use crate::error::Error;
-use crate::model::{RunEvent, Subscriber};
+use crate::model::{Policy, RunEvent, Subscriber, Verdict};
 use crate::owned::PinnedDir;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,8 @@ pub struct ReportFiles {
     pub baseline: Option<Report>,
     /// `target/isolate`, checked and held open, when a file goes there.
     pub pinned: Option<PinnedDir>,
+    /// `--budgets`, `--flaky-fails`: what fails the run.
+    pub policy: Policy,
     written: Option<Result<(), Error>>,
 }
 
@@ -29,6 +32,7 @@ impl ReportFiles {
             html: None,
             baseline: None,
             pinned: None,
+            policy: Policy::default(),
             written: None,
         }
     }
@@ -51,6 +55,11 @@ impl ReportFiles {
     }
 
     pub fn write(&self, report: &Report) -> Result<(), Error> {
+        self.write_judged(report, &Verdict::of(report, self.policy))
+    }
+
+    /// The files, JUnit and HTML saying `verdict`.
+    fn write_judged(&self, report: &Report, verdict: &Verdict) -> Result<(), Error> {
         // Reports in target/isolate go through the checked, open
         // directory; elsewhere they go where the user said. Either way a
         // report is a new file renamed into place: a link at its own name
@@ -69,10 +78,11 @@ impl ReportFiles {
         };
         write_json(report, &via(&self.json)).map_err(shown(&self.json))?;
         if let Some(p) = self.junit.as_deref() {
-            junit::write(report, &via(p), self.junit_success_output).map_err(shown(p))?;
+            junit::write_with(report, verdict, &via(p), self.junit_success_output)
+                .map_err(shown(p))?;
         }
         if let Some(p) = self.html.as_deref() {
-            let page = html::render(report, self.baseline.as_ref());
+            let page = html::render_with(report, self.baseline.as_ref(), verdict);
             write_atomically(&via(p), page.as_bytes()).map_err(shown(p))?;
         }
         Ok(())
@@ -81,8 +91,9 @@ impl ReportFiles {
 
 impl Subscriber for ReportFiles {
     fn on(&mut self, event: &RunEvent<'_>) {
-        if let RunEvent::RunFinished { report, .. } = event {
-            self.written = Some(self.write(report));
+        if let RunEvent::RunFinished { report, exit_code } = *event {
+            let verdict = Verdict::of(report, self.policy).with_exit_code(exit_code);
+            self.written = Some(self.write_judged(report, &verdict));
         }
     }
 }

@@ -1,17 +1,28 @@
 //! GitHub Actions: workflow-command annotations (`::error file=...,line=...::`)
-//! for failures, budget breaches and regressions, and the markdown appended
-//! to `$GITHUB_STEP_SUMMARY`. Pure: a report in, text out.
+//! for what fails the run and what warns (the run's [`Verdict`]), and the
+//! markdown appended to `$GITHUB_STEP_SUMMARY`, its verdict first. Pure
+//! functions (a report and its verdict in, text out), and their subscriber.
 //!
-//! Ids, panic messages and errors are the tests' own text: in a workflow
-//! command they are escaped as GitHub's toolkit does (and their other
-//! control characters made visible, as on a terminal); in the summary they
-//! go through [`escape::markdown_text`] and [`escape::markdown_code_cell`],
-//! so they can add no heading, link, image or table cell.
+//! Ids, panic messages, errors and output are the tests' own text: in a
+//! workflow command they are escaped as GitHub's toolkit does (and their
+//! other control characters made visible, as on a terminal); in the
+//! summary they go through [`escape::markdown_text`],
+//! [`escape::markdown_code_cell`] and fenced code blocks longer than any
+//! run of backticks in them, so they can add no heading, link, image or
+//! table cell.
 
 use super::escape::{self, for_terminal, for_terminal_line};
+use super::html::view::measured_ms;
 use super::{Report, TestRecord, human_bytes};
-use crate::model::Outcome;
-use std::path::Path;
+use crate::model::{Attempt, Cause, Finding, Outcome, Policy, Severity, Verdict};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+/// Flaky tests the step summary shows in full; the rest are counted.
+const FLAKY_LISTED: usize = 20;
+/// Lines of each stream of an attempt's output the step summary shows.
+const SUMMARY_TAIL_LINES: usize = 15;
 
 /// Escapes a workflow command's message (GitHub's rules: %, CR, LF); any
 /// other control character (an ANSI sequence the log would render) is
@@ -39,62 +50,125 @@ fn file_line(location: &str) -> Option<(&str, u32)> {
     Some((parts.next()?, line))
 }
 
-/// Where a panic's file is, relative to the repository root: libtest prints
-/// it relative to the package directory (`package_dir`, itself given
-/// relative to the repository), or absolute for code outside the package.
-fn repo_path(file: &str, package_dir: Option<&Path>) -> String {
-    if Path::new(file).is_absolute() {
-        return file.to_string();
-    }
-    match package_dir {
-        Some(d) if !d.as_os_str().is_empty() => d.join(file).display().to_string(),
-        _ => file.to_string(),
+/// Where the files a panic names are: the repository's root (the
+/// `GITHUB_WORKSPACE` checkout) and each package's directory, absolute.
+#[derive(Debug, Default)]
+pub struct Places {
+    pub root: PathBuf,
+    pub package_dirs: HashMap<String, PathBuf>,
+}
+
+impl Places {
+    /// The file of a panic in a test of `package`, relative to the
+    /// repository root; `None` when it is not in the repository (the
+    /// standard library, a registry crate) or not a plain path.
+    ///
+    /// rustc writes the path cargo gave it: relative to the *workspace*
+    /// root for a package of the workspace (`beta/tests/api.rs` in a
+    /// workspace of several packages, `src/lib.rs` in one of one), absolute
+    /// otherwise. The workspace root is the package's directory or one
+    /// above it: the nearest where the file is, or else the one the package
+    /// directory's own path leads to (`beta/...` from `<root>/beta`).
+    pub fn repo_path(&self, package: &str, file: &str) -> Option<String> {
+        let path = Path::new(file);
+        // A test's stderr says where it panicked: a `..` could point
+        // anywhere.
+        if path.file_name().is_none()
+            || path.components().any(|c| {
+                !matches!(
+                    c,
+                    Component::Normal(_) | Component::RootDir | Component::CurDir
+                )
+            })
+        {
+            return None;
+        }
+        let inside = |p: &Path| {
+            p.strip_prefix(&self.root)
+                .ok()
+                .filter(|r| !r.as_os_str().is_empty())
+                .map(|r| r.display().to_string())
+        };
+        if path.is_absolute() {
+            return inside(path);
+        }
+        let dir = self.package_dirs.get(package)?;
+        // The package's directory and those above it, up to the root.
+        let candidates: Vec<&Path> = dir
+            .ancestors()
+            .take_while(|a| a.starts_with(&self.root))
+            .collect();
+        if let Some(a) = candidates.iter().find(|a| a.join(path).is_file()) {
+            return inside(&a.join(path));
+        }
+        // No such file here (an archive's run): by the package's path.
+        let root = candidates
+            .iter()
+            .rev()
+            .find(|a| {
+                dir.strip_prefix(a)
+                    .is_ok_and(|rel| !rel.as_os_str().is_empty() && path.starts_with(rel))
+            })
+            .copied()
+            .unwrap_or(dir.as_path());
+        inside(&root.join(path))
     }
 }
 
-/// The workflow commands for `report`, one per line. `package_dir` maps a
-/// package name to its directory relative to the repository root.
-pub fn annotations(
-    report: &Report,
-    budgets_fail: bool,
-    package_dir: &dyn Fn(&str) -> Option<std::path::PathBuf>,
-) -> String {
+/// The panic location a finding points at: the test's own, or for a flaky
+/// test its first failed attempt's.
+fn location(t: &TestRecord, cause: Cause) -> Option<&str> {
+    match cause {
+        Cause::Outcome { .. } => t.panic_location.as_deref(),
+        Cause::Flaky => t
+            .attempts
+            .iter()
+            .find(|a| !a.outcome.is_success())
+            .and_then(|a| a.panic_location.as_deref()),
+        _ => None,
+    }
+}
+
+/// The title of a finding's annotation.
+fn title(f: &Finding) -> String {
+    let id = f.id.as_deref().unwrap_or("cargo-isolate");
+    match f.cause {
+        Cause::Outcome { outcome } => format!("{id} {outcome}"),
+        Cause::OverBudget { metric } => format!("{id} over its {metric} budget"),
+        Cause::Regressed { metric } => format!("{id} regressed ({metric})"),
+        Cause::Flaky => format!("{id} is flaky"),
+        Cause::NotRun { .. }
+        | Cause::Interrupted
+        | Cause::NoTests
+        | Cause::SharesMissing
+        | Cause::ExitCode { .. } => id.to_string(),
+    }
+}
+
+/// The workflow commands for `verdict`, one per line: an `::error` for
+/// each finding that fails the run, a `::warning` for each that only
+/// warns, at the file and line of the panic when there is one.
+pub fn annotations(report: &Report, verdict: &Verdict, places: &Places) -> String {
     let mut out = String::new();
-    for t in &report.tests {
-        let at = t
-            .panic_location
-            .as_deref()
-            .and_then(file_line)
-            .map(|(file, line)| {
-                let dir = package_dir(&t.package);
-                format!(
-                    "file={},line={line},",
-                    escape_property(&repo_path(file, dir.as_deref()))
-                )
+    for f in &verdict.findings {
+        let level = match f.severity {
+            Severity::Failure => "error",
+            Severity::Warning => "warning",
+        };
+        let at = f
+            .test
+            .and_then(|i| report.tests.get(i))
+            .and_then(|t| {
+                let (file, line) = file_line(location(t, f.cause)?)?;
+                Some((places.repo_path(&t.package, file)?, line))
             })
+            .map(|(file, line)| format!("file={},line={line},", escape_property(&file)))
             .unwrap_or_default();
-        if !t.outcome.is_success() {
-            out += &format!(
-                "::error {at}title={}::{}\n",
-                escape_property(&format!("{} {}", t.id, t.outcome)),
-                escape_data(&t.reason(&report.settings))
-            );
-        }
-        let level = if budgets_fail { "error" } else { "warning" };
-        for what in &t.over_budget {
-            out += &format!(
-                "::{level} title={}::{}\n",
-                escape_property(&format!("{} over its {what} budget", t.id)),
-                escape_data(&t.budget_line(*what))
-            );
-        }
-        for r in &t.regressions {
-            out += &format!(
-                "::{level} title={}::{}\n",
-                escape_property(&format!("{} regressed ({})", t.id, r.metric)),
-                escape_data(&r.describe())
-            );
-        }
+        out += &format!(
+            "::{level} {at}title={}::{}\n",
+            escape_property(&title(f)),
+            escape_data(&f.message)
+        );
     }
     out
 }
@@ -109,26 +183,69 @@ fn id_cell(id: &str) -> String {
     escape::markdown_code_cell(id)
 }
 
-/// The step summary: counts, failures, budget breaches, regressions and
-/// the heaviest tests.
-pub fn step_summary(report: &Report) -> String {
+/// `text` as a fenced code block that nothing in it can end: one backtick
+/// more than its longest run of backticks (three at least), each line made
+/// visible (control and bidirectional characters escaped).
+fn code_block(text: &str) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| escape::visible_line(l).into_owned())
+        .collect();
+    let longest = lines
+        .iter()
+        .flat_map(|l| l.split(|c| c != '`'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    format!("{fence}\n{}\n{fence}\n", lines.join("\n"))
+}
+
+/// The last `max` lines of `text`, and how many there were.
+fn last_lines(text: &str, max: usize) -> (String, usize) {
+    let lines: Vec<&str> = text.trim_matches('\n').lines().collect();
+    let keep = lines.len().saturating_sub(max);
+    (lines[keep..].join("\n"), lines.len())
+}
+
+/// The step summary: the verdict, the counts, then what fails or warns
+/// (failures, budgets, regressions, flaky tests with each attempt) and the
+/// heaviest tests.
+pub fn step_summary(report: &Report, verdict: &Verdict) -> String {
     let s = &report.summary;
     let mut md = String::from("## cargo-isolate\n\n");
-    md += "| passed | failed | timed out | OOM-killed | signaled | setup errors | ignored | over budget | regressed |\n";
-    md += "|---|---|---|---|---|---|---|---|---|\n";
-    let over = report
-        .tests
-        .iter()
-        .filter(|t| !t.over_budget.is_empty())
-        .count();
-    let regressed = report
-        .tests
-        .iter()
-        .filter(|t| !t.regressions.is_empty())
-        .count();
+    let word = verdict.word();
+    let mut word_cap = word[..1].to_uppercase();
+    word_cap += &word[1..];
+    md += &format!("**{word_cap}**");
+    let (failures, warnings) = (verdict.failure_counts(), verdict.warning_counts());
+    if !failures.is_empty() {
+        md += &format!(": {}", cell(&failures));
+    }
+    if !warnings.is_empty() {
+        let sep = if failures.is_empty() {
+            ": "
+        } else {
+            "; warnings: "
+        };
+        md += &format!("{sep}{}", cell(&warnings));
+    }
+    md += "\n\n";
+    md += "| passed | flaky | failed | timed out | OOM-killed | signaled | setup errors | ignored | not run | over budget | regressed |\n";
+    md += "|---|---|---|---|---|---|---|---|---|---|---|\n";
     md += &format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {over} | {regressed} |\n\n",
-        s.passed, s.failed, s.timed_out, s.oom_killed, s.signaled, s.setup_error, s.ignored
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
+        s.passed,
+        s.flaky,
+        s.failed,
+        s.timed_out,
+        s.oom_killed,
+        s.signaled,
+        s.setup_error,
+        s.ignored,
+        report.not_run.len(),
+        s.over_budget,
+        s.regressed
     );
     if !report.complete {
         md += &format!(
@@ -153,13 +270,20 @@ pub fn step_summary(report: &Report) -> String {
         }
         md += "\n";
     }
+    let what = |p: Policy| match p.budgets_fail {
+        true => "fails the run",
+        false => "a warning: --budgets warn",
+    };
     let breaches: Vec<(&TestRecord, String)> = report
         .tests
         .iter()
         .flat_map(|t| t.over_budget.iter().map(move |w| (t, t.budget_line(*w))))
         .collect();
     if !breaches.is_empty() {
-        md += "### Over budget\n\n| test | figure |\n|---|---|\n";
+        md += &format!(
+            "### Over budget ({})\n\n| test | figure |\n|---|---|\n",
+            cell(what(verdict.policy))
+        );
         for (t, line) in &breaches {
             md += &format!("| {} | {} |\n", id_cell(&t.id), cell(line));
         }
@@ -171,12 +295,16 @@ pub fn step_summary(report: &Report) -> String {
         .flat_map(|t| t.regressions.iter().map(move |r| (t, r.describe())))
         .collect();
     if !regs.is_empty() {
-        md += "### Regressions against the baseline\n\n| test | change |\n|---|---|\n";
+        md += &format!(
+            "### Regressions against the baseline ({})\n\n| test | change |\n|---|---|\n",
+            cell(what(verdict.policy))
+        );
         for (t, line) in &regs {
             md += &format!("| {} | {} |\n", id_cell(&t.id), cell(line));
         }
         md += "\n";
     }
+    md += &flaky_section(report, verdict.policy);
     let mut heavy: Vec<&TestRecord> = report
         .tests
         .iter()
@@ -198,65 +326,142 @@ pub fn step_summary(report: &Report) -> String {
     md
 }
 
+/// Each flaky test: its attempts (outcome, duration, why), then the end
+/// of each failed attempt's output.
+fn flaky_section(report: &Report, policy: Policy) -> String {
+    let flaky: Vec<&TestRecord> = report.tests.iter().filter(|t| t.flaky).collect();
+    if flaky.is_empty() {
+        return String::new();
+    }
+    let what = match policy.flaky_fails {
+        true => "fails the run: --flaky-fails",
+        false => "passed on a retry",
+    };
+    let mut md = format!("### Flaky tests ({})\n\n", cell(what));
+    for t in flaky.iter().take(FLAKY_LISTED) {
+        md += &format!(
+            "{}: passed on attempt {} of {}\n\n",
+            escape::markdown_code(&t.id),
+            t.attempt.unwrap_or(1),
+            t.attempts.len()
+        );
+        md += "| attempt | outcome | duration | why |\n|---|---|---|---|\n";
+        for a in &t.attempts {
+            let why = match a.outcome.is_success() {
+                true => String::new(),
+                false => cell(&t.of_attempt(a).reason(&report.settings)),
+            };
+            md += &format!(
+                "| {} | {} | {} | {why} |\n",
+                a.attempt,
+                cell(a.outcome.as_str()),
+                a.duration_ms.map(measured_ms).unwrap_or_default(),
+            );
+        }
+        md += "\n";
+        for a in t.attempts.iter().filter(|a| !a.outcome.is_success()) {
+            md += &attempt_output(a);
+        }
+    }
+    if flaky.len() > FLAKY_LISTED {
+        md += &format!(
+            "and {} more flaky tests (the report has them all)\n\n",
+            flaky.len() - FLAKY_LISTED
+        );
+    }
+    md
+}
+
+/// The end of an attempt's stderr and stdout, as code.
+fn attempt_output(a: &Attempt) -> String {
+    let mut md = String::new();
+    for (name, text) in [("stderr", &a.stderr), ("stdout", &a.stdout)] {
+        let (tail, lines) = last_lines(text, SUMMARY_TAIL_LINES);
+        if tail.trim().is_empty() {
+            continue;
+        }
+        let shown = match lines > SUMMARY_TAIL_LINES {
+            true => format!("the last {SUMMARY_TAIL_LINES} of {lines} lines"),
+            false => format!("{lines} lines"),
+        };
+        md += &format!(
+            "Attempt {}, {name} ({shown}):\n\n{}\n",
+            a.attempt,
+            code_block(&tail)
+        );
+    }
+    md
+}
+
 /// GitHub Actions' subscriber (with GITHUB_ACTIONS=true): workflow
 /// commands stop while tests print (they could otherwise write
 /// `::error::` or `::add-mask::` lines GitHub would obey), then the
-/// annotations on stdout and the markdown summary appended to the step's.
+/// annotations, and the markdown summary appended to the step's. The
+/// commands go to stdout, or to stderr when stdout is the JSON event
+/// stream (GitHub's runner reads commands from both).
 pub struct GitHubActions {
-    /// Each package's directory relative to the repository root.
-    package_dirs: std::collections::HashMap<String, std::path::PathBuf>,
-    budgets_fail: bool,
+    places: Places,
+    policy: Policy,
     /// The token that ends `::stop-commands::`: random, made once, and
     /// unlike the run id never given to a test.
     token: String,
+    on_stderr: bool,
 }
 
 impl GitHubActions {
     /// `None` outside GitHub Actions. `package_dirs`: each package's
-    /// directory (absolute), made relative to GITHUB_WORKSPACE here.
+    /// directory (absolute); the repository root is GITHUB_WORKSPACE.
     pub fn detect(
-        package_dirs: impl IntoIterator<Item = (String, std::path::PathBuf)>,
-        budgets_fail: bool,
+        package_dirs: impl IntoIterator<Item = (String, PathBuf)>,
+        policy: Policy,
         token: String,
+        on_stderr: bool,
     ) -> Option<GitHubActions> {
         if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
             return None;
         }
         let root = std::env::var_os("GITHUB_WORKSPACE")
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::current_dir().ok());
-        let package_dirs = package_dirs
-            .into_iter()
-            .filter_map(|(pkg, dir)| {
-                let dir = match &root {
-                    Some(r) => dir.strip_prefix(r).ok()?.to_path_buf(),
-                    None => dir,
-                };
-                Some((pkg, dir))
-            })
-            .collect();
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
+        // Package dirs are canonical: so is the root they are cut from.
+        let root = std::fs::canonicalize(&root).unwrap_or(root);
         Some(GitHubActions {
-            package_dirs,
-            budgets_fail,
+            places: Places {
+                root,
+                package_dirs: package_dirs.into_iter().collect(),
+            },
+            policy,
             token,
+            on_stderr,
         })
     }
 
-    fn finished(&self, report: &Report) {
-        println!("::{}::", self.token);
-        let package_dir = |pkg: &str| self.package_dirs.get(pkg).cloned();
-        print!("{}", annotations(report, self.budgets_fail, &package_dir));
+    /// Workflow commands, on the stream GitHub reads them from here.
+    fn say(&self, text: &str) {
+        let _ = match self.on_stderr {
+            true => std::io::stderr().lock().write_all(text.as_bytes()),
+            false => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes()).and_then(|_| out.flush())
+            }
+        };
+    }
+
+    fn finished(&self, report: &Report, exit_code: u8) {
+        let verdict = Verdict::of(report, self.policy).with_exit_code(exit_code);
+        self.say(&format!("::{}::\n", self.token));
+        self.say(&annotations(report, &verdict, &self.places));
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-            use std::io::Write;
             let written = std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
                 .open(&path)
-                .and_then(|mut f| f.write_all(step_summary(report).as_bytes()));
+                .and_then(|mut f| f.write_all(step_summary(report, &verdict).as_bytes()));
             if let Err(e) = written {
                 eprintln!(
                     "warning: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
-                    std::path::Path::new(&path).display()
+                    Path::new(&path).display()
                 );
             }
         }
@@ -267,8 +472,8 @@ impl crate::model::Subscriber for GitHubActions {
     fn on(&mut self, event: &crate::model::RunEvent<'_>) {
         use crate::model::RunEvent;
         match *event {
-            RunEvent::RunStarted(_) => println!("::stop-commands::{}", self.token),
-            RunEvent::RunFinished { report, .. } => self.finished(report),
+            RunEvent::RunStarted(_) => self.say(&format!("::stop-commands::{}\n", self.token)),
+            RunEvent::RunFinished { report, exit_code } => self.finished(report, exit_code),
             _ => {}
         }
     }
@@ -286,15 +491,62 @@ mod tests {
         assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
     }
 
+    /// A repository holding a workspace of two packages under `ws/` and
+    /// a package of its own under `solo/`, and where each package is.
+    fn repository() -> (tempfile::TempDir, Places) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        for f in [
+            "ws/alpha/src/lib.rs",
+            "ws/beta/src/lib.rs",
+            "ws/beta/tests/api.rs",
+            "solo/src/lib.rs",
+        ] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let package_dirs = [("alpha", "ws/alpha"), ("beta", "ws/beta"), ("solo", "solo")]
+            .into_iter()
+            .map(|(p, d)| (p.to_string(), root.join(d)))
+            .collect();
+        (tmp, Places { root, package_dirs })
+    }
+
+    /// rustc names a workspace package's files from the workspace root:
+    /// `beta/tests/api.rs`, not `src/...` from the package, so the
+    /// annotation is not `ws/beta/beta/tests/api.rs`.
     #[test]
     fn panic_locations_become_repository_paths() {
         assert_eq!(file_line("src/lib.rs:31:9"), Some(("src/lib.rs", 31)));
         assert_eq!(file_line("nonsense"), None);
+        let (_tmp, places) = repository();
+        let at = |pkg: &str, file: &str| places.repo_path(pkg, file);
+        let some = |s: &str| Some(s.to_string());
         assert_eq!(
-            repo_path("src/lib.rs", Some(Path::new("crates/app"))),
-            "crates/app/src/lib.rs"
+            at("beta", "beta/tests/api.rs"),
+            some("ws/beta/tests/api.rs")
         );
-        assert_eq!(repo_path("/abs/x.rs", Some(Path::new("a"))), "/abs/x.rs");
+        assert_eq!(at("beta", "beta/src/lib.rs"), some("ws/beta/src/lib.rs"));
+        // A panic in another package of the workspace, called from beta's.
+        assert_eq!(at("beta", "alpha/src/lib.rs"), some("ws/alpha/src/lib.rs"));
+        // A workspace of one package: its own directory.
+        assert_eq!(at("solo", "src/lib.rs"), some("solo/src/lib.rs"));
+        // A file not here (the run of an archive): by the package's path.
+        assert_eq!(at("beta", "beta/src/gen.rs"), some("ws/beta/src/gen.rs"));
+        assert_eq!(at("solo", "src/gen.rs"), some("solo/src/gen.rs"));
+        // Absolute: only inside the repository.
+        let inside = places.root.join("ws/beta/src/lib.rs");
+        assert_eq!(
+            at("beta", inside.to_str().unwrap()),
+            some("ws/beta/src/lib.rs")
+        );
+        assert_eq!(at("beta", "/rustc/0123/library/core/src/option.rs"), None);
+        // What a test prints as its panic's place leads nowhere else.
+        for hostile in ["../../../etc/passwd", "/etc/passwd", "ws/../../x.rs", ""] {
+            assert_eq!(at("beta", hostile), None, "{hostile}");
+        }
+        assert_eq!(at("unknown", "src/lib.rs"), None);
     }
 
     /// Ids and panic messages that try to write Markdown of their own.
@@ -308,6 +560,31 @@ mod tests {
         ![img](https://evil.example/i.png) <img src=x onerror=alert(1)> &lt;tag&gt; \
         www.evil.example https://evil.example/x mail@evil.example [^1] - [ ] | col \\| \
         <https://evil.example/auto> [ref]\n\n[ref]: https://evil.example/r";
+
+    /// A flaky test (failed, then passed) whose first attempt printed
+    /// `output` and panicked at `location`.
+    fn flaky_record(id: &str, output: &str, location: &str) -> TestRecord {
+        let mut first = TestRecord::new(id.into(), "p", "p", "lib", Some(id.into()));
+        first.outcome = "failed".into();
+        first.exit_code = Some(101);
+        first.panic_message = Some(output.into());
+        first.panic_location = Some(location.into());
+        first.stderr = output.into();
+        first.stdout = output.into();
+        first.duration_ms = Some(12.5);
+        let mut t = first.clone();
+        t.outcome = "passed".into();
+        t.exit_code = Some(0);
+        t.panic_message = None;
+        t.panic_location = None;
+        t.flaky = true;
+        t.attempt = Some(2);
+        t.attempts = vec![
+            crate::model::Attempt::of(&first, 1, 1 << 10),
+            crate::model::Attempt::of(&t, 2, 1 << 10),
+        ];
+        t
+    }
 
     /// A report in which every surface of the summary holds hostile text.
     fn hostile_report() -> Report {
@@ -336,7 +613,13 @@ mod tests {
             }
             t
         });
-        let mut r = testing::report(records.collect(), "2025-01-01T10:00:00.000Z", 1.0);
+        let mut records: Vec<TestRecord> = records.collect();
+        records.push(flaky_record(
+            HOSTILE_IDS[0],
+            &format!("{HOSTILE_PANIC}\n````\n``` ~~~\n</details>\n# not a heading"),
+            "src/lib.rs:3:4",
+        ));
+        let mut r = testing::report(records, "2025-01-01T10:00:00.000Z", 1.0);
         r.complete = false;
         r.not_run = vec![HOSTILE_IDS[0].into()];
         r
@@ -350,29 +633,50 @@ mod tests {
     #[test]
     fn the_step_summary_renders_test_text_as_text_only() {
         let report = hostile_report();
-        let md = step_summary(&report);
+        let verdict = Verdict::of(&report, Policy::default());
+        let md = step_summary(&report, &verdict);
         let seen = markdown_check::both(&md);
-        // The summary's own "**Incomplete run**", and nothing else.
-        assert_eq!(seen.markup, ["Strong"], "{md}");
+        // The summary's own "**Failed**" and "**Incomplete run**", and
+        // nothing else.
+        assert_eq!(seen.markup, ["Strong", "Strong"], "{md}");
+        assert!(
+            md.starts_with("## cargo-isolate\n\n**Failed**: 1 test failed\\, "),
+            "{md}"
+        );
         assert_eq!(
             seen.headings,
             [
                 "cargo-isolate",
                 "Failures",
-                "Over budget",
-                "Regressions against the baseline",
+                "Over budget (fails the run)",
+                "Regressions against the baseline (fails the run)",
+                "Flaky tests (passed on a retry)",
                 "Highest peak memory"
             ],
             "{md}"
         );
         assert!(seen.items.is_empty(), "{md}");
+        // The flaky test's first attempt: its stderr and stdout, each a
+        // code block that holds the output, made visible, and nothing more.
+        let output = &report.tests[4].attempts[0].stderr;
+        let want: String = output.lines().map(|l| visible(l) + "\n").collect();
+        assert_eq!(seen.code_blocks, [want.clone(), want], "{md}");
         // Every cell is one cell and reads as the text, made visible.
-        let [counts, failures, over, regressed, heavy] = &seen.tables[..] else {
-            panic!("five tables: {md}");
+        let [counts, failures, over, regressed, attempts, heavy] = &seen.tables[..] else {
+            panic!("six tables: {md}");
         };
         assert_eq!(counts.len(), 2);
-        let failures: Vec<&[String]> = failures[1..].iter().map(Vec::as_slice).collect();
+        assert_eq!(counts[0][1], "flaky");
+        assert_eq!(counts[1][1], "1");
         let settings = &report.settings;
+        let first = report.tests[4].of_attempt(&report.tests[4].attempts[0]);
+        assert_eq!(
+            attempts[1],
+            ["1", "failed", "12.5 ms", &visible(&first.reason(settings))],
+            "{md}"
+        );
+        assert_eq!(attempts[2][..2], ["2", "passed"]);
+        let failures: Vec<&[String]> = failures[1..].iter().map(Vec::as_slice).collect();
         let want: Vec<Vec<String>> = report.tests[..2]
             .iter()
             .map(|t| {
@@ -384,7 +688,7 @@ mod tests {
             })
             .collect();
         assert_eq!(failures, want, "{md}");
-        for (table, width) in [(over, 2), (regressed, 2), (heavy, 3)] {
+        for (table, width) in [(over, 2), (regressed, 2)] {
             let ids: Vec<&str> = table[1..].iter().map(|r| r[0].as_str()).collect();
             assert_eq!(
                 ids,
@@ -393,6 +697,70 @@ mod tests {
             );
             assert!(table.iter().all(|r| r.len() == width), "{md}");
         }
+        assert!(heavy.iter().all(|r| r.len() == 3), "{md}");
+        assert_eq!(heavy.len(), 3, "the two that passed, measured: {md}");
+    }
+
+    /// The verdict line says what the exit code says: a run that failed
+    /// only on a budget is "Failed"; with --budgets warn, "Passed with
+    /// warnings"; a flaky test warns unless --flaky-fails.
+    #[test]
+    fn the_step_summary_starts_with_the_verdict() {
+        let mut over = TestRecord::new("p big".into(), "p", "p", "lib", Some("big".into()));
+        over.outcome = "passed".into();
+        over.budgets = Some(crate::budget::Budgets {
+            time_ms: Some(10),
+            ..Default::default()
+        });
+        over.duration_ms = Some(20.0);
+        over.over_budget = vec!["time".into()];
+        let report = testing::report(vec![over], "2025-01-01T10:00:00.000Z", 1.0);
+        let line = |policy: Policy| {
+            let md = step_summary(&report, &Verdict::of(&report, policy));
+            md.lines().nth(2).unwrap().to_string()
+        };
+        assert_eq!(
+            line(Policy::default()),
+            "**Failed**: 1 test over budget \\(\\-\\-budgets fail\\)"
+        );
+        let warn = Policy {
+            budgets_fail: false,
+            ..Policy::default()
+        };
+        assert_eq!(
+            line(warn),
+            "**Passed with warnings**: 1 test over budget \\(\\-\\-budgets warn\\)"
+        );
+        let md = step_summary(&report, &Verdict::of(&report, warn));
+        let headings = markdown_check::both(&md).headings;
+        assert_eq!(
+            headings[1], "Over budget (a warning: --budgets warn)",
+            "{md}"
+        );
+        let flaky = testing::report(
+            vec![flaky_record("p f", "boom", "src/lib.rs:1:1")],
+            "2025-01-01T10:00:00.000Z",
+            1.0,
+        );
+        let strict = Policy {
+            flaky_fails: true,
+            ..Policy::default()
+        };
+        let md = step_summary(&flaky, &Verdict::of(&flaky, strict));
+        assert!(
+            md.contains("**Failed**: 1 flaky test \\(\\-\\-flaky\\-fails\\)"),
+            "{md}"
+        );
+        let headings = markdown_check::both(&md).headings;
+        assert_eq!(
+            headings[1], "Flaky tests (fails the run: --flaky-fails)",
+            "{md}"
+        );
+        let md = step_summary(&flaky, &Verdict::of(&flaky, Policy::default()));
+        assert!(
+            md.contains("**Passed with warnings**: 1 flaky test\n"),
+            "{md}"
+        );
     }
 
     /// `::error title=...::message` read as GitHub's runner reads it: the
@@ -419,15 +787,25 @@ mod tests {
         (command.to_string(), props, unescape(message))
     }
 
+    /// Places with no file on disk: paths by the packages' own.
+    fn nowhere() -> Places {
+        Places {
+            root: "/r".into(),
+            package_dirs: [("p".to_string(), PathBuf::from("/r/crates/x"))].into(),
+        }
+    }
+
     #[test]
     fn annotations_keep_test_text_inside_their_properties_and_message() {
         let mut report = hostile_report();
         report.tests[0].panic_location = Some("src/a,b:c.rs:7:1".into());
-        let out = annotations(&report, true, &|_| Some("crates/x".into()));
+        let verdict = Verdict::of(&report, Policy::default());
+        let out = annotations(&report, &verdict, &nowhere());
         assert!(!out.contains('\r') && !out.contains('\u{1b}'), "{out:?}");
         let lines: Vec<&str> = out.lines().collect();
-        // Two failures, then two budget breaches and two regressions.
-        assert_eq!(lines.len(), 6, "{out}");
+        // Two failures, two budget breaches and two regressions, the flaky
+        // test, and the test that did not run.
+        assert_eq!(lines.len(), 8, "{out}");
         let (command, props, message) = parse_command(lines[0]);
         assert_eq!(command, "error");
         assert_eq!(
@@ -443,7 +821,7 @@ mod tests {
         );
         let reason = report.tests[0].reason(&report.settings);
         assert_eq!(message, for_terminal(&reason));
-        for line in &lines[1..] {
+        for line in &lines[1..6] {
             let (command, props, _) = parse_command(line);
             assert_eq!(command, "error", "{line}");
             assert_eq!(props.len(), 1, "{line}");
@@ -453,6 +831,45 @@ mod tests {
         assert_eq!(
             props[0].1,
             for_terminal_line(&format!("{} regressed (memory)", HOSTILE_IDS[3]))
+        );
+        // The flaky test warns, at its failed attempt's panic.
+        let (command, props, message) = parse_command(lines[6]);
+        assert_eq!(command, "warning");
+        assert_eq!(props[0], ("file".into(), "crates/x/src/lib.rs".into()));
+        assert_eq!(props[1], ("line".into(), "3".into()));
+        assert!(
+            message.starts_with("flaky: failed on attempt 1 (panicked: "),
+            "{message}"
+        );
+        let (command, props, message) = parse_command(lines[7]);
+        assert_eq!(command, "error");
+        assert_eq!(props, [("title".into(), "cargo-isolate".into())]);
+        assert!(
+            message.starts_with("1 selected test did not run"),
+            "{message}"
+        );
+    }
+
+    /// With --budgets warn a broken budget or a regression is a warning,
+    /// and with --flaky-fails a flaky test an error.
+    #[test]
+    fn annotation_levels_follow_the_policy() {
+        let report = hostile_report();
+        let levels = |policy: Policy| -> Vec<String> {
+            annotations(&report, &Verdict::of(&report, policy), &nowhere())
+                .lines()
+                .map(|l| parse_command(l).0)
+                .collect()
+        };
+        let policy = Policy {
+            budgets_fail: false,
+            flaky_fails: true,
+        };
+        assert_eq!(
+            levels(policy),
+            [
+                "error", "error", "warning", "warning", "warning", "warning", "error", "error"
+            ]
         );
     }
 }

@@ -10,13 +10,28 @@
 //!   nextest's, whose `message` is the one-line reason and whose text is the
 //!   panic and the tail of the output, and `<system-out>`/`<system-err>`;
 //!   passing tests' output only with `--junit-store-success-output`;
+//! - a retried test is as nextest chooses (`reporter/aggregator/junit.rs`):
+//!   one that failed every attempt is its *first* attempt's `<failure>`,
+//!   each later attempt a `<rerunFailure>`; one that passed on a retry is
+//!   its passing attempt, each failed attempt a `<flakyFailure>`, and with
+//!   `--flaky-fails` a `<failure type="flaky failure">` over them; every
+//!   rerun carries its own message and output;
+//! - whatever else fails the run is a `<failure>` too, its reason the
+//!   message (the run's [`Verdict`]): a passing test over its budget
+//!   (`type="over budget"`) or regressed (`type="regression"`), each
+//!   selected test that did not run (`type="not run"`), and what fails the
+//!   run as a whole (an interrupted run, no tests, the runner's own error)
+//!   as the testcase `run` of the suite `@cargo-isolate`. What only warns
+//!   (`--budgets warn`, a flaky test) is a `warning` property;
 //! - an ignored test is `<skipped/>` (nextest leaves skipped tests out).
 
 use super::escape::for_terminal;
 use super::{Report, TestRecord};
 use crate::error::Error;
-use crate::model::Outcome;
-use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestRerun, TestSuite};
+use crate::model::{Cause, Finding, NOT_RUN, Outcome, Policy, Severity, Verdict};
+use quick_junit::{
+    FlakyOrRerun, NonSuccessKind, Property, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 use std::borrow::Cow;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -24,11 +39,28 @@ use std::time::{Duration, SystemTime};
 /// The `<testsuites>` name (nextest's default is "nextest-run").
 pub const REPORT_NAME: &str = "cargo-isolate-run";
 
+/// The suite of what fails the run as a whole (nextest names its setup
+/// scripts' suites `@setup-script:NAME`).
+pub const RUN_SUITE: &str = "@cargo-isolate";
+
 /// Lines of stderr, then of stdout, kept in a failure's text.
 const TAIL_LINES: usize = 100;
 
+/// `report` judged as a run without `--budgets warn` or `--flaky-fails`
+/// (a report read back does not say which it ran with).
 pub fn write(report: &Report, path: &Path, store_success_output: bool) -> Result<(), Error> {
-    let xml = to_xml(report, store_success_output).map_err(|e| Error::WriteReport {
+    let verdict = Verdict::of(report, Policy::default());
+    write_with(report, &verdict, path, store_success_output)
+}
+
+/// `report` with the run's own verdict.
+pub fn write_with(
+    report: &Report,
+    verdict: &Verdict,
+    path: &Path,
+    store_success_output: bool,
+) -> Result<(), Error> {
+    let xml = to_xml(report, verdict, store_success_output).map_err(|e| Error::WriteReport {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
     })?;
@@ -38,6 +70,7 @@ pub fn write(report: &Report, path: &Path, store_success_output: bool) -> Result
 /// The report as JUnit XML.
 pub fn to_xml(
     report: &Report,
+    verdict: &Verdict,
     store_success_output: bool,
 ) -> Result<String, quick_junit::SerializeError> {
     let mut junit = quick_junit::Report::new(REPORT_NAME);
@@ -50,15 +83,35 @@ pub fn to_xml(
     // Suites in the order their first test appears (the report is sorted by
     // id, so by binary id as nextest orders them).
     let mut suites: Vec<Suite> = Vec::new();
-    for t in &report.tests {
-        let i = match suites.iter().position(|s| s.binary_id == t.binary_id) {
-            Some(i) => i,
-            None => {
-                suites.push(Suite::new(&t.binary_id));
-                suites.len() - 1
-            }
-        };
-        suites[i].add(t, case(report, t, store_success_output));
+    let mut suite = |binary_id: &str| match suites.iter().position(|s| s.binary_id == binary_id) {
+        Some(i) => i,
+        None => {
+            suites.push(Suite::new(binary_id));
+            suites.len() - 1
+        }
+    };
+    let mut cases: Vec<(usize, TestCase, Option<&TestRecord>)> = Vec::new();
+    for (i, t) in report.tests.iter().enumerate() {
+        let c = case(report, t, verdict.of_test(i), store_success_output);
+        cases.push((suite(&t.binary_id), c, Some(t)));
+    }
+    // A test that did not run has no record: its id is `BINARY_ID NAME`.
+    for id in &report.not_run {
+        let (binary_id, name) = id.split_once(' ').unwrap_or((id, id));
+        let c = unrecorded(name, binary_id, "not run", NOT_RUN);
+        cases.push((suite(binary_id), c, None));
+    }
+    let run: Vec<&Finding> = verdict
+        .of_run()
+        .filter(|f| !matches!(f.cause, Cause::NotRun { .. }))
+        .collect();
+    if !run.is_empty() {
+        let message: Vec<&str> = run.iter().map(|f| f.message.as_str()).collect();
+        let c = unrecorded("run", RUN_SUITE, "run failure", &message.join("; "));
+        cases.push((suite(RUN_SUITE), c, None));
+    }
+    for (i, c, t) in cases {
+        suites[i].add(t, c);
     }
     junit.add_test_suites(suites.into_iter().map(Suite::finish));
     junit.to_string()
@@ -84,17 +137,20 @@ impl Suite {
         }
     }
 
-    fn add(&mut self, t: &TestRecord, case: TestCase) {
-        let took = t.duration_ms.map(ms).unwrap_or_default();
-        self.total += took;
-        if let Some(start) = t
-            .started_at
-            .as_deref()
-            .and_then(|s| humantime::parse_rfc3339(s).ok())
-        {
-            self.first_start = Some(self.first_start.map_or(start, |f| f.min(start)));
-            let end = start + took;
-            self.last_end = Some(self.last_end.map_or(end, |l| l.max(end)));
+    /// A testcase, and the span of its record's run (none: not run).
+    fn add(&mut self, t: Option<&TestRecord>, case: TestCase) {
+        if let Some(t) = t {
+            let took = t.duration_ms.map(ms).unwrap_or_default();
+            self.total += took;
+            if let Some(start) = t
+                .started_at
+                .as_deref()
+                .and_then(|s| humantime::parse_rfc3339(s).ok())
+            {
+                self.first_start = Some(self.first_start.map_or(start, |f| f.min(start)));
+                let end = start + took;
+                self.last_end = Some(self.last_end.map_or(end, |l| l.max(end)));
+            }
         }
         self.suite.add_test_case(case);
     }
@@ -105,10 +161,9 @@ impl Suite {
     /// test has a start time).
     fn finish(mut self) -> TestSuite {
         let s = &mut self.suite;
-        // quick-junit writes `disabled`; Ant's schema and most readers
-        // count `skipped`.
-        let skipped = s.disabled.to_string();
-        s.extra.insert("skipped".into(), skipped.into());
+        // quick-junit writes `skipped`; an ignored test is also disabled by
+        // design (`#[ignore]`), which older readers count as `disabled`.
+        s.disabled = Some(s.skipped);
         match (self.first_start, self.last_end) {
             (Some(first), Some(last)) => {
                 s.timestamp = super::rfc3339(first).parse().ok();
@@ -146,69 +201,127 @@ fn kind_and_type(t: &TestRecord) -> (NonSuccessKind, String) {
     }
 }
 
-fn case(report: &Report, t: &TestRecord, store_success_output: bool) -> TestCase {
-    let (status, store_output) = match t.outcome {
-        Outcome::Passed => (TestCaseStatus::success(), store_success_output),
+/// The `type` of a `<failure>` a passing test gets from the verdict.
+fn finding_type(cause: Cause) -> &'static str {
+    match cause {
+        Cause::Flaky => "flaky failure",
+        Cause::OverBudget { .. } => "over budget",
+        Cause::Regressed { .. } => "regression",
+        _ => "test failure",
+    }
+}
+
+/// Which attempt a retried test's testcase shows and which are its
+/// reruns, as nextest chooses: a test that failed every attempt is its
+/// first failure (the later attempts rerun failures); a test that passed
+/// is its passing attempt (the failed ones before it flaky failures).
+/// The last attempt is the record itself, with its whole output.
+fn attempts(t: &TestRecord) -> (Cow<'_, TestRecord>, Vec<Cow<'_, TestRecord>>, FlakyOrRerun) {
+    let n = t.attempts.len();
+    if n < 2 {
+        return (Cow::Borrowed(t), Vec::new(), FlakyOrRerun::Rerun);
+    }
+    let earlier = || {
+        t.attempts[..n - 1]
+            .iter()
+            .map(|a| Cow::Owned(t.of_attempt(a)))
+    };
+    match t.outcome.is_success() {
+        true => (Cow::Borrowed(t), earlier().collect(), FlakyOrRerun::Flaky),
+        false => {
+            let mut all = earlier();
+            let first = all.next().unwrap_or(Cow::Borrowed(t));
+            let reruns = all.chain([Cow::Borrowed(t)]).collect();
+            (first, reruns, FlakyOrRerun::Rerun)
+        }
+    }
+}
+
+fn case(
+    report: &Report,
+    t: &TestRecord,
+    findings: &[Finding],
+    store_success_output: bool,
+) -> TestCase {
+    let (main, reruns, rerun_kind) = attempts(t);
+    let failures: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Failure)
+        .collect();
+    let (mut status, store_output) = match main.outcome {
         // It never ran: there is no output to store.
         Outcome::Ignored => (TestCaseStatus::skipped(), false),
+        Outcome::Passed if failures.is_empty() => (TestCaseStatus::success(), store_success_output),
+        // It passed; what fails the run is the verdict's (a budget, a
+        // regression, --flaky-fails).
+        Outcome::Passed => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_type(finding_type(failures[0].cause));
+            s.set_message(xml_text(&failures[0].message));
+            let text: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
+            s.set_description(xml_text(&(text.join("\n") + "\n")));
+            (s, true)
+        }
         _ => {
-            let (kind, ty) = kind_and_type(t);
-            let reason = t.reason(&report.settings);
+            let (kind, ty) = kind_and_type(&main);
+            let reason = main.reason(&report.settings);
+            let mut text = failure_text(&main, &reason);
+            // Anything else that fails the run with it (a broken budget).
+            for f in failures
+                .iter()
+                .filter(|f| !matches!(f.cause, Cause::Outcome { .. }))
+            {
+                text = format!("{}\n{text}", f.message);
+            }
             let mut s = TestCaseStatus::non_success(kind);
             s.set_type(ty);
-            s.set_description(xml_text(&failure_text(t, &reason)));
+            s.set_description(xml_text(&text));
             s.set_message(xml_text(&reason));
             (s, true)
         }
     };
-    // A retried test's earlier attempts, as nextest writes them: under a
-    // pass, `<flakyFailure>`; under a failure, `<rerunFailure>`.
-    let mut status = status;
-    let earlier = t.attempts.iter().take(t.attempts.len().saturating_sub(1));
-    status.add_reruns(earlier.map(|a| rerun(report, &as_record(t, a))));
+    status.set_rerun_kind(rerun_kind);
+    status.add_reruns(reruns.iter().map(|a| rerun(report, a)));
     let name = t.name.clone().unwrap_or_else(|| t.binary_id.clone());
     let mut c = TestCase::new(xml_text(&name), status);
     c.set_classname(xml_text(&t.binary_id));
-    c.timestamp = t.started_at.as_deref().and_then(|s| s.parse().ok());
-    if let Some(d) = t.duration_ms {
+    c.timestamp = main.started_at.as_deref().and_then(|s| s.parse().ok());
+    if let Some(d) = main.duration_ms {
         c.set_time(ms(d));
     }
     let props = [
         (
             "peak_memory_bytes",
-            t.peak_memory_bytes.map(|v| v.to_string()),
+            main.peak_memory_bytes.map(|v| v.to_string()),
         ),
-        ("peak_rss_bytes", t.peak_rss_bytes.map(|v| v.to_string())),
-        ("cpu_ms", t.cpu_ms.map(|v| format!("{v:.3}"))),
-        ("pids_peak", t.pids_peak.map(|v| v.to_string())),
+        ("peak_rss_bytes", main.peak_rss_bytes.map(|v| v.to_string())),
+        ("cpu_ms", main.cpu_ms.map(|v| format!("{v:.3}"))),
+        ("pids_peak", main.pids_peak.map(|v| v.to_string())),
     ];
     for (k, v) in props {
         if let Some(v) = v {
             c.add_property(Property::new(k, v));
         }
     }
+    // JUnit has no warnings: what only warns is said as a property.
+    for f in findings.iter().filter(|f| f.severity == Severity::Warning) {
+        c.add_property(Property::new("warning", xml_text(&f.message)));
+    }
     if store_output {
-        c.set_system_out(xml_text(&t.stdout));
-        c.set_system_err(xml_text(&t.stderr));
+        c.set_system_out(xml_text(&main.stdout));
+        c.set_system_err(xml_text(&main.stderr));
     }
     c
 }
 
-/// One earlier attempt of a retried test, as a record of its own.
-fn as_record(t: &TestRecord, a: &crate::report::flaky::Attempt) -> TestRecord {
-    let mut r = t.clone();
-    r.attempts = Vec::new();
-    r.outcome = a.outcome;
-    r.exit_code = a.exit_code;
-    r.signal = a.signal.clone();
-    r.duration_ms = a.duration_ms;
-    r.started_at = a.started_at.clone();
-    r.error = a.error.clone();
-    r.panic_message = a.panic_message.clone();
-    r.panic_location = a.panic_location.clone();
-    r.stdout = a.stdout.clone();
-    r.stderr = a.stderr.clone();
-    r
+/// A testcase with no record: a test that did not run, or the run itself.
+fn unrecorded(name: &str, classname: &str, ty: &str, message: &str) -> TestCase {
+    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    s.set_type(ty);
+    s.set_message(xml_text(message));
+    let mut c = TestCase::new(xml_text(name), s);
+    c.set_classname(xml_text(classname));
+    c
 }
 
 fn rerun(report: &Report, a: &TestRecord) -> TestRerun {
@@ -411,7 +524,12 @@ mod tests {
     }
 
     fn xml(tests: Vec<TestRecord>, store_success_output: bool) -> String {
-        let xml = to_xml(&report(tests), store_success_output).unwrap();
+        judged(&report(tests), Policy::default(), store_success_output)
+    }
+
+    /// `r` as XML, judged under `policy`.
+    fn judged(r: &Report, policy: Policy, store_success_output: bool) -> String {
+        let xml = to_xml(r, &Verdict::of(r, policy), store_success_output).unwrap();
         // Every output must parse, whatever the tests printed.
         if let Err(e) = roxmltree::Document::parse(&xml) {
             panic!("not well-formed XML ({e}):\n{xml}");
@@ -571,6 +689,196 @@ mod tests {
             .find(|n| n.has_tag_name("system-out"))
             .unwrap();
         assert_eq!(out.text(), Some("first attempt's output"));
+    }
+
+    /// nextest's choice for a test that failed every attempt: its first
+    /// attempt is the `<failure>` (type, message, time and output), each
+    /// later one a `<rerunFailure>`, the last with the record's whole
+    /// output.
+    #[test]
+    fn a_test_that_failed_every_attempt_is_its_first_failure() {
+        use crate::report::flaky::Attempt;
+        let mut first = record("lib", "tests::broken", "timed_out", 0);
+        first.stdout = "first attempt's output".into();
+        first.duration_ms = Some(3000.0);
+        let mut second = failed("tests::broken");
+        second.stdout = "second attempt's output".into();
+        let mut last = failed("tests::broken");
+        last.stdout = "the last attempt's whole output".into();
+        last.attempt = Some(3);
+        last.attempts = vec![
+            Attempt::of(&first, 1, 1 << 20),
+            Attempt::of(&second, 2, 1 << 20),
+            Attempt::of(&last, 3, 4),
+        ];
+        let text = xml(vec![last], false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let c = testcase(&doc, "tests::broken");
+        let failure = child(c, "failure").unwrap();
+        assert_eq!(attr(failure, "type"), "test timeout", "{text}");
+        assert_eq!(attr(failure, "message"), "timed out after 3s");
+        assert_eq!(attr(c, "time"), "3.000");
+        assert_eq!(
+            child(c, "system-out").unwrap().text(),
+            Some("first attempt's output")
+        );
+        let reruns: Vec<_> = c
+            .children()
+            .filter(|n| n.has_tag_name("rerunFailure"))
+            .collect();
+        assert_eq!(reruns.len(), 2, "{text}");
+        assert_eq!(attr(reruns[0], "type"), "test failure with exit code 101");
+        let out = |n: roxmltree::Node| child(n, "system-out").unwrap().text().unwrap().to_string();
+        assert_eq!(out(reruns[0]), "second attempt's output");
+        assert_eq!(out(reruns[1]), "the last attempt's whole output");
+        assert_eq!(
+            c.children()
+                .filter(|n| n.has_tag_name("flakyFailure"))
+                .count(),
+            0
+        );
+    }
+
+    /// A flaky test is a pass with its failed attempts as
+    /// `<flakyFailure>`, and a warning; with --flaky-fails, nextest's
+    /// `<failure type="flaky failure">` over the same flaky failures.
+    #[test]
+    fn a_flaky_test_warns_or_fails_as_the_run_does() {
+        use crate::report::flaky::Attempt;
+        let mut first = failed("tests::flaky");
+        first.stdout = "first attempt's output".into();
+        let mut t = record("lib", "tests::flaky", "passed", 0);
+        t.flaky = true;
+        t.attempt = Some(2);
+        t.attempts = vec![Attempt::of(&first, 1, 1 << 20), Attempt::of(&t, 2, 1 << 20)];
+        let r = report(vec![t]);
+        let text = judged(&r, Policy::default(), false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let c = testcase(&doc, "tests::flaky");
+        assert!(child(c, "failure").is_none(), "{text}");
+        assert_eq!(attr(doc.root_element(), "failures"), "0");
+        let warning = properties(c)
+            .into_iter()
+            .find(|(k, _)| k == "warning")
+            .unwrap_or_else(|| panic!("no warning property: {text}"));
+        assert!(
+            warning
+                .1
+                .starts_with("flaky: failed on attempt 1 (panicked: "),
+            "{text}"
+        );
+
+        let strict = Policy {
+            flaky_fails: true,
+            ..Policy::default()
+        };
+        let text = judged(&r, strict, false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert_eq!(attr(doc.root_element(), "failures"), "1", "{text}");
+        let c = testcase(&doc, "tests::flaky");
+        let failure = child(c, "failure").unwrap();
+        assert_eq!(attr(failure, "type"), "flaky failure");
+        assert!(attr(failure, "message").ends_with("--flaky-fails fails the run"));
+        let flaky = child(c, "flakyFailure").unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(
+            child(flaky, "system-out").unwrap().text(),
+            Some("first attempt's output")
+        );
+        assert!(child(c, "rerunFailure").is_none());
+    }
+
+    /// A test that passed over its budget fails the run: a `<failure>`
+    /// naming the budget, so that no JUnit reader shows the run green;
+    /// with --budgets warn it passes, with the breach as a warning.
+    #[test]
+    fn a_budget_breach_is_a_failure_unless_warned() {
+        let mut t = record("lib", "tests::big", "passed", 0);
+        t.budgets = Some(crate::model::Budgets {
+            memory_bytes: Some(1 << 20),
+            ..Default::default()
+        });
+        t.over_budget = vec![crate::model::Metric::Memory];
+        let mut r = report(vec![t, record("lib", "tests::ok", "passed", 0)]);
+        r.tests[0].regressions = vec![crate::model::Regression {
+            metric: crate::model::Metric::Cpu,
+            baseline: 1.0,
+            now: 2.0,
+            percent: 100.0,
+        }];
+        let text = judged(&r, Policy::default(), false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert_eq!(attr(doc.root_element(), "failures"), "1", "{text}");
+        let c = testcase(&doc, "tests::big");
+        let failure = child(c, "failure").unwrap();
+        assert_eq!(attr(failure, "type"), "over budget");
+        assert_eq!(
+            attr(failure, "message"),
+            "over its memory budget: peak memory 2.0 MiB, budget 1.0 MiB"
+        );
+        assert!(
+            failure
+                .text()
+                .unwrap()
+                .contains("\nregressed against the baseline: cpu +100.0%"),
+            "{text}"
+        );
+        // Its output goes with the failure.
+        assert!(child(c, "system-out").is_some());
+
+        let warn = Policy {
+            budgets_fail: false,
+            ..Policy::default()
+        };
+        let text = judged(&r, warn, false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert_eq!(attr(doc.root_element(), "failures"), "0", "{text}");
+        let c = testcase(&doc, "tests::big");
+        assert!(child(c, "failure").is_none() && child(c, "system-out").is_none());
+        let warnings: Vec<String> = properties(c)
+            .into_iter()
+            .filter(|(k, _)| k == "warning")
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(warnings.len(), 2, "{text}");
+        assert!(warnings[0].starts_with("over its memory budget: "));
+    }
+
+    /// Tests that did not run are failures in their binary's suite; a run
+    /// stopped before its tests, or with no tests, is the failing testcase
+    /// `run` of `@cargo-isolate`.
+    #[test]
+    fn what_did_not_run_fails_in_the_file_too() {
+        let mut r = report(vec![failed("tests::b")]);
+        r.complete = false;
+        r.not_run = vec!["demo tests::later".into(), "demo::api".into()];
+        let text = judged(&r, Policy::default(), false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert_eq!(attr(doc.root_element(), "tests"), "3", "{text}");
+        assert_eq!(attr(doc.root_element(), "failures"), "3");
+        let later = testcase(&doc, "tests::later");
+        assert_eq!(attr(later, "classname"), "demo");
+        let failure = child(later, "failure").unwrap();
+        assert_eq!(attr(failure, "type"), "not run");
+        assert_eq!(attr(failure, "message"), NOT_RUN);
+        assert_eq!(attr(testcase(&doc, "demo::api"), "classname"), "demo::api");
+        assert!(!text.contains(RUN_SUITE), "{text}");
+
+        let mut r = report(Vec::new());
+        r.complete = false;
+        let text = judged(&r, Policy::default(), false);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert_eq!(attr(doc.root_element(), "failures"), "1", "{text}");
+        let run = testcase(&doc, "run");
+        assert_eq!(attr(run, "classname"), RUN_SUITE);
+        assert!(attr(child(run, "failure").unwrap(), "message").starts_with("the run stopped"));
+        // The runner's own error: its exit code.
+        let r = report(vec![record("lib", "tests::a", "passed", 0)]);
+        let v = Verdict::of(&r, Policy::default()).with_exit_code(96);
+        let text = to_xml(&r, &v, false).unwrap();
+        assert!(
+            text.contains("message=\"the run ended with exit code 96\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Rendered {
     pub tables: Vec<Vec<Vec<String>>>,
     /// The text of each list item.
     pub items: Vec<String>,
+    /// The text of each code block.
+    pub code_blocks: Vec<String>,
     /// Every element that is neither text, code, a paragraph, a heading, a
     /// table nor a list: a link, an image, HTML, emphasis... (described).
     pub markup: Vec<String>,
@@ -32,13 +34,19 @@ struct Collector {
     item: Option<String>,
     row: Option<Vec<String>>,
     cell: Option<String>,
+    code: Option<String>,
 }
 
 impl Collector {
     fn text(&mut self, s: &str) {
-        for buf in [&mut self.cell, &mut self.heading, &mut self.item]
-            .into_iter()
-            .flatten()
+        for buf in [
+            &mut self.cell,
+            &mut self.heading,
+            &mut self.item,
+            &mut self.code,
+        ]
+        .into_iter()
+        .flatten()
         {
             buf.push_str(s);
         }
@@ -74,6 +82,12 @@ impl Collector {
     fn end_item(&mut self) {
         self.out.items.extend(self.item.take());
     }
+    fn start_code(&mut self) {
+        self.code = Some(String::new());
+    }
+    fn end_code(&mut self) {
+        self.out.code_blocks.extend(self.code.take());
+    }
     fn markup(&mut self, what: impl std::fmt::Debug) {
         let mut s = String::new();
         let _ = write!(s, "{what:?}");
@@ -102,6 +116,8 @@ pub fn pulldown(md: &str) -> Rendered {
             Event::End(TagEnd::TableCell) => c.end_cell(),
             Event::Start(Tag::Item) => c.start_item(),
             Event::End(TagEnd::Item) => c.end_item(),
+            Event::Start(Tag::CodeBlock(_)) => c.start_code(),
+            Event::End(TagEnd::CodeBlock) => c.end_code(),
             Event::Text(t) | Event::Code(t) => c.text(&t),
             Event::SoftBreak => c.text(" "),
             Event::Start(Tag::Paragraph | Tag::List(_))
@@ -161,6 +177,11 @@ pub fn comrak(md: &str) -> Rendered {
                 c.start_item();
                 children(c);
                 c.end_item();
+            }
+            NodeValue::CodeBlock(block) => {
+                c.start_code();
+                c.text(&block.literal);
+                c.end_code();
             }
             NodeValue::Text(t) => c.text(&t),
             NodeValue::Code(code) => c.text(&code.literal),

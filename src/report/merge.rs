@@ -1,9 +1,14 @@
 //! One report from the reports of a sharded run (`report merge`): the
 //! shards of `--partition SCHEME:K/N` each report the share they ran;
 //! [`merge`] checks that they belong together (one archive, one scheme and
-//! N, one schema), finds the shares missing or given twice, and makes the
-//! report the whole run would have written, with a [`MergeInfo`] saying
-//! how. Pure: reports in, a report out.
+//! N, one schema, one selection: the same filters, `-E`, ignored mode,
+//! default filter and build), finds the shares missing or given twice, and
+//! makes the report the whole run would have written, with a [`MergeInfo`]
+//! saying how. Pure: reports in, a report out.
+//!
+//! Complete means every selected test ran exactly once: each report
+//! records how many tests its run selected and a digest of their ids, and
+//! the tests the merged shares were given must be exactly those.
 //!
 //! A merge must not turn a failure into a pass, whatever the reports say:
 //! a record is taken only from a report whose share was given that test
@@ -16,6 +21,7 @@
 
 use super::escape::for_terminal_line;
 pub use crate::model::merged::*;
+use crate::model::report::SelectionInfo;
 use crate::model::{BaselineInfo, Outcome, Report, RunnerInfo, Summary, TestRecord};
 use serde_json::Value;
 use std::collections::btree_map::Entry;
@@ -69,6 +75,20 @@ pub enum MergeError {
         "{a} and {b} are both reports of whole runs (no --partition): only the shards of one run merge, or a single report on its own"
     )]
     Unsharded { a: String, b: String },
+    #[error(
+        "{a} and {b} were asked to run different tests ({field}: {va} in {a}, {vb} in {b}): they are not shards of one run; run every shard with the same filters, -E, --run-ignored, default filter and build (or archive)"
+    )]
+    Selections {
+        a: String,
+        b: String,
+        field: String,
+        va: String,
+        vb: String,
+    },
+    #[error(
+        "{with} records what it was asked to run and {without} does not (written by an older cargo-isolate, or by a run stopped before its tests were planned): they cannot be checked as shards of one run"
+    )]
+    SelectionMixed { with: String, without: String },
     #[error("{path} says it is share {index} of {total}: shares go from 1 to {total}")]
     BadShare {
         path: String,
@@ -118,6 +138,7 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
         .collect();
 
     info.missing_tests = missing_tests(&kept);
+    info.selection_gap = selection_gap(&kept);
     info.differences = differences(&kept);
     let earliest = kept.iter().min_by_key(|s| s.start).expect("one shard");
     let started_at = earliest.report.started_at.clone();
@@ -220,6 +241,7 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
         archive: head.archive,
         partition: None,
         merged: Some(info),
+        selection: head.selection,
     })
 }
 
@@ -327,6 +349,7 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
                 });
             }
         }
+        check_selections(&first.path, ra, &s.path, rb)?;
         match (&ra.partition, &rb.partition) {
             (None, None) => {
                 return Err(MergeError::Unsharded {
@@ -371,6 +394,71 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
         }
     }
     Ok(())
+}
+
+/// Shards of one run were asked to run the same tests: equal selections,
+/// or none recorded by either (reports of older versions).
+fn check_selections(a: &str, ra: &Report, b: &str, rb: &Report) -> Result<(), MergeError> {
+    let (sa, sb) = match (&ra.selection, &rb.selection) {
+        (None, None) => return Ok(()),
+        (Some(x), Some(y)) if x == y => return Ok(()),
+        (Some(x), Some(y)) => (x, y),
+        (Some(_), None) => {
+            return Err(MergeError::SelectionMixed {
+                with: a.into(),
+                without: b.into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(MergeError::SelectionMixed {
+                with: b.into(),
+                without: a.into(),
+            });
+        }
+    };
+    let fields = |s: &SelectionInfo| match serde_json::to_value(s) {
+        Ok(Value::Object(map)) => map,
+        _ => Default::default(),
+    };
+    let (fa, fb) = (fields(sa), fields(sb));
+    // The first field that differs, in the struct's order: what chose the
+    // tests before how many they came to.
+    let (field, va, vb) = fa
+        .iter()
+        .find(|(k, v)| fb.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.to_string(), fb[k].to_string()))
+        .unwrap_or_default();
+    Err(MergeError::Selections {
+        a: a.into(),
+        b: b.into(),
+        field: format!("selection.{field}"),
+        va,
+        vb,
+    })
+}
+
+/// When the shards recorded their (common) selection: whether the tests
+/// the merged shares were given (a whole run's report: those it recorded
+/// or lists as not run) are exactly the selected ones.
+fn selection_gap(kept: &[&Shard]) -> Option<SelectionGap> {
+    let selection = kept.first()?.report.selection.as_ref()?;
+    let mut given: BTreeSet<&str> = BTreeSet::new();
+    for s in kept {
+        let r = &s.report;
+        match &r.partition {
+            Some(p) => given.extend(p.tests.iter().map(String::as_str)),
+            None => {
+                given.extend(r.tests.iter().map(|t| t.id.as_str()));
+                given.extend(r.not_run.iter().map(String::as_str));
+            }
+        }
+    }
+    let covered = given.len() == selection.tests
+        && SelectionInfo::digest(given.iter().copied()) == selection.tests_sha256;
+    (!covered).then_some(SelectionGap {
+        selected: selection.tests,
+        given: given.len(),
+    })
 }
 
 /// How bad a record's outcome is, to keep the worst of two records of one
@@ -574,6 +662,12 @@ pub fn describe(report: &Report) -> Vec<String> {
         lines.push(more(
             info.foreign_records.len(),
             "records from a share not given their test",
+        ));
+    }
+    if let Some(gap) = &info.selection_gap {
+        lines.push(format!(
+            "the shares were given {} distinct tests, not exactly the {} the shards selected: not every selected test ran exactly once",
+            gap.given, gap.selected
         ));
     }
     if !info.missing_tests.is_empty() {
@@ -1078,6 +1172,98 @@ mod tests {
             "a.json: started_at \"yesterday\" is not an RFC 3339 time"
         );
         assert_eq!(merge(Vec::new()).unwrap_err(), MergeError::Empty);
+    }
+
+    /// The selection a run of `ids` with these name filters records.
+    fn selection(filters: &[&str], ids: &[&str]) -> SelectionInfo {
+        SelectionInfo {
+            filters: filters.iter().map(|f| f.to_string()).collect(),
+            exact: false,
+            skip: Vec::new(),
+            filtersets: Vec::new(),
+            default_filter: None,
+            run_ignored: "default".into(),
+            cargo: Vec::new(),
+            archive_sha256: Some("aa11".into()),
+            tests: ids.len(),
+            tests_sha256: SelectionInfo::digest(ids.iter().copied()),
+        }
+    }
+
+    /// Issue 22: shard 1 of a run plus shard 2 of a run filtered by name
+    /// (one of its tests) merged as complete. Their selections differ:
+    /// refused, naming the field.
+    #[test]
+    fn shards_asked_to_run_different_tests_are_refused() {
+        let all = ["p a", "p b", "p c"];
+        let mut one = shard(1, 2, &[("p a", "passed")]);
+        one.selection = Some(selection(&[], &all));
+        let mut two = shard(2, 2, &[("p b", "passed")]);
+        two.selection = Some(selection(&["b"], &["p b"]));
+        assert_eq!(
+            refused(vec![("one.json", one.clone()), ("two.json", two)]),
+            "one.json and two.json were asked to run different tests (selection.filters: [] in one.json, [\"b\"] in two.json): they are not shards of one run; run every shard with the same filters, -E, --run-ignored, default filter and build (or archive)"
+        );
+        // The same flags, another build: the tests differ.
+        let mut other = shard(2, 2, &[("p b", "passed")]);
+        other.selection = Some(selection(&[], &["p a", "p b"]));
+        assert!(
+            refused(vec![("one.json", one.clone()), ("other.json", other)])
+                .contains("(selection.tests: 3 in one.json, 2 in other.json)")
+        );
+        // One that says nothing of its selection cannot be checked with it.
+        let silent = shard(2, 2, &[("p b", "passed")]);
+        assert!(
+            refused(vec![("silent.json", silent), ("one.json", one)])
+                .starts_with("one.json records what it was asked to run and silent.json does not")
+        );
+    }
+
+    /// Complete means every selected test ran exactly once: shares that
+    /// were given fewer tests than the selection had (a share's list
+    /// edited, or the shards split differently) are not.
+    #[test]
+    fn the_shares_must_be_given_exactly_the_selected_tests() {
+        let all = ["p a", "p b", "p c"];
+        let mut one = shard(1, 2, &[("p a", "passed")]);
+        one.selection = Some(selection(&[], &all));
+        let mut two = shard(2, 2, &[("p b", "passed"), ("p c", "passed")]);
+        two.selection = Some(selection(&[], &all));
+        let r = merge(named(vec![("one.json", one.clone()), ("two.json", two)])).unwrap();
+        assert!(r.complete, "{:?}", describe(&r));
+        assert_eq!(r.selection, Some(selection(&[], &all)));
+        assert_eq!(info(&r).selection_gap, None);
+
+        let mut short = shard(2, 2, &[("p b", "passed")]);
+        short.selection = Some(selection(&[], &all));
+        let r = merge(named(vec![("one.json", one), ("short.json", short)])).unwrap();
+        assert!(!r.complete);
+        assert_eq!(
+            info(&r).selection_gap,
+            Some(SelectionGap {
+                selected: 3,
+                given: 2
+            })
+        );
+        assert!(
+            describe(&r).contains(&"the shares were given 2 distinct tests, not exactly the 3 the shards selected: not every selected test ran exactly once".to_string()),
+            "{:?}",
+            describe(&r)
+        );
+
+        // A whole run's report: what it recorded and what it did not run.
+        let mut whole = testing::report(
+            vec![record("p a", "passed"), record("p b", "passed")],
+            "2025-01-01T10:00:00.000Z",
+            1.0,
+        );
+        whole.not_run = vec!["p c".into()];
+        whole.selection = Some(selection(&[], &all));
+        let r = merge(named(vec![("run.json", whole.clone())])).unwrap();
+        assert_eq!(info(&r).selection_gap, None);
+        whole.not_run.clear();
+        let r = merge(named(vec![("run.json", whole)])).unwrap();
+        assert!(info(&r).selection_gap.is_some() && !r.complete);
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub fn label(t: &TestRecord) -> String {
     }
 }
 
-fn word(outcome: Outcome, signal: Option<&str>) -> String {
+/// The status word of an outcome alone: PASS, FAIL, SIGSEGV...
+pub fn word(outcome: Outcome, signal: Option<&str>) -> String {
     match outcome {
         Outcome::Passed => "PASS".into(),
         Outcome::Failed => "FAIL".into(),

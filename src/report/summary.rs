@@ -1,14 +1,16 @@
 //! The end-of-run summary on stderr, as cargo-nextest ends a run: the
 //! heaviest and the slowest tests that passed, the summary line (only the
-//! non-zero counts), how many tests did not run, then each test that did
-//! not pass again, one line each with why. Failures' output was shown as
-//! they failed (progress.rs); the JSON report keeps all of it. Text from the
-//! tests (ids, reasons) is escaped for the terminal.
+//! non-zero counts, coloured by the run's verdict, which follows when the
+//! counts alone do not say it), how many tests did not run, then each test
+//! that did not pass again, one line each with why, and each flaky test
+//! with its failed attempts. Failures' output was shown as they failed
+//! (progress.rs); the JSON report keeps all of it. Text from the tests
+//! (ids, reasons) is escaped for the terminal.
 
 use super::escape::for_terminal_line;
-use super::progress::{outcome_style, status_line};
+use super::progress::{outcome_style, status_line, word};
 use super::{Report, TestRecord, count, human_bytes};
-use crate::model::Outcome;
+use crate::model::{Cause, Outcome, Verdict};
 use console::Style;
 
 /// Rows of the memory and time tables.
@@ -17,11 +19,11 @@ const TABLE_ROWS: usize = 5;
 const NOT_RUN_LISTED: usize = 10;
 
 /// The end of a run on the terminal: the heaviest and slowest tests that
-/// passed, the counts, then each failure, flaky test, broken budget,
-/// regression and test not run.
-pub fn render(report: &Report) -> String {
+/// passed, the counts and the verdict, then each failure, flaky test,
+/// broken budget, regression and test not run.
+pub fn render(report: &Report, verdict: &Verdict) -> String {
     let mut out = tables(report);
-    out += &totals(report);
+    out += &totals(report, verdict);
     out += &failures(report);
     out += &stress_table(report);
     out += &budgets(report);
@@ -79,12 +81,14 @@ fn tables(report: &Report) -> String {
     out
 }
 
-/// `     Summary [   1.988s] 7 tests run: 6 passed, 1 failed`.
-fn totals(report: &Report) -> String {
+/// `     Summary [   1.988s] 7 tests run: 6 passed, 1 failed`, red when
+/// the run fails; then `     Verdict failed: 1 test over budget` when no
+/// test's outcome says why, or the run passed with warnings.
+fn totals(report: &Report, verdict: &Verdict) -> String {
     let s = &report.summary;
-    let summary_style = match report.tests.iter().all(|t| t.outcome.is_success()) {
-        true => outcome_style(Outcome::Passed),
-        false => outcome_style(Outcome::Failed),
+    let summary_style = match verdict.fails() {
+        false => outcome_style(Outcome::Passed),
+        true => outcome_style(Outcome::Failed),
     };
     let runs = report
         .tests
@@ -105,6 +109,17 @@ fn totals(report: &Report) -> String {
             "",
             count(report.not_run.len(), "test", "tests")
         );
+    }
+    let explained = verdict
+        .failures()
+        .any(|f| matches!(f.cause, Cause::Outcome { .. }));
+    let warns = verdict.warnings().next().is_some();
+    if (verdict.fails() && !explained) || (!verdict.fails() && warns) {
+        let style = match verdict.fails() {
+            true => outcome_style(Outcome::Failed),
+            false => Style::new().yellow().bold().for_stderr(),
+        };
+        out += &format!("{:>12} {}\n", style.apply_to("Verdict"), verdict.headline());
     }
     out
 }
@@ -137,6 +152,22 @@ fn failures(report: &Report) -> String {
             t.attempt.unwrap_or(1),
             t.attempts.len()
         );
+        // Each failed attempt: how it ended, in how long, and why.
+        for a in t.attempts.iter().filter(|a| !a.outcome.is_success()) {
+            let took = a
+                .duration_ms
+                .map(|d| format!(" [{:>8.3}s]", d / 1000.0))
+                .unwrap_or_default();
+            out += &format!(
+                "{:>12}{took} {}\n",
+                outcome_style(a.outcome).apply_to(format!(
+                    "TRY {} {}",
+                    a.attempt,
+                    word(a.outcome, a.signal.as_deref())
+                )),
+                for_terminal_line(&t.of_attempt(a).reason(&report.settings))
+            );
+        }
     }
     out
 }
@@ -289,6 +320,11 @@ mod tests {
         crate::report::testing::report(tests, "", 330.0)
     }
 
+    /// The summary of `r` as a run without --budgets or --flaky-fails.
+    fn render(r: &Report) -> String {
+        super::render(r, &Verdict::of(r, crate::model::Policy::default()))
+    }
+
     fn record(name: &str, outcome: &'static str) -> TestRecord {
         let mut t = TestRecord::new(
             format!("demo {name}"),
@@ -417,6 +453,72 @@ mod tests {
         let out = plain(&render(&r));
         assert!(out.contains("             1 test not run (the run stopped early)\n"));
         assert!(!out.contains("more"), "{out}");
+    }
+
+    /// A run that fails only on a budget, or passes with warnings, says
+    /// its verdict under the counts, which do not show it.
+    #[test]
+    fn the_verdict_follows_the_counts_when_they_do_not_say_it() {
+        let mut big = record("tests::big", "passed");
+        big.budgets = Some(crate::model::Budgets {
+            memory_bytes: Some(1 << 19),
+            ..Default::default()
+        });
+        big.over_budget = vec!["memory".into()];
+        let r = report(vec![big]);
+        let out = plain(&render(&r));
+        let after: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("Summary"))
+            .collect();
+        assert_eq!(
+            after[..3],
+            [
+                "     Summary [   0.330s] 1 test run: 1 passed, 1 over budget",
+                "     Verdict failed: 1 test over budget (--budgets fail)",
+                " OVER BUDGET demo tests::big: peak memory 1.0 MiB, budget 512.0 KiB",
+            ]
+        );
+        let warn = crate::model::Policy {
+            budgets_fail: false,
+            ..Default::default()
+        };
+        let out = plain(&super::render(&r, &Verdict::of(&r, warn)));
+        assert!(
+            out.contains(
+                "\n     Verdict passed with warnings: 1 test over budget (--budgets warn)\n"
+            ),
+            "{out}"
+        );
+        // A failed test says it itself: no verdict line.
+        let out = plain(&render(&report(vec![record("tests::bad", "failed")])));
+        assert!(!out.contains("Verdict"), "{out}");
+    }
+
+    /// A flaky test, then each of its failed attempts: how it ended, in
+    /// how long, and why.
+    #[test]
+    fn flaky_tests_list_their_failed_attempts() {
+        use crate::model::Attempt;
+        let mut first = record("tests::flaky", "timed_out");
+        first.duration_ms = Some(3000.0);
+        let mut t = record("tests::flaky", "passed");
+        t.flaky = true;
+        t.attempt = Some(2);
+        t.attempts = vec![Attempt::of(&first, 1, 64), Attempt::of(&t, 2, 64)];
+        let out = plain(&render(&report(vec![t])));
+        assert!(
+            out.contains(
+                "\n       FLAKY demo tests::flaky: passed on attempt 2 of 2\n\
+                 TRY 1 TIMEOUT [   3.000s] timed out after 3s\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("1 passed, 1 flaky"), "{out}");
+        assert!(
+            out.contains("     Verdict passed with warnings: 1 flaky test\n"),
+            "{out}"
+        );
     }
 
     #[test]

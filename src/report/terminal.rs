@@ -3,20 +3,23 @@
 
 use super::progress::Progress;
 use super::{Settings, count, summary};
-use crate::model::{RunEvent, RunStart, Subscriber};
+use crate::model::{Policy, RunEvent, RunStart, Subscriber, Verdict};
 
 pub struct Terminal {
     settings: Settings,
     /// False with --no-capture: the output already went to the terminal.
     show_output: bool,
+    /// What fails the run, for the summary's verdict.
+    policy: Policy,
     progress: Option<Progress>,
 }
 
 impl Terminal {
-    pub fn new(settings: Settings, show_output: bool) -> Terminal {
+    pub fn new(settings: Settings, show_output: bool, policy: Policy) -> Terminal {
         Terminal {
             settings,
             show_output,
+            policy,
             progress: None,
         }
     }
@@ -68,7 +71,8 @@ impl Subscriber for Terminal {
                 if let Some(p) = self.progress.take() {
                     p.finish();
                 }
-                eprint!("{}", summary::render(report));
+                let verdict = Verdict::of(report, self.policy).with_exit_code(exit_code);
+                eprint!("{}", summary::render(report, &verdict));
                 if exit_code == crate::error::EXIT_INTERRUPTED {
                     eprintln!(
                         "interrupted: the report holds the {} tests that finished",

@@ -3,10 +3,15 @@
 //! the kernel (RCU grace periods behind mount, network and cgroup locks),
 //! and overlap the tests that run meanwhile. A sandbox takes a [`Slot`]
 //! only to run its test, from its init's go to its report.
+//!
+//! With a memory total (`--memory-total`), a test also takes its weight
+//! (its memory limit, else its budget) and starts only while the running
+//! tests' weights and its own fit in the total; one heavier than the total
+//! runs alone. Light tests keep starting beside heavy ones.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct StartGate {
     state: Mutex<State>,
@@ -16,42 +21,69 @@ pub struct StartGate {
 struct State {
     free: usize,
     closed: bool,
+    /// Tests running, and the sum of their weights.
+    running: usize,
+    memory_used: u64,
+    memory_total: Option<u64>,
 }
 
-/// One running test; frees its place when dropped.
-pub struct Slot<'a>(&'a StartGate);
+impl State {
+    fn fits(&self, weight: u64) -> bool {
+        self.running == 0
+            || self
+                .memory_total
+                .is_none_or(|total| self.memory_used.saturating_add(weight) <= total)
+    }
+}
+
+/// One running test, and its weight; frees its place when dropped.
+pub struct Slot<'a>(&'a StartGate, u64);
 
 /// How often a waiter looks at its `give_up` condition.
 const RECHECK: Duration = Duration::from_millis(50);
 
 impl StartGate {
-    pub fn new(slots: usize) -> StartGate {
+    /// `slots` tests at once, and with `memory_total` only as many as
+    /// their weights fit in it.
+    pub fn new(slots: usize, memory_total: Option<u64>) -> StartGate {
         StartGate {
             state: Mutex::new(State {
                 free: slots.max(1),
                 closed: false,
+                running: 0,
+                memory_used: 0,
+                memory_total,
             }),
             freed: Condvar::new(),
         }
     }
 
-    /// Waits for a free slot. `None` once the gate is closed, or when
-    /// `give_up` says so (it is asked at least every 50 ms).
-    fn acquire(&self, give_up: impl Fn() -> bool) -> Option<Slot<'_>> {
+    /// Waits for a free slot, and room for `weight` bytes. `None` once the
+    /// gate is closed, or when `give_up` says so (it is asked at least
+    /// every 50 ms). Also how long a free slot waited for memory.
+    fn acquire(&self, weight: u64, give_up: impl Fn() -> bool) -> Option<(Slot<'_>, Duration)> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut waited = Duration::ZERO;
         loop {
             if st.closed || give_up() {
                 return None;
             }
-            if st.free > 0 {
+            let slot_free = st.free > 0;
+            if slot_free && st.fits(weight) {
                 st.free -= 1;
-                return Some(Slot(self));
+                st.running += 1;
+                st.memory_used = st.memory_used.saturating_add(weight);
+                return Some((Slot(self, weight), waited));
             }
+            let since = Instant::now();
             st = self
                 .freed
                 .wait_timeout(st, RECHECK)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            if slot_free {
+                waited += since.elapsed();
+            }
         }
     }
 
@@ -73,12 +105,23 @@ pub trait Admit {
     fn admit(&self, give_up: &dyn Fn() -> bool) -> bool;
     /// The test's processes are gone and its init has reported.
     fn test_ended(&self);
+    /// What the next test weighs against the memory total: its memory
+    /// limit, else its budget, else nothing.
+    fn weigh(&self, _bytes: u64) {}
+    /// How long the last test waited for memory with a slot free.
+    fn waited_for_memory(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// One worker's place at the gate: the slot its running test holds.
 pub struct Turn<'g> {
     gate: &'g StartGate,
     slot: RefCell<Option<Slot<'g>>>,
+    /// The weight of the next test this worker starts, and how long its
+    /// last one waited for memory.
+    weight: Cell<u64>,
+    memory_wait: Cell<Duration>,
     /// Keep the slot past the test's end, until [`Turn::free`]: with
     /// --fail-fast or --max-fail, no other test may start before this
     /// one's outcome is counted.
@@ -90,6 +133,8 @@ impl<'g> Turn<'g> {
         Turn {
             gate,
             slot: RefCell::new(None),
+            weight: Cell::new(0),
+            memory_wait: Cell::new(Duration::ZERO),
             keep,
         }
     }
@@ -103,10 +148,12 @@ impl<'g> Turn<'g> {
 impl Admit for Turn<'_> {
     fn admit(&self, give_up: &dyn Fn() -> bool) -> bool {
         self.free();
-        let slot = self.gate.acquire(give_up);
-        let admitted = slot.is_some();
-        *self.slot.borrow_mut() = slot;
-        admitted
+        let Some((slot, waited)) = self.gate.acquire(self.weight.get(), give_up) else {
+            return false;
+        };
+        self.memory_wait.set(waited);
+        *self.slot.borrow_mut() = Some(slot);
+        true
     }
 
     fn test_ended(&self) {
@@ -114,16 +161,27 @@ impl Admit for Turn<'_> {
             self.free();
         }
     }
+
+    fn weigh(&self, bytes: u64) {
+        self.weight.set(bytes);
+        self.memory_wait.set(Duration::ZERO);
+    }
+
+    fn waited_for_memory(&self) -> Duration {
+        self.memory_wait.get()
+    }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.0
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .free += 1;
-        self.0.freed.notify_one();
+        let mut st = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.free += 1;
+        st.running -= 1;
+        st.memory_used = st.memory_used.saturating_sub(self.1);
+        drop(st);
+        // Every waiter: a freed weight may let a heavy test in that one
+        // freed slot alone would not.
+        self.0.freed.notify_all();
     }
 }
 
@@ -134,13 +192,13 @@ mod tests {
 
     #[test]
     fn never_more_slots_than_given() {
-        let gate = StartGate::new(2);
+        let gate = StartGate::new(2, None);
         let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
         std::thread::scope(|s| {
             for _ in 0..8 {
                 s.spawn(|| {
                     for _ in 0..50 {
-                        let _slot = gate.acquire(|| false).expect("open gate");
+                        let _slot = gate.acquire(0, || false).expect("open gate");
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
                         std::thread::yield_now();
@@ -154,16 +212,38 @@ mod tests {
 
     #[test]
     fn a_closed_gate_or_a_give_up_lets_nobody_in() {
-        let gate = StartGate::new(1);
-        let held = gate.acquire(|| false).expect("a free slot");
-        assert!(gate.acquire(|| true).is_none());
+        let gate = StartGate::new(1, None);
+        let held = gate.acquire(0, || false).expect("a free slot");
+        assert!(gate.acquire(0, || true).is_none());
         std::thread::scope(|s| {
-            let waiter = s.spawn(|| gate.acquire(|| false).is_none());
+            let waiter = s.spawn(|| gate.acquire(0, || false).is_none());
             std::thread::sleep(Duration::from_millis(20));
             gate.close();
             assert!(waiter.join().unwrap(), "the waiter got in after close");
         });
         drop(held);
-        assert!(gate.acquire(|| false).is_none());
+        assert!(gate.acquire(0, || false).is_none());
+    }
+
+    #[test]
+    fn weights_fit_in_the_memory_total_and_light_tests_pass_heavy_ones() {
+        let gate = StartGate::new(4, Some(700));
+        let a = gate.acquire(300, || false).expect("fits").0;
+        let b = gate.acquire(300, || false).expect("fits").0;
+        // A third heavy one does not fit; a light one does.
+        assert!(gate.acquire(300, || true).is_none());
+        let light = gate.acquire(50, || false).expect("a light test fits");
+        std::thread::scope(|s| {
+            let heavy = s.spawn(|| gate.acquire(300, || false).map(|(_, w)| w));
+            std::thread::sleep(Duration::from_millis(60));
+            drop(a);
+            let waited = heavy.join().unwrap().expect("admitted once one left");
+            assert!(waited >= Duration::from_millis(40), "waited {waited:?}");
+        });
+        drop((b, light));
+        // Heavier than the total: alone, once nothing runs.
+        let alone = gate.acquire(5000, || false).expect("runs alone").0;
+        assert!(gate.acquire(1, || true).is_none());
+        drop(alone);
     }
 }

@@ -35,6 +35,8 @@ use std::time::Instant;
 const OLD_ROOT: &str = "/.oldroot";
 /// Where overlay upper and work directories live on the root tmpfs.
 const OVERLAY_STATE: &str = "/.isolate-overlay";
+/// The init's own places in the new root: nothing may be mounted there.
+pub const OWN_PATHS: [&str; 2] = [OLD_ROOT, OVERLAY_STATE];
 
 /// A failed setup step, in words the runner passes to the user.
 #[derive(Debug)]
@@ -418,32 +420,22 @@ fn apply(step: &MountStep, w: &mut Writable<'_>) -> Result<(), InitError> {
             let c = cstring(path)?;
             sys::set_read_only(&c, true).step(|| format!("make {} read-only", path.display()))
         }
-        MountStep::Overlay { path } => {
-            let state = w.next_dir(0o700)?;
-            let (upper, work) = (state.join("upper"), state.join("work"));
-            mkdir_p(&upper)?;
-            mkdir_p(&work)?;
+        MountStep::Overlay { path } => overlay(&host(path), path, w),
+        MountStep::Moved {
+            path,
+            from,
+            read_only: true,
+        } => {
             mkdir_p(path)?;
-            let opts = format!(
-                "lowerdir={},upperdir={},workdir={}",
-                overlay_escape(&host(path)),
-                overlay_escape(&upper),
-                overlay_escape(&work)
-            );
-            mount(
-                Some("overlay"),
-                path.as_path(),
-                Some("overlay"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                Some(opts.as_str()),
-            )
-            .step(|| {
-                format!(
-                    "mount an overlay on {} (a writable private view; --read-only-source avoids overlayfs)",
-                    path.display()
-                )
-            })
+            bind_onto(&host(from), path)?;
+            let c = cstring(path)?;
+            sys::set_read_only(&c, true).step(|| format!("make {} read-only", path.display()))
         }
+        MountStep::Moved {
+            path,
+            from,
+            read_only: false,
+        } => overlay(&host(from), path, w),
         MountStep::Scratch { path } if w.scratch.is_some() => {
             let dir = w.next_dir(0o777)?;
             bind(&dir, path)
@@ -488,6 +480,35 @@ fn apply(step: &MountStep, w: &mut Writable<'_>) -> Result<(), InitError> {
                 .step(|| format!("make {} read-only", path.display()))
         }
     }
+}
+
+/// A private overlay on `path` whose lower layer is `lower` (a host path
+/// under the old root): readable and writable, nothing reaches the host.
+fn overlay(lower: &Path, path: &Path, w: &mut Writable<'_>) -> Result<(), InitError> {
+    let state = w.next_dir(0o700)?;
+    let (upper, work) = (state.join("upper"), state.join("work"));
+    mkdir_p(&upper)?;
+    mkdir_p(&work)?;
+    mkdir_p(path)?;
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        overlay_escape(lower),
+        overlay_escape(&upper),
+        overlay_escape(&work)
+    );
+    mount(
+        Some("overlay"),
+        path,
+        Some("overlay"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(opts.as_str()),
+    )
+    .step(|| {
+        format!(
+            "mount an overlay on {} (a writable private view; --read-only-source avoids overlayfs)",
+            path.display()
+        )
+    })
 }
 
 const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];

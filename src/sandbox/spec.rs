@@ -29,6 +29,14 @@ pub enum MountStep {
     /// A file of the sandbox's own, read-only, over an existing one
     /// (`--hosts`: /etc/hosts).
     File { path: PathBuf, contents: String },
+    /// The host path `from` shown at another `path` (an archive's unpacked
+    /// workspace where it was built): through a private overlay, or a
+    /// read-only bind. Its mount point is made on the root tmpfs.
+    Moved {
+        path: PathBuf,
+        from: PathBuf,
+        read_only: bool,
+    },
 }
 
 impl MountStep {
@@ -40,7 +48,8 @@ impl MountStep {
             | MountStep::Overlay { path }
             | MountStep::Scratch { path }
             | MountStep::Mask { path, .. }
-            | MountStep::File { path, .. } => path,
+            | MountStep::File { path, .. }
+            | MountStep::Moved { path, .. } => path,
             MountStep::Dev => Path::new("/dev"),
         }
     }
@@ -123,6 +132,9 @@ pub struct RootLayout {
     pub secrets: Vec<(PathBuf, bool)>,
     /// Make the overlay paths plainly read-only instead.
     pub read_only_source: bool,
+    /// Host directories shown elsewhere: (where in the sandbox, the host
+    /// path). Private overlays, or read-only with `read_only_source`.
+    pub moved: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Directories a program needs to run at all. Missing ones are skipped.
@@ -171,6 +183,15 @@ impl RootLayout {
                 MountStep::Overlay { path: path.clone() }
             });
         }
+        // A moved path is not the host's path: it never stands for the
+        // host's, so it neither covers a bind below it nor is covered.
+        for (path, from) in &self.moved {
+            steps.push(MountStep::Moved {
+                path: path.clone(),
+                from: from.clone(),
+                read_only: self.read_only_source,
+            });
+        }
         let is_mount = |s: &MountStep| {
             matches!(
                 s,
@@ -179,7 +200,10 @@ impl RootLayout {
         };
         // The sandbox's root is its own tmpfs, never the host's root (`run`
         // from /, `--ro-bind /`): what / holds is shown piece by piece.
-        steps.retain(|s| !(is_mount(s) && s.path() == Path::new("/")));
+        steps.retain(|s| {
+            let mounted = is_mount(s) || matches!(s, MountStep::Moved { .. });
+            !(mounted && s.path() == Path::new("/"))
+        });
         // /tmp and /var/tmp stay writable even when shown (`run` from
         // /tmp): the host's contents through a private overlay.
         for s in steps.iter_mut() {
@@ -213,6 +237,12 @@ impl RootLayout {
         for path in &self.scratch {
             steps.push(MountStep::Scratch { path: path.clone() });
         }
+        // What is shown through a moved path can hold the runner's files
+        // too (the target dir's `isolate/`): masked the same way.
+        let covering: Vec<PathBuf> = covering
+            .into_iter()
+            .chain(self.moved.iter().map(|(p, _)| p.clone()))
+            .collect();
         for (path, dir) in &self.secrets {
             if covering.iter().any(|c| path.starts_with(c)) {
                 steps.push(MountStep::Mask {
@@ -286,7 +316,47 @@ mod tests {
             scratch: vec![],
             secrets: vec![],
             read_only_source: false,
+            moved: vec![],
         }
+    }
+
+    /// An archive's workspace and target dir shown where they were built,
+    /// the target dir inside the workspace: both mounted (the inner one is
+    /// not the outer's host contents), after their ancestors, the runner's
+    /// dir in the target masked.
+    #[test]
+    fn moved_paths_are_mounted_where_they_were_built() {
+        let mut l = layout();
+        l.overlays.clear();
+        l.moved = vec![
+            ("/build/ws".into(), "/tmp/unpack/workspace".into()),
+            ("/build/ws/target".into(), "/tmp/unpack/target".into()),
+        ];
+        l.secrets = vec![("/build/ws/target/isolate".into(), true)];
+        let steps = l.steps();
+        let pos = |p: &str| steps.iter().position(|s| s.path() == Path::new(p)).unwrap();
+        assert_eq!(
+            steps[pos("/build/ws/target")],
+            MountStep::Moved {
+                path: "/build/ws/target".into(),
+                from: "/tmp/unpack/target".into(),
+                read_only: false
+            }
+        );
+        assert!(pos("/build/ws") < pos("/build/ws/target"));
+        assert!(pos("/build/ws/target") < pos("/build/ws/target/isolate"));
+        assert!(matches!(
+            steps[pos("/build/ws/target/isolate")],
+            MountStep::Mask { dir: true, .. }
+        ));
+        // The unpack itself is not shown at its own path.
+        assert!(!steps.iter().any(|s| s.path().starts_with("/tmp/unpack")));
+        l.read_only_source = true;
+        assert!(l.steps().contains(&MountStep::Moved {
+            path: "/build/ws".into(),
+            from: "/tmp/unpack/workspace".into(),
+            read_only: true
+        }));
     }
 
     #[test]

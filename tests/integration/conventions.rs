@@ -40,16 +40,41 @@ fn a_lib_and_a_bin_of_the_same_name_get_distinct_nextest_ids() {
     );
 }
 
+/// And which test, binary, attempt and profile they are, under our names
+/// and nextest's; a host variable of the same name does not leak in.
 #[test]
 fn tests_know_they_run_under_cargo_isolate() {
     let (_tmp, dir) = fixture("same");
-    let run = isolate_test(&dir, &["shows_env"]);
+    let report = unique_report(&dir);
+    let run = Run::of(
+        Command::new(BIN)
+            .args(["isolate", "test", "--retries", "2", "--report"])
+            .arg(&report)
+            .arg("shows_env")
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .env("CARGO_ISOLATE_TEST_NAME", "forged")
+            .env("NEXTEST_BINARY_ID", "forged"),
+        &report,
+    );
     let out = run.test("tests::shows_env")["stdout"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(out.contains("CARGO_ISOLATE=1\n"), "{out}");
-    assert!(out.contains("CARGO_ISOLATE_ATTEMPT=1\n"), "{out}");
+    for line in [
+        "CARGO_ISOLATE_ATTEMPT=1",
+        "CARGO_ISOLATE_TOTAL_ATTEMPTS=3",
+        "CARGO_ISOLATE_TEST_NAME=tests::shows_env",
+        "CARGO_ISOLATE_BINARY_ID=same",
+        "CARGO_ISOLATE_PROFILE=default",
+        "NEXTEST_TEST_NAME=tests::shows_env",
+        "NEXTEST_BINARY_ID=same",
+        "NEXTEST_ATTEMPT=1",
+    ] {
+        assert!(out.contains(&format!("{line}\n")), "{line} in:\n{out}");
+    }
+    assert!(!out.contains("forged"), "{out}");
     let id = out
         .lines()
         .find_map(|l| l.strip_prefix("CARGO_ISOLATE_RUN_ID="))
@@ -146,7 +171,7 @@ fn a_panic_then_a_kill_at_the_limit_shows_both() {
     if stderr.contains("cannot be enforced") {
         return skip("no cgroup memory controller here");
     }
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let report = read_report(&report);
     let t = &report["tests"][0];
     let panic = t["panic_message"]
         .as_str()
@@ -208,4 +233,49 @@ fn flags_mean_something_where_they_are_offered() {
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(2));
+}
+
+/// `cargo isolate list`, as `cargo nextest list`: by binary for people,
+/// nextest's JSON summary for tools.
+#[test]
+fn list_shows_the_plan_by_binary_and_as_json() {
+    let (_tmp, dir) = fixture("demo");
+    let list = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["isolate", "list"])
+            .args(extra)
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let human = list(&[]);
+    assert!(
+        human.starts_with("demo:\n    tests::adds_numbers\n")
+            && human.contains("    tests::ignored_for_now (ignored)\n")
+            && human.contains("demo::api:\n    reads_fixture_file\n"),
+        "{human}"
+    );
+    let json: Value = serde_json::from_str(&list(&[
+        "--message-format",
+        "json",
+        "-E",
+        "binary_id(demo::api)",
+    ]))
+    .unwrap();
+    assert_eq!(json["test-count"], 2, "{json:#}");
+    let suite = &json["rust-suites"]["demo::api"];
+    assert_eq!(
+        (suite["binary-id"].as_str(), suite["kind"].as_str()),
+        (Some("demo::api"), Some("test"))
+    );
+    assert_eq!(suite["testcases"]["round_trip"]["ignored"], false);
+    assert!(json["rust-suites"].get("demo").is_none(), "{json:#}");
 }

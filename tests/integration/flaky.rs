@@ -17,14 +17,6 @@ fn measure(t: &Value, key: &str) -> f64 {
         .unwrap()
 }
 
-fn root_only() -> bool {
-    if !is_root() {
-        skip("run as root here; the rootless half runs these faults as uid 65534");
-        return false;
-    }
-    true
-}
-
 // ------------------------------------------------------------------ retries
 
 #[test]
@@ -245,22 +237,8 @@ fn a_stress_run_measures_the_pass_rate() {
 #[test]
 fn a_stress_run_stops_at_its_duration_or_its_first_failure() {
     let (_tmp, dir) = fixture("flaky");
-    let start = Instant::now();
-    let run = isolate_test(
-        &dir,
-        &["--stress-duration", "3s", "--exact", "flaky::always_passes"],
-    );
-    assert_eq!(run.code(), 0, "{}", run.stderr());
-    let runs = run.test("flaky::always_passes")["stress"]["runs"]
-        .as_u64()
-        .unwrap();
-    assert!(runs >= 5, "only {runs} runs in 3 s");
-    // The build and the listing come first; the stress itself took 3 s.
-    assert!(start.elapsed() < Duration::from_secs(60));
-    let duration = run.report["duration_ms"].as_f64().unwrap();
-    assert!(duration >= 3000.0, "{duration}");
-
-    // --repeat is the same as --stress-count; --fail-fast stops it.
+    // --repeat is the same as --stress-count; --fail-fast stops it. (This
+    // run builds the fixture, so that the next one is timed without it.)
     let run = isolate_test(
         &dir,
         &[
@@ -282,6 +260,23 @@ fn a_stress_run_stops_at_its_duration_or_its_first_failure() {
         (Some(1), Some(1)),
         "{s:#}"
     );
+
+    let start = Instant::now();
+    let run = isolate_test(
+        &dir,
+        &["--stress-duration", "3s", "--exact", "flaky::always_passes"],
+    );
+    let took = start.elapsed();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let runs = run.test("flaky::always_passes")["stress"]["runs"]
+        .as_u64()
+        .unwrap();
+    assert!(runs >= 2, "only {runs} runs in 3 s");
+    let duration = run.report["duration_ms"].as_f64().unwrap();
+    assert!(duration >= 3000.0, "{duration}");
+    // It stops: 3 s of runs, and the rest (cargo finding the build fresh,
+    // the listing, the last run) well within a minute on a loaded machine.
+    assert!(took < Duration::from_secs(60), "{took:?}");
 }
 
 // ---------------------------------------------------------- network faults
@@ -297,8 +292,9 @@ fn tcp_fails_under_reject_and_times_out_under_drop() {
     let t = rejected.test("net::tcp_echo");
     assert_eq!(outcome(&t), "failed");
     let msg = t["panic_message"].as_str().unwrap();
+    // Refused at once, by the rule's reset: not the 2 s connect timeout
+    // (which says "timed out"), whatever the machine's load.
     assert!(msg.contains("Connection refused"), "{msg}");
-    assert!(t["duration_ms"].as_f64().unwrap() < 1500.0, "{t:#}");
 
     let dropped = isolate_test(
         &dir,
@@ -316,7 +312,9 @@ fn udp_loses_round_trips_under_packet_loss() {
     let (_tmp, dir) = fixture("flaky");
     let clean = isolate_test(&dir, &["--exact", "net::udp_round_trips"]);
     let ok = measure(&clean.test("net::udp_round_trips"), "udp_ok");
-    assert!(ok >= 195.0, "{ok} of 200 without loss");
+    // Each trip has 20 ms: on a loaded machine a few come back late and
+    // count as lost, but far fewer than 30% loss loses (at most 140 back).
+    assert!(ok >= 180.0, "{ok} of 200 without loss");
     let lossy = isolate_test(
         &dir,
         &["--net-loss", "30%", "--exact", "net::udp_round_trips"],
@@ -335,17 +333,26 @@ fn a_rate_limit_slows_a_bulk_transfer() {
     let fast_ms = measure(&fast.test("net::tcp_bulk_transfer"), "bulk_ms");
     let slow = isolate_test(
         &dir,
-        &["--net-rate", "8mbit", "--exact", "net::tcp_bulk_transfer"],
+        &["--net-rate", "2mbit", "--exact", "net::tcp_bulk_transfer"],
     );
     assert_eq!(slow.code(), 0, "{}", slow.stderr());
     let slow_ms = measure(&slow.test("net::tcp_bulk_transfer"), "bulk_ms");
-    // 1 MiB at 8 Mbit/s is 1.05 s.
+    println!("MEASURE 1 MiB over loopback: {fast_ms:.1} ms unlimited, {slow_ms:.0} ms at 2mbit");
+    // 1 MiB at 2 Mbit/s is 4.2 s: the limit makes it at least that slow,
+    // whatever the load (less the bucket's first burst); a limit 4 times
+    // stricter would take 17 s.
     assert!(
-        slow_ms >= 800.0,
-        "{slow_ms} ms at 8mbit (unlimited: {fast_ms} ms)"
+        slow_ms >= 3300.0,
+        "{slow_ms} ms at 2mbit (unlimited: {fast_ms} ms)"
     );
-    assert!(slow_ms < 5000.0, "{slow_ms} ms at 8mbit");
-    assert!(fast_ms < 500.0, "{fast_ms} ms without a limit");
+    assert!(slow_ms < 16_000.0, "{slow_ms} ms at 2mbit");
+    // Unlimited, the same megabyte over loopback takes milliseconds here;
+    // the bound only says it is not held to a rate, with room for a loaded
+    // machine's scheduling (a 2 s margin, not an absolute time).
+    assert!(
+        fast_ms < slow_ms / 2.0,
+        "{fast_ms} ms without a limit, {slow_ms} ms at 2mbit"
+    );
 }
 
 /// Whether this kernel has the netem qdisc (built in, or the module loaded
@@ -549,8 +556,8 @@ fn hosts_points_a_fixed_name_at_a_loopback_fake() {
 
 #[test]
 fn the_replay_command_reproduces_a_failure() {
-    if !root_only() {
-        return;
+    if !is_root() {
+        return skip("run as root here; the rootless half runs these faults as uid 65534");
     }
     let (_tmp, dir) = fixture("flaky");
     let run = isolate_test(
@@ -596,7 +603,7 @@ fn the_replay_command_reproduces_a_failure() {
         .output()
         .unwrap();
     assert_code(&out, 100);
-    let again: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let again = read_report(&report);
     let tests = again["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 1, "the replay runs that test alone");
     assert_eq!(tests[0]["name"], "net::tcp_echo");

@@ -5,8 +5,8 @@
 //! ends in `#selftest` (sorting by peak memory, filtering, expanding a row,
 //! that nothing from the data became markup) and writes the verdict into
 //! `<body data-selftest="...">`, which `--dump-dom` shows us. Without a
-//! browser (or with `CHROMIUM=` set empty) the browser part prints
-//! `SKIPPED: ...` and returns.
+//! browser (or with `CHROMIUM=` set empty) the browser part is skipped
+//! (`support::skip`).
 //!
 //! What the CLI must accept (the test calls it so):
 //!
@@ -30,10 +30,6 @@ fn demo_report() -> &'static Value {
         assert_eq!(run.code(), 100, "{}", run.stderr());
         run.report
     })
-}
-
-fn write_json(path: &Path, v: &Value) {
-    std::fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
 }
 
 /// `cargo isolate report html REPORT -o OUT [--baseline BASE]`; the page.
@@ -250,7 +246,7 @@ fn html_report_of_the_demo_run_works_in_a_browser() {
     let report = demo_report();
     let tmp = tempfile::tempdir().unwrap();
     let json = tmp.path().join("report.json");
-    write_json(&json, report);
+    write_report(&json, report);
     // Next to the screenshot, to look at.
     let html_path = target_dir().join("isolate-html-report.html");
     let html = report_html(&json, &html_path, None);
@@ -270,12 +266,6 @@ fn html_report_of_the_demo_run_works_in_a_browser() {
     let png = target_dir().join("isolate-html-screenshot.png");
     screenshot(&browser, &html_path, &png);
     note(&format!("screenshot: {}", png.display()));
-}
-
-/// Says where something went, past libtest's capture.
-fn note(what: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{what}");
 }
 
 const HOSTILE_ID: &str = "<script>alert(1)</script>";
@@ -337,8 +327,8 @@ fn html_report_with_a_baseline_budgets_and_hostile_names() {
 
     let tmp = tempfile::tempdir().unwrap();
     let (now_path, base_path) = (tmp.path().join("now.json"), tmp.path().join("base.json"));
-    write_json(&now_path, &now);
-    write_json(&base_path, &base);
+    write_report(&now_path, &now);
+    write_report(&base_path, &base);
     let html_path = target_dir().join("isolate-html-baseline-report.html");
     let html = report_html(&now_path, &html_path, Some(&base_path));
     assert_eq!(count(&html, "<script"), 2, "only the page's own scripts");
@@ -402,7 +392,7 @@ fn html_report_of_ten_thousand_tests_stays_fast() {
     big["tests"] = json!(tests);
     let tmp = tempfile::tempdir().unwrap();
     let json_path = tmp.path().join("big.json");
-    write_json(&json_path, &big);
+    write_report(&json_path, &big);
     let html_path = tmp.path().join("big.html");
     let html = report_html(&json_path, &html_path, Some(&json_path));
     assert!(html.len() < 8 << 20, "the page is {} bytes", html.len());
@@ -434,7 +424,7 @@ fn a_runs_html_page_has_its_baseline_and_a_refused_baseline_stops_the_run() {
     let demo = demo_report();
     let (_tmp, dir) = fixture("demo");
     let base_path = dir.join("base.json");
-    write_json(&base_path, demo);
+    write_report(&base_path, demo);
     let page = dir.join("page.html");
     let args = ["-j", "2", "--html", page.to_str().unwrap()];
     let run = isolate_test(
@@ -463,7 +453,7 @@ fn a_runs_html_page_has_its_baseline_and_a_refused_baseline_stops_the_run() {
     let mut bad = demo.clone();
     bad["tests"][0]["duration_ms"] = json!(-5.0);
     let bad_path = dir.join("bad-base.json");
-    write_json(&bad_path, &bad);
+    write_report(&bad_path, &bad);
     let report = dir.join("refused.json");
     let out = Command::new(BIN)
         .args(["isolate", "test"])

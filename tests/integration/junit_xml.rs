@@ -59,7 +59,7 @@ fn junit_file_reads_like_nextests() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(100), "{stderr}");
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let json = read_report(&report);
 
     let mode = std::fs::metadata(&junit).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644, "{mode:o}");
@@ -222,15 +222,10 @@ fn cases(xml: &str) -> Vec<(String, String, String, String)> {
 /// <skipped/>; that is the one difference, and it is checked as such.
 #[test]
 fn the_junit_file_matches_nextests_for_the_same_suite() {
-    let (_tmp, dir) = fixture("demo");
-    if Command::new("cargo")
-        .args(["nextest", "--version"])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        return skip("cargo-nextest is not installed");
+    if !has_tool("cargo", &["nextest", "--version"]) {
+        return skip("cargo-nextest is not installed (cargo install --locked cargo-nextest)");
     }
+    let (_tmp, dir) = fixture("demo");
     std::fs::create_dir_all(dir.join(".config")).unwrap();
     std::fs::write(
         dir.join(".config/nextest.toml"),

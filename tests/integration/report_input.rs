@@ -5,7 +5,7 @@
 //! renderers (see `markdown_check`) and its text checked for raw control
 //! characters.
 
-use super::merge::{SHA, shard, stderr, tmp, write_all};
+use super::merge::{stderr, tmp};
 use super::*;
 use serde_json::json;
 
@@ -55,7 +55,7 @@ fn valid() -> Value {
 #[test]
 fn the_report_commands_read_a_valid_report() {
     let tmp = tmp();
-    let path = write_all(tmp.path(), &[("ok.json", valid())]).remove(0);
+    let path = write_reports(tmp.path(), &[("ok.json", valid())]).remove(0);
     for sub in ["merge", "html", "diff"] {
         let out = report_command(sub, &path, tmp.path());
         assert!(
@@ -178,7 +178,7 @@ fn report_diff_shows_hostile_ids_as_text() {
     let tmp = tmp();
     let gone = format!("{} gone", HOSTILE[0]);
     let new = format!("{} new", HOSTILE[3]);
-    let paths = write_all(
+    let paths = write_reports(
         tmp.path(),
         &[
             ("old.json", with_ids(&gone, "passed")),
@@ -205,7 +205,7 @@ fn report_diff_shows_hostile_ids_as_text() {
     let [table] = &seen.tables[..] else {
         panic!("one table: {md}")
     };
-    assert!(table.iter().all(|row| row.len() == 5), "{md}");
+    assert!(table.iter().all(|row| row.len() == 6), "{md}");
     let mut ids: Vec<String> = table[1..].iter().map(|r| r[0].clone()).collect();
     ids.sort();
     let mut want: Vec<String> = HOSTILE

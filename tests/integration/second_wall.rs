@@ -39,34 +39,25 @@ fn in_keyring_session(dir: &Path, mark: &str, args: &[&str]) -> (Run, Vec<String
     let keys_after = dir.join(format!("keys-after-{mark}"));
     let script = "keyctl add user \"$HOSTILE_KEY_DESC\" s3cret @s >/dev/null || exit 90; \
                   \"$@\"; rc=$?; keyctl rlist @s > \"$KEYS_AFTER\"; exit $rc";
-    let out = Command::new("keyctl")
-        .args([
-            "session", "-", "sh", "-c", script, "sh", BIN, "isolate", "test",
-        ])
-        .args(["--report", report.to_str().unwrap()])
-        .args(args)
-        .current_dir(dir)
-        .env("HOSTILE_CGROUP_MARK", mark)
-        .env("HOSTILE_KEY_DESC", format!("{mark}-secret"))
-        .env("KEYS_AFTER", &keys_after)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = std::fs::read_to_string(&report).unwrap_or_else(|_| {
-        panic!(
-            "no report (exit {:?}): {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let mut cmd = Command::new("keyctl");
+    cmd.args([
+        "session", "-", "sh", "-c", script, "sh", BIN, "isolate", "test",
+    ])
+    .args(["--report", report.to_str().unwrap()])
+    .args(args)
+    .current_dir(dir)
+    .env("HOSTILE_CGROUP_MARK", mark)
+    .env("HOSTILE_KEY_DESC", format!("{mark}-secret"))
+    .env("KEYS_AFTER", &keys_after)
+    .env("NO_COLOR", "1")
+    .stdin(Stdio::null());
+    let run = Run::of(&mut cmd, &report);
     let keys = std::fs::read_to_string(&keys_after)
         .unwrap_or_default()
         .split_whitespace()
         .map(String::from)
         .collect();
-    let report = serde_json::from_str(&text).unwrap();
-    (Run { out, report }, keys)
+    (run, keys)
 }
 
 /// Removes (and names) any directory called `mark` under /sys/fs/cgroup.
@@ -101,8 +92,8 @@ fn a_root_test_reaches_no_host_cgroup_and_no_key() {
     if !is_root() {
         return skip("the attacks are a root test's (rootless: see the rootless boundary test)");
     }
-    if Command::new("keyctl").arg("--version").output().is_err() {
-        return skip("keyutils' keyctl is not installed (.ci/run installs it)");
+    if !has_tool("keyctl", &["--version"]) {
+        return skip("keyutils' keyctl is not installed (apt-get install keyutils; .ci/run does)");
     }
     let _g = host_wide();
     let (_tmp, dir) = fixture("hostile");

@@ -30,10 +30,6 @@ fn without_cargo_in(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// id -> outcome of every test of a report.
 fn outcomes(report: &Value) -> std::collections::BTreeMap<String, String> {
     report["tests"]
@@ -81,7 +77,7 @@ fn archived() -> (Value, PathBuf, PathBuf, Vec<tempfile::TempDir>) {
 fn an_archive_runs_in_shares_elsewhere_and_merges_into_one_report() {
     let (full, dir, archive, _keep) = archived();
     let want = outcomes(&full);
-    assert_eq!(want.len(), 25, "{want:?}");
+    assert_eq!(want.len(), 26, "{want:?}");
     let archive = archive.to_str().unwrap();
     let timings = dir.join("timings.json");
     std::fs::write(&timings, serde_json::to_vec(&full).unwrap()).unwrap();
@@ -112,7 +108,7 @@ fn an_archive_runs_in_shares_elsewhere_and_merges_into_one_report() {
                 matches!(out.status.code(), Some(0 | 4)),
                 "{partition}: {err}"
             );
-            let r = read_json(&report);
+            let r = read_report(&report);
             assert_eq!(r["partition"]["index"], k);
             assert_eq!(r["partition"]["total"], 3);
             assert_eq!(r["partition"]["scheme"], scheme);
@@ -140,10 +136,18 @@ fn an_archive_runs_in_shares_elsewhere_and_merges_into_one_report() {
         args.extend(shards.iter().map(|s| s.to_str().unwrap()));
         let out = without_cargo(&dir, &args);
         assert_code(&out, 0);
-        let m = read_json(&merged);
+        let m = read_report(&merged);
         assert_eq!(m["complete"], true, "{scheme}");
-        // The same ids, each once, with the same outcomes as one run.
+        // The same ids, each once, with the same outcomes as one run:
+        // also the test that uses `env!("CARGO_BIN_EXE_app")` and
+        // `env!("CARGO_MANIFEST_DIR")`, unpacked in another directory
+        // with the sources gone (issue 22).
         assert_eq!(outcomes(&m), want, "{scheme}");
+        assert_eq!(
+            want.get("app::cli the_compile_time_paths_hold")
+                .map(String::as_str),
+            Some("passed")
+        );
         assert_eq!(m["tests"].as_array().unwrap().len(), want.len());
         assert_eq!(m["summary"]["passed"], full["summary"]["passed"]);
         assert_eq!(m["summary"]["ignored"], 1);
@@ -168,13 +172,28 @@ fn an_archive_runs_in_shares_elsewhere_and_merges_into_one_report() {
             );
             assert_code(&out, 96);
             assert!(String::from_utf8_lossy(&out.stderr).contains('2'));
-            assert_eq!(read_json(&partial)["complete"], false);
+            assert_eq!(read_report(&partial)["complete"], false);
         }
     }
 }
 
-/// The sum of the tests' times in each share of `scheme`.
-fn share_times(dir: &Path, archive: &str, scheme: &str, timings: &Path) -> Vec<f64> {
+/// The sum of the times of each share's tests, in `scheme`: their times in
+/// `reference`, the run whose report is the `--timings` file, so that what
+/// is compared is how the scheme split the tests, not how loaded the
+/// machine was while each share ran.
+fn share_times(
+    dir: &Path,
+    archive: &str,
+    scheme: &str,
+    timings: &Path,
+    reference: &Value,
+) -> Vec<f64> {
+    let took: HashMap<&str, f64> = reference["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| Some((t["id"].as_str()?, t["duration_ms"].as_f64()?)))
+        .collect();
     (1..=3)
         .map(|k| {
             let report = dir.join(format!("times-{scheme}-{k}.json"));
@@ -201,11 +220,11 @@ fn share_times(dir: &Path, archive: &str, scheme: &str, timings: &Path) -> Vec<f
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            read_json(&report)["tests"]
+            read_report(&report)["tests"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter_map(|t| t["duration_ms"].as_f64())
+                .filter_map(|t| took.get(t["id"].as_str().unwrap()))
                 .sum()
         })
         .collect()
@@ -213,7 +232,8 @@ fn share_times(dir: &Path, archive: &str, scheme: &str, timings: &Path) -> Vec<f
 
 /// Three 800 ms tests among 22 fast ones: shares by measured time are
 /// within 20% of the ideal (the total over 3); shares by hash are not,
-/// because hash puts two of the slow tests together.
+/// because hash puts two of the slow tests together. (Each share is timed
+/// with the reference run's figures: see `share_times`.)
 #[test]
 fn duration_shares_balance_slow_tests_where_hash_does_not() {
     let (full, dir, archive, _keep) = archived();
@@ -222,9 +242,9 @@ fn duration_shares_balance_slow_tests_where_hash_does_not() {
     let archive = archive.to_str().unwrap();
     // These six runs unpack at the default place, once, and reuse it: the
     // per-user directory under TMPDIR (here the test's own).
-    let by_duration = share_times(&dir, archive, "duration", &timings);
-    let by_hash = share_times(&dir, archive, "hash", &timings);
-    let sha = read_json(&dir.join("times-hash-1.json"))["archive"]["sha256"]
+    let by_duration = share_times(&dir, archive, "duration", &timings, &full);
+    let by_hash = share_times(&dir, archive, "hash", &timings, &full);
+    let sha = read_report(&dir.join("times-hash-1.json"))["archive"]["sha256"]
         .as_str()
         .unwrap()
         .to_string();
@@ -355,4 +375,64 @@ fn archive_and_partition_mistakes_are_usage_errors() {
     let (code, err) = run(&["test", "--archive-file", "junk.tar.zst", "-p", "app"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("-E"), "{err}");
+}
+
+/// Issue 22: shard 1 of a run and shard 2 of a run filtered by name (so
+/// that it ran a few of its tests) merged as `complete: true`, exit 0,
+/// and the tests the filter left out never ran. Each report now records
+/// what its run was asked to run, and the merge refuses different ones.
+#[test]
+fn a_filtered_shard_does_not_merge_with_an_unfiltered_one() {
+    let (full, dir, archive, _keep) = archived();
+    let archive = archive.to_str().unwrap();
+    let shard = |k: u32, extra: &[&str]| {
+        let report = dir.join(format!("shard-{k}-{}.json", extra.len()));
+        let partition = format!("hash:{k}/2");
+        let mut args = vec!["test", "--archive-file", archive, "--partition", &partition];
+        args.extend(["--report", report.to_str().unwrap()]);
+        args.extend(extra);
+        let out = without_cargo(&dir, &args);
+        assert!(
+            matches!(out.status.code(), Some(0 | 4)),
+            "{partition} {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report
+    };
+    let one = shard(1, &[]);
+    let filtered = shard(2, &["reads"]);
+    let r1 = read_report(&one);
+    let r2 = read_report(&filtered);
+    assert_eq!(r1["selection"]["filters"], serde_json::json!([]));
+    assert_eq!(r2["selection"]["filters"], serde_json::json!(["reads"]));
+    assert_eq!(r1["selection"]["tests"], full["summary"]["total"]);
+    assert_eq!(r1["selection"]["archive_sha256"], r1["archive"]["sha256"]);
+    assert_eq!(r1["selection"]["run_ignored"], "default");
+    let merged = dir.join("merged.json");
+    let merge = |shards: &[&Path]| {
+        let mut args = vec!["report", "merge", "-o", merged.to_str().unwrap()];
+        args.extend(shards.iter().map(|s| s.to_str().unwrap()));
+        without_cargo(&dir, &args)
+    };
+    let out = merge(&[&one, &filtered]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} and {} were asked to run different tests (selection.filters: [] in {0}, [\"reads\"] in {1})",
+            one.display(),
+            filtered.display()
+        )),
+        "{err}"
+    );
+    assert!(!merged.exists(), "nothing is written");
+
+    // The same selection: every selected test ran exactly once.
+    let two = shard(2, &[]);
+    let out = merge(&[&one, &two]);
+    assert_code(&out, 0);
+    let m = read_report(&merged);
+    assert_eq!(m["complete"], true);
+    assert_eq!(m["selection"], r1["selection"]);
+    assert_eq!(m["summary"]["total"], full["summary"]["total"]);
 }

@@ -1,8 +1,9 @@
 //! The run report as one self-contained HTML page, for a CI user to open
-//! from the artifacts: the run's facts and counts, a sortable, filterable,
-//! paged table of the tests with their output tails, bar charts of peak
-//! memory and time with the budgets, a histogram of durations and, given a
-//! baseline report, what grew.
+//! from the artifacts: the run's verdict (what fails it, what warns), its
+//! facts and counts, a sortable, filterable, paged table of the tests with
+//! their output tails and every attempt of a retried test, the flaky tests
+//! with each attempt, bar charts of peak memory and time with the budgets,
+//! a histogram of durations and, given a baseline report, what grew.
 //!
 //! [`render`] reads the typed [`Report`]. The header is plain HTML written
 //! here; the table and the charts are drawn by the page's script
@@ -31,6 +32,7 @@
 pub mod view;
 
 use super::{Report, Summary, human_bytes, human_duration};
+use crate::model::{Policy, Verdict};
 use crate::outcome::Outcome;
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -42,9 +44,15 @@ const CSS: &str = include_str!("page.css");
 const JS: &str = include_str!("page.js");
 
 /// One self-contained HTML page of `report`, compared with `baseline` (an
-/// earlier report) when given.
+/// earlier report) when given, judged as a run without `--budgets warn` or
+/// `--flaky-fails` (a report read back does not say which it ran with).
 pub fn render(report: &Report, baseline: Option<&Report>) -> String {
-    let json = view::script_json(&view::page_data(report, baseline));
+    render_with(report, baseline, &Verdict::of(report, Policy::default()))
+}
+
+/// The page of `report` under the run's own `verdict`.
+pub fn render_with(report: &Report, baseline: Option<&Report>, verdict: &Verdict) -> String {
+    let json = view::script_json(&view::page_data(report, baseline, verdict));
     let mut out = String::with_capacity(json.len() + CSS.len() + JS.len() + 8192);
     out.push_str(concat!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -53,11 +61,11 @@ pub fn render(report: &Report, baseline: Option<&Report>) -> String {
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
         "<meta name=\"color-scheme\" content=\"light\">\n<title>",
     ));
-    out.push_str(&esc(&title(report)));
+    out.push_str(&esc(&title(report, verdict)));
     out.push_str("</title>\n<style>\n");
     out.push_str(CSS);
     out.push_str("</style>\n</head>\n<body>\n");
-    header(&mut out, report, baseline);
+    header(&mut out, report, baseline, verdict);
     out.push_str(concat!(
         "<main>\n",
         "<noscript><p class=\"banner warn\">The table and the charts of this report are drawn ",
@@ -65,6 +73,9 @@ pub fn render(report: &Report, baseline: Option<&Report>) -> String {
         "</p></noscript>\n",
         "<section id=\"tests\"><h2>Tests</h2><div id=\"controls\" class=\"controls\"></div>",
         "<div id=\"grid\"></div></section>\n",
+    ));
+    flaky_section(&mut out, report, verdict.policy);
+    out.push_str(concat!(
         "<section id=\"charts\"><h2>Charts</h2>",
         "<div class=\"chart-controls\"><label><input type=\"checkbox\" id=\"chart-follow\" checked> ",
         "only the tests the table's filter shows</label></div>",
@@ -116,7 +127,7 @@ fn counts(s: &Summary) -> [(&'static str, usize); 8] {
     ]
 }
 
-fn title(report: &Report) -> String {
+fn title(report: &Report, verdict: &Verdict) -> String {
     let mut parts: Vec<String> = counts(&report.summary)
         .iter()
         .skip(1)
@@ -126,7 +137,7 @@ fn title(report: &Report) -> String {
     if parts.is_empty() {
         parts.push("no tests".into());
     }
-    let mut t = format!("cargo-isolate: {}", parts.join(", "));
+    let mut t = format!("cargo-isolate: {} ({})", verdict.word(), parts.join(", "));
     if !report.complete {
         t.push_str(" (incomplete)");
     }
@@ -134,13 +145,14 @@ fn title(report: &Report) -> String {
     t
 }
 
-fn header(out: &mut String, report: &Report, baseline: Option<&Report>) {
+fn header(out: &mut String, report: &Report, baseline: Option<&Report>, verdict: &Verdict) {
     let _ = write!(
         out,
         "<header>\n<h1>cargo-isolate <span class=\"muted\">test report</span> \
          <span class=\"version\">{}</span></h1>\n",
         esc(&report.tool.version)
     );
+    verdict_banner(out, verdict);
     let not_run = report.not_run.len();
     if !report.complete {
         let _ = writeln!(
@@ -216,7 +228,11 @@ fn header(out: &mut String, report: &Report, baseline: Option<&Report>) {
             &format!("the run of {}", pretty_time(&base.started_at)),
         );
     }
-    out.push_str("</dl>\n<nav><a href=\"#tests\">Tests</a> <a href=\"#charts\">Charts</a>");
+    out.push_str("</dl>\n<nav><a href=\"#tests\">Tests</a>");
+    if report.summary.flaky > 0 {
+        out.push_str(" <a href=\"#flaky\">Flaky tests</a>");
+    }
+    out.push_str(" <a href=\"#charts\">Charts</a>");
     if baseline.is_some() {
         out.push_str(" <a href=\"#changes\">Changes against the baseline</a>");
     }
@@ -224,6 +240,65 @@ fn header(out: &mut String, report: &Report, baseline: Option<&Report>) {
         out.push_str(" <a href=\"#not-run\">Not run</a>");
     }
     out.push_str("</nav>\n</header>\n");
+}
+
+/// The verdict, first: "Failed: 1 test over budget (--budgets fail)", and
+/// what only warns; then what fails the run as a whole, each in its words.
+fn verdict_banner(out: &mut String, verdict: &Verdict) {
+    let class = match (verdict.fails(), verdict.warnings().next().is_some()) {
+        (true, _) => "fail",
+        (false, true) => "warn",
+        (false, false) => "ok",
+    };
+    let word = verdict.word();
+    let _ = write!(
+        out,
+        "<p class=\"banner {class}\" id=\"verdict\" data-verdict=\"{}\">{}{}",
+        esc(word),
+        esc(&word[..1].to_uppercase()),
+        esc(&word[1..])
+    );
+    let (failures, warnings) = (verdict.failure_counts(), verdict.warning_counts());
+    if !failures.is_empty() {
+        let _ = write!(out, ": {}", esc(&failures));
+    }
+    if !warnings.is_empty() {
+        let sep = if failures.is_empty() {
+            ": "
+        } else {
+            "; warnings: "
+        };
+        let _ = write!(out, "{sep}{}", esc(&warnings));
+    }
+    out.push_str("</p>\n");
+    let run: Vec<&str> = verdict.of_run().map(|f| f.message.as_str()).collect();
+    if !run.is_empty() {
+        out.push_str("<ul class=\"verdict\">");
+        for m in run {
+            let _ = write!(out, "<li>{}</li>", esc(m));
+        }
+        out.push_str("</ul>\n");
+    }
+}
+
+/// The flaky tests' section: the script draws each with its attempts.
+fn flaky_section(out: &mut String, report: &Report, policy: Policy) {
+    let n = report.summary.flaky;
+    if n == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<section id=\"flaky\"><h2>Flaky tests ({n})</h2>\
+         <p class=\"muted\">They failed, then passed on a retry: {}. Each attempt, \
+         how it ended, how long it took and the end of its output.</p>\
+         <div id=\"flaky-list\"></div></section>",
+        if policy.flaky_fails {
+            "with --flaky-fails they fail the run"
+        } else {
+            "they pass, with a warning"
+        }
+    );
 }
 
 /// The counts as buttons that filter the table.
@@ -248,6 +323,7 @@ fn badges(out: &mut String, report: &Report) {
     // Counted from the rows, which the badge's filter shows.
     let tests = &report.tests;
     let extra = [
+        ("o-flaky", "flaky", "flaky", report.summary.flaky),
         ("o-not_run", "not_run", "not run", report.not_run.len()),
         (
             "o-over",
@@ -418,6 +494,11 @@ mod tests {
         hostile.error = Some(HOSTILE_OUT.into());
         hostile.signal = Some("<b>SIG</b>".into());
         hostile.kind = "<i>lib</i>".into();
+        // Its attempts, with the same output and error.
+        hostile.attempt = Some(2);
+        hostile.attempts = (1..=2)
+            .map(|n| crate::model::Attempt::of(&hostile, n, 1 << 20))
+            .collect();
         let mut rep = report(vec![hostile, record("ok", "passed")]);
         rep.not_run = vec![HOSTILE_OUT.into()];
         rep.complete = false;
@@ -463,6 +544,8 @@ mod tests {
         assert_eq!(rows[0]["so"]["t"], HOSTILE_OUT);
         assert_eq!(rows[0]["se"]["t"], HOSTILE_OUT);
         assert_eq!(rows[0]["x"]["sig"], "<b>SIG</b>");
+        assert_eq!(rows[0]["at"][0]["so"]["t"], HOSTILE_OUT);
+        assert_eq!(rows[0]["at"][0]["r"], HOSTILE_OUT);
         assert_eq!(rows[2]["i"], HOSTILE_OUT);
         assert_eq!(rows[2]["o"], "not_run");
         // In the header it is escaped text.
@@ -561,6 +644,101 @@ mod tests {
         for (t, row) in rep.tests.iter().zip(data["tests"].as_array().unwrap()) {
             assert_eq!(row["r"], t.reason(&rep.settings), "{}", t.id);
         }
+    }
+
+    /// The verdict heads the page, as the exit code has it: a run that
+    /// fails only on a budget says "Failed"; a flaky test's row has each
+    /// attempt, how it ended and its output, and the page lists it.
+    #[test]
+    fn the_verdict_comes_first_and_flaky_tests_have_their_attempts() {
+        use crate::model::{Attempt, Severity};
+        let mut first = record("flaky", "failed");
+        first.exit_code = Some(101);
+        first.panic_message = Some("boom".into());
+        first.stderr = "first attempt's stderr\n".into();
+        first.duration_ms = Some(7.5);
+        let mut flaky = record("flaky", "passed");
+        flaky.flaky = true;
+        flaky.attempt = Some(2);
+        flaky.attempts = vec![Attempt::of(&first, 1, 1024), Attempt::of(&flaky, 2, 1024)];
+        let mut big = record("big", "passed");
+        big.budgets = Some(crate::budget::Budgets {
+            memory_bytes: Some(1 << 20),
+            ..Default::default()
+        });
+        big.over_budget = vec!["memory".into()];
+        let rep = report(vec![flaky, big]);
+        let html = render_with(&rep, None, &Verdict::of(&rep, Policy::default()));
+        assert!(
+            html.contains(
+                "<p class=\"banner fail\" id=\"verdict\" data-verdict=\"failed\">Failed: \
+                 1 test over budget (--budgets fail); warnings: 1 flaky test</p>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<title>cargo-isolate: failed (2 passed) — "),
+            "{html}"
+        );
+        assert!(html.contains("flaky <b>1</b>"), "a badge");
+        assert!(html.contains("<section id=\"flaky\"><h2>Flaky tests (1)</h2>"));
+        let data = embedded(&html);
+        let row = &data["tests"][0];
+        assert_eq!(row["fl"], true);
+        assert_eq!(row["a"], 2);
+        let at = row["at"].as_array().unwrap();
+        assert_eq!(at.len(), 2);
+        assert_eq!(at[0]["n"], 1);
+        assert_eq!(at[0]["o"], "failed");
+        assert_eq!(at[0]["r"], "panicked: boom");
+        assert_eq!(at[0]["d"], json!([7.5, "7.5 ms"]));
+        assert_eq!(at[0]["se"]["t"], "first attempt's stderr\n");
+        // The last attempt's output is the row's own.
+        assert!(at[1].get("se").is_none() && at[1].get("r").is_none());
+        assert_eq!(row["v"][0][0], "warning");
+        assert!(
+            row["v"][0][1]
+                .as_str()
+                .unwrap()
+                .starts_with("flaky: failed on attempt 1")
+        );
+        assert_eq!(
+            data["tests"][1]["v"],
+            json!([[
+                "failure",
+                "over its memory budget: peak memory 1.2 MiB, budget 1.0 MiB"
+            ]])
+        );
+        // With --budgets warn it passes, with warnings.
+        let warn = Policy {
+            budgets_fail: false,
+            ..Policy::default()
+        };
+        let verdict = Verdict::of(&rep, warn);
+        assert!(
+            verdict
+                .findings
+                .iter()
+                .all(|f| f.severity == Severity::Warning)
+        );
+        let html = render_with(&rep, None, &verdict);
+        assert!(html.contains(
+            "<p class=\"banner warn\" id=\"verdict\" data-verdict=\"passed with warnings\">"
+        ));
+        // A clean run says so; what fails the run as a whole is listed.
+        let html = render(&report(vec![record("ok", "passed")]), None);
+        assert!(
+            html.contains(
+                "<p class=\"banner ok\" id=\"verdict\" data-verdict=\"passed\">Passed</p>"
+            )
+        );
+        let mut stopped = report(vec![record("ok", "passed")]);
+        stopped.not_run = vec!["p later".into()];
+        let html = render(&stopped, None);
+        assert!(
+            html.contains("<ul class=\"verdict\"><li>1 selected test did not run: "),
+            "{html}"
+        );
     }
 
     #[test]

@@ -66,6 +66,10 @@ for (let n = 0; n < T.length; n++) {
   r.lid = r.i.toLowerCase();
   r.ob = Array.isArray(r.ob) ? r.ob.map(String) : [];
   r.flag = r.ob.length > 0 || (Array.isArray(r.rg) && r.rg.length > 0);
+  r.fl = r.fl === true;
+  r.at = Array.isArray(r.at) ? r.at : [];
+  // What the verdict says besides the outcome: [severity, why].
+  r.v = Array.isArray(r.v) ? r.v.filter((x) => Array.isArray(x)).map((x) => [String(x[0]), String(x[1])]) : [];
   if (Array.isArray(r.p)) { r.gm = pct(val(r.m), val(r.p[0])); r.gd = pct(val(r.d), val(r.p[1])); r.gc = pct(val(r.c), val(r.p[2])); } else r.p = null;
 }
 
@@ -258,7 +262,9 @@ const idCol = {
   sort: (r) => r.i,
   cell: (r, td) => {
     td.textContent = r.i;
-    if (r.a !== undefined) td.append(' ', h('span', 'att', '#' + r.a));
+    if (r.a !== undefined) {
+      td.append(' ', h('span', 'att', 'attempt ' + r.a + (r.at.length ? ' of ' + r.at.length : '')));
+    }
   },
 };
 const outcomeCol = {
@@ -266,6 +272,7 @@ const outcomeCol = {
   sort: (r) => (RANK[r.o] === undefined ? 99 : RANK[r.o]),
   cell: (r, td) => {
     td.append(pill(r.o));
+    if (r.fl) td.append(' ', h('span', 'pill o-flaky', 'flaky'));
     if (r.ob.length) td.append(' ', h('span', 'pill o-over', 'over ' + r.ob.join(', ')));
     if (Array.isArray(r.rg) && r.rg.length) {
       td.append(' ', h('span', 'pill o-over', 'regressed ' + r.rg.map((g) => g[0]).join(', ')));
@@ -274,6 +281,41 @@ const outcomeCol = {
 };
 
 // ---- the details of an expanded row
+// A stream's tail {t: text, n: what was cut, l: libtest's lines left out}
+// into `box`; whether there was anything to show.
+function out(box, name, o) {
+  if (!o) return false;
+  const text = typeof o.t === 'string' ? o.t : '';
+  let head = name;
+  if (typeof o.n === 'string') head += ' \u2014 ' + o.n;
+  if (o.l) head += " (libtest's progress lines left out)";
+  if (!text && !o.l) return false;
+  box.append(h('div', 'outhead', head));
+  if (text) box.append(h('pre', null, text));
+  return true;
+}
+// Each attempt of a retried test: how it ended, in how long, why, and the
+// end of its output; the last attempt's is the row's own, which `where`
+// says where to find.
+function attempts(r, where) {
+  const box = h('div', 'attempts');
+  r.at.forEach((a, j) => {
+    const one = h('div', 'attempt');
+    one.setAttribute('data-attempt', String(a.n));
+    const head = h('div', 'attempt-head');
+    head.append(h('b', null, 'attempt ' + a.n + ' of ' + r.at.length), ' ', pill(String(a.o)));
+    if (txt(a.d)) head.append(' ', h('span', 'muted', txt(a.d)));
+    if (typeof a.st === 'string') head.append(' ', h('span', 'muted', 'started ' + a.st));
+    one.append(head);
+    if (typeof a.r === 'string') one.append(h('div', 'why', a.r));
+    const shown = [out(one, 'stderr', a.se), out(one, 'stdout', a.so)].some(Boolean);
+    if (!shown) {
+      one.append(h('div', 'muted', j === r.at.length - 1 ? 'Its output is the test\'s own: ' + where + '.' : 'No output captured.'));
+    }
+    box.append(one);
+  });
+  return box;
+}
 function detail(r) {
   const box = h('div', 'detail-box');
   const dl = h('dl', 'kv');
@@ -286,8 +328,9 @@ function detail(r) {
   add('binary id', x.bid);
   add('kind', x.k);
   add('attempt', r.a);
-  add('outcome', words(r.o));
+  add('outcome', words(r.o) + (r.fl ? ', flaky' : ''));
   add('why', r.r);
+  for (const [sev, why] of r.v) add(sev === 'failure' ? 'fails the run' : 'warning', why);
   add('panicked at', x.pl);
   add('exit code', x.ec);
   add('signal', x.sig);
@@ -316,20 +359,9 @@ function detail(r) {
   }
   add('started at', x.st);
   box.append(dl);
-  // A stream's tail {t: text, n: what was cut, l: libtest's lines left out}.
-  const out = (name, o) => {
-    if (!o) return false;
-    const text = typeof o.t === 'string' ? o.t : '';
-    let head = name;
-    if (typeof o.n === 'string') head += ' \u2014 ' + o.n;
-    if (o.l) head += " (libtest's progress lines left out)";
-    if (!text && !o.l) return false;
-    box.append(h('div', 'outhead', head));
-    if (text) box.append(h('pre', null, text));
-    return true;
-  };
-  const a = out('stderr', r.se);
-  const c = out('stdout', r.so);
+  if (r.at.length) box.append(attempts(r, 'below'));
+  const a = out(box, 'stderr', r.se);
+  const c = out(box, 'stdout', r.so);
   if (!a && !c) box.append(h('p', 'muted', 'No output captured.'));
   return box;
 }
@@ -346,18 +378,22 @@ if (HAS_BASE) {
 }
 cols.push({
   key: 'r', label: 'why', cls: 'reason', title: 'why it did not pass',
-  sort: (r) => r.r || null,
-  cell: (r, td) => { if (r.r) { td.textContent = r.r; td.title = r.r; } },
+  sort: (r) => r.r || (r.v.length ? r.v[0][1] : null),
+  cell: (r, td) => {
+    const why = r.r || (r.v.length ? r.v[0][1] : '');
+    if (why) { td.textContent = why; td.title = why; }
+  },
 });
 
 const present = [];
 const counts = Object.create(null);
 for (const r of T) { if (!(r.o in counts)) { counts[r.o] = 0; present.push(r.o); } counts[r.o]++; }
 present.sort((a, b) => (RANK[a] === undefined ? 99 : RANK[a]) - (RANK[b] === undefined ? 99 : RANK[b]) || (a < b ? -1 : a > b ? 1 : 0));
-const state = { terms: [], outcomes: new Set(present), flagged: false };
+const state = { terms: [], outcomes: new Set(present), flagged: false, flaky: false };
 const pass = (r) => {
   if (!state.outcomes.has(r.o)) return false;
   if (state.flagged && !r.flag) return false;
+  if (state.flaky && !r.fl) return false;
   for (const t of state.terms) if (!r.lid.includes(t)) return false;
   return true;
 };
@@ -408,9 +444,10 @@ search.addEventListener('input', () => {
   timer = setTimeout(() => setText(search.value), 120);
 });
 function showOnly(what) {
-  state.outcomes = new Set(what === null || what === 'over' ? present : [what]);
+  state.outcomes = new Set(what === null || what === 'over' || what === 'flaky' ? present : [what]);
   for (const o of present) boxes[o].checked = state.outcomes.has(o);
   state.flagged = what === 'over';
+  state.flaky = what === 'flaky';
   if (flaggedBox) flaggedBox.checked = state.flagged;
   if (what === null) { search.value = ''; state.terms = []; }
   grid.filter();
@@ -420,7 +457,7 @@ for (const b of document.querySelectorAll('#badges .badge')) {
   b.addEventListener('click', () => {
     const f = b.getAttribute('data-filter');
     if (f === 'all') showOnly(null);
-    else if (f === 'over' || present.includes(f)) showOnly(f);
+    else if (f === 'over' || f === 'flaky' || present.includes(f)) showOnly(f);
   });
 }
 
@@ -428,9 +465,20 @@ const grid = new Grid(document.getElementById('grid'), T, cols, {
   pageSize: 200,
   pass,
   detail,
-  rowClass: (r) => (r.flag ? 'over' : ''),
+  rowClass: (r) => (r.flag ? 'over' : r.fl ? 'flaky' : ''),
   onchange: () => { if (follow.checked) drawChartsSoon(); },
 });
+
+// ---- the flaky tests, each with its attempts
+const FLAKY = T.filter((r) => r.fl);
+const flakyHost = document.getElementById('flaky-list');
+if (flakyHost) {
+  for (const r of FLAKY) {
+    const one = h('div', 'flaky-test');
+    one.append(h('h3', 'mono', r.i), attempts(r, 'open its row in the table'));
+    flakyHost.append(one);
+  }
+}
 
 // ---- charts
 const follow = document.getElementById('chart-follow');
@@ -680,6 +728,26 @@ function selftest() {
     if (T.some((r) => val(r.m) !== null) && !document.querySelector('#chart-mem rect')) fail('no memory bars');
     if (T.some((r) => val(r.d) !== null) && !document.querySelector('#chart-hist rect')) fail('no histogram');
     if (HAS_BASE && T.some((r) => r.p) && !grew) fail('no what-grew table');
+    // Each flaky test is listed with each of its attempts, and its row
+    // expands to them.
+    if (FLAKY.length) {
+      const listed = flakyHost ? flakyHost.querySelectorAll('.flaky-test') : [];
+      if (listed.length !== FLAKY.length) fail(listed.length + ' flaky tests listed, want ' + FLAKY.length);
+      FLAKY.forEach((r, j) => {
+        const n = listed[j] ? listed[j].querySelectorAll('.attempt').length : 0;
+        if (n !== r.at.length) fail(r.i + ': ' + n + ' attempts listed, want ' + r.at.length);
+      });
+      showOnly('flaky');
+      if (grid.visible.length !== FLAKY.length) fail('the flaky filter shows ' + grid.visible.length + ' rows');
+      const frow = grid.tbody.querySelector('tr.row');
+      if (frow) {
+        frow.click();
+        const d = grid.tbody.querySelector('tr.detail');
+        if (!d || d.querySelectorAll('.attempt').length !== T[grid.visible[0]].at.length) fail('a flaky row does not expand to its attempts');
+        grid.tbody.querySelector('tr.row').click();
+      }
+      showOnly(null);
+    }
     // What each takes: the best of three runs, so that a pause of a busy
     // machine is not counted as the page's. `undo` runs untimed after each.
     const best = (f, undo) => {

@@ -5,7 +5,7 @@
 //! same functions as the terminal's ([`human_bytes`], [`human_duration`]),
 //! so the script formats no bytes or durations of its own.
 
-use crate::model::Metric;
+use crate::model::{Cause, Finding, Metric, NOT_RUN, Severity, Verdict};
 use crate::report::{Report, TestRecord, human_bytes, human_duration};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -17,9 +17,6 @@ pub const FAILED_TAIL_BYTES: usize = 16 * 1024;
 /// Once failing tests' tails add up to this, the next ones are cut to
 /// [`PASSED_TAIL_BYTES`] too: a run where everything failed stays openable.
 pub const FAILED_TAILS_TOTAL_BYTES: usize = 32 << 20;
-
-/// What a test that did not run says why.
-const NOT_RUN: &str = "did not run: the run stopped before it (--fail-fast, --max-fail or Ctrl-C)";
 
 /// The page's data, in `<script type="application/json" id="isolate-data">`.
 #[derive(Debug, Serialize)]
@@ -71,6 +68,18 @@ pub struct Row<'a> {
     /// Which attempt the figures are from, when there was more than one.
     #[serde(rename = "a", skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// It failed, then passed on a retry.
+    #[serde(rename = "fl", skip_serializing_if = "std::ops::Not::not")]
+    pub flaky: bool,
+    /// Each attempt of a retried test, in order; the last one's output is
+    /// the row's own.
+    #[serde(rename = "at", skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptRow>,
+    /// What the run's verdict says of it besides its outcome (a broken
+    /// budget, a regression, flakiness): whether it fails the run or
+    /// warns, and why.
+    #[serde(rename = "v", skip_serializing_if = "Vec::is_empty")]
+    pub verdict: Vec<(Severity, String)>,
     #[serde(rename = "d", skip_serializing_if = "Option::is_none")]
     pub duration: Option<Shown<f64>>,
     #[serde(rename = "c", skip_serializing_if = "Option::is_none")]
@@ -107,6 +116,26 @@ pub struct Row<'a> {
     /// Its figures in the baseline; absent: not in it.
     #[serde(rename = "p", skip_serializing_if = "Option::is_none")]
     pub before: Option<Before>,
+}
+
+/// One attempt of a retried test.
+#[derive(Debug, Serialize)]
+pub struct AttemptRow {
+    #[serde(rename = "n")]
+    pub attempt: u32,
+    #[serde(rename = "o")]
+    pub outcome: &'static str,
+    #[serde(rename = "d", skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Shown<f64>>,
+    /// Why it did not pass; absent when it did.
+    #[serde(rename = "r", skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(rename = "st", skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(rename = "so", skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<Output>,
+    #[serde(rename = "se", skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<Output>,
 }
 
 /// The tail of one output stream.
@@ -172,14 +201,23 @@ pub struct Before(
     pub Option<Shown<f64>>,
 );
 
-/// The page's data for `report`, compared with `baseline` when given.
-pub fn page_data<'a>(report: &'a Report, baseline: Option<&Report>) -> PageData<'a> {
+/// The page's data for `report` under its `verdict`, compared with
+/// `baseline` when given.
+pub fn page_data<'a>(
+    report: &'a Report,
+    baseline: Option<&Report>,
+    verdict: &Verdict,
+) -> PageData<'a> {
     let before = baseline.map(figures_by_id);
     let mut failed_left = FAILED_TAILS_TOTAL_BYTES;
     let mut tests: Vec<Row> = report
         .tests
         .iter()
-        .map(|t| row(t, report, before.as_ref(), &mut failed_left))
+        .enumerate()
+        .map(|(i, t)| {
+            let findings = verdict.of_test(i);
+            row(t, report, findings, before.as_ref(), &mut failed_left)
+        })
         .collect();
     tests.extend(report.not_run.iter().map(|id| Row {
         id,
@@ -203,6 +241,7 @@ pub fn outcome(t: &TestRecord) -> &'static str {
 fn row<'a>(
     t: &'a TestRecord,
     report: &Report,
+    findings: &[Finding],
     before: Option<&HashMap<&str, [Option<f64>; 3]>>,
     failed_left: &mut usize,
 ) -> Row<'a> {
@@ -224,10 +263,48 @@ fn row<'a>(
     };
     let stderr = tail_of(&t.stderr, false);
     let stdout = tail_of(&t.stdout, true);
+    // The earlier attempts' tails: a failed one's as long as a failing
+    // test's while the page has room.
+    let last = t.attempts.len().saturating_sub(1);
+    let attempts = t
+        .attempts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let failed = !a.outcome.is_success();
+            let max = match failed && *failed_left >= 2 * FAILED_TAIL_BYTES {
+                true => FAILED_TAIL_BYTES,
+                false => PASSED_TAIL_BYTES,
+            };
+            let mut tail_of = |full: &str| {
+                let out = output(full, max, false).filter(|_| i < last);
+                if failed && let Some(o) = &out {
+                    *failed_left = failed_left.saturating_sub(o.text.len());
+                }
+                out
+            };
+            AttemptRow {
+                attempt: a.attempt,
+                outcome: a.outcome.as_str(),
+                duration: a.duration_ms.map(Shown::ms),
+                reason: failed.then(|| t.of_attempt(a).reason(&report.settings)),
+                started_at: a.started_at.clone(),
+                stderr: tail_of(&a.stderr),
+                stdout: tail_of(&a.stdout),
+            }
+        })
+        .collect();
     Row {
         id: &t.id,
         outcome,
         attempt: t.attempt,
+        flaky: t.flaky,
+        attempts,
+        verdict: findings
+            .iter()
+            .filter(|f| !matches!(f.cause, Cause::Outcome { .. }))
+            .map(|f| (f.severity, f.message.clone()))
+            .collect(),
         duration: t.duration_ms.map(Shown::ms),
         cpu: t.cpu_ms.map(Shown::ms),
         peak_memory: t.peak_memory_bytes.map(Shown::bytes),

@@ -1,0 +1,113 @@
+//! Memory-aware scheduling: with `--memory-total`, heavy tests start only
+//! while their memory limits fit, and light tests keep running beside them.
+
+use super::*;
+
+/// Each test's (name, start, end) in milliseconds since the epoch.
+fn intervals(report: &Value) -> Vec<(String, f64, f64)> {
+    report["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let start = humantime::parse_rfc3339(t["started_at"].as_str().unwrap())
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+                * 1000.0;
+            let end = start + t["duration_ms"].as_f64().unwrap();
+            (t["name"].as_str().unwrap().to_string(), start, end)
+        })
+        .collect()
+}
+
+/// How long two tests ran at once, in milliseconds. A start is the
+/// runner's clock and a duration the sandbox's: one test's end and the
+/// next one's start may seem to overlap by a millisecond or two.
+fn overlap(x: &(String, f64, f64), y: &(String, f64, f64)) -> f64 {
+    (x.2.min(y.2) - x.1.max(y.1)).max(0.0)
+}
+
+/// Two tests ran together: for longer than the clocks' disagreement.
+const TOGETHER_MS: f64 = 100.0;
+
+/// The most intervals of `set` open at once (beside each one's start).
+fn most_at_once(set: &[&(String, f64, f64)]) -> usize {
+    set.iter()
+        .map(|t| {
+            set.iter()
+                .filter(|u| u.1 <= t.1 + TOGETHER_MS && overlap(t, u) > TOGETHER_MS)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn heavy_tests_share_the_memory_total_and_light_ones_run_beside_them() {
+    let (_tmp, dir) = fixture("memsched");
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(
+        dir.join(".config/isolate.toml"),
+        "[[profile.default.overrides]]\nfilter = \"test(/^tests::heavy/)\"\nmemory-max = \"300MiB\"\n",
+    )
+    .unwrap();
+    let run = isolate_test(&dir, &["--memory-total", "700M", "-j", "4"]);
+    if run.cgroup() == "none" {
+        return skip("a memory limit needs a cgroup");
+    }
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let all = intervals(&run.report);
+    assert_eq!(all.len(), 44);
+    let heavy: Vec<_> = all.iter().filter(|t| t.0.contains("heavy")).collect();
+    let light: Vec<_> = all.iter().filter(|t| t.0.contains("light")).collect();
+    // Two heavy tests fit in 700 MiB, a third does not.
+    assert_eq!(most_at_once(&heavy), 2, "heavy tests at once: {heavy:?}");
+    // Light tests ran while two heavy ones held their memory.
+    let beside = light
+        .iter()
+        .any(|(_, s, e)| heavy.iter().filter(|(_, a, b)| a < e && s < b).count() == 2);
+    assert!(beside, "no light test ran beside two heavy ones");
+    // The heavy tests that waited say how long.
+    let waited: Vec<f64> = run.report["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["memory_wait_ms"].as_f64())
+        .collect();
+    assert!(
+        waited.len() >= 2 && waited.iter().all(|w| *w > 0.0),
+        "memory waits: {waited:?}"
+    );
+}
+
+/// Without a memory total the same suite runs its heavy tests four at a
+/// time: the check above can fail.
+#[test]
+fn without_a_memory_total_heavy_tests_run_at_j() {
+    let (_tmp, dir) = fixture("memsched");
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(
+        dir.join(".config/isolate.toml"),
+        "[[profile.default.overrides]]\nfilter = \"test(/^tests::heavy/)\"\nmemory-max = \"300MiB\"\n",
+    )
+    .unwrap();
+    let run = isolate_test(
+        &dir,
+        &[
+            "--memory-total",
+            "unlimited",
+            "-j",
+            "4",
+            "-E",
+            "test(/heavy/)",
+        ],
+    );
+    if run.cgroup() == "none" {
+        return skip("a memory limit needs a cgroup");
+    }
+    let all = intervals(&run.report);
+    let heavy: Vec<_> = all.iter().collect();
+    assert!(most_at_once(&heavy) > 2, "heavy tests at once: {heavy:?}");
+}
