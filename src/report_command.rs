@@ -95,10 +95,15 @@ fn merge(
 /// --fail-fast, as that run said); else 96 when a shard was incomplete;
 /// else 0.
 fn merge_exit_code(merged: &Report) -> u8 {
+    use crate::model::{Cause, Verdict};
+    // Judged as the shards' run was (the first shard's policy), as its
+    // JUnit and HTML judge it.
+    let verdict = Verdict::of(merged, merged.settings.policy.unwrap_or_default());
     let shares_wrong = merged.merged.as_ref().is_some_and(|m| !m.adds_up());
+    let run_wide = |c: &Cause| matches!(c, Cause::SharesMissing | Cause::Interrupted);
     if shares_wrong {
         EXIT_MERGE_INCOMPLETE
-    } else if merged.summary.not_passed() > 0 {
+    } else if verdict.failures().any(|f| !run_wide(&f.cause)) {
         EXIT_TEST_FAILED
     } else if !merged.complete {
         EXIT_MERGE_INCOMPLETE

@@ -489,10 +489,7 @@ impl Reporter {
             .unwrap_or_else(|| planned.target_dir.join("isolate").join("report.json"));
         // What fails the run besides a test that did not pass: every
         // output judges with it, as the exit code does.
-        let policy = report::Policy {
-            budgets_fail: args.budgets != Some(cli::BudgetMode::Warn),
-            flaky_fails: args.flaky_fails,
-        };
+        let policy = policy_of(args);
         let mut files = ReportFiles::new(json);
         files.junit = args.junit.clone();
         files.junit_success_output = args.junit_store_success_output;
@@ -692,7 +689,7 @@ fn report_phase(
     }
     let earned = match &ran.error {
         Some(e) => e.exit_code(),
-        None => verdict(&report, &run.args, cancelled),
+        None => verdict(&report, cancelled),
     };
     reporter.on(&RunEvent::RunFinished {
         report: &report,
@@ -738,18 +735,27 @@ fn with_not_run(mut records: Vec<TestRecord>, planned: &Planned) -> (Vec<TestRec
     (records, not_run)
 }
 
-/// The exit code a finished run earned.
-fn verdict(report: &Report, args: &TestArgs, cancelled: bool) -> u8 {
-    let budgets_fail = args.budgets != Some(cli::BudgetMode::Warn);
-    let s = &report.summary;
+/// What fails the run besides a test that did not pass (`--budgets`,
+/// `--flaky-fails`): the exit code and every output judge with it, and the
+/// report keeps it for whoever reads it back.
+fn policy_of(args: &TestArgs) -> report::Policy {
+    report::Policy {
+        budgets_fail: args.budgets != Some(cli::BudgetMode::Warn),
+        flaky_fails: args.flaky_fails,
+    }
+}
+
+/// The exit code a finished run earned: its verdict's, the one every
+/// output shows.
+fn verdict(report: &Report, cancelled: bool) -> u8 {
+    use crate::model::{Cause, Verdict};
+    let verdict = Verdict::of(report, report.settings.policy.unwrap_or_default());
+    let no_tests = |c: &Cause| *c == Cause::NoTests;
     if cancelled {
         EXIT_INTERRUPTED
-    } else if s.not_passed() > 0 || (args.flaky_fails && s.flaky > 0) {
+    } else if verdict.failures().any(|f| !no_tests(&f.cause)) {
         EXIT_TEST_FAILED
-    } else if budgets_fail && s.over_budget + s.regressed > 0 {
-        // Budgets are soft: the tests passed, the run does not.
-        EXIT_TEST_FAILED
-    } else if s.total == 0 {
+    } else if verdict.failures().any(|f| no_tests(&f.cause)) {
         EXIT_NO_TESTS
     } else {
         EXIT_OK
@@ -1116,6 +1122,7 @@ fn settings_of(args: &TestArgs, jobs: usize, pids_max: Option<u64>) -> Settings 
         cpus: args.sandbox.cpus,
         timeout_ms: args.sandbox.timeout.map(|t| t.as_millis() as u64),
         seccomp: (args.isolation != Isolation::None).then(|| args.sandbox.seccomp.to_string()),
+        policy: Some(policy_of(args)),
     }
 }
 

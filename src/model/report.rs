@@ -160,6 +160,11 @@ pub struct Settings {
     /// "none" or the profile's path (absent: not recorded, or no sandbox).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<String>,
+    /// Added to v1: what fails the run beyond its tests' outcomes
+    /// (`--budgets`, `--flaky-fails`), so that a report read back is judged
+    /// as its run was (absent: a run's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::Policy>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -210,9 +215,5 @@ impl Summary {
             s.flaky += usize::from(t.flaky);
         }
         s
-    }
-
-    pub fn not_passed(&self) -> usize {
-        self.total - self.passed - self.ignored
     }
 }

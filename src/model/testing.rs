@@ -12,6 +12,7 @@ pub fn settings() -> Settings {
         cpus: None,
         timeout_ms: Some(3000),
         seccomp: None,
+        policy: None,
     }
 }
 

@@ -6,14 +6,14 @@
 
 use super::human::count;
 use super::{Attempt, Metric, Outcome, Report, Settings, TestRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a selected test has no record: it never ran.
 pub const NOT_RUN: &str =
     "did not run: the run stopped before it (--fail-fast, --max-fail or a signal)";
 
 /// What the run's settings make of what does not fail a test by itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     /// A broken budget or a regression fails the run (`--budgets fail`,
     /// the default); otherwise it is a warning.

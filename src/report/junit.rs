@@ -28,7 +28,7 @@
 use super::escape::for_terminal;
 use super::{Report, TestRecord};
 use crate::error::Error;
-use crate::model::{Cause, Finding, NOT_RUN, Outcome, Policy, Severity, Verdict};
+use crate::model::{Cause, Finding, NOT_RUN, Outcome, Severity, Verdict};
 use quick_junit::{
     FlakyOrRerun, NonSuccessKind, Property, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
@@ -46,10 +46,10 @@ pub const RUN_SUITE: &str = "@cargo-isolate";
 /// Lines of stderr, then of stdout, kept in a failure's text.
 const TAIL_LINES: usize = 100;
 
-/// `report` judged as a run without `--budgets warn` or `--flaky-fails`
-/// (a report read back does not say which it ran with).
+/// `report` judged as its run was (its settings' policy; a report from
+/// before they recorded one, as a run's defaults).
 pub fn write(report: &Report, path: &Path, store_success_output: bool) -> Result<(), Error> {
-    let verdict = Verdict::of(report, Policy::default());
+    let verdict = Verdict::of(report, report.settings.policy.unwrap_or_default());
     write_with(report, &verdict, path, store_success_output)
 }
 
@@ -480,6 +480,7 @@ fn ansi_sequence_len(s: &[char]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Policy;
 
     const STARTED: &str = "2024-05-06T07:08:09.123Z";
 

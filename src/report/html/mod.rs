@@ -44,10 +44,11 @@ const CSS: &str = include_str!("page.css");
 const JS: &str = include_str!("page.js");
 
 /// One self-contained HTML page of `report`, compared with `baseline` (an
-/// earlier report) when given, judged as a run without `--budgets warn` or
-/// `--flaky-fails` (a report read back does not say which it ran with).
+/// earlier report) when given, judged as its run was (its settings'
+/// policy; a report from before they recorded one, as a run's defaults).
 pub fn render(report: &Report, baseline: Option<&Report>) -> String {
-    render_with(report, baseline, &Verdict::of(report, Policy::default()))
+    let policy = report.settings.policy.unwrap_or_default();
+    render_with(report, baseline, &Verdict::of(report, policy))
 }
 
 /// The page of `report` under the run's own `verdict`.
