@@ -308,6 +308,13 @@ pub struct TestArgs in test_args {
         group: "fail",
         archive: true,
     },
+    /// What a run that selects no test does, as nextest's --no-tests: fail
+    /// (exit 4), warn (exit 0, with a warning) or pass (exit 0).
+    #[arg(long, value_enum, value_name = "ACTION", help_heading = "Running")]
+    pub no_tests: Option<NoTests> => run(NoTests) {
+        file: String, check: c::choice(),
+        archive: true,
+    },
     /// Stream each test's output to the terminal as it runs, one test at a
     /// time (as nextest does); the report still records the tails.
     #[arg(long, visible_alias = "nocapture", help_heading = "Running")]
@@ -884,6 +891,17 @@ impl Isolation {
 pub enum MessageFormat {
     Human,
     Json,
+}
+
+/// What a run that selects no test does (`--no-tests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoTests {
+    /// Exit 4.
+    Fail,
+    /// Exit 0, with a warning.
+    Warn,
+    /// Exit 0.
+    Pass,
 }
 
 /// What a broken budget does (`--budgets`).

@@ -552,22 +552,34 @@ fn pin_report_dir(
     }
 }
 
-/// No test matched: a report that says so, and exit 4.
+/// No test matched: a report that says so, and exit 4 (or, with
+/// `--no-tests warn|pass`, 0).
 fn no_tests(
     run: &Resolved,
     planned: &Planned,
     reporter: &mut Reporter,
     known: &Known,
 ) -> Result<u8, Error> {
-    eprintln!(
-        "error: no tests matched; nothing ran (filters: {:?})",
+    let what = format!(
+        "no tests matched; nothing ran (filters: {:?})",
         planned.filter.names
     );
+    let code = match run.args.no_tests.unwrap_or(cli::NoTests::Fail) {
+        cli::NoTests::Fail => {
+            eprintln!("error: {what}");
+            EXIT_NO_TESTS
+        }
+        cli::NoTests::Warn => {
+            eprintln!("warning: {what}");
+            EXIT_OK
+        }
+        cli::NoTests::Pass => EXIT_OK,
+    };
     let mut report = known.report(host_info(&run.host), run.settings(), true, Vec::new());
     report.partition = partition_info(run, planned);
     report.selection = Some(planned.selection.clone());
     reporter.files.write(&report)?;
-    Ok(EXIT_NO_TESTS)
+    Ok(code)
 }
 
 /// The tests, in their sandboxes, every event to the reporter.
@@ -742,6 +754,7 @@ fn policy_of(args: &TestArgs) -> report::Policy {
     report::Policy {
         budgets_fail: args.budgets != Some(cli::BudgetMode::Warn),
         flaky_fails: args.flaky_fails,
+        no_tests_fail: matches!(args.no_tests, None | Some(cli::NoTests::Fail)),
     }
 }
 

@@ -21,6 +21,14 @@ pub struct Policy {
     /// A flaky test fails the run (`--flaky-fails`); otherwise it is a
     /// warning.
     pub flaky_fails: bool,
+    /// A run that selected no test fails (`--no-tests fail`, the
+    /// default); otherwise it is a warning.
+    #[serde(default = "yes")]
+    pub no_tests_fail: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Policy {
@@ -29,6 +37,7 @@ impl Default for Policy {
         Policy {
             budgets_fail: true,
             flaky_fails: false,
+            no_tests_fail: true,
         }
     }
 }
@@ -121,7 +130,11 @@ impl Verdict {
                 "the run stopped before its tests finished: the report is incomplete".into(),
             ));
         } else if report.tests.is_empty() {
-            findings.push(run(Cause::NoTests, "no tests ran".into()));
+            let mut none = run(Cause::NoTests, "no tests ran".into());
+            if !policy.no_tests_fail {
+                none.severity = Severity::Warning;
+            }
+            findings.push(none);
         }
         if report.merged.as_ref().is_some_and(|m| !m.adds_up()) {
             findings.push(run(
@@ -416,6 +429,7 @@ mod tests {
         Policy {
             budgets_fail: false,
             flaky_fails: false,
+            no_tests_fail: false,
         }
     }
 
@@ -541,7 +555,7 @@ mod tests {
         );
         assert_eq!(
             json["policy"],
-            serde_json::json!({"budgets_fail": true, "flaky_fails": false})
+            serde_json::json!({"budgets_fail": true, "flaky_fails": false, "no_tests_fail": true})
         );
     }
 }

@@ -864,6 +864,7 @@ mod tests {
         let policy = Policy {
             budgets_fail: false,
             flaky_fails: true,
+            ..Policy::default()
         };
         assert_eq!(
             levels(policy),

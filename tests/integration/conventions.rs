@@ -279,3 +279,43 @@ fn list_shows_the_plan_by_binary_and_as_json() {
     assert_eq!(suite["testcases"]["round_trip"]["ignored"], false);
     assert!(json["rust-suites"].get("demo").is_none(), "{json:#}");
 }
+
+/// nextest's --no-tests: a run that selects nothing fails (exit 4) unless
+/// told to warn or pass, on the command line or in the file; the report
+/// judges it the same way.
+#[test]
+fn no_tests_fails_warns_or_passes_as_asked() {
+    let (_tmp, dir) = fixture("demo");
+    let none = ["--lib", "nothing_is_named_like_this"];
+    let run = isolate_test(&dir, &none);
+    assert_eq!(run.code(), 4, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("error: no tests matched"),
+        "{}",
+        run.stderr()
+    );
+    let warned = isolate_test(&dir, &[&none[..], &["--no-tests", "warn"]].concat());
+    assert_eq!(warned.code(), 0, "{}", warned.stderr());
+    assert!(
+        warned.stderr().contains("warning: no tests matched"),
+        "{}",
+        warned.stderr()
+    );
+    assert_eq!(warned.report["settings"]["policy"]["no_tests_fail"], false);
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(
+        dir.join(".config/isolate.toml"),
+        "[profile.default]\nno-tests = \"pass\"\n",
+    )
+    .unwrap();
+    let passed = isolate_test(&dir, &none);
+    assert_eq!(passed.code(), 0, "{}", passed.stderr());
+    assert!(
+        !passed.stderr().contains("no tests matched"),
+        "{}",
+        passed.stderr()
+    );
+    // The command line wins over the file.
+    let failed = isolate_test(&dir, &[&none[..], &["--no-tests", "fail"]].concat());
+    assert_eq!(failed.code(), 4, "{}", failed.stderr());
+}
