@@ -308,6 +308,21 @@ pub struct TestArgs in test_args {
         group: "fail",
         archive: true,
     },
+    /// Which tests get a status line as they end, as nextest's: none,
+    /// fail, retry, slow, pass (the default), skip or all; each level
+    /// shows what the ones before it show.
+    #[arg(long, value_enum, value_name = "LEVEL", help_heading = "Reports")]
+    pub status_level: Option<StatusLevel> => run(StatusLevel) {
+        file: String, check: c::choice(),
+        archive: true,
+    },
+    /// Which tests the end of the run lists again, as nextest's: none,
+    /// fail, flaky (the default), slow, skip, pass or all.
+    #[arg(long, value_enum, value_name = "LEVEL", help_heading = "Reports")]
+    pub final_status_level: Option<FinalStatusLevel> => run(FinalStatusLevel) {
+        file: String, check: c::choice(),
+        archive: true,
+    },
     /// What a run that selects no test does, as nextest's --no-tests: fail
     /// (exit 4), warn (exit 0, with a warning) or pass (exit 0).
     #[arg(long, value_enum, value_name = "ACTION", help_heading = "Running")]
@@ -891,6 +906,33 @@ impl Isolation {
 pub enum MessageFormat {
     Human,
     Json,
+}
+
+/// Which tests get a status line as they end (`--status-level`), in
+/// nextest's order: each level shows what the ones before it show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, ValueEnum)]
+pub enum StatusLevel {
+    None,
+    Fail,
+    Retry,
+    Slow,
+    #[default]
+    Pass,
+    Skip,
+    All,
+}
+
+/// Which tests the end of the run lists again (`--final-status-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, ValueEnum)]
+pub enum FinalStatusLevel {
+    None,
+    Fail,
+    #[default]
+    Flaky,
+    Slow,
+    Skip,
+    Pass,
+    All,
 }
 
 /// What a run that selects no test does (`--no-tests`).

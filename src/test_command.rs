@@ -497,9 +497,10 @@ impl Reporter {
         files.baseline = run.baseline.as_ref().map(|(report, _)| report.clone());
         files.pinned = pin_report_dir(&files, &planned.target_dir)?;
         files.policy = policy;
-        let mut outputs: Vec<Box<dyn Subscriber>> = vec![Box::new(
-            report::terminal::Terminal::new(run.settings(), !args.no_capture, policy),
-        )];
+        let mut terminal =
+            report::terminal::Terminal::new(run.settings(), !args.no_capture, policy);
+        (terminal.shown, terminal.listed) = levels(args);
+        let mut outputs: Vec<Box<dyn Subscriber>> = vec![Box::new(terminal)];
         let events = args.message_format == MessageFormat::Json;
         if events {
             outputs.push(Box::new(report::events::EventStream::new(policy)));
@@ -531,6 +532,28 @@ impl Reporter {
             o.on(event);
         }
     }
+}
+
+/// What `--status-level` and `--final-status-level` show, in nextest's
+/// order: each level shows what the ones before it show.
+fn levels(args: &TestArgs) -> (report::terminal::Shown, report::terminal::Listed) {
+    use cli::{FinalStatusLevel as F, StatusLevel as S};
+    let s = args.status_level.unwrap_or_default();
+    let f = args.final_status_level.unwrap_or_default();
+    let shown = report::terminal::Shown {
+        fail: s >= S::Fail,
+        retry: s >= S::Retry,
+        slow: s >= S::Slow,
+        pass: s >= S::Pass,
+        skip: s >= S::Skip,
+    };
+    let listed = report::terminal::Listed {
+        fail: f >= F::Fail,
+        flaky: f >= F::Flaky,
+        skip: f >= F::Skip,
+        pass: f >= F::Pass,
+    };
+    (shown, listed)
 }
 
 /// `target/isolate`, checked and held open, when a report goes there:

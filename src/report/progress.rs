@@ -32,6 +32,30 @@ pub struct Progress {
     /// Under a stress run: the tests whose first failure was shown in
     /// full; later failures get their status line only.
     stress_failed: Option<BTreeSet<String>>,
+    shown: Shown,
+}
+
+/// Which tests get a status line as they end (`--status-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shown {
+    pub fail: bool,
+    pub retry: bool,
+    pub slow: bool,
+    pub pass: bool,
+    pub skip: bool,
+}
+
+impl Default for Shown {
+    /// nextest's default, `pass`: all but skipped tests.
+    fn default() -> Shown {
+        Shown {
+            fail: true,
+            retry: true,
+            slow: true,
+            pass: true,
+            skip: false,
+        }
+    }
 }
 
 /// Decides and sets whether stderr output is colored.
@@ -238,7 +262,14 @@ impl Progress {
             skipped: 0,
             running: BTreeSet::new(),
             stress_failed: None,
+            shown: Shown::default(),
         }
+    }
+
+    /// Which status lines to print.
+    pub fn showing(mut self, shown: Shown) -> Self {
+        self.shown = shown;
+        self
     }
 
     /// A stress run: every run is a line, only a test's first failure
@@ -261,6 +292,9 @@ impl Progress {
     /// An attempt that failed, with a retry to come: a line with why it
     /// failed (its output is in the report).
     pub fn attempt_failed(&mut self, a: &TestRecord) {
+        if !self.shown.retry {
+            return;
+        }
         let line = format!(
             "{:>12} [{:>9} {:>10}] {}: {}\n",
             outcome_style(a.outcome).apply_to(format!(
@@ -285,6 +319,9 @@ impl Progress {
 
     /// `        SLOW [> 60.000s] p::b t`, as nextest says it.
     pub fn slow(&mut self, id: &str, elapsed: std::time::Duration) {
+        if !self.shown.slow {
+            return;
+        }
         let line = format!(
             "{:>12} [>{:>8.3}s {:>10}] {}\n",
             Style::new().yellow().bold().for_stderr().apply_to("SLOW"),
@@ -324,15 +361,22 @@ impl Progress {
             None
         };
         let mut text = String::new();
-        text += &status_line(t, counter);
-        text.push('\n');
+        let shown = match t.outcome {
+            Outcome::Passed => self.shown.pass,
+            Outcome::Ignored => self.shown.skip,
+            _ => self.shown.fail,
+        };
+        if shown {
+            text += &status_line(t, counter);
+            text.push('\n');
+        }
         if !t.outcome.is_success() {
             self.failed += 1;
             let first = match &mut self.stress_failed {
                 Some(seen) => seen.insert(t.id.clone()),
                 None => true,
             };
-            if first {
+            if first && self.shown.fail {
                 text += &failure_detail(t, &self.settings, self.show_output);
             }
         }
@@ -403,7 +447,10 @@ mod tests {
     #[test]
     fn lines_without_a_bar_carry_a_counter_of_the_tests_that_run() {
         let settings = settings();
-        let mut p = Progress::plain(3, settings.clone(), true);
+        let mut p = Progress::plain(3, settings.clone(), true).showing(Shown {
+            skip: true,
+            ..Shown::default()
+        });
         let mut lines = Vec::new();
         for (id, outcome) in [
             ("tests::a", "passed"),
@@ -427,6 +474,25 @@ mod tests {
             ]
         );
         assert_eq!((p.done, p.skipped, p.failed), (3, 1, 0));
+    }
+
+    /// nextest's default status level shows no skipped test; `none`
+    /// shows nothing, and still counts.
+    #[test]
+    fn the_status_level_chooses_the_lines() {
+        let mut p = Progress::plain(2, settings(), true);
+        assert_eq!(p.record(&record("tests::skipped", "ignored")), "");
+        assert!(plain(&p.record(&record("tests::a", "passed"))).contains("PASS"));
+        let none = Shown {
+            fail: false,
+            retry: false,
+            slow: false,
+            pass: false,
+            skip: false,
+        };
+        let mut p = Progress::plain(1, settings(), true).showing(none);
+        assert_eq!(p.record(&record("tests::b", "failed")), "");
+        assert_eq!((p.done, p.failed), (1, 1));
     }
 
     #[test]

@@ -20,11 +20,40 @@ const NOT_RUN_LISTED: usize = 10;
 
 /// The end of a run on the terminal: the heaviest and slowest tests that
 /// passed, the counts and the verdict, then each failure, flaky test,
-/// broken budget, regression and test not run.
+/// broken budget, regression and test not run, as nextest's default
+/// final status level lists them.
+#[cfg(test)]
 pub fn render(report: &Report, verdict: &Verdict) -> String {
+    render_listing(report, verdict, Listed::default())
+}
+
+/// Which tests the end of a run lists again (`--final-status-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub fail: bool,
+    pub flaky: bool,
+    pub skip: bool,
+    pub pass: bool,
+}
+
+impl Default for Listed {
+    /// nextest's default, `flaky`: failures and flaky tests.
+    fn default() -> Listed {
+        Listed {
+            fail: true,
+            flaky: true,
+            skip: false,
+            pass: false,
+        }
+    }
+}
+
+/// As [`render`], listing what `listed` asks for.
+pub fn render_listing(report: &Report, verdict: &Verdict, listed: Listed) -> String {
     let mut out = tables(report);
     out += &totals(report, verdict);
-    out += &failures(report);
+    out += &listed_again(report, listed);
+    out += &failures(report, listed);
     out += &stress_table(report);
     out += &budgets(report);
     out += &not_run(report);
@@ -124,10 +153,25 @@ fn totals(report: &Report, verdict: &Verdict) -> String {
     out
 }
 
+/// The tests that passed or were skipped, a status line each, when asked.
+fn listed_again(report: &Report, listed: Listed) -> String {
+    report
+        .tests
+        .iter()
+        .filter(|t| match t.outcome {
+            Outcome::Passed => listed.pass,
+            Outcome::Ignored => listed.skip,
+            _ => false,
+        })
+        .map(|t| status_line(t, None) + "\n")
+        .collect()
+}
+
 /// Each test that did not pass, with why; then each flaky one.
-fn failures(report: &Report) -> String {
+fn failures(report: &Report, listed: Listed) -> String {
     let mut out = String::new();
-    for t in report.tests.iter().filter(|t| !t.outcome.is_success()) {
+    let failed = report.tests.iter().filter(|t| !t.outcome.is_success());
+    for t in failed.filter(|_| listed.fail) {
         let runs = match &t.stress {
             Some(s) => format!(
                 " ({} of {} runs failed, the first: run {})",
@@ -144,7 +188,7 @@ fn failures(report: &Report) -> String {
         );
     }
     let flaky_style = Style::new().yellow().bold().for_stderr();
-    for t in report.tests.iter().filter(|t| t.flaky) {
+    for t in report.tests.iter().filter(|t| t.flaky && listed.flaky) {
         out += &format!(
             "{:>12} {}: passed on attempt {} of {}\n",
             flaky_style.apply_to("FLAKY"),

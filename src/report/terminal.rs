@@ -2,6 +2,8 @@
 //! test (see [`super::progress`]), and the summary at the end.
 
 use super::progress::Progress;
+pub use super::progress::Shown;
+pub use super::summary::Listed;
 use super::{Settings, count, summary};
 use crate::model::{Policy, RunEvent, RunStart, Subscriber, Verdict};
 
@@ -12,6 +14,9 @@ pub struct Terminal {
     /// What fails the run, for the summary's verdict.
     policy: Policy,
     progress: Option<Progress>,
+    /// Which tests get a status line as they end, and which the end lists.
+    pub shown: Shown,
+    pub listed: Listed,
 }
 
 impl Terminal {
@@ -21,6 +26,8 @@ impl Terminal {
             show_output,
             policy,
             progress: None,
+            shown: Shown::default(),
+            listed: Listed::default(),
         }
     }
 }
@@ -50,7 +57,8 @@ impl Subscriber for Terminal {
         match *event {
             RunEvent::RunStarted(start) => {
                 eprintln!("{}", banner(start));
-                let mut p = Progress::new(start.runs, self.settings.clone(), self.show_output);
+                let mut p = Progress::new(start.runs, self.settings.clone(), self.show_output)
+                    .showing(self.shown);
                 if start.stress {
                     p = p.stress();
                 }
@@ -72,7 +80,7 @@ impl Subscriber for Terminal {
                     p.finish();
                 }
                 let verdict = Verdict::of(report, self.policy).with_exit_code(exit_code);
-                eprint!("{}", summary::render(report, &verdict));
+                eprint!("{}", summary::render_listing(report, &verdict, self.listed));
                 if exit_code == crate::error::EXIT_INTERRUPTED {
                     eprintln!(
                         "interrupted: the report holds the {} tests that finished",

@@ -319,3 +319,38 @@ fn no_tests_fails_warns_or_passes_as_asked() {
     let failed = isolate_test(&dir, &[&none[..], &["--no-tests", "fail"]].concat());
     assert_eq!(failed.code(), 4, "{}", failed.stderr());
 }
+
+/// nextest's status levels: which tests get a line as they end, and
+/// which the end of the run lists again.
+#[test]
+fn status_levels_choose_the_lines_as_nextests_do() {
+    let (_tmp, dir) = fixture("demo");
+    let args = [
+        "--lib",
+        "-E",
+        "test(adds_numbers) | test(ignored_for_now) | test(fails_on_purpose)",
+    ];
+    let default = isolate_test(&dir, &args);
+    let err = default.stderr();
+    let summary_at = err.find("Summary").expect("a summary");
+    // As nextest by default: passing tests as they end, no skipped ones.
+    assert!(err[..summary_at].contains("PASS"), "{err}");
+    assert!(!err.contains("SKIP"), "{err}");
+    let quiet = isolate_test(
+        &dir,
+        &[
+            &args[..],
+            &["--status-level", "fail", "--final-status-level", "all"],
+        ]
+        .concat(),
+    );
+    let err = quiet.stderr();
+    let summary_at = err.find("Summary").expect("a summary");
+    let (during, after) = err.split_at(summary_at);
+    assert!(during.contains("FAIL") && !during.contains("PASS"), "{err}");
+    assert!(
+        after.contains("PASS") && after.contains("SKIP") && after.contains("FAIL"),
+        "{err}"
+    );
+    assert_eq!(quiet.code(), 100);
+}
