@@ -50,6 +50,8 @@ pub struct Worker<'a> {
     pub gate: Option<&'a dyn Admit>,
     pub on_start: Option<&'a dyn Fn()>,
     pub reaper: Option<&'a mpsc::SyncSender<Leftovers>>,
+    /// Told where the sandbox's memory and CPU can be read while it runs.
+    pub on_gauge: Option<&'a dyn Fn(crate::cgroup::Gauge)>,
 }
 
 /// What is left of a sandbox once its test has reported: its init, still
@@ -137,6 +139,9 @@ pub fn execute(
         },
         None => None,
     };
+    if let (Some(tell), Some(leaf)) = (worker.on_gauge, &leaf) {
+        tell(leaf.gauge());
+    }
     let scratch = match cfg.scratch.map(|r| r.for_sandbox(leaf_name)).transpose() {
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),

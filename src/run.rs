@@ -61,6 +61,8 @@ const SLOW_TICK: Duration = Duration::from_millis(250);
 
 /// What a worker tells the scheduler's thread.
 enum Message {
+    /// Where a unit's running sandbox can be read (each attempt's own).
+    Gauge(usize, crate::cgroup::Gauge),
     Started(usize),
     /// An attempt that failed, with a retry to come.
     Attempt(Box<TestRecord>),
@@ -157,6 +159,8 @@ struct Collected {
     tallies: Vec<flaky::StressTally>,
     /// Tests running, since when, and how many slow periods were said.
     running: std::collections::HashMap<usize, (std::time::Instant, u32)>,
+    /// Where each running test's memory and CPU are read.
+    gauges: std::collections::HashMap<usize, crate::cgroup::Gauge>,
     slow_after: Option<Duration>,
     error: Option<Error>,
 }
@@ -170,6 +174,7 @@ impl Collected {
                 None => Vec::new(),
             },
             running: Default::default(),
+            gauges: Default::default(),
             slow_after: cfg.slow_after,
             error: None,
         }
@@ -184,6 +189,9 @@ impl Collected {
     ) {
         loop {
             match rx.recv_timeout(SLOW_TICK) {
+                Ok(Message::Gauge(index, gauge)) => {
+                    self.gauges.insert(index, gauge);
+                }
                 Ok(Message::Started(index)) => {
                     self.running.insert(index, (std::time::Instant::now(), 0));
                     on_event(&RunEvent::TestStarted {
@@ -195,6 +203,7 @@ impl Collected {
                 }
                 Ok(Message::Finished(index, record)) => {
                     self.running.remove(&index);
+                    self.gauges.remove(&index);
                     on_event(&RunEvent::TestFinished { record: &record });
                     match self.tallies.get_mut(index) {
                         Some(tally) => tally.add(record.attempt.unwrap_or(1), *record),
@@ -221,9 +230,15 @@ impl Collected {
             let elapsed = since.elapsed();
             if elapsed >= period * (*said + 1) {
                 *said += 1;
+                // What it is doing: a test that spins uses CPU, one that
+                // waits does not.
+                let (memory_bytes, cpu_usec) =
+                    self.gauges.get(index).map(|g| g.read()).unwrap_or_default();
                 on_event(&RunEvent::TestSlow {
                     id: &units[*index].id,
                     elapsed,
+                    memory_bytes,
+                    cpu_ms: cpu_usec.map(|us| us as f64 / 1000.0),
                 });
             }
         }
@@ -287,11 +302,15 @@ fn worker(
                 let _ = tx.send(Message::Started(index));
             }
         };
+        let on_gauge = |gauge| {
+            let _ = tx.send(Message::Gauge(index, gauge));
+        };
         let worker = Worker {
             netns: netns.as_ref(),
             gate: Some(&turn),
             on_start: Some(&on_start),
             reaper: Some(reap_tx),
+            on_gauge: Some(&on_gauge),
         };
         let run = cfg.stress.map(|_| round as u32 + 1);
         crate::failpoint::hit("run", &unit.id);

@@ -37,6 +37,30 @@ pub struct LeafStats {
     pub cpu_usec: Option<u64>,
 }
 
+/// Where a running test's memory and CPU so far are read: files of its
+/// leaf, read from another thread (the scheduler's, for a slow test).
+/// Once the leaf is gone they read as nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Gauge {
+    /// memory.current (v2) or memory.usage_in_bytes (v1).
+    pub memory: Option<PathBuf>,
+    /// cpu.stat (v2: usage_usec) or cpuacct.usage (v1: nanoseconds).
+    pub cpu: Option<PathBuf>,
+    pub cpu_in_nanos: bool,
+}
+
+impl Gauge {
+    /// The memory in use (bytes) and the CPU used (microseconds).
+    pub fn read(&self) -> (Option<u64>, Option<u64>) {
+        let memory = self.memory.as_deref().and_then(files::read_u64);
+        let cpu = self.cpu.as_deref().and_then(|p| match self.cpu_in_nanos {
+            true => files::read_u64(p).map(|ns| ns / 1000),
+            false => files::read_key(p, "usage_usec"),
+        });
+        (memory, cpu)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     V1,
@@ -158,6 +182,14 @@ impl Leaf {
         match self {
             Leaf::V1(l) => l.stats(),
             Leaf::V2(l) => l.stats(),
+        }
+    }
+
+    /// Where the test's memory and CPU so far can be read while it runs.
+    pub fn gauge(&self) -> Gauge {
+        match self {
+            Leaf::V1(l) => l.gauge(),
+            Leaf::V2(l) => l.gauge(),
         }
     }
 

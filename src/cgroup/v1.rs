@@ -267,6 +267,16 @@ impl LeafV1 {
         }
     }
 
+    pub fn gauge(&self) -> super::Gauge {
+        super::Gauge {
+            memory: self
+                .dir_of("memory")
+                .map(|d| d.join("memory.usage_in_bytes")),
+            cpu: self.dir_of("cpuacct").map(|d| d.join("cpuacct.usage")),
+            cpu_in_nanos: true,
+        }
+    }
+
     pub fn kill_all(&self) {
         for (_, d) in &self.dirs {
             files::kill_procs(&d.join(files::TEST_CHILD));

@@ -219,6 +219,14 @@ impl LeafV2 {
         }
     }
 
+    pub fn gauge(&self) -> super::Gauge {
+        super::Gauge {
+            memory: Some(self.dir.join("memory.current")),
+            cpu: Some(self.dir.join("cpu.stat")),
+            cpu_in_nanos: false,
+        }
+    }
+
     pub fn kill_all(&self) {
         files::kill_procs(&self.dir);
     }

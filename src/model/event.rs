@@ -38,10 +38,14 @@ pub enum RunEvent<'a> {
     TestStarted {
         id: &'a str,
     },
-    /// A test has been running for `elapsed`: said once a period.
+    /// A test has been running for `elapsed`: said once a period, with
+    /// the memory it holds and the CPU it used so far (from its cgroup;
+    /// `None` where not measured).
     TestSlow {
         id: &'a str,
         elapsed: Duration,
+        memory_bytes: Option<u64>,
+        cpu_ms: Option<f64>,
     },
     /// An attempt that did not pass, with a retry to come; `record.attempt`
     /// is its number.

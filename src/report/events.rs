@@ -90,9 +90,19 @@ impl Subscriber for EventStream {
                 }),
             ),
             RunEvent::TestStarted { id } => self.emit("test-started", json!({"id": id})),
-            RunEvent::TestSlow { id, elapsed } => self.emit(
+            RunEvent::TestSlow {
+                id,
+                elapsed,
+                memory_bytes,
+                cpu_ms,
+            } => self.emit(
                 "test-slow",
-                json!({"id": id, "elapsed_ms": elapsed.as_secs_f64() * 1000.0}),
+                json!({
+                    "id": id,
+                    "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+                    "memory_bytes": memory_bytes,
+                    "cpu_ms": cpu_ms,
+                }),
             ),
             RunEvent::AttemptFinished { record } => self.attempt_finished(record, true),
             RunEvent::TestFinished { record } => {

@@ -317,16 +317,27 @@ impl Progress {
         self.print(&line);
     }
 
-    /// `        SLOW [> 60.000s] p::b t`, as nextest says it.
-    pub fn slow(&mut self, id: &str, elapsed: std::time::Duration) {
+    /// `        SLOW [> 60.000s   12.0 MiB] p::b t (CPU 59.1s)`, as nextest
+    /// says it, with the memory the test holds and the CPU it used so far:
+    /// a test that spins is told from one that waits.
+    pub fn slow(
+        &mut self,
+        id: &str,
+        elapsed: std::time::Duration,
+        memory_bytes: Option<u64>,
+        cpu_ms: Option<f64>,
+    ) {
         if !self.shown.slow {
             return;
         }
+        let cpu = cpu_ms
+            .map(|ms| format!(" (CPU {:.1}s)", ms / 1000.0))
+            .unwrap_or_default();
         let line = format!(
-            "{:>12} [>{:>8.3}s {:>10}] {}\n",
+            "{:>12} [>{:>8.3}s {:>10}] {}{cpu}\n",
             Style::new().yellow().bold().for_stderr().apply_to("SLOW"),
             elapsed.as_secs_f64(),
-            "",
+            memory_bytes.map(human_bytes).unwrap_or_default(),
             for_terminal_line(id)
         );
         self.print(&line);

@@ -65,9 +65,15 @@ impl Subscriber for Terminal {
                 self.progress = Some(p);
             }
             RunEvent::TestStarted { id } => self.progress.iter_mut().for_each(|p| p.started(id)),
-            RunEvent::TestSlow { id, elapsed } => {
-                self.progress.iter_mut().for_each(|p| p.slow(id, elapsed))
-            }
+            RunEvent::TestSlow {
+                id,
+                elapsed,
+                memory_bytes,
+                cpu_ms,
+            } => self
+                .progress
+                .iter_mut()
+                .for_each(|p| p.slow(id, elapsed, memory_bytes, cpu_ms)),
             RunEvent::AttemptFinished { record } => self
                 .progress
                 .iter_mut()

@@ -354,3 +354,51 @@ fn status_levels_choose_the_lines_as_nextests_do() {
     );
     assert_eq!(quiet.code(), 100);
 }
+
+/// A slow test is said slow each period, with the memory it holds and
+/// the CPU it used so far, read from its cgroup: one that waits shows
+/// next to no CPU.
+#[test]
+fn a_slow_test_is_said_slow_with_its_memory_and_cpu_so_far() {
+    let (_tmp, dir) = fixture("faults");
+    let report = unique_report(&dir);
+    let out = Command::new(BIN)
+        .args(["isolate", "test", "--test", "faults", "-E", "test(=hangs)"])
+        .args([
+            "--slow-timeout",
+            "300ms",
+            "--timeout",
+            "1500ms",
+            "--message-format",
+            "json",
+        ])
+        .arg("--report")
+        .arg(&report)
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let slow: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "test-slow")
+        .collect();
+    assert!(
+        slow.len() >= 2,
+        "a SLOW event each period: {slow:?}\n{stderr}"
+    );
+    assert!(stderr.contains("SLOW"), "{stderr}");
+    let run = read_report(&report);
+    if run["host"]["cgroup"] == "none" {
+        return skip("the figures come from the test's cgroup");
+    }
+    let last = slow.last().unwrap();
+    assert!(
+        last["memory_bytes"].as_u64().is_some_and(|b| b > 0),
+        "{last}"
+    );
+    let cpu = last["cpu_ms"].as_f64().expect("CPU so far");
+    assert!(cpu < 250.0, "a sleeping test uses next to no CPU: {last}");
+    assert!(stderr.contains("(CPU 0."), "{stderr}");
+}
