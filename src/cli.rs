@@ -573,8 +573,9 @@ pub struct SandboxArgs in sandbox_args {
         file: String, check: c::text(parse_hostname),
         replay: show::plain,
     },
-    /// Run tests with only cargo's test variables (CARGO_*, OUT_DIR...),
-    /// PATH, and those given with --env.
+    /// Start each sandboxed program with a clean environment: PATH, the
+    /// variables given with --env and, for a test, cargo's test variables
+    /// (CARGO_*, OUT_DIR...).
     #[arg(long)]
     pub env_clear: bool => run(bool) {
         file: bool, check: c::flag(),
