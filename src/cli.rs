@@ -249,6 +249,14 @@ pub struct TestArgs in test_args {
     /// Sandboxes at once [default: number of CPUs].
     #[arg(short = 'j', long, visible_alias = "test-threads", value_name = "N", value_parser = parse_jobs, help_heading = "Running")]
     pub jobs: Option<usize> => run(usize) { file: i64, check: c::whole(1, usize::MAX as u64), },
+    /// How many of the -j slots a test takes, as nextest's
+    /// threads-required (mostly set per test in an override, for a test
+    /// that runs threads of its own); at most -j [default: 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Running")]
+    pub threads_required: Option<u32> => test(u32) {
+        file: i64, check: c::whole(1, u32::MAX.into()),
+        archive: true,
+    },
     /// Run a test that did not pass again, up to N times, each time in a
     /// fresh sandbox; one that then passes is reported flaky, with every
     /// attempt kept.

@@ -465,11 +465,13 @@ fn run_unit(
     // Its weight at the gate: what it may take (its limit), else what it
     // is expected to take (its budget).
     if let Some(gate) = worker.gate {
+        let slots = unit.settings.threads_required.unwrap_or(1) as usize;
         gate.weigh(
             limits
                 .memory_max_bytes
                 .or(budgets.memory_bytes)
                 .unwrap_or(0),
+            slots,
         );
     }
     let identity = execute::Identity {

@@ -20,6 +20,8 @@ pub struct StartGate {
 
 struct State {
     free: usize,
+    /// All the slots: a test that asks for more takes them all.
+    slots: usize,
     closed: bool,
     /// Tests running, and the sum of their weights.
     running: usize,
@@ -36,8 +38,9 @@ impl State {
     }
 }
 
-/// One running test, and its weight; frees its place when dropped.
-pub struct Slot<'a>(&'a StartGate, u64);
+/// One running test, its weight and how many slots it took; frees them
+/// when dropped.
+pub struct Slot<'a>(&'a StartGate, u64, usize);
 
 /// How often a waiter looks at its `give_up` condition.
 const RECHECK: Duration = Duration::from_millis(50);
@@ -49,6 +52,7 @@ impl StartGate {
         StartGate {
             state: Mutex::new(State {
                 free: slots.max(1),
+                slots: slots.max(1),
                 closed: false,
                 running: 0,
                 memory_used: 0,
@@ -61,19 +65,34 @@ impl StartGate {
     /// Waits for a free slot, and room for `weight` bytes. `None` once the
     /// gate is closed, or when `give_up` says so (it is asked at least
     /// every 50 ms). Also how long a free slot waited for memory.
+    #[cfg(test)]
     fn acquire(&self, weight: u64, give_up: impl Fn() -> bool) -> Option<(Slot<'_>, Duration)> {
+        self.acquire_slots(1, weight, give_up)
+    }
+
+    /// Waits for `slots` free slots (nextest's threads-required; more
+    /// than there are takes them all) and room for `weight` bytes. `None`
+    /// once the gate is closed, or when `give_up` says so. Also how long
+    /// the slots, free, waited for memory.
+    fn acquire_slots(
+        &self,
+        slots: usize,
+        weight: u64,
+        give_up: impl Fn() -> bool,
+    ) -> Option<(Slot<'_>, Duration)> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let slots = slots.clamp(1, st.slots);
         let mut waited = Duration::ZERO;
         loop {
             if st.closed || give_up() {
                 return None;
             }
-            let slot_free = st.free > 0;
+            let slot_free = st.free >= slots;
             if slot_free && st.fits(weight) {
-                st.free -= 1;
+                st.free -= slots;
                 st.running += 1;
                 st.memory_used = st.memory_used.saturating_add(weight);
-                return Some((Slot(self, weight), waited));
+                return Some((Slot(self, weight, slots), waited));
             }
             let since = Instant::now();
             st = self
@@ -105,9 +124,9 @@ pub trait Admit {
     fn admit(&self, give_up: &dyn Fn() -> bool) -> bool;
     /// The test's processes are gone and its init has reported.
     fn test_ended(&self);
-    /// What the next test weighs against the memory total: its memory
-    /// limit, else its budget, else nothing.
-    fn weigh(&self, _bytes: u64) {}
+    /// What the next test weighs against the memory total (its memory
+    /// limit, else its budget, else nothing) and how many slots it takes.
+    fn weigh(&self, _bytes: u64, _slots: usize) {}
     /// How long the last test waited for memory with a slot free.
     fn waited_for_memory(&self) -> Duration {
         Duration::ZERO
@@ -121,6 +140,7 @@ pub struct Turn<'g> {
     /// The weight of the next test this worker starts, and how long its
     /// last one waited for memory.
     weight: Cell<u64>,
+    slots: Cell<usize>,
     memory_wait: Cell<Duration>,
     /// Keep the slot past the test's end, until [`Turn::free`]: with
     /// --fail-fast or --max-fail, no other test may start before this
@@ -134,6 +154,7 @@ impl<'g> Turn<'g> {
             gate,
             slot: RefCell::new(None),
             weight: Cell::new(0),
+            slots: Cell::new(1),
             memory_wait: Cell::new(Duration::ZERO),
             keep,
         }
@@ -148,7 +169,10 @@ impl<'g> Turn<'g> {
 impl Admit for Turn<'_> {
     fn admit(&self, give_up: &dyn Fn() -> bool) -> bool {
         self.free();
-        let Some((slot, waited)) = self.gate.acquire(self.weight.get(), give_up) else {
+        let acquired = self
+            .gate
+            .acquire_slots(self.slots.get(), self.weight.get(), give_up);
+        let Some((slot, waited)) = acquired else {
             return false;
         };
         self.memory_wait.set(waited);
@@ -162,8 +186,9 @@ impl Admit for Turn<'_> {
         }
     }
 
-    fn weigh(&self, bytes: u64) {
+    fn weigh(&self, bytes: u64, slots: usize) {
         self.weight.set(bytes);
+        self.slots.set(slots);
         self.memory_wait.set(Duration::ZERO);
     }
 
@@ -175,7 +200,7 @@ impl Admit for Turn<'_> {
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         let mut st = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
-        st.free += 1;
+        st.free += self.2;
         st.running -= 1;
         st.memory_used = st.memory_used.saturating_sub(self.1);
         drop(st);
@@ -223,6 +248,24 @@ mod tests {
         });
         drop(held);
         assert!(gate.acquire(0, || false).is_none());
+    }
+
+    #[test]
+    fn a_test_that_needs_threads_takes_that_many_slots() {
+        let gate = StartGate::new(4, None);
+        let three = gate.acquire_slots(3, 0, || false).expect("3 of 4").0;
+        let one = gate.acquire(0, || false).expect("the fourth").0;
+        assert!(gate.acquire(0, || true).is_none(), "all 4 taken");
+        drop(one);
+        assert!(
+            gate.acquire_slots(2, 0, || true).is_none(),
+            "1 free, 2 asked"
+        );
+        drop(three);
+        // More than there are: all of them.
+        let all = gate.acquire_slots(9, 0, || false).expect("all 4").0;
+        assert!(gate.acquire(0, || true).is_none());
+        drop(all);
     }
 
     #[test]

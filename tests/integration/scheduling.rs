@@ -111,3 +111,50 @@ fn without_a_memory_total_heavy_tests_run_at_j() {
     let heavy: Vec<_> = all.iter().collect();
     assert!(most_at_once(&heavy) > 2, "heavy tests at once: {heavy:?}");
 }
+
+/// nextest's threads-required: a test that needs two of -j 2 runs alone.
+#[test]
+fn a_test_that_requires_all_the_threads_runs_alone() {
+    let (_tmp, dir) = fixture("memsched");
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(
+        dir.join(".config/isolate.toml"),
+        "[[profile.default.overrides]]\nfilter = \"test(/^tests::heavy_[12]$/)\"\nthreads-required = 2\n",
+    )
+    .unwrap();
+    let run = isolate_test(
+        &dir,
+        &[
+            "-j",
+            "2",
+            "--memory-total",
+            "unlimited",
+            "-E",
+            "test(/heavy_[12]$/) | test(/light_0/)",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let all = intervals(&run.report);
+    for alone in all.iter().filter(|t| t.0.contains("heavy")) {
+        let beside: Vec<_> = all
+            .iter()
+            .filter(|u| u.0 != alone.0 && overlap(alone, u) > TOGETHER_MS.min(20.0))
+            .collect();
+        assert!(beside.is_empty(), "{} ran beside {beside:?}", alone.0);
+    }
+    // Without it, the two heavy tests run together at -j 2.
+    std::fs::remove_file(dir.join(".config/isolate.toml")).unwrap();
+    let run = isolate_test(
+        &dir,
+        &[
+            "-j",
+            "2",
+            "--memory-total",
+            "unlimited",
+            "-E",
+            "test(/heavy_[12]$/)",
+        ],
+    );
+    let all = intervals(&run.report);
+    assert!(overlap(&all[0], &all[1]) > TOGETHER_MS, "{all:?}");
+}
