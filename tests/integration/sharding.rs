@@ -5,9 +5,11 @@
 use super::*;
 
 /// `cargo isolate ARGS` in `dir`, with cargo and the sources out of reach:
-/// PATH holds no cargo or rustc, and cargo's variables are gone.
+/// PATH holds no cargo or rustc, and cargo's variables are gone. TMPDIR is
+/// `dir` (a test's own temporary directory): an archive unpacked in its
+/// default place goes with it, never into the machine's /tmp.
 fn without_cargo(dir: &Path, args: &[&str]) -> Output {
-    without_cargo_in(dir, &std::env::temp_dir(), args)
+    without_cargo_in(dir, dir, args)
 }
 
 /// As [`without_cargo`], with TMPDIR `tmp` (and no XDG_RUNTIME_DIR): where
