@@ -44,15 +44,21 @@ fn most_at_once(set: &[&(String, f64, f64)]) -> usize {
         .unwrap_or(0)
 }
 
+/// The heavy tests' memory limits, from an override.
+const HEAVY: &str =
+    "[[profile.default.overrides]]\nfilter = \"test(/^tests::heavy/)\"\nmemory-max = \"300MiB\"\n";
+
+/// `fixtures/memsched` with `config` as its `.config/isolate.toml`.
+fn memsched_with(config: &str) -> (Option<tempfile::TempDir>, PathBuf) {
+    let (tmp, dir) = fixture("memsched");
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(dir.join(".config/isolate.toml"), config).unwrap();
+    (tmp, dir)
+}
+
 #[test]
 fn heavy_tests_share_the_memory_total_and_light_ones_run_beside_them() {
-    let (_tmp, dir) = fixture("memsched");
-    std::fs::create_dir_all(dir.join(".config")).unwrap();
-    std::fs::write(
-        dir.join(".config/isolate.toml"),
-        "[[profile.default.overrides]]\nfilter = \"test(/^tests::heavy/)\"\nmemory-max = \"300MiB\"\n",
-    )
-    .unwrap();
+    let (_tmp, dir) = memsched_with(HEAVY);
     let run = isolate_test(&dir, &["--memory-total", "700M", "-j", "4"]);
     if run.cgroup() == "none" {
         return skip("a memory limit needs a cgroup");
@@ -86,13 +92,7 @@ fn heavy_tests_share_the_memory_total_and_light_ones_run_beside_them() {
 /// time: the check above can fail.
 #[test]
 fn without_a_memory_total_heavy_tests_run_at_j() {
-    let (_tmp, dir) = fixture("memsched");
-    std::fs::create_dir_all(dir.join(".config")).unwrap();
-    std::fs::write(
-        dir.join(".config/isolate.toml"),
-        "[[profile.default.overrides]]\nfilter = \"test(/^tests::heavy/)\"\nmemory-max = \"300MiB\"\n",
-    )
-    .unwrap();
+    let (_tmp, dir) = memsched_with(HEAVY);
     let run = isolate_test(
         &dir,
         &[
@@ -115,13 +115,9 @@ fn without_a_memory_total_heavy_tests_run_at_j() {
 /// nextest's threads-required: a test that needs two of -j 2 runs alone.
 #[test]
 fn a_test_that_requires_all_the_threads_runs_alone() {
-    let (_tmp, dir) = fixture("memsched");
-    std::fs::create_dir_all(dir.join(".config")).unwrap();
-    std::fs::write(
-        dir.join(".config/isolate.toml"),
+    let (_tmp, dir) = memsched_with(
         "[[profile.default.overrides]]\nfilter = \"test(/^tests::heavy_[12]$/)\"\nthreads-required = 2\n",
-    )
-    .unwrap();
+    );
     let run = isolate_test(
         &dir,
         &[
