@@ -249,6 +249,14 @@ pub struct TestArgs in test_args {
     /// Sandboxes at once [default: number of CPUs].
     #[arg(short = 'j', long, visible_alias = "test-threads", value_name = "N", value_parser = parse_jobs, help_heading = "Running")]
     pub jobs: Option<usize> => run(usize) { file: i64, check: c::whole(1, usize::MAX as u64), },
+    /// The test group a test belongs to (an override's key, as nextest's
+    /// test-group): at most the group's `max-threads` of its tests run at
+    /// once (`[test-groups.<name>]` at the top of the file).
+    #[arg(skip)]
+    pub test_group: Option<String> => test(String) {
+        file: String, check: c::text(parse_group_name),
+        archive: true,
+    },
     /// How many of the -j slots a test takes, as nextest's
     /// threads-required (mostly set per test in an override, for a test
     /// that runs threads of its own); at most -j [default: 1].
@@ -1411,6 +1419,18 @@ impl PidsMax {
 /// enforce it: far above what a test suite forks, far below what takes a
 /// machine down (the kernel's default pid_max is 32768 to 4 million).
 pub const DEFAULT_PIDS_MAX: u64 = 4096;
+
+/// A test group's name: letters, digits, `-` and `_` (nextest reserves
+/// `@global`).
+pub fn parse_group_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    match ok {
+        true => Ok(s.to_string()),
+        false => Err("a test group's name is letters, digits, '-' and '_'".into()),
+    }
+}
 
 /// `--memory-total`: a size, or `unlimited` (a `PidsMax` of bytes: the
 /// same two cases).

@@ -34,6 +34,8 @@ pub struct RunConfig<'a> {
     /// `--memory-total`: tests start only while their memory limits (or
     /// budgets) fit in it.
     pub memory_total: Option<u64>,
+    /// `[test-groups]`: the most of each group's tests at once.
+    pub test_groups: std::collections::BTreeMap<String, usize>,
 }
 
 /// When a stress run stops taking new rounds: after `count` rounds, or
@@ -99,7 +101,7 @@ pub fn run_all(
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         not_passed: AtomicU64::new(0),
-        gate: StartGate::new(cfg.jobs, cfg.memory_total),
+        gate: StartGate::new(cfg.jobs, cfg.memory_total, cfg.test_groups.clone()),
     };
     // With --reuse-netns a network namespace is a worker's, and its tests
     // take turns in it: one worker per slot.
@@ -472,6 +474,7 @@ fn run_unit(
                 .or(budgets.memory_bytes)
                 .unwrap_or(0),
             slots,
+            unit.settings.test_group.as_deref(),
         );
     }
     let identity = execute::Identity {

@@ -636,6 +636,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
         stress: stress_of(args),
         replay: Some(&replay),
         slow_after: Some(args.slow_timeout.period),
+        test_groups: run.config.test_groups.clone(),
         memory_total: match args.memory_total {
             Some(total) => total.limit(),
             None => host::memory_for_tests(),

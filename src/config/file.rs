@@ -20,6 +20,16 @@ pub type Keys = <TestArgs as Settings>::File;
 pub struct FileToml {
     #[serde(default)]
     pub profile: BTreeMap<String, ProfileToml>,
+    /// `[test-groups.<name>]`, as nextest's.
+    #[serde(default, rename = "test-groups")]
+    pub test_groups: BTreeMap<toml::Spanned<String>, TestGroupToml>,
+}
+
+/// One `[test-groups.<name>]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TestGroupToml {
+    pub max_threads: toml::Spanned<i64>,
 }
 
 /// One profile as written.

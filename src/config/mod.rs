@@ -53,6 +53,8 @@ pub struct Config {
     pub profile: String,
     pub run: RunSettings,
     pub overrides: Vec<Override>,
+    /// `[test-groups]`: each group's most tests at once.
+    pub test_groups: std::collections::BTreeMap<String, usize>,
 }
 
 impl Config {

@@ -60,12 +60,54 @@ pub fn parse(
         &default.overrides,
         DEFAULT_PROFILE,
     )?);
+    let test_groups = test_groups(&ctx, &file)?;
     Ok(Config {
         source: Some(path.to_path_buf()),
         profile: profile_name.to_string(),
         run: TestArgs::layer(mine, base_settings),
         overrides,
+        test_groups,
     })
+}
+
+/// `[test-groups.<name>]`: each group's `max-threads`, at least 1; and
+/// every override's `test-group` one of them.
+fn test_groups(
+    ctx: &Ctx<'_>,
+    file: &super::file::FileToml,
+) -> Result<std::collections::BTreeMap<String, usize>, ConfigError> {
+    let mut groups = std::collections::BTreeMap::new();
+    for (name, group) in &file.test_groups {
+        crate::cli::parse_group_name(name.get_ref())
+            .map_err(|m| ctx.at(name.span(), format!("invalid test group: {m}")))?;
+        let max = *group.max_threads.get_ref();
+        if max < 1 {
+            return Err(ctx.at(
+                group.max_threads.span(),
+                "invalid value for 'max-threads': must be at least 1",
+            ));
+        }
+        groups.insert(name.get_ref().clone(), max as usize);
+    }
+    for profile in file.profile.values() {
+        for o in &profile.overrides {
+            if let Some(g) = &o.keys.test_group
+                && !groups.contains_key(g.get_ref())
+            {
+                let known: Vec<String> = groups.keys().map(|k| quoted(k)).collect();
+                return Err(ctx.at(
+                    g.span(),
+                    format!(
+                        "no test group {} (define it as [test-groups.{}] with max-threads; the file has: {})",
+                        quoted(g.get_ref()),
+                        g.get_ref(),
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(groups)
 }
 
 fn resolve_profile(ctx: &Ctx<'_>, p: &ProfileToml, name: &str) -> Result<RunSettings, ConfigError> {

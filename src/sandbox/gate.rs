@@ -27,9 +27,19 @@ struct State {
     running: usize,
     memory_used: u64,
     memory_total: Option<u64>,
+    /// Test groups: the most of each group's tests at once, and how many
+    /// run now.
+    group_max: std::collections::BTreeMap<String, usize>,
+    group_running: std::collections::BTreeMap<String, usize>,
 }
 
 impl State {
+    fn group_has_room(&self, group: Option<&str>) -> bool {
+        let Some(g) = group else { return true };
+        let max = self.group_max.get(g).copied().unwrap_or(usize::MAX);
+        self.group_running.get(g).copied().unwrap_or(0) < max
+    }
+
     fn fits(&self, weight: u64) -> bool {
         self.running == 0
             || self
@@ -38,17 +48,21 @@ impl State {
     }
 }
 
-/// One running test, its weight and how many slots it took; frees them
-/// when dropped.
-pub struct Slot<'a>(&'a StartGate, u64, usize);
+/// One running test, its weight, how many slots it took and its group;
+/// frees them when dropped.
+pub struct Slot<'a>(&'a StartGate, u64, usize, Option<String>);
 
 /// How often a waiter looks at its `give_up` condition.
 const RECHECK: Duration = Duration::from_millis(50);
 
 impl StartGate {
-    /// `slots` tests at once, and with `memory_total` only as many as
-    /// their weights fit in it.
-    pub fn new(slots: usize, memory_total: Option<u64>) -> StartGate {
+    /// `slots` tests at once, with `memory_total` only as many as their
+    /// weights fit in it, and of each test group at most its maximum.
+    pub fn new(
+        slots: usize,
+        memory_total: Option<u64>,
+        groups: std::collections::BTreeMap<String, usize>,
+    ) -> StartGate {
         StartGate {
             state: Mutex::new(State {
                 free: slots.max(1),
@@ -57,6 +71,8 @@ impl StartGate {
                 running: 0,
                 memory_used: 0,
                 memory_total,
+                group_max: groups,
+                group_running: Default::default(),
             }),
             freed: Condvar::new(),
         }
@@ -67,7 +83,7 @@ impl StartGate {
     /// every 50 ms). Also how long a free slot waited for memory.
     #[cfg(test)]
     fn acquire(&self, weight: u64, give_up: impl Fn() -> bool) -> Option<(Slot<'_>, Duration)> {
-        self.acquire_slots(1, weight, give_up)
+        self.acquire_slots(1, weight, None, give_up)
     }
 
     /// Waits for `slots` free slots (nextest's threads-required; more
@@ -78,6 +94,7 @@ impl StartGate {
         &self,
         slots: usize,
         weight: u64,
+        group: Option<&str>,
         give_up: impl Fn() -> bool,
     ) -> Option<(Slot<'_>, Duration)> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -87,12 +104,15 @@ impl StartGate {
             if st.closed || give_up() {
                 return None;
             }
-            let slot_free = st.free >= slots;
+            let slot_free = st.free >= slots && st.group_has_room(group);
             if slot_free && st.fits(weight) {
                 st.free -= slots;
                 st.running += 1;
                 st.memory_used = st.memory_used.saturating_add(weight);
-                return Some((Slot(self, weight, slots), waited));
+                if let Some(g) = group {
+                    *st.group_running.entry(g.to_string()).or_default() += 1;
+                }
+                return Some((Slot(self, weight, slots, group.map(String::from)), waited));
             }
             let since = Instant::now();
             st = self
@@ -126,7 +146,7 @@ pub trait Admit {
     fn test_ended(&self);
     /// What the next test weighs against the memory total (its memory
     /// limit, else its budget, else nothing) and how many slots it takes.
-    fn weigh(&self, _bytes: u64, _slots: usize) {}
+    fn weigh(&self, _bytes: u64, _slots: usize, _group: Option<&str>) {}
     /// How long the last test waited for memory with a slot free.
     fn waited_for_memory(&self) -> Duration {
         Duration::ZERO
@@ -141,6 +161,7 @@ pub struct Turn<'g> {
     /// last one waited for memory.
     weight: Cell<u64>,
     slots: Cell<usize>,
+    group: RefCell<Option<String>>,
     memory_wait: Cell<Duration>,
     /// Keep the slot past the test's end, until [`Turn::free`]: with
     /// --fail-fast or --max-fail, no other test may start before this
@@ -155,6 +176,7 @@ impl<'g> Turn<'g> {
             slot: RefCell::new(None),
             weight: Cell::new(0),
             slots: Cell::new(1),
+            group: RefCell::new(None),
             memory_wait: Cell::new(Duration::ZERO),
             keep,
         }
@@ -169,9 +191,13 @@ impl<'g> Turn<'g> {
 impl Admit for Turn<'_> {
     fn admit(&self, give_up: &dyn Fn() -> bool) -> bool {
         self.free();
-        let acquired = self
-            .gate
-            .acquire_slots(self.slots.get(), self.weight.get(), give_up);
+        let group = self.group.borrow().clone();
+        let acquired = self.gate.acquire_slots(
+            self.slots.get(),
+            self.weight.get(),
+            group.as_deref(),
+            give_up,
+        );
         let Some((slot, waited)) = acquired else {
             return false;
         };
@@ -186,9 +212,10 @@ impl Admit for Turn<'_> {
         }
     }
 
-    fn weigh(&self, bytes: u64, slots: usize) {
+    fn weigh(&self, bytes: u64, slots: usize, group: Option<&str>) {
         self.weight.set(bytes);
         self.slots.set(slots);
+        *self.group.borrow_mut() = group.map(String::from);
         self.memory_wait.set(Duration::ZERO);
     }
 
@@ -201,6 +228,9 @@ impl Drop for Slot<'_> {
     fn drop(&mut self) {
         let mut st = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
         st.free += self.2;
+        if let Some(n) = self.3.as_ref().and_then(|g| st.group_running.get_mut(g)) {
+            *n -= 1;
+        }
         st.running -= 1;
         st.memory_used = st.memory_used.saturating_sub(self.1);
         drop(st);
@@ -217,7 +247,7 @@ mod tests {
 
     #[test]
     fn never_more_slots_than_given() {
-        let gate = StartGate::new(2, None);
+        let gate = StartGate::new(2, None, Default::default());
         let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
         std::thread::scope(|s| {
             for _ in 0..8 {
@@ -237,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_closed_gate_or_a_give_up_lets_nobody_in() {
-        let gate = StartGate::new(1, None);
+        let gate = StartGate::new(1, None, Default::default());
         let held = gate.acquire(0, || false).expect("a free slot");
         assert!(gate.acquire(0, || true).is_none());
         std::thread::scope(|s| {
@@ -251,26 +281,46 @@ mod tests {
     }
 
     #[test]
+    fn a_test_group_runs_at_most_its_maximum() {
+        let groups = [("db".to_string(), 1)].into_iter().collect();
+        let gate = StartGate::new(4, None, groups);
+        let first = gate
+            .acquire_slots(1, 0, Some("db"), || false)
+            .expect("one")
+            .0;
+        assert!(
+            gate.acquire_slots(1, 0, Some("db"), || true).is_none(),
+            "db is full"
+        );
+        let other = gate
+            .acquire_slots(1, 0, None, || false)
+            .expect("others run");
+        drop(first);
+        assert!(gate.acquire_slots(1, 0, Some("db"), || false).is_some());
+        drop(other);
+    }
+
+    #[test]
     fn a_test_that_needs_threads_takes_that_many_slots() {
-        let gate = StartGate::new(4, None);
-        let three = gate.acquire_slots(3, 0, || false).expect("3 of 4").0;
+        let gate = StartGate::new(4, None, Default::default());
+        let three = gate.acquire_slots(3, 0, None, || false).expect("3 of 4").0;
         let one = gate.acquire(0, || false).expect("the fourth").0;
         assert!(gate.acquire(0, || true).is_none(), "all 4 taken");
         drop(one);
         assert!(
-            gate.acquire_slots(2, 0, || true).is_none(),
+            gate.acquire_slots(2, 0, None, || true).is_none(),
             "1 free, 2 asked"
         );
         drop(three);
         // More than there are: all of them.
-        let all = gate.acquire_slots(9, 0, || false).expect("all 4").0;
+        let all = gate.acquire_slots(9, 0, None, || false).expect("all 4").0;
         assert!(gate.acquire(0, || true).is_none());
         drop(all);
     }
 
     #[test]
     fn weights_fit_in_the_memory_total_and_light_tests_pass_heavy_ones() {
-        let gate = StartGate::new(4, Some(700));
+        let gate = StartGate::new(4, Some(700), Default::default());
         let a = gate.acquire(300, || false).expect("fits").0;
         let b = gate.acquire(300, || false).expect("fits").0;
         // A third heavy one does not fit; a light one does.

@@ -154,3 +154,42 @@ fn a_test_that_requires_all_the_threads_runs_alone() {
     let all = intervals(&run.report);
     assert!(overlap(&all[0], &all[1]) > TOGETHER_MS, "{all:?}");
 }
+
+/// nextest's test groups: at most `max-threads` of a group's tests at
+/// once, whatever -j; the rest of the suite runs beside them. A group an
+/// override names must be defined.
+#[test]
+fn a_test_group_runs_at_most_its_max_threads() {
+    let (_tmp, dir) = memsched_with(
+        "[test-groups.heavy]\nmax-threads = 1\n\n[[profile.default.overrides]]\nfilter = \"test(/^tests::heavy/)\"\ntest-group = \"heavy\"\n",
+    );
+    let run = isolate_test(&dir, &["-j", "4", "--memory-total", "unlimited"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let all = intervals(&run.report);
+    let heavy: Vec<_> = all.iter().filter(|t| t.0.contains("heavy")).collect();
+    assert_eq!(most_at_once(&heavy), 1, "{heavy:?}");
+    let light: Vec<_> = all.iter().filter(|t| t.0.contains("light")).collect();
+    assert!(
+        light
+            .iter()
+            .any(|l| heavy.iter().any(|h| overlap(l, h) > 0.0)),
+        "light tests ran beside the group"
+    );
+    std::fs::write(
+        dir.join(".config/isolate.toml"),
+        "[[profile.default.overrides]]\nfilter = \"all()\"\ntest-group = \"nope\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["isolate", "test"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no test group \"nope\"") && stderr.contains('^'),
+        "{stderr}"
+    );
+}
