@@ -14,7 +14,7 @@ use crate::error::{EXIT_INTERRUPTED, EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, E
 use crate::execute::{BinaryContext, Exec};
 use crate::filterset::{Filterset, ParsedFilterset, TestInfo, Workspace};
 use crate::host::{self, Host};
-use crate::model::{RunEvent, RunStart, Subscriber};
+use crate::model::{Cause, RunEvent, RunStart, Subscriber, Verdict};
 use crate::partition;
 use crate::plan::{self, Filter};
 use crate::replay;
@@ -487,23 +487,18 @@ impl Reporter {
             .report
             .clone()
             .unwrap_or_else(|| planned.target_dir.join("isolate").join("report.json"));
-        // What fails the run besides a test that did not pass: every
-        // output judges with it, as the exit code does.
-        let policy = policy_of(args);
         let mut files = ReportFiles::new(json);
         files.junit = args.junit.clone();
         files.junit_success_output = args.junit_store_success_output;
         files.html = args.html.clone();
         files.baseline = run.baseline.as_ref().map(|(report, _)| report.clone());
         files.pinned = pin_report_dir(&files, &planned.target_dir)?;
-        files.policy = policy;
-        let mut terminal =
-            report::terminal::Terminal::new(run.settings(), !args.no_capture, policy);
+        let mut terminal = report::terminal::Terminal::new(run.settings(), !args.no_capture);
         (terminal.shown, terminal.listed) = levels(args);
         let mut outputs: Vec<Box<dyn Subscriber>> = vec![Box::new(terminal)];
         let events = args.message_format == MessageFormat::Json;
         if events {
-            outputs.push(Box::new(report::events::EventStream::new(policy)));
+            outputs.push(Box::new(report::events::EventStream::new()));
         }
         let dirs = planned
             .contexts
@@ -511,7 +506,7 @@ impl Reporter {
             .map(|c| (c.package.clone(), c.spec.workdir.clone()));
         // Workflow commands never go into the JSON stream on stdout.
         if let Some(gh) =
-            report::github::GitHubActions::detect(dirs, policy, testenv::random_uuid(), events)
+            report::github::GitHubActions::detect(dirs, testenv::random_uuid(), events)
         {
             outputs.push(Box::new(gh));
         }
@@ -723,13 +718,18 @@ fn report_phase(
     if let Some((_, b)) = &run.baseline {
         compare(&mut report, b, &run.config, &planned.units);
     }
+    // Judged once, under the policy the report keeps: the exit code and
+    // every output say this verdict.
+    let verdict = Verdict::of(&report, report.settings.policy.unwrap_or_default());
     let earned = match &ran.error {
         Some(e) => e.exit_code(),
-        None => verdict(&report, cancelled),
+        None => exit_code_of(&verdict, cancelled),
     };
+    let verdict = verdict.with_exit_code(earned);
     reporter.on(&RunEvent::RunFinished {
         report: &report,
         exit_code: earned,
+        verdict: &verdict,
     });
     let written = reporter.files.written();
     if let Some(e) = ran.error {
@@ -784,9 +784,7 @@ fn policy_of(args: &TestArgs) -> report::Policy {
 
 /// The exit code a finished run earned: its verdict's, the one every
 /// output shows.
-fn verdict(report: &Report, cancelled: bool) -> u8 {
-    use crate::model::{Cause, Verdict};
-    let verdict = Verdict::of(report, report.settings.policy.unwrap_or_default());
+fn exit_code_of(verdict: &Verdict, cancelled: bool) -> u8 {
     let no_tests = |c: &Cause| *c == Cause::NoTests;
     if cancelled {
         EXIT_INTERRUPTED
@@ -921,9 +919,12 @@ impl Known {
         files.junit = self.args.junit.clone();
         files.html = self.args.html.clone();
         let mut reporter = Reporter::files_only(files);
+        let verdict = Verdict::of(&report, report.settings.policy.unwrap_or_default())
+            .with_exit_code(EXIT_INTERRUPTED);
         reporter.on(&RunEvent::RunFinished {
             report: &report,
             exit_code: EXIT_INTERRUPTED,
+            verdict: &verdict,
         });
         match reporter.files.written() {
             Ok(()) => eprint!("{}", reporter.files.shown()),

@@ -2,7 +2,7 @@
 //! and end, and every output (terminal, JSON events, GitHub, the report
 //! files) subscribes, as nextest's runner feeds its reporter.
 
-use super::{Report, TestRecord};
+use super::{Report, TestRecord, Verdict};
 use std::time::Duration;
 
 /// What a run is about to do, as its banner and first event say it.
@@ -56,10 +56,12 @@ pub enum RunEvent<'a> {
     TestFinished {
         record: &'a TestRecord,
     },
-    /// The run's report, complete or not, and the exit code it earned.
+    /// The run's report, complete or not, the exit code it earned, and
+    /// its verdict: judged once, for every output to say.
     RunFinished {
         report: &'a Report,
         exit_code: u8,
+        verdict: &'a Verdict,
     },
 }
 

@@ -8,7 +8,7 @@
 //! written to stdout meanwhile: GitHub's workflow commands go to stderr.
 
 use super::{Report, TestRecord, rfc3339};
-use crate::model::{Policy, RunEvent, Subscriber, Verdict};
+use crate::model::{RunEvent, Subscriber, Verdict};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::time::SystemTime;
@@ -16,15 +16,12 @@ use std::time::SystemTime;
 /// Writes events to stdout, one line each, flushed as they happen.
 pub struct EventStream {
     out: std::io::Stdout,
-    policy: Policy,
 }
 
 impl EventStream {
-    /// `policy`: what fails the run, for the verdict of the last event.
-    pub fn new(policy: Policy) -> EventStream {
+    pub fn new() -> EventStream {
         EventStream {
             out: std::io::stdout(),
-            policy,
         }
     }
 
@@ -57,8 +54,7 @@ impl EventStream {
         self.emit("attempt-finished", fields);
     }
 
-    fn run_finished(&mut self, report: &Report, exit_code: u8) {
-        let verdict = Verdict::of(report, self.policy).with_exit_code(exit_code);
+    fn run_finished(&mut self, report: &Report, exit_code: u8, verdict: &Verdict) {
         self.emit(
             "run-finished",
             json!({
@@ -109,7 +105,11 @@ impl Subscriber for EventStream {
                 self.attempt_finished(record, false);
                 self.emit("test-finished", json!({"id": record.id, "test": record}));
             }
-            RunEvent::RunFinished { report, exit_code } => self.run_finished(report, exit_code),
+            RunEvent::RunFinished {
+                report,
+                exit_code,
+                verdict,
+            } => self.run_finished(report, exit_code, verdict),
         }
     }
 }

@@ -1,10 +1,10 @@
 //! The report files' subscriber: at the end of a run, the JSON report,
 //! and JUnit and HTML when asked, each a new file renamed into place.
-//! JUnit and HTML say the run's verdict (under its [`Policy`]).
+//! JUnit and HTML say the run's verdict, the one the run-finished event carries.
 
 use super::{Report, html, junit, write_atomically, write_json};
 use crate::error::Error;
-use crate::model::{Policy, RunEvent, Subscriber, Verdict};
+use crate::model::{RunEvent, Subscriber, Verdict};
 use crate::owned::PinnedDir;
 use std::path::{Path, PathBuf};
 
@@ -18,8 +18,6 @@ pub struct ReportFiles {
     pub baseline: Option<Report>,
     /// `target/isolate`, checked and held open, when a file goes there.
     pub pinned: Option<PinnedDir>,
-    /// `--budgets`, `--flaky-fails`: what fails the run.
-    pub policy: Policy,
     written: Option<Result<(), Error>>,
 }
 
@@ -32,7 +30,6 @@ impl ReportFiles {
             html: None,
             baseline: None,
             pinned: None,
-            policy: Policy::default(),
             written: None,
         }
     }
@@ -54,8 +51,10 @@ impl ReportFiles {
         out
     }
 
+    /// The files, judged as the report's own policy says.
     pub fn write(&self, report: &Report) -> Result<(), Error> {
-        self.write_judged(report, &Verdict::of(report, self.policy))
+        let policy = report.settings.policy.unwrap_or_default();
+        self.write_judged(report, &Verdict::of(report, policy))
     }
 
     /// The files, JUnit and HTML saying `verdict`.
@@ -91,9 +90,11 @@ impl ReportFiles {
 
 impl Subscriber for ReportFiles {
     fn on(&mut self, event: &RunEvent<'_>) {
-        if let RunEvent::RunFinished { report, exit_code } = *event {
-            let verdict = Verdict::of(report, self.policy).with_exit_code(exit_code);
-            self.written = Some(self.write_judged(report, &verdict));
+        if let RunEvent::RunFinished {
+            report, verdict, ..
+        } = *event
+        {
+            self.written = Some(self.write_judged(report, verdict));
         }
     }
 }

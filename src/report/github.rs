@@ -401,7 +401,6 @@ fn attempt_output(a: &Attempt) -> String {
 /// stream (GitHub's runner reads commands from both).
 pub struct GitHubActions {
     places: Places,
-    policy: Policy,
     /// The token that ends `::stop-commands::`: random, made once, and
     /// unlike the run id never given to a test.
     token: String,
@@ -413,7 +412,6 @@ impl GitHubActions {
     /// directory (absolute); the repository root is GITHUB_WORKSPACE.
     pub fn detect(
         package_dirs: impl IntoIterator<Item = (String, PathBuf)>,
-        policy: Policy,
         token: String,
         on_stderr: bool,
     ) -> Option<GitHubActions> {
@@ -431,7 +429,6 @@ impl GitHubActions {
                 root,
                 package_dirs: package_dirs.into_iter().collect(),
             },
-            policy,
             token,
             on_stderr,
         })
@@ -448,16 +445,15 @@ impl GitHubActions {
         };
     }
 
-    fn finished(&self, report: &Report, exit_code: u8) {
-        let verdict = Verdict::of(report, self.policy).with_exit_code(exit_code);
+    fn finished(&self, report: &Report, verdict: &Verdict) {
         self.say(&format!("::{}::\n", self.token));
-        self.say(&annotations(report, &verdict, &self.places));
+        self.say(&annotations(report, verdict, &self.places));
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
             let written = std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
                 .open(&path)
-                .and_then(|mut f| f.write_all(step_summary(report, &verdict).as_bytes()));
+                .and_then(|mut f| f.write_all(step_summary(report, verdict).as_bytes()));
             if let Err(e) = written {
                 eprintln!(
                     "warning: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
@@ -473,7 +469,9 @@ impl crate::model::Subscriber for GitHubActions {
         use crate::model::RunEvent;
         match *event {
             RunEvent::RunStarted(_) => self.say(&format!("::stop-commands::{}\n", self.token)),
-            RunEvent::RunFinished { report, exit_code } => self.finished(report, exit_code),
+            RunEvent::RunFinished {
+                report, verdict, ..
+            } => self.finished(report, verdict),
             _ => {}
         }
     }

@@ -5,14 +5,12 @@ use super::progress::Progress;
 pub use super::progress::Shown;
 pub use super::summary::Listed;
 use super::{Settings, count, summary};
-use crate::model::{Policy, RunEvent, RunStart, Subscriber, Verdict};
+use crate::model::{RunEvent, RunStart, Subscriber};
 
 pub struct Terminal {
     settings: Settings,
     /// False with --no-capture: the output already went to the terminal.
     show_output: bool,
-    /// What fails the run, for the summary's verdict.
-    policy: Policy,
     progress: Option<Progress>,
     /// Which tests get a status line as they end, and which the end lists.
     pub shown: Shown,
@@ -20,11 +18,10 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    pub fn new(settings: Settings, show_output: bool, policy: Policy) -> Terminal {
+    pub fn new(settings: Settings, show_output: bool) -> Terminal {
         Terminal {
             settings,
             show_output,
-            policy,
             progress: None,
             shown: Shown::default(),
             listed: Listed::default(),
@@ -81,12 +78,15 @@ impl Subscriber for Terminal {
             RunEvent::TestFinished { record } => {
                 self.progress.iter_mut().for_each(|p| p.finished(record))
             }
-            RunEvent::RunFinished { report, exit_code } => {
+            RunEvent::RunFinished {
+                report,
+                exit_code,
+                verdict,
+            } => {
                 if let Some(p) = self.progress.take() {
                     p.finish();
                 }
-                let verdict = Verdict::of(report, self.policy).with_exit_code(exit_code);
-                eprint!("{}", summary::render_listing(report, &verdict, self.listed));
+                eprint!("{}", summary::render_listing(report, verdict, self.listed));
                 if exit_code == crate::error::EXIT_INTERRUPTED {
                     eprintln!(
                         "interrupted: the report holds the {} tests that finished",
