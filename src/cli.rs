@@ -30,6 +30,12 @@ pub enum Command {
     /// list`); with --message-format json, nextest's JSON summary. The
     /// listing itself runs in sandboxes. Takes `test`'s flags.
     List(Box<TestArgs>),
+    /// Show the configuration a run with these flags would use: each
+    /// setting's value and where it came from (command line, environment,
+    /// profile, default), the overrides in the order they are tried, the
+    /// test groups (as `cargo nextest show-config`). Takes `test`'s
+    /// flags; with --message-format json, as JSON.
+    ShowConfig(Box<TestArgs>),
     /// Run any program in the same sandbox and print what it used.
     Run(Box<RunArgs>),
     /// Compare two reports, render one as a self-contained HTML page, or
@@ -1026,6 +1032,7 @@ pub struct EnvVars;
 
 impl Merge<Vec<EnvSetting>> for EnvVars {
     const WHAT: &'static str = "variable by variable: the command line's, then the first override's that sets it, then the chosen profile's, then the default profile's";
+    const COMBINES: bool = true;
     fn layer(
         top: Option<Vec<EnvSetting>>,
         base: Option<Vec<EnvSetting>>,

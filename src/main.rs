@@ -28,6 +28,7 @@ mod sandbox;
 mod sandboxes;
 mod scratch;
 mod settings;
+mod show_config;
 mod signals;
 mod test_command;
 mod testenv;
@@ -94,5 +95,6 @@ fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error>
         cli::Command::Archive(args) => archive::run(&args),
         cli::Command::Test(args) => test_command::run(&args, explicit),
         cli::Command::List(args) => test_command::list_command(&args, explicit),
+        cli::Command::ShowConfig(args) => show_config::run(&args, explicit),
     }
 }

@@ -52,6 +52,9 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub profile: String,
     pub run: RunSettings,
+    /// The layers `run` was made of, most specific first, by name
+    /// (`profile.ci`, `profile.default`): `show-config` says which set what.
+    pub layers: Vec<(String, RunSettings)>,
     pub overrides: Vec<Override>,
     /// `[test-groups]`: each group's most tests at once.
     pub test_groups: std::collections::BTreeMap<String, usize>,

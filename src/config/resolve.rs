@@ -61,9 +61,15 @@ pub fn parse(
         DEFAULT_PROFILE,
     )?);
     let test_groups = test_groups(&ctx, &file)?;
+    let mut layers = Vec::new();
+    if profile_name != DEFAULT_PROFILE {
+        layers.push((format!("profile.{profile_name}"), mine.clone()));
+    }
+    layers.push((format!("profile.{DEFAULT_PROFILE}"), base_settings.clone()));
     Ok(Config {
         source: Some(path.to_path_buf()),
         profile: profile_name.to_string(),
+        layers,
         run: TestArgs::layer(mine, base_settings),
         overrides,
         test_groups,
@@ -131,6 +137,7 @@ fn resolve_overrides(
             };
             let layer = TestArgs::resolve(&o.keys, &Cx::new(ctx, &owner))?;
             Ok(Override {
+                layer: format!("profile.{profile} override {}", i + 1),
                 filter,
                 settings: TestArgs::per_test(&layer, true),
             })

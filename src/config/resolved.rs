@@ -20,6 +20,8 @@ pub type TestSettings = test_args::Test;
 /// matching override that sets it.
 #[derive(Debug)]
 pub struct Override {
+    /// Where it is written: `profile.ci override 2`.
+    pub layer: String,
     pub filter: Filterset,
     pub settings: TestSettings,
 }

@@ -35,6 +35,7 @@ fn info<'a>(name: &'a str) -> TestInfo<'a> {
         binary_id: "demo",
         kind: "lib",
         name,
+        group: crate::filterset::GLOBAL_GROUP,
     }
 }
 
@@ -181,8 +182,14 @@ fn no_file_is_an_empty_default_profile() {
 #[test]
 fn an_archive_config_may_select_and_limit_but_not_shape_the_sandbox() {
     let path = Path::new("ws/.config/isolate.toml");
-    let ok = "[profile.default]\ntimeout = \"1m\"\ndefault-filter = \"test(a)\"\nretries = 1\n\n[[profile.default.overrides]]\nfilter = \"test(b)\"\nmemory-max = \"1G\"\nnet-loss = \"1%\"\n";
+    let ok = "[profile.default]\ntimeout = \"1m\"\ndefault-filter = \"test(a)\"\nretries = 1\n\n[[profile.default.overrides]]\nfilter = \"test(b)\"\nmemory-max = \"1G\"\nnet-loss = \"1%\"\ntest-group = \"serial\"\n";
     check_archive_text(ok, path).unwrap();
+    // An override may put a test in a group, so the groups may be defined.
+    check_archive_text(
+        &format!("[test-groups.serial]\nmax-threads = 1\n\n{ok}"),
+        path,
+    )
+    .unwrap();
     let e = check_archive_text(
         "[profile.default]\ntimeout = \"1m\"\nisolation = \"none\"\nro-bind = [\"/root\"]\n",
         path,
@@ -810,4 +817,75 @@ fn a_slow_timeout_is_a_period_or_a_table() {
         assert_eq!(e.at.map(|a| a.1), Some(col), "{text}: {e}");
         assert!(e.message.contains(says), "{text}: {e}");
     }
+}
+
+// --- show-config: each value and where it came from ----------------------
+
+#[test]
+fn show_config_names_the_layer_each_value_came_from() {
+    use crate::settings::Source;
+    let text = r#"
+[profile.default]
+memory-max = "256M"
+env = { A = "1" }
+
+[profile.ci]
+retries = 2
+stress-count = 3
+
+[[profile.ci.overrides]]
+filter = "test(/slow/)"
+timeout = "5m"
+"#;
+    let c = load(text, "ci").unwrap();
+    let (args, explicit) = typed(&["--env", "B=2", "--cpus", "0.5"]);
+    let shown = crate::show_config::explain(&c, &args, &explicit);
+    let of = |key: &str| {
+        let e = shown.settings.iter().find(|e| e.key == key).unwrap();
+        (e.value.clone(), e.sources.clone())
+    };
+    let profile = |p: &str| Source::Profile(p.to_string());
+    assert_eq!(
+        of("memory-max"),
+        (Some("256M".into()), vec![profile("profile.default")])
+    );
+    assert_eq!(
+        of("retries"),
+        (Some("2".into()), vec![profile("profile.ci")])
+    );
+    assert_eq!(of("cpus"), (Some("0.5".into()), vec![Source::CommandLine]));
+    assert_eq!(
+        of("env"),
+        (
+            Some("[A=1, B=2]".into()),
+            vec![Source::CommandLine, profile("profile.default")]
+        ),
+        "a list has the command line's and the file's"
+    );
+    // The stress group is the chosen profile's, whole.
+    assert_eq!(of("stress-duration"), (None, vec![profile("profile.ci")]));
+    assert_eq!(
+        of("no-capture"),
+        (Some("false".into()), vec![Source::Default])
+    );
+    assert_eq!(shown.overrides.len(), 1);
+    let (layer, filter, sets) = &shown.overrides[0];
+    assert_eq!(
+        (layer.as_str(), filter.as_str()),
+        ("profile.ci override 1", "test(/slow/)")
+    );
+    assert_eq!(sets, &[("timeout".to_string(), "5m".to_string())]);
+}
+
+#[test]
+fn show_config_lists_every_setting_of_the_table() {
+    let c = load("", "default").unwrap();
+    let (args, explicit) = typed(&[]);
+    let shown = crate::show_config::explain(&c, &args, &explicit);
+    let keys: Vec<String> = shown.settings.iter().map(|e| e.key.clone()).collect();
+    let rows: Vec<String> = crate::settings::rows_of::<cli::TestArgs>()
+        .iter()
+        .map(|r| r.key())
+        .collect();
+    assert_eq!(keys, rows);
 }

@@ -40,11 +40,13 @@
 
 pub mod check;
 mod diagnostic;
+pub mod explain;
 mod raw;
 mod strings;
 
 pub use check::Cx;
 pub use diagnostic::{ConfigError, quoted, shorten};
+pub use explain::{Describe, Explained, Source};
 pub use raw::{PortsToml, Text};
 
 /// What a struct of settings has: the types the macro generates beside it
@@ -81,32 +83,62 @@ pub trait Settings: Sized {
     /// The flags that give a test these settings again: `self` the run's
     /// values, `typed` the command line's, `built_in` the defaults.
     fn replay(&self, test: &Self::Test, typed: &Self, built_in: &Self, out: &mut Words<'_>);
+    /// Each setting's value in `self` (the run's, the file applied) and
+    /// where it came from: `layers` most specific first, by name.
+    fn explain(
+        &self,
+        layers: &[(&str, &Self::Layer)],
+        explicit: &Explicit,
+        out: &mut Vec<Explained>,
+    );
+    /// The values a test layer (an override's) sets, as `key = value`.
+    fn explain_test(test: &Self::Test, out: &mut Vec<(String, String)>);
 }
 
 /// Which flags of the subcommand were given on the command line or by
 /// their environment variable (by their field names), as opposed to
 /// defaults: these win over the configuration.
 #[derive(Debug, Default)]
-pub struct Explicit(std::collections::HashSet<String>);
+pub struct Explicit {
+    given: std::collections::HashSet<String>,
+    /// Those of them given by their environment variable.
+    by_env: std::collections::HashSet<String>,
+}
 
 impl Explicit {
     pub fn of(matches: &clap::ArgMatches) -> Explicit {
         use clap::parser::ValueSource;
-        let mut set = std::collections::HashSet::new();
+        let mut e = Explicit::default();
         if let Some((_, sub)) = matches.subcommand() {
             for id in sub.ids() {
-                if let Some(ValueSource::CommandLine | ValueSource::EnvVariable) =
-                    sub.value_source(id.as_str())
-                {
-                    set.insert(id.to_string());
+                match sub.value_source(id.as_str()) {
+                    Some(ValueSource::CommandLine) => {}
+                    Some(ValueSource::EnvVariable) => {
+                        e.by_env.insert(id.to_string());
+                    }
+                    _ => continue,
                 }
+                e.given.insert(id.to_string());
             }
         }
-        Explicit(set)
+        e
     }
 
     pub fn has(&self, field: &str) -> bool {
-        self.0.contains(field)
+        self.given.contains(field)
+    }
+
+    /// Where a given flag came from, for `show-config`; `env` the row's
+    /// own variable that counts as the flag given.
+    pub fn source(&self, field: &str, env: Option<&str>) -> Option<Source> {
+        if self.by_env.contains(field) {
+            return Some(Source::Environment(None));
+        }
+        if self.given.contains(field) {
+            return Some(Source::CommandLine);
+        }
+        env.filter(|v| std::env::var_os(v).is_some())
+            .map(|v| Source::Environment(Some(v.to_string())))
     }
 }
 
@@ -211,6 +243,8 @@ impl<V: Clone> Slot<V> for Option<V> {
 pub trait Merge<V> {
     /// Said on the reference page.
     const WHAT: &'static str;
+    /// The command line's value and the file's both count (a list).
+    const COMBINES: bool = false;
     /// `top` over `base`.
     fn layer(top: Option<V>, base: Option<V>) -> Option<V>;
     /// The file's value into the flag's field, which the command line
@@ -248,6 +282,7 @@ pub struct Append;
 impl<T: Clone> Merge<Vec<T>> for Append {
     const WHAT: &'static str =
         "added after the command line's; the chosen profile's list replaces the default's";
+    const COMBINES: bool = true;
     fn layer(top: Option<Vec<T>>, base: Option<Vec<T>>) -> Option<Vec<T>> {
         top.or(base)
     }
@@ -518,6 +553,32 @@ macro_rules! settings {
                         $(, $scope ($v) [$($show)?] )?);
                 )*
             }
+
+            fn explain(
+                &self,
+                layers: &[(&str, &Self::Layer)],
+                explicit: &$crate::settings::Explicit,
+                out: &mut Vec<$crate::settings::Explained>,
+            ) {
+                // Per layer, the groups it sets: it sets all of theirs.
+                let groups: Vec<Vec<&str>> = layers
+                    .iter()
+                    .map(|(_, top)| {
+                        let mut g: Vec<&str> = Vec::new();
+                        $( $crate::settings::__setting!(@group_set g, top.$field $(, $scope [$($group)?])?); )*
+                        g
+                    })
+                    .collect();
+                $(
+                    $crate::settings::__setting!(@explain self.$field, layers, groups, explicit, out, $field
+                        $(, $scope ($v) [$($merge)?] [$($group)?] [$($genv)?] [$($show)?] )?);
+                )*
+            }
+
+            fn explain_test(test: &Self::Test, out: &mut Vec<(String, String)>) {
+                $( $crate::settings::__setting!(@explain_test test.$field, out, stringify!($field)
+                    $(, $scope ($v) [$($show)?] )?); )*
+            }
         }
     };
 }
@@ -724,6 +785,66 @@ macro_rules! __setting {
     };
     (@replayed $s:ident ($v:ty), $a:expr, $t:expr, $ty:expr) => {
         <_ as $crate::settings::Slot<$v>>::get(&$a)
+    };
+
+    // `show-config`: the value and where it came from.
+    (@explain $a:expr, $l:ident, $g:ident, $e:ident, $out:ident, $field:ident) => {};
+    (@explain $a:expr, $l:ident, $g:ident, $e:ident, $out:ident, $field:ident, nested ($v:ty) [] [] [] []) => {{
+        let sub: Vec<(&str, &<$v as $crate::settings::Settings>::Layer)> =
+            $l.iter().map(|(n, l)| (*n, &l.$field)).collect();
+        $crate::settings::Settings::explain(&$a, &sub, $e, $out)
+    }};
+    (@explain $a:expr, $l:ident, $g:ident, $e:ident, $out:ident, $field:ident, $s:ident ($v:ty) [$($m:ty)?] [$($group:literal)?] [$($genv:literal)?] [$($show:expr)?]) => {{
+        let name = stringify!($field);
+        let given = $e.source(name, $crate::settings::__setting!(@opt [$($genv)?]));
+        let layer = $crate::settings::__setting!(@explain_layer $s, $l, $g, $field [$($group)?]);
+        let value: Option<$v> = <_ as $crate::settings::Slot<$v>>::get(&$a);
+        $out.push($crate::settings::Explained {
+            key: name.replace('_', "-"),
+            value: value.as_ref().map(|v| $crate::settings::__setting!(@describe v [$($show)?])),
+            sources: $crate::settings::explain::sources(
+                given,
+                layer,
+                <$crate::settings::__setting!(@merge_ty [$($m)?]) as $crate::settings::Merge<$v>>::COMBINES,
+            ),
+        });
+    }};
+    // The first layer that sets a row (or a group it is in).
+    (@explain_layer cli, $l:ident, $g:ident, $field:ident [$($group:literal)?]) => { None::<&str> };
+    (@explain_layer $s:ident, $l:ident, $g:ident, $field:ident [$($group:literal)?]) => {
+        $l.iter()
+            .zip(&$g)
+            .find(|((_, layer), _groups)| {
+                layer.$field.is_some() $(|| _groups.contains(&$group))?
+            })
+            .map(|((n, _), _)| *n)
+    };
+    (@describe $v:ident []) => { $crate::settings::Describe::describe($v) };
+    // The replay's form where it has one (`512M`, `5%`); a switch that is
+    // off, or an empty list, has none.
+    (@describe $v:ident [$show:expr]) => {{
+        let shown = ($show)($v);
+        match shown.is_empty() {
+            true => $crate::settings::Describe::describe($v),
+            false => $crate::settings::explain::from_shown(shown),
+        }
+    }};
+
+    (@explain_test $t:expr, $out:ident, $name:expr) => {};
+    (@explain_test $t:expr, $out:ident, $name:expr, nested ($v:ty) [$($show:expr)?]) => {
+        <$v as $crate::settings::Settings>::explain_test(&$t, $out)
+    };
+    (@explain_test $t:expr, $out:ident, $name:expr, test ($v:ty) [$($show:expr)?]) => {
+        $crate::settings::__setting!(@explain_set $t, $out, $name, [$($show)?])
+    };
+    (@explain_test $t:expr, $out:ident, $name:expr, extra ($v:ty) [$($show:expr)?]) => {
+        $crate::settings::__setting!(@explain_set $t, $out, $name, [$($show)?])
+    };
+    (@explain_test $t:expr, $out:ident, $name:expr, $s:ident ($v:ty) [$($show:expr)?]) => {};
+    (@explain_set $t:expr, $out:ident, $name:expr, [$($show:expr)?]) => {
+        if let Some(v) = &$t {
+            $out.push(($name.replace('_', "-"), $crate::settings::__setting!(@describe v [$($show)?])));
+        }
     };
 }
 

@@ -424,3 +424,57 @@ timeout = "2m"
         "the variable's, not the override's"
     );
 }
+
+/// `show-config` (nextest's habit): the file's values with where each came
+/// from, as JSON that parses, and a file whose filter is hostile text
+/// shown without its control characters reaching the terminal.
+#[test]
+fn show_config_says_where_each_value_came_from() {
+    let (_tmp, dir) = with_config(
+        "demo",
+        "[profile.default]\nmemory-max = \"256M\"\n\n[profile.ci]\nretries = 2\n\n[[profile.ci.overrides]]\nfilter = \"test(x\\u001b[2Jslow)\"\ntimeout = \"5m\"\n",
+    );
+    let out = Command::new(BIN)
+        .args(["isolate", "show-config", "--profile", "ci", "--cpus", "0.5"])
+        .args(["--message-format", "json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON value");
+    let of = |key: &str| {
+        v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {key} in {v}"))
+    };
+    assert_eq!(of("memory-max")["value"], "256M");
+    assert_eq!(of("memory-max")["sources"][0]["name"], "profile.default");
+    assert_eq!(of("retries")["sources"][0]["name"], "profile.ci");
+    assert_eq!(of("cpus")["sources"][0]["kind"], "command-line");
+    assert_eq!(of("timeout")["sources"][0]["kind"], "default");
+    assert_eq!(v["overrides"][0]["settings"]["timeout"], "5m");
+
+    let out = Command::new(BIN)
+        .args(["isolate", "show-config", "--profile", "ci"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert!(
+        text.contains("retries") && text.contains("[profile.ci]"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "an escape from the file reached the terminal: {text:?}"
+    );
+}
