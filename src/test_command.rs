@@ -124,7 +124,8 @@ impl Resolved {
     /// built workspace: a package, binary or binary id that is not there
     /// is an error (exit 94), as in nextest.
     fn selection(&self, built: &build::BuildOutput) -> Result<Selection<'_>, Error> {
-        let workspace = Workspace::from_metadata(&built.metadata);
+        let workspace =
+            Workspace::from_metadata(&built.metadata).with_groups(self.config.test_groups.keys());
         let filtersets = self
             .filtersets
             .iter()
@@ -578,10 +579,27 @@ fn no_tests(
     reporter: &mut Reporter,
     known: &Known,
 ) -> Result<u8, Error> {
-    let what = format!(
-        "no tests matched; nothing ran (filters: {:?})",
-        planned.filter.names
-    );
+    // What selected nothing, as the user wrote it.
+    let mut by = Vec::new();
+    if !planned.filter.names.is_empty() {
+        by.push(format!("names {:?}", planned.filter.names));
+    }
+    for e in &run.args.filtersets {
+        by.push(format!("-E {e:?}"));
+    }
+    if let Some(p) = &run.args.partition {
+        by.push(format!("--partition {p}"));
+    }
+    if run.args.run_ignored == cli::RunIgnored::Only {
+        by.push("--run-ignored only".to_string());
+    }
+    let what = match by.is_empty() {
+        true => "no tests to run: the workspace has none".to_string(),
+        false => format!(
+            "no tests matched; nothing ran (selected by {})",
+            by.join(", ")
+        ),
+    };
     let code = match run.args.no_tests.unwrap_or(cli::NoTests::Fail) {
         cli::NoTests::Fail => {
             eprintln!("error: {what}");
@@ -964,18 +982,21 @@ impl Selection<'_> {
     /// each its settings.
     fn apply(&self, binaries: &[TestBinary], units: Vec<plan::RunUnit>) -> Vec<plan::RunUnit> {
         let ids: Vec<String> = binaries.iter().map(TestBinary::binary_id).collect();
+        // The settings first: the overrides put a test in its group, which
+        // `group()` in -E reads.
         units
             .into_iter()
-            .filter(|u| {
+            .filter_map(|mut u| {
                 let name = u.name.as_deref().unwrap_or("");
-                let t = test_info(&binaries[u.binary], &ids[u.binary], name);
-                self.filtersets.is_empty() || self.filtersets.iter().any(|f| f.matches(&t))
-            })
-            .map(|mut u| {
-                let name = u.name.as_deref().unwrap_or("");
-                let t = test_info(&binaries[u.binary], &ids[u.binary], name);
-                u.settings = self.config.test_settings(&t, self.cli);
-                u
+                let mut t = test_info(&binaries[u.binary], &ids[u.binary], name);
+                let settings = self.config.test_settings(&t, self.cli);
+                if let Some(g) = &settings.test_group {
+                    t.group = g;
+                }
+                let selected =
+                    self.filtersets.is_empty() || self.filtersets.iter().any(|f| f.matches(&t));
+                u.settings = settings;
+                selected.then_some(u)
             })
             .collect()
     }
@@ -1007,6 +1028,7 @@ fn test_info<'a>(b: &'a TestBinary, binary_id: &'a str, name: &'a str) -> TestIn
         binary_id,
         kind: &b.kind,
         name,
+        group: crate::filterset::GLOBAL_GROUP,
     }
 }
 

@@ -383,6 +383,7 @@ fn exercise(c: &Config) {
         binary_id: "demo",
         kind: "lib",
         name: "tests::é",
+        group: crate::filterset::GLOBAL_GROUP,
     };
     let _ = c.test_settings(&info, &Default::default());
     let _ = c.any_override_unsandboxed();

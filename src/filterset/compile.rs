@@ -46,6 +46,12 @@ fn leaf_without_workspace(leaf: &WorkspaceLeaf) -> Result<Expr, Diag> {
         WorkspacePredicate::Package => Field::Package,
         WorkspacePredicate::Binary => Field::Binary,
         WorkspacePredicate::BinaryId => Field::BinaryId,
+        WorkspacePredicate::Group => {
+            return Err(Diag {
+                message: "group() is only for -E on the command line, as in nextest: the overrides are what put a test in a group".to_string(),
+                span: leaf.span.clone(),
+            });
+        }
         WorkspacePredicate::Deps | WorkspacePredicate::Rdeps => {
             return Err(Diag {
                 message: format!(
@@ -89,6 +95,26 @@ fn leaf_in(leaf: &WorkspaceLeaf, source: &str, ws: &Workspace) -> Result<Expr, D
                 Field::Binary
             };
             return Ok(Expr::Leaf(field, leaf.matcher.clone()));
+        }
+        WorkspacePredicate::Group => {
+            if !ws.groups().any(|g| leaf.matcher.is_match(g)) {
+                let defined: Vec<String> = ws
+                    .groups()
+                    .skip(1)
+                    .take(NAMES_SHOWN)
+                    .map(|g| g.escape_debug().to_string())
+                    .collect();
+                let defined = match defined.is_empty() {
+                    true => "the configuration defines no [test-groups]".to_string(),
+                    false => format!("groups: {}", defined.join(", ")),
+                };
+                let global = super::GLOBAL_GROUP;
+                return Err(no_match(
+                    "test group",
+                    format!(" ({defined}; a test in none is in {global})"),
+                ));
+            }
+            return Ok(Expr::Leaf(Field::Group, leaf.matcher.clone()));
         }
         WorkspacePredicate::Package => None,
         WorkspacePredicate::Deps => Some(Direction::Dependencies),

@@ -74,8 +74,12 @@
 //! - In the configuration (overrides, read before the build), `deps()` and
 //!   `rdeps()` are refused, and `package()`, `binary()` and `binary_id()`
 //!   match names without the "matches nothing" check.
-//! - `default()` and `group()` parse but are rejected ("default() is not
-//!   supported by cargo-isolate"): they need nextest's configuration.
+//! - `group(m)`: the tests whose group (`[test-groups]`, an override's
+//!   `test-group`) `m` matches, `@global` for those in none; as in nextest
+//!   only in -E expressions (the overrides decide the groups), and an error
+//!   when `m` matches no group.
+//! - `default()` parses but is rejected ("default() is not supported by
+//!   cargo-isolate"): it needs nextest's configuration.
 //! - `kind()` with an equality matcher must name one of [`BINARY_KINDS`].
 //! - The keywords `not`/`and`/`or` need only a word boundary after them
 //!   (nextest needs a space), and tabs count as whitespace.
@@ -130,7 +134,13 @@ pub struct TestInfo<'a> {
     pub kind: &'a str,
     /// The libtest name; `""` for a whole-binary unit.
     pub name: &'a str,
+    /// Its test group (`group()`), [`GLOBAL_GROUP`] when in none; only
+    /// -E expressions read it, once the configuration has placed the test.
+    pub group: &'a str,
 }
+
+/// The group of a test no override puts in one, as nextest names it.
+pub const GLOBAL_GROUP: &str = "@global";
 
 /// A filterset whose syntax is checked, its regexes and globs compiled,
 /// and whose workspace predicates wait for [`ParsedFilterset::compile`].
@@ -174,6 +184,9 @@ enum Field {
     Binary,
     BinaryId,
     Kind,
+    /// The test's group: the first matching override's `test-group`, else
+    /// [`GLOBAL_GROUP`].
+    Group,
 }
 
 /// nextest's `BuildPlatform`.
@@ -202,6 +215,8 @@ enum WorkspacePredicate {
     Rdeps,
     Binary,
     BinaryId,
+    /// `group()`: the test groups the configuration defines.
+    Group,
 }
 
 impl WorkspacePredicate {
@@ -212,6 +227,7 @@ impl WorkspacePredicate {
             WorkspacePredicate::Rdeps => "rdeps",
             WorkspacePredicate::Binary => "binary",
             WorkspacePredicate::BinaryId => "binary_id",
+            WorkspacePredicate::Group => "group",
         }
     }
 }
@@ -257,6 +273,7 @@ impl Field {
             Field::Binary => t.binary,
             Field::BinaryId => t.binary_id,
             Field::Kind => t.kind,
+            Field::Group => t.group,
         }
     }
 }
@@ -282,7 +299,8 @@ impl Expr {
         match self {
             Expr::All => Some(true),
             Expr::None => Some(false),
-            Expr::Leaf(Field::Test, _) => None,
+            // A test's group comes with its name: the overrides match names.
+            Expr::Leaf(Field::Test | Field::Group, _) => None,
             Expr::Leaf(..) | Expr::Platform(_) | Expr::Packages(_) | Expr::Workspace(_) => {
                 Some(self.matches(t))
             }
@@ -379,7 +397,6 @@ impl Filterset {
     }
 
     /// The expression as written.
-    #[cfg_attr(not(test), expect(dead_code, reason = "kept for messages and tests"))]
     pub fn source(&self) -> &str {
         &self.source
     }

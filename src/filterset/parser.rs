@@ -387,11 +387,11 @@ enum Pred {
     Field(Field),
     Workspace(WorkspacePredicate),
     Platform,
-    /// Parsed, then refused: `default()`, `group()`.
+    /// Parsed, then refused: `default()`.
     Unsupported,
 }
 
-const KNOWN_PREDICATES: &str = "all(), none(), test(), package(), deps(), rdeps(), binary(), binary_id(), kind() or platform()";
+const KNOWN_PREDICATES: &str = "all(), none(), test(), package(), deps(), rdeps(), binary(), binary_id(), kind(), group() or platform()";
 
 /// `predicate = name ws "(" argument ")"`; `name` has been consumed.
 fn predicate(i: &mut Input<'_>, name: &str, name_span: Range<usize>) -> PResult<Expr> {
@@ -412,7 +412,7 @@ fn predicate(i: &mut Input<'_>, name: &str, name_span: Range<usize>) -> PResult<
         "rdeps" => (Pred::Workspace(W::Rdeps), glob),
         "binary" => (Pred::Workspace(W::Binary), glob),
         "binary_id" => (Pred::Workspace(W::BinaryId), glob),
-        "group" => (Pred::Unsupported, glob),
+        "group" => (Pred::Workspace(W::Group), glob),
         "platform" => (Pred::Platform, Arg::Text),
         "default" => (Pred::Unsupported, Arg::None),
         _ => {

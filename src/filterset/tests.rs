@@ -14,6 +14,7 @@ fn t<'a>(
         binary_id,
         kind,
         name,
+        group: GLOBAL_GROUP,
     }
 }
 
@@ -498,13 +499,52 @@ fn documented_examples_we_reject() {
         "default() is not supported by cargo-isolate",
         10..19,
     );
-    check_err(
-        "group(serial)",
-        "group() is not supported by cargo-isolate",
-        0..13,
-    );
     // Their arguments are still checked first.
+    check_err("default(x)", "default() takes no argument", 8..9);
+}
+
+#[test]
+fn group_is_for_the_command_line_and_names_a_defined_group() {
+    // The configuration's filters decide the groups: group() there is refused.
+    check_err(
+        "test(a) & group(serial)",
+        "group() is only for -E on the command line, as in nextest: the overrides are what put a test in a group",
+        10..23,
+    );
     check_err("group(", "expected a matcher after 'group('", 6..6);
+    let ws = graph_workspace().with_groups(&["serial".to_string(), "db-1".to_string()]);
+    let f = compiled_in(&ws, "group(serial) | group(=@global) & test(b)");
+    let in_group = |group, name| TestInfo {
+        group,
+        ..t("base", "base", "base", "lib", name)
+    };
+    assert!(f.matches(&in_group("serial", "a")));
+    assert!(!f.matches(&in_group("db-1", "b")));
+    assert!(f.matches(&in_group(GLOBAL_GROUP, "b")));
+    assert!(!f.matches(&in_group(GLOBAL_GROUP, "a")));
+    // Glob by default, as package(): `db-*`.
+    assert!(compiled_in(&ws, "group(db-*)").matches(&in_group("db-1", "a")));
+    // The group comes with the test: a binary cannot be decided without it.
+    assert_eq!(f.matches_binary(&in_group(GLOBAL_GROUP, "")), None);
+    let e = ParsedFilterset::parse("group(sreial)")
+        .unwrap()
+        .compile(&ws)
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "group(): no test group matches 'sreial' (groups: serial, db-1; a test in none is in @global)"
+    );
+    assert_eq!(e.span, 6..12);
+    let e = ParsedFilterset::parse("group(x)")
+        .unwrap()
+        .compile(&graph_workspace())
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("the configuration defines no [test-groups]"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -611,12 +651,12 @@ fn error_messages_and_spans() {
     );
     check_err(
         "foo(x)",
-        "unknown predicate 'foo'; expected all(), none(), test(), package(), deps(), rdeps(), binary(), binary_id(), kind() or platform()",
+        "unknown predicate 'foo'; expected all(), none(), test(), package(), deps(), rdeps(), binary(), binary_id(), kind(), group() or platform()",
         0..3,
     );
     check_err(
         "a & b",
-        "unknown predicate 'a'; expected all(), none(), test(), package(), deps(), rdeps(), binary(), binary_id(), kind() or platform()",
+        "unknown predicate 'a'; expected all(), none(), test(), package(), deps(), rdeps(), binary(), binary_id(), kind(), group() or platform()",
         0..1,
     );
     check_err("all(x)", "all() takes no argument", 4..5);

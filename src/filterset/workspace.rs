@@ -16,6 +16,8 @@ pub struct Workspace {
     /// `None` when the metadata has no resolve (`cargo metadata --no-deps`,
     /// or an archive made by an older cargo-isolate).
     graph: Option<Graph>,
+    /// The configuration's test groups, for `group()`.
+    groups: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +78,22 @@ impl Workspace {
                 .collect();
             Graph::new(deps, &members)
         });
-        Workspace { members, graph }
+        Workspace {
+            members,
+            graph,
+            groups: Vec::new(),
+        }
+    }
+
+    /// With the configuration's test groups, which `group()` matches.
+    pub fn with_groups<'a>(mut self, names: impl IntoIterator<Item = &'a String>) -> Workspace {
+        self.groups = names.into_iter().cloned().collect();
+        self
+    }
+
+    /// `@global`, then the configuration's groups.
+    pub(super) fn groups(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(super::GLOBAL_GROUP).chain(self.groups.iter().map(String::as_str))
     }
 
     /// A workspace of `members` (name, targets as (name, binary id)),
@@ -107,7 +124,11 @@ impl Workspace {
             }
             Graph::new(deps, &members)
         });
-        Workspace { members, graph }
+        Workspace {
+            members,
+            graph,
+            groups: Vec::new(),
+        }
     }
 
     /// Whether the dependency graph is known.

@@ -290,7 +290,9 @@ fn no_tests_fails_warns_or_passes_as_asked() {
     let run = isolate_test(&dir, &none);
     assert_eq!(run.code(), 4, "{}", run.stderr());
     assert!(
-        run.stderr().contains("error: no tests matched"),
+        run.stderr().contains(
+            "error: no tests matched; nothing ran (selected by names [\"nothing_is_named_like_this\"])"
+        ),
         "{}",
         run.stderr()
     );

@@ -193,3 +193,46 @@ fn a_test_group_runs_at_most_its_max_threads() {
         "{stderr}"
     );
 }
+
+/// nextest's `group()` on the command line: the tests the overrides put in
+/// a group (or in none: `@global`); a name matching no group is a bad
+/// filterset (exit 94) that lists the groups there are.
+#[test]
+fn group_selects_the_tests_the_overrides_put_in_it() {
+    let (_tmp, dir) = memsched_with(
+        "[test-groups.heavy]\nmax-threads = 1\n\n[[profile.default.overrides]]\nfilter = \"test(/^tests::heavy_[12]$/)\"\ntest-group = \"heavy\"\n",
+    );
+    let list = |expr: &str| {
+        let out = Command::new(BIN)
+            .args(["isolate", "list", "--message-format", "json", "-E", expr])
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        if !out.status.success() {
+            return Err((out.status.code(), stderr));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut names: Vec<String> = v["rust-suites"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|s| s["testcases"].as_object().unwrap().keys().cloned())
+            .collect();
+        names.sort();
+        Ok(names)
+    };
+    assert_eq!(
+        list("group(heavy)").unwrap(),
+        ["tests::heavy_1", "tests::heavy_2"]
+    );
+    let global = list("group(=@global) & test(heavy)").unwrap();
+    assert_eq!(global, ["tests::heavy_3", "tests::heavy_4"]);
+    let (code, stderr) = list("group(hevay)").unwrap_err();
+    assert_eq!(code, Some(94), "{stderr}");
+    assert!(
+        stderr.contains("no test group matches 'hevay' (groups: heavy;"),
+        "{stderr}"
+    );
+}
