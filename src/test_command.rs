@@ -175,6 +175,14 @@ fn resolve_phase(
 ) -> Result<Resolved, Error> {
     let config = load_config(cli_args, opened)?;
     let args = config.apply(cli_args, explicit);
+    // clap refuses the two flags together; a profile can still set one.
+    if args.no_capture && args.message_format == MessageFormat::Json {
+        return Err(Error::Usage(format!(
+            "no-capture and --message-format json cannot go together: the events are the JSON lines on stdout, where the tests' output would go (no-capture comes from {}, the message format from {}); drop one, or read the output from the report",
+            origin(&config, cli_args, explicit, "no_capture"),
+            origin(&config, cli_args, explicit, "message_format"),
+        )));
+    }
     let partition = args
         .partition
         .as_deref()
@@ -215,6 +223,23 @@ fn resolve_phase(
         archive,
         relocation: opened.map(|o| o.relocation.clone()),
     })
+}
+
+/// Where a run setting came from, in words: "the command line", "profile.ci"...
+fn origin(config: &Config, typed: &TestArgs, explicit: &Explicit, field: &str) -> String {
+    let key = field.replace('_', "-");
+    crate::show_config::explain(config, typed, explicit)
+        .settings
+        .into_iter()
+        .find(|e| e.key == key)
+        .map(|e| {
+            e.sources
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+        .unwrap_or_else(|| "the command line".to_string())
 }
 
 fn parse_filtersets(exprs: &[String]) -> Result<Vec<ParsedFilterset>, Error> {

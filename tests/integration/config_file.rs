@@ -478,3 +478,24 @@ fn show_config_says_where_each_value_came_from() {
         "an escape from the file reached the terminal: {text:?}"
     );
 }
+
+/// clap refuses `--no-capture --message-format json`; a profile that sets
+/// one of them must not get the tests' output into the JSON stream either.
+#[test]
+fn no_capture_from_a_profile_is_refused_with_json_events() {
+    let (_tmp, dir) = with_config("demo", "[profile.default]\nno-capture = true\n");
+    let out = isolate(&dir, &["--message-format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "no-capture comes from profile.default, the message format from command line"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing in the stream: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
