@@ -234,21 +234,27 @@ fn clone_init(header: &Header, mut fds: Vec<OwnedFd>) -> i32 {
     let Ok(fds) = <[OwnedFd; INIT_FDS]>::try_from(fds) else {
         return -libc::EINVAL;
     };
+    // Ours, read before the clone: inside a new user namespace they read
+    // as the overflow id (65534) until the maps are written.
+    let ids = (nix::unistd::getuid(), nix::unistd::getgid());
     match sys::clone_sibling(header.namespaces, cgroup.as_ref().map(|f| f.as_fd())) {
-        Ok(sys::Forked::Child) => become_init(header, netns, fds),
+        Ok(sys::Forked::Child) => become_init(header, ids, netns, fds),
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
     }
 }
 
 /// In the new init: finishes the clone's work, then runs the init.
-fn become_init(header: &Header, netns: Option<OwnedFd>, fds: [OwnedFd; INIT_FDS]) -> ! {
+fn become_init(
+    header: &Header,
+    (uid, gid): (nix::unistd::Uid, nix::unistd::Gid),
+    netns: Option<OwnedFd>,
+    fds: [OwnedFd; INIT_FDS],
+) -> ! {
     let report = &fds[3];
     if header.user {
         // An unprivileged process may map its own uid in a namespace it
         // was just cloned into, once setgroups is denied (user_namespaces(7)).
-        let uid = nix::unistd::getuid();
-        let gid = nix::unistd::getgid();
         or_fail(report, 0, std::fs::write("/proc/self/setgroups", "deny"));
         or_fail(
             report,

@@ -749,6 +749,37 @@ fn rootless_with_a_delegated_cgroup_v2() {
 }
 
 /// The rootless path: an ordinary uid runs the sandbox in a user namespace.
+/// The rootless tests run as nobody, whose uid (65534) is also the
+/// overflow id a process reads inside a user namespace not yet mapped: a
+/// map written from that reading looked right for nobody and failed for
+/// every other user (EPERM). An ordinary uid, with no passwd entry, runs
+/// a sandbox, is root inside it and owns its files as itself outside.
+#[test]
+fn rootless_run_as_a_uid_other_than_nobody() {
+    if !is_root() {
+        return skip("needs root to switch to uid 4242 with setpriv");
+    }
+    if !nobody_has_user_namespaces() {
+        return skip("unprivileged user namespaces are off here");
+    }
+    let (tmp, bin) = binary_for_nobody();
+    let out = Command::new("setpriv")
+        .args(["--reuid=4242", "--regid=4242", "--clear-groups"])
+        .arg(&bin)
+        .args(["run", "--", "/bin/sh", "-c", "id -u; id -g; echo $$"])
+        .current_dir(tmp.path())
+        .env("CARGO_ISOLATE_SYSTEMD_SCOPE", "never")
+        .output()
+        .expect("setpriv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "4242\n4242\n2\n",
+        "{stderr}"
+    );
+}
+
 #[test]
 fn rootless_run_as_an_ordinary_user() {
     if !is_root() {
