@@ -167,9 +167,15 @@ fn wall_the_zygote() -> Result<Filters, Error> {
 
 fn no_cgroup_reason(rootless: bool) -> String {
     if rootless {
-        "an ordinary user needs a delegated cgroup v2 subtree: run as root, or \
-         `systemd-run --user --scope -p Delegate=yes cargo isolate test ...`"
-            .to_string()
+        let asked = match crate::user_scope::why_not() {
+            Some(why) => format!(" (a delegated scope from systemd was not to be had: {why})"),
+            None => String::new(),
+        };
+        format!(
+            "an ordinary user needs a delegated cgroup v2 subtree{asked}: run as root, or in a \
+             cgroup of your own (on systemd, `systemd-run --user --scope -p Delegate=yes cargo isolate test ...`, \
+             which cargo-isolate does itself when a user manager answers)"
+        )
     } else {
         "no cgroup v1 memory hierarchy or cgroup v2 tree is mounted writable here".to_string()
     }

@@ -32,6 +32,7 @@ mod show_config;
 mod signals;
 mod test_command;
 mod testenv;
+mod user_scope;
 
 use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
     // The matches as well as the parsed flags: the configuration file fills
     // only what the command line did not give.
     let parsed = cli::Cli::command()
-        .try_get_matches_from(args)
+        .try_get_matches_from(&args)
         .and_then(|m| Ok((cli::Cli::from_arg_matches(&m)?, cli::Explicit::of(&m))));
     let (cli, explicit) = match parsed {
         Ok(p) => p,
@@ -57,6 +58,11 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { error::EXIT_USAGE } else { 0 });
         }
     };
+    // An ordinary user on cgroup v2: the run goes on in a delegated scope
+    // of their systemd, if it gives one (this execs; see user_scope).
+    if matches!(cli.command, cli::Command::Test(_) | cli::Command::Run(_)) {
+        user_scope::enter(&args);
+    }
     // A panic is a bug of the runner: exit 96 with a message that says
     // so, never 101, which CI reads as a failed build or failed tests.
     let ended = std::panic::catch_unwind(|| try_main(cli, &explicit));

@@ -718,6 +718,9 @@ fn run_start(run: &Resolved, planned: &Planned) -> RunStart {
     if let Some(p) = &run.partition {
         notes += &format!(", share {p}");
     }
+    if let Some(unit) = crate::user_scope::unit() {
+        notes += &format!(", systemd scope {unit}");
+    }
     let stress = stress_of(args).is_some();
     RunStart {
         run_id: testenv::run_id().to_string(),
@@ -1216,6 +1219,7 @@ fn host_info(host: &Host) -> HostInfo {
         kernel: host.kernel.clone(),
         cgroup: host.cgroup_name(),
         rootless: host.rootless,
+        systemd_scope: crate::user_scope::unit(),
     }
 }
 
@@ -1228,6 +1232,7 @@ fn unprepared_host() -> HostInfo {
             .unwrap_or_else(|_| "unknown".into()),
         cgroup: "none",
         rootless: !nix::unistd::geteuid().is_root(),
+        systemd_scope: crate::user_scope::unit(),
     }
 }
 

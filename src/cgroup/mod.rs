@@ -76,6 +76,8 @@ impl Version {
     }
 }
 
+pub use v2::wants_delegation;
+
 /// The run's cgroup subtree.
 pub enum RunCgroup {
     V1(v1::RunV1),

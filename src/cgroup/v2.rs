@@ -130,6 +130,26 @@ fn plus(controllers: &[String]) -> String {
         .join(" ")
 }
 
+/// Whether this process is on a cgroup v2 tree with a memory controller in
+/// a cgroup it may not write: what a delegated scope from systemd fixes
+/// (see `crate::user_scope`). `false` where there is no v2 tree or where
+/// [`RunV2::create`] can already use it.
+pub fn wants_delegation(view: &HostView) -> bool {
+    let mounts = files::parse_cgroup_mounts(&view.mountinfo);
+    let memberships = files::parse_proc_self_cgroup(&view.proc_self_cgroup);
+    let Some(mount) = mounts.iter().find(|m| m.v2) else {
+        return false;
+    };
+    let Some((_, path)) = memberships.iter().find(|(c, _)| c.is_empty()) else {
+        return false;
+    };
+    let Some(own) = files::own_dir(view, mount, path) else {
+        return false;
+    };
+    let available = files::read(own.join("cgroup.controllers")).unwrap_or_default();
+    available.split_whitespace().any(|c| c == "memory") && !writable(&own)
+}
+
 fn writable(dir: &Path) -> bool {
     nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
         && nix::unistd::access(
@@ -185,12 +205,29 @@ fn enable_controllers(own: &Path, controllers: &[String]) -> Result<(), CgroupEr
             }
         }
     }
-    eprintln!(
-        "note: moved {} process(es) of {} into {PROCS_LEAF} below it, so that it may delegate controllers",
-        pids.len(),
-        own.display()
-    );
+    // Ours (the runner and its zygote) move silently; others are news.
+    let others = pids.iter().filter(|p| !is_ours(p)).count();
+    if others > 0 {
+        eprintln!(
+            "note: moved {} process(es) of {} into {PROCS_LEAF} below it, so that it may delegate controllers",
+            pids.len(),
+            own.display()
+        );
+    }
     files::write(&control, &plus(controllers))
+}
+
+/// Whether `pid` is this process or a child of it.
+fn is_ours(pid: &str) -> bool {
+    let me = std::process::id();
+    if pid.parse() == Ok(me) {
+        return true;
+    }
+    // The parent is the field after the command, which is in parentheses.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .is_some_and(|ppid| ppid.parse() == Ok(me))
 }
 
 impl Drop for RunV2 {

@@ -145,6 +145,10 @@ pub struct HostInfo {
     #[serde(deserialize_with = "names::cgroup")]
     pub cgroup: Name,
     pub rootless: bool,
+    /// Added to v1: the transient systemd scope (with `Delegate=yes`) the
+    /// run went into to have a cgroup of its own, rootless on cgroup v2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -28,6 +28,7 @@ pub fn report(tests: Vec<TestRecord>, started_at: &str, duration_ms: f64) -> Rep
         duration_ms,
         complete: true,
         host: HostInfo {
+            systemd_scope: None,
             kernel: String::new(),
             cgroup: "v2",
             rootless: false,
