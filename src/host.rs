@@ -6,6 +6,7 @@
 use crate::cgroup::{self, HostView, Limits, RunCgroup};
 use crate::cli::{DEFAULT_PIDS_MAX, Isolation, PidsMax, SandboxArgs, Seccomp};
 use crate::error::Error;
+use crate::model::Enforced;
 use crate::sandbox::netfault::NetFaults;
 use crate::sandbox::seccomp::{Filters, Profile};
 use crate::sandbox::spec::MountStep;
@@ -21,6 +22,9 @@ pub struct Host {
     pub keyring_fresh: bool,
     pub cgroup: Option<RunCgroup>,
     pub limits: Limits,
+    /// Which limits this host's cgroup can enforce (all `Some`): a report
+    /// says of each limit set whether it held.
+    pub enforces: Enforced,
     /// Said once before the run when something could not be enforced.
     pub warnings: Vec<String>,
 }
@@ -80,6 +84,7 @@ pub fn prepare(
     {
         limits.pids_max = default_pids.pids_max;
     }
+    let enforces = enforceable(cgroup.as_ref());
     let mut warnings = Vec::new();
     let unenforced: Vec<&str> = match &cgroup {
         Some(c) => c.unsupported(&requested),
@@ -125,12 +130,29 @@ pub fn prepare(
         keyring_fresh,
         cgroup,
         limits,
+        enforces,
         warnings,
     };
     if isolation != Isolation::None {
         probe_namespaces(&host, args)?;
     }
     Ok(host)
+}
+
+/// Which limits `cgroup` can enforce: none without one.
+fn enforceable(cgroup: Option<&RunCgroup>) -> Enforced {
+    let every = Limits {
+        memory_max_bytes: Some(1),
+        pids_max: Some(1),
+        cpus: Some(1.0),
+    };
+    let missing = cgroup.map(|c| c.unsupported(&every));
+    let can = |flag: &str| Some(missing.as_ref().is_some_and(|m| !m.contains(&flag)));
+    Enforced {
+        memory_max: can("--memory-max"),
+        pids_max: can("--pids-max"),
+        cpus: can("--cpus"),
+    }
 }
 
 /// The filter of `--seccomp`, compiled once for every sandbox of the run.

@@ -139,6 +139,14 @@ fn totals(report: &Report, verdict: &Verdict) -> String {
             count(report.not_run.len(), "test", "tests")
         );
     }
+    let unenforced = report.unenforced_limits();
+    if !unenforced.is_empty() {
+        out += &format!(
+            "{:>12} not enforced: {} (no cgroup could set them; the tests ran without them)\n",
+            Style::new().yellow().bold().for_stderr().apply_to("Limits"),
+            unenforced.join(", ")
+        );
+    }
     let explained = verdict
         .failures()
         .any(|f| matches!(f.cause, Cause::Outcome { .. }));

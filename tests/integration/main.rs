@@ -1013,6 +1013,7 @@ mod boundary;
 mod budgets;
 mod ci_docs;
 mod config_file;
+mod containers;
 mod conventions;
 mod filtersets;
 mod flaky;

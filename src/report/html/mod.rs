@@ -179,6 +179,15 @@ fn header(out: &mut String, report: &Report, baseline: Option<&Report>, verdict:
              enforced and memory and CPU were not measured.</p>\n",
         );
     }
+    let unenforced = report.unenforced_limits();
+    if !unenforced.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"banner warn\">Limits not enforced: {} (no cgroup here could set \
+             them; the tests ran without them).</p>",
+            esc(&unenforced.join(", "))
+        );
+    }
     badges(out, report);
     out.push_str("<dl class=\"facts\">\n");
     let mut fact = |name: &str, value: &str| {
@@ -206,15 +215,34 @@ fn header(out: &mut String, report: &Report, baseline: Option<&Report>, verdict:
     fact("rootless", if report.host.rootless { "yes" } else { "no" });
     fact("isolation", settings.isolation);
     fact("jobs", &settings.jobs.to_string());
+    let held = |v: String, enforced: Option<bool>| match enforced {
+        Some(false) => format!("{v} (not enforced)"),
+        _ => v,
+    };
     fact(
         "memory limit",
-        &or_none(settings.memory_max.map(human_bytes)),
+        &or_none(
+            settings
+                .memory_max
+                .map(|m| held(human_bytes(m), settings.enforced.memory_max)),
+        ),
     );
     fact(
         "pids limit",
-        &or_none(settings.pids_max.map(|n| n.to_string())),
+        &or_none(
+            settings
+                .pids_max
+                .map(|n| held(n.to_string(), settings.enforced.pids_max)),
+        ),
     );
-    fact("cpus", &or_none(settings.cpus.map(|n| n.to_string())));
+    fact(
+        "cpus",
+        &or_none(
+            settings
+                .cpus
+                .map(|n| held(n.to_string(), settings.enforced.cpus)),
+        ),
+    );
     fact("timeout", &or_none(settings.timeout_ms.map(human_duration)));
     if let Some(seccomp) = &settings.seccomp {
         fact("seccomp", seccomp);
