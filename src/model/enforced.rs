@@ -113,6 +113,34 @@ mod tests {
         assert!(Enforced::default().unenforced().is_empty());
     }
 
+    /// A kill under a limit that did not hold, or at an enclosing limit,
+    /// never reads as the test's own limit.
+    #[test]
+    fn the_reason_of_an_oom_kill_names_whose_limit_it_was() {
+        use crate::model::{Outcome, TestRecord, testing};
+        let run = testing::settings();
+        let mut r = TestRecord::new("p::t".into(), "p", "p", "lib", Some("t".into()));
+        r.outcome = Outcome::OomKilled;
+        r.limits.memory_max = Some(1 << 30);
+        r.limits.enforced.memory_max = Some(true);
+        assert_eq!(r.reason(&run), "killed at the memory limit of 1.0 GiB");
+        r.outside_oom = Some(OutsideOom {
+            cgroup: Some("/ci-job".into()),
+            limit_bytes: Some(150 << 20),
+        });
+        assert_eq!(
+            r.reason(&run),
+            "killed by the OOM killer outside the test's own memory limit of 1.0 GiB: \
+             the memory limit of 150.0 MiB of the enclosing cgroup /ci-job was hit"
+        );
+        r.outside_oom = None;
+        r.limits.enforced.memory_max = Some(false);
+        assert_eq!(
+            r.reason(&run),
+            "killed by the OOM killer (the memory limit of 1.0 GiB was not enforced)"
+        );
+    }
+
     #[test]
     fn an_outside_kill_names_the_cgroup_when_known() {
         let known = OutsideOom {

@@ -22,7 +22,7 @@ pub mod verdict;
 pub use attempts::{Attempt, Spread, StressStats};
 pub use budget::{Budgets, Regression};
 pub use case::TestCase;
-pub use enforced::Enforced;
+pub use enforced::{Enforced, OutsideOom};
 pub use event::{RunEvent, RunStart, Subscriber};
 pub use outcome::{Metric, Outcome};
 pub use record::{TestLimits, TestRecord, binary_id};

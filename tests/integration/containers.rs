@@ -10,10 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The `same` fixture packed by root into `dir/t.tar.zst`, readable by all.
-fn archive_of_same(dir: &Path) -> PathBuf {
-    let (_tmp, src) = fixture("same");
-    let archive = dir.join("t.tar.zst");
+/// `name`'s fixture packed by root into `dir/<name>.tar.zst`, readable by all.
+fn archive_of(name: &str, dir: &Path) -> PathBuf {
+    let (_tmp, src) = fixture(name);
+    let archive = dir.join(format!("{name}.tar.zst"));
     let out = Command::new(BIN)
         .args(["isolate", "archive", "--archive-file"])
         .arg(&archive)
@@ -51,7 +51,7 @@ fn a_limit_the_host_cannot_set_is_reported_not_enforced() {
         return skip("unprivileged user namespaces are off here");
     }
     let (tmp, bin) = binary_for_nobody();
-    let archive = archive_of_same(tmp.path());
+    let archive = archive_of("same", tmp.path());
     let home = nobodys_dir(tmp.path(), "home");
     let tmpdir = nobodys_dir(tmp.path(), "tmp");
     let out_dir = nobodys_dir(tmp.path(), "out");
@@ -120,5 +120,128 @@ fn a_limit_the_host_cannot_set_is_reported_not_enforced() {
     assert!(
         junit.contains(r#"<property name="memory_max_enforced" value="true"/>"#),
         "{junit}"
+    );
+}
+
+/// A cgroup v1 memory cgroup of our own, below the one this test runs in,
+/// with a limit: what a container's or a CI job's limit is to the tool.
+/// Removed on drop (the processes moved into it have exited by then).
+struct Enclosing {
+    dir: PathBuf,
+    /// Its name as /proc/self/cgroup says it.
+    name: String,
+}
+
+impl Enclosing {
+    fn create(limit: &str) -> Option<Enclosing> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let path = own.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctl, path) = (parts.next()?, parts.next()?, parts.next()?);
+            ctl.split(',')
+                .any(|c| c == "memory")
+                .then(|| path.to_string())
+        })?;
+        let mount = Path::new("/sys/fs/cgroup/memory");
+        let name = format!(
+            "{}/isolate-it-enclosing-{}",
+            path.trim_end_matches('/'),
+            std::process::id()
+        );
+        let dir = mount.join(name.trim_start_matches('/'));
+        std::fs::create_dir(&dir).ok()?;
+        let e = Enclosing { dir, name };
+        for file in ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"] {
+            if e.dir.join(file).exists() {
+                std::fs::write(e.dir.join(file), limit).unwrap();
+            }
+        }
+        Some(e)
+    }
+}
+
+impl Drop for Enclosing {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// A container limited to 150 MiB: the tool runs in a cgroup of that limit
+/// and a test that needs 200 MiB gets --memory-max 1G. The kernel counts
+/// the kill in the test's cgroup, whose limit it never reached; the reason
+/// said "killed at the memory limit of 1.0 GiB". Now it names the
+/// enclosing cgroup and its limit.
+#[test]
+fn an_oom_kill_at_an_enclosing_limit_names_that_cgroup() {
+    if !is_root() {
+        return skip("needs root to make a memory cgroup with a limit");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Packed outside the limit: the build is not what is measured.
+    let archive = archive_of("hungry", tmp.path());
+    let Some(enclosing) = Enclosing::create("150M") else {
+        return skip("no cgroup v1 memory hierarchy to make an enclosing limit in");
+    };
+    let report = tmp.path().join("report.json");
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec \"$@\"",
+        enclosing.dir.display()
+    );
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args([
+        "-c",
+        &script,
+        "sh",
+        BIN,
+        "isolate",
+        "test",
+        "--archive-file",
+    ])
+    .arg(&archive)
+    .args(["--memory-max", "1G", "--report"])
+    .arg(&report)
+    .args(["--", "--exact", "tests::needs_200_mib"])
+    .current_dir(tmp.path())
+    .env("TMPDIR", tmp.path())
+    .env("NO_COLOR", "1")
+    .stdin(Stdio::null());
+    let run = Run::of(&mut cmd, &report);
+    let t = &run.report["tests"][0];
+    assert_eq!(t["outcome"], "oom_killed", "{t:#}\n{}", run.stderr());
+    assert_eq!(
+        t["outside_oom"]["cgroup"],
+        enclosing.name.as_str(),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(t["outside_oom"]["limit_bytes"], 150 << 20, "{t:#}");
+    let want = format!(
+        "killed by the OOM killer outside the test's own memory limit of 1.0 GiB: the memory \
+         limit of 150.0 MiB of the enclosing cgroup {} was hit",
+        enclosing.name
+    );
+    assert!(run.stderr().contains(&want), "{}", run.stderr());
+
+    // Its own limit, outside any small enclosing one: its own, as before
+    // (memsw refuses first there and keeps no failcnt).
+    let mut cmd = Command::new(BIN);
+    cmd.args(["isolate", "test", "--archive-file"])
+        .arg(&archive)
+        .args(["--memory-max", "64M", "--report"])
+        .arg(&report)
+        .args(["--", "--exact", "tests::needs_200_mib"])
+        .current_dir(tmp.path())
+        .env("TMPDIR", tmp.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let run = Run::of(&mut cmd, &report);
+    let t = &run.report["tests"][0];
+    assert_eq!(t["outcome"], "oom_killed", "{t:#}\n{}", run.stderr());
+    assert!(t.get("outside_oom").is_none(), "{t:#}");
+    assert!(
+        run.stderr()
+            .contains("killed at the memory limit of 64.0 MiB"),
+        "{}",
+        run.stderr()
     );
 }
