@@ -593,14 +593,14 @@ fn sharded_gitlab_pipeline_builds_once_runs_parallel_shards_and_merges() {
     assert_eq!(merge["artifacts"]["when"].as_str(), Some("always"));
 }
 
-/// The message `explain_namespace_failure` gives root when no namespace
-/// can be made, as src/host.rs spells it: the string literal of its root
-/// case, with Rust's line continuations and escapes applied.
+/// The message `explain_namespace_failure` gives root in a pod without
+/// CAP_SYS_ADMIN, as src/confinement.rs spells it: the string literal of
+/// that case, with Rust's line continuations and escapes applied.
 fn root_namespace_failure_message() -> String {
-    let src = std::fs::read_to_string(repo_path("src/host.rs")).unwrap();
+    let src = std::fs::read_to_string(repo_path("src/confinement.rs")).unwrap();
     let start = src
-        .find("\"  even root cannot make namespaces here")
-        .expect("src/host.rs: the root case of explain_namespace_failure moved; update this test")
+        .find("\"  no CAP_SYS_ADMIN:")
+        .expect("src/confinement.rs: the no-CAP_SYS_ADMIN case moved; update this test")
         + 1;
     let mut out = String::new();
     let mut chars = src[start..].chars().peekable();
@@ -620,8 +620,9 @@ fn root_namespace_failure_message() -> String {
             c => out.push(c),
         }
     }
+    let host = std::fs::read_to_string(repo_path("src/host.rs")).unwrap();
     assert!(
-        src.contains("\"cannot create the sandbox's namespaces: {detail}\\n\""),
+        host.contains("\"cannot create the sandbox's namespaces: {detail}\\n{}\""),
         "src/host.rs: the first line of explain_namespace_failure changed; update this test"
     );
     format!("error: cannot create the sandbox's namespaces: <detail>\n{out}")
