@@ -92,7 +92,14 @@ impl Layout {
 /// cgroups' whole lives, not this test's: the nearest limit reached is the
 /// best guess, `None` when no readable ancestor reached one (the machine's
 /// memory ran out, or the limit is above what we can read).
-pub fn find(layout: Layout, leaf: &Path) -> Option<Enclosing> {
+/// `mounted_as`: the cgroup a mount point shows (a container's mount shows
+/// its own cgroup as the root), so names are the host's, as
+/// `/proc/self/cgroup` gives them; see [`mounted_root`].
+pub fn find(
+    layout: Layout,
+    leaf: &Path,
+    mounted_as: &dyn Fn(&Path) -> Option<String>,
+) -> Option<Enclosing> {
     let marker = layout.marker();
     let mut chain: Vec<&Path> = leaf
         .ancestors()
@@ -102,20 +109,31 @@ pub fn find(layout: Layout, leaf: &Path) -> Option<Enclosing> {
     // The last one is the root of the hierarchy as mounted: names start there.
     let root = chain.pop()?;
     chain.push(root);
-    chain.into_iter().find_map(|dir| {
+    let found = chain.into_iter().find_map(|dir| {
         let limit_bytes = layout.limit(dir)?;
-        layout.limit_hit(dir)?.then(|| Enclosing {
-            cgroup: name(root, dir),
-            limit_bytes,
-        })
+        layout.limit_hit(dir)?.then_some((dir, limit_bytes))
+    })?;
+    let base = mounted_as(root).unwrap_or_else(|| "/".into());
+    let rel = found.0.strip_prefix(root).unwrap_or(found.0);
+    let cgroup = match rel.as_os_str().is_empty() {
+        true => base,
+        false => format!("{}/{}", base.trim_end_matches('/'), rel.display()),
+    };
+    Some(Enclosing {
+        cgroup,
+        limit_bytes: found.1,
     })
 }
 
-fn name(root: &Path, dir: &Path) -> String {
-    match dir.strip_prefix(root) {
-        Ok(rel) => format!("/{}", rel.display()),
-        Err(_) => dir.display().to_string(),
-    }
+/// The cgroup path at the root of the cgroup mount at `point`, from this
+/// process's mountinfo ("/" on a host; a container's own cgroup inside it,
+/// without a cgroup namespace).
+pub fn mounted_root(point: &Path) -> Option<String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    files::parse_cgroup_mounts(&mountinfo)
+        .into_iter()
+        .find(|m| m.mount_point == point)
+        .map(|m| m.root)
 }
 
 #[cfg(test)]
@@ -160,12 +178,34 @@ mod tests {
         let leaf = root.join("docker/ctr/run/leaf");
         assert_eq!(Layout::V1.limit_hit(&leaf), Some(false));
         assert_eq!(
-            find(Layout::V1, &leaf),
+            find(Layout::V1, &leaf, &|_| None),
             Some(Enclosing {
                 cgroup: "/docker/ctr".into(),
                 limit_bytes: 150 << 20
             })
         );
+    }
+
+    /// Inside a container the mount's root is the container's cgroup:
+    /// named as the host names it, from the mount's root path.
+    #[test]
+    fn names_start_at_the_cgroup_the_mount_shows() {
+        let (_tmp, root) = v1_tree(&[
+            ("/", 150 << 20, 7, 150 << 20),
+            ("/run", NONE, 0, 140 << 20),
+            ("/run/leaf", 1 << 30, 0, 140 << 20),
+        ]);
+        let shows = |p: &Path| (p == root).then(|| "/libpod_parent/libpod-1f3c".to_string());
+        let e = find(Layout::V1, &root.join("run/leaf"), &shows).unwrap();
+        assert_eq!(e.cgroup, "/libpod_parent/libpod-1f3c");
+        let (_tmp, root) = v1_tree(&[
+            ("/", NONE, 0, 0),
+            ("/job", 150 << 20, 7, 150 << 20),
+            ("/job/leaf", 1 << 30, 0, 140 << 20),
+        ]);
+        let shows = |_: &Path| Some("/".to_string());
+        let e = find(Layout::V1, &root.join("job/leaf"), &shows).unwrap();
+        assert_eq!(e.cgroup, "/job");
     }
 
     #[test]
@@ -175,7 +215,7 @@ mod tests {
             ("/ctr", 150 << 20, 0, 100 << 20),
             ("/ctr/leaf", 1 << 30, 0, 100 << 20),
         ]);
-        assert_eq!(find(Layout::V1, &root.join("ctr/leaf")), None);
+        assert_eq!(find(Layout::V1, &root.join("ctr/leaf"), &|_| None), None);
     }
 
     #[test]
@@ -223,7 +263,7 @@ mod tests {
         let leaf = root.join("job/run/leaf");
         assert_eq!(Layout::V2.limit_hit(&leaf), Some(false));
         assert_eq!(
-            find(Layout::V2, &leaf),
+            find(Layout::V2, &leaf, &|_| None),
             Some(Enclosing {
                 cgroup: "/job".into(),
                 limit_bytes: 150 << 20

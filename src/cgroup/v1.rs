@@ -251,7 +251,9 @@ impl LeafV1 {
             oom_kills,
             memory_limit_hit,
             enclosing_oom: match (oom_kills, memory_limit_hit) {
-                (Some(1..), Some(false)) => mem.and_then(|d| enclosing::find(Layout::V1, d)),
+                (Some(1..), Some(false)) => {
+                    mem.and_then(|d| enclosing::find(Layout::V1, d, &enclosing::mounted_root))
+                }
                 _ => None,
             },
             pids_peak: self

@@ -218,7 +218,9 @@ impl LeafV2 {
             oom_kills,
             memory_limit_hit,
             enclosing_oom: match (oom_kills, memory_limit_hit) {
-                (Some(1..), Some(false)) => enclosing::find(Layout::V2, &self.dir),
+                (Some(1..), Some(false)) => {
+                    enclosing::find(Layout::V2, &self.dir, &enclosing::mounted_root)
+                }
                 _ => None,
             },
             pids_peak: files::read_u64(&self.dir.join("pids.peak")),
