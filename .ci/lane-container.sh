@@ -12,8 +12,11 @@ if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
   echo "== installing podman and runc"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null
 fi
-cargo build --locked -q
-bin=$PWD/target/debug/cargo-isolate
+# CARGO_ISOLATE_BIN: another build to check (an older one must fail here).
+if [ -z "${CARGO_ISOLATE_BIN:-}" ]; then
+  cargo build --locked -q
+fi
+bin=${CARGO_ISOLATE_BIN:-$PWD/target/debug/cargo-isolate}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cargo-isolate-lane-container.XXXXXX")
 image=localhost/cargo-isolate-lane:$$
