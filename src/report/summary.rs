@@ -429,6 +429,25 @@ mod tests {
         assert!(!out.contains(" 0 "), "{out}");
     }
 
+    /// Issue 24: the limits set but not enforced are named once, the
+    /// run's and the tests' own together.
+    #[test]
+    fn limits_not_enforced_are_named() {
+        let mut t = record("t", "passed");
+        t.limits.pids_max = Some(64);
+        t.limits.enforced.pids_max = Some(false);
+        let mut r = report(vec![t]);
+        r.settings.enforced.memory_max = Some(false);
+        let out = plain(&render(&r));
+        assert!(
+            out.contains("Limits not enforced: memory_max, pids_max (no cgroup"),
+            "{out}"
+        );
+        r.settings.enforced.memory_max = Some(true);
+        r.tests[0].limits.enforced.pids_max = None;
+        assert!(!plain(&render(&r)).contains("not enforced"));
+    }
+
     #[test]
     fn plurals_follow_the_counts() {
         let out = plain(&render(&report(vec![record("tests::a", "passed")])));

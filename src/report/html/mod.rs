@@ -628,6 +628,31 @@ mod tests {
         assert!(!html.contains("Incomplete run"));
     }
 
+    /// Issue 24: a limit set but not enforced reads so, in the facts, a
+    /// banner and the test's own limit; an enforced one reads plainly.
+    #[test]
+    fn a_limit_not_enforced_is_said_not_enforced() {
+        let mut t = record("t", "passed");
+        t.limits.memory_max = Some(64 << 20);
+        t.limits.enforced.memory_max = Some(false);
+        let mut r = report(vec![t]);
+        r.settings.memory_max = Some(32 << 20);
+        r.settings.enforced.memory_max = Some(false);
+        let html = render(&r, None);
+        assert!(html.contains("Limits not enforced: memory_max"), "{html}");
+        assert!(html.contains("<dd>32.0 MiB (not enforced)</dd>"), "{html}");
+        let data = embedded(&html);
+        assert_eq!(
+            data["tests"][0]["lm"],
+            json!([64 << 20, "64.0 MiB (not enforced)"])
+        );
+        r.settings.enforced.memory_max = Some(true);
+        r.tests[0].limits.enforced.memory_max = Some(true);
+        let html = render(&r, None);
+        assert!(!html.contains("not enforced"), "{html}");
+        assert!(html.contains("<dd>32.0 MiB</dd>"), "{html}");
+    }
+
     /// The figures' texts are the terminal's: the page's script has no
     /// formatter of bytes or durations of its own.
     #[test]
