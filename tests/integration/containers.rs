@@ -222,6 +222,25 @@ fn an_oom_kill_at_an_enclosing_limit_names_that_cgroup() {
     );
     assert!(run.stderr().contains(&want), "{}", run.stderr());
 
+    // `cargo isolate run` says it too.
+    let out = Command::new("/bin/sh")
+        .args(["-c", &script, "sh", BIN, "run", "--memory-max", "1G", "--"])
+        .args(["/bin/sh", "-c", "head -c 300M /dev/zero | tail > /dev/null"])
+        .current_dir(tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("oom_killed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the OOM kill came from outside the sandbox's own memory limit: the memory limit of \
+             150.0 MiB of the enclosing cgroup {} was hit",
+            enclosing.name
+        )),
+        "{stderr}"
+    );
+
     // Its own limit, outside any small enclosing one: its own, as before
     // (memsw refuses first there and keeps no failcnt).
     let mut cmd = Command::new(BIN);
