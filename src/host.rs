@@ -5,7 +5,9 @@
 
 use crate::cgroup::{self, HostView, Limits, RunCgroup};
 use crate::cli::{DEFAULT_PIDS_MAX, Isolation, PidsMax, SandboxArgs, Seccomp};
+use crate::confinement::Confinement;
 use crate::error::Error;
+use crate::model::Enforced;
 use crate::sandbox::netfault::NetFaults;
 use crate::sandbox::seccomp::{Filters, Profile};
 use crate::sandbox::spec::MountStep;
@@ -21,6 +23,9 @@ pub struct Host {
     pub keyring_fresh: bool,
     pub cgroup: Option<RunCgroup>,
     pub limits: Limits,
+    /// Which limits this host's cgroup can enforce (all `Some`): a report
+    /// says of each limit set whether it held.
+    pub enforces: Enforced,
     /// Said once before the run when something could not be enforced.
     pub warnings: Vec<String>,
 }
@@ -80,6 +85,7 @@ pub fn prepare(
     {
         limits.pids_max = default_pids.pids_max;
     }
+    let enforces = enforceable(cgroup.as_ref());
     let mut warnings = Vec::new();
     let unenforced: Vec<&str> = match &cgroup {
         Some(c) => c.unsupported(&requested),
@@ -125,12 +131,29 @@ pub fn prepare(
         keyring_fresh,
         cgroup,
         limits,
+        enforces,
         warnings,
     };
     if isolation != Isolation::None {
         probe_namespaces(&host, args)?;
     }
     Ok(host)
+}
+
+/// Which limits `cgroup` can enforce: none without one.
+fn enforceable(cgroup: Option<&RunCgroup>) -> Enforced {
+    let every = Limits {
+        memory_max_bytes: Some(1),
+        pids_max: Some(1),
+        cpus: Some(1.0),
+    };
+    let missing = cgroup.map(|c| c.unsupported(&every));
+    let can = |flag: &str| Some(missing.as_ref().is_some_and(|m| !m.contains(&flag)));
+    Enforced {
+        memory_max: can("--memory-max"),
+        pids_max: can("--pids-max"),
+        cpus: can("--cpus"),
+    }
 }
 
 /// The filter of `--seccomp`, compiled once for every sandbox of the run.
@@ -165,19 +188,15 @@ fn wall_the_zygote() -> Result<Filters, Error> {
     own.compile(x32).map_err(Error::setup)
 }
 
+/// Why there is no writable cgroup here, and what to do (never
+/// systemd-run inside a container).
 fn no_cgroup_reason(rootless: bool) -> String {
-    if rootless {
-        let asked = match crate::user_scope::why_not() {
-            Some(why) => format!(" (a delegated scope from systemd was not to be had: {why})"),
-            None => String::new(),
-        };
-        format!(
-            "an ordinary user needs a delegated cgroup v2 subtree{asked}: run as root, or in a \
-             cgroup of your own (on systemd, `systemd-run --user --scope -p Delegate=yes cargo isolate test ...`, \
-             which cargo-isolate does itself when a user manager answers)"
-        )
-    } else {
-        "no cgroup v1 memory hierarchy or cgroup v2 tree is mounted writable here".to_string()
+    let advice = Confinement::read(Path::new("/")).cgroup_advice(rootless);
+    match crate::user_scope::why_not() {
+        Some(why) if rootless => {
+            format!("{advice} (a delegated scope from systemd was not to be had: {why})")
+        }
+        _ => advice,
     }
 }
 
@@ -291,51 +310,13 @@ fn probe(host: &Host, args: &SandboxArgs, faults: &NetFaults) -> Result<(), Stri
     }
 }
 
-fn read_sysctl(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
-/// Turns "operation not permitted" into the reason and the fix.
+/// Turns "operation not permitted" into the reason and the fix: what
+/// confines this process (a container's capabilities, seccomp, AppArmor).
 pub fn explain_namespace_failure(detail: &str, rootless: bool) -> String {
-    let mut msg = format!("cannot create the sandbox's namespaces: {detail}\n");
-    // Even as root the sandbox makes a (nested) user namespace.
-    if read_sysctl("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
-        msg.push_str(
-            "  user namespaces are disabled here (user.max_user_namespaces = 0):\n  \
-             enable them with `sudo sysctl -w user.max_user_namespaces=15000`",
-        );
-        return msg;
-    }
-    if rootless {
-        if read_sysctl("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
-            msg.push_str(
-                "  unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0):\n  \
-                 enable them with `sudo sysctl -w kernel.unprivileged_userns_clone=1`, or run as root",
-            );
-        } else if read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref()
-            == Some("1")
-        {
-            msg.push_str(
-                "  AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+):\n  \
-                 allow them with `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`,\n  \
-                 or install an AppArmor profile granting `userns,` to cargo-isolate, or run as root",
-            );
-        } else {
-            msg.push_str(
-                "  user namespaces are not available to this user (a container or a seccomp \
-                 policy may forbid them):\n  run as root, or allow unprivileged user namespaces",
-            );
-        }
-    } else {
-        msg.push_str(
-            "  even root cannot make namespaces here, which usually means a container without \
-             CAP_SYS_ADMIN or a seccomp profile that blocks clone3/unshare/mount:\n  \
-             run the container with --privileged (or --cap-add SYS_ADMIN and an unconfined seccomp profile)",
-        );
-    }
-    msg
+    format!(
+        "cannot create the sandbox's namespaces: {detail}\n{}",
+        Confinement::read(Path::new("/")).namespaces_advice(rootless)
+    )
 }
 
 /// The system directories and toolchain every sandbox shows read-only,

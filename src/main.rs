@@ -6,6 +6,7 @@ mod build;
 mod cgroup;
 mod cli;
 mod config;
+mod confinement;
 mod discover;
 mod error;
 mod execute;

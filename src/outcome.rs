@@ -3,7 +3,7 @@
 //! a [`Measured`] result, which a record then takes.
 
 pub use crate::model::Outcome;
-use crate::model::TestRecord;
+use crate::model::{OutsideOom, TestRecord};
 use crate::sandbox::{Execution, InitEnd};
 
 /// One finished unit's measurements. `None` means not measured.
@@ -19,6 +19,8 @@ pub struct Measured {
     pub pids_peak: Option<u64>,
     pub pids_max_hits: Option<u64>,
     pub error: Option<String>,
+    /// An OOM kill the test's own memory limit did not make.
+    pub outside_oom: Option<OutsideOom>,
 }
 
 impl Measured {
@@ -38,6 +40,7 @@ impl Measured {
         rec.pids_peak = self.pids_peak;
         rec.pids_max_hits = self.pids_max_hits;
         rec.error = self.error;
+        rec.outside_oom = self.outside_oom;
     }
 }
 
@@ -80,6 +83,12 @@ pub fn classify(exec: &Execution) -> Measured {
         } else if libc::WIFSIGNALED(st) {
             m.signal = Some(signal_name(libc::WTERMSIG(st)));
         }
+    }
+    if oom && stats.memory_limit_hit == Some(false) {
+        m.outside_oom = Some(OutsideOom {
+            cgroup: stats.enclosing_oom.as_ref().map(|e| e.cgroup.clone()),
+            limit_bytes: stats.enclosing_oom.as_ref().map(|e| e.limit_bytes),
+        });
     }
     m.outcome = Some(if exec.timed_out {
         Outcome::TimedOut
@@ -138,6 +147,7 @@ mod tests {
                 pids_peak: Some(2),
                 pids_max_hits: None,
                 cpu_usec: Some(1500),
+                ..LeafStats::default()
             },
             elapsed: Duration::from_millis(20),
         }
@@ -180,6 +190,31 @@ mod tests {
             false,
         ));
         assert_eq!(m.outcome(), Outcome::OomKilled);
+    }
+
+    #[test]
+    fn an_oom_kill_its_own_limit_did_not_make_came_from_outside() {
+        let mut e = exec(reported(libc::SIGKILL), 1, false);
+        e.cgroup.memory_limit_hit = Some(true);
+        assert_eq!(classify(&e).outside_oom, None);
+        e.cgroup.memory_limit_hit = Some(false);
+        e.cgroup.enclosing_oom = Some(crate::cgroup::Enclosing {
+            cgroup: "/ci-job".into(),
+            limit_bytes: 150 << 20,
+        });
+        let m = classify(&e);
+        assert_eq!(m.outcome(), Outcome::OomKilled);
+        let o = m.outside_oom.expect("outside");
+        assert_eq!(o.cgroup.as_deref(), Some("/ci-job"));
+        assert_eq!(o.limit_bytes, Some(150 << 20));
+        // Not known where: still said to be outside.
+        e.cgroup.enclosing_oom = None;
+        let o = classify(&e).outside_oom.expect("outside");
+        assert_eq!(o.cgroup, None);
+        // No OOM kill: nothing to say, whatever the counters.
+        let mut e = exec(reported(0), 0, false);
+        e.cgroup.memory_limit_hit = Some(false);
+        assert_eq!(classify(&e).outside_oom, None);
     }
 
     #[test]

@@ -444,6 +444,12 @@ fn run_unit(
         pids_max: limits.pids_max,
         cpus: limits.cpus,
         timeout_ms: timeout.map(|t| t.as_millis() as u64),
+        enforced: crate::model::Enforced::of(
+            &cfg.exec.host.enforces,
+            limits.memory_max_bytes.is_some(),
+            limits.pids_max.is_some(),
+            limits.cpus.is_some(),
+        ),
     };
     let budgets = Budgets::new(
         unit.settings.memory_budget,

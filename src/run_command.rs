@@ -124,6 +124,12 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         line += &format!(", pids peak {p}");
     }
     eprintln!("{line}");
+    if let Some(o) = &m.outside_oom {
+        eprintln!(
+            "cargo-isolate: the OOM kill came from outside the sandbox's own memory limit: {} was hit",
+            o.describe()
+        );
+    }
     if let Some(e) = &m.error {
         eprintln!("error: {e}");
     }

@@ -14,6 +14,7 @@ use crate::error::{EXIT_INTERRUPTED, EXIT_NO_TESTS, EXIT_OK, EXIT_TEST_FAILED, E
 use crate::execute::{BinaryContext, Exec};
 use crate::filterset::{Filterset, ParsedFilterset, TestInfo, Workspace};
 use crate::host::{self, Host};
+use crate::model::Enforced;
 use crate::model::{Cause, RunEvent, RunStart, Subscriber, Verdict};
 use crate::partition;
 use crate::plan::{self, Filter};
@@ -144,7 +145,12 @@ impl Resolved {
     }
 
     fn settings(&self) -> Settings {
-        settings_of(&self.args, self.jobs, self.host.limits.pids_max)
+        settings_of(
+            &self.args,
+            self.jobs,
+            self.host.limits.pids_max,
+            &self.host.enforces,
+        )
     }
 }
 
@@ -860,6 +866,8 @@ struct Known {
     host: Option<HostInfo>,
     jobs: usize,
     pids_max: Option<u64>,
+    /// What the host can enforce, once prepared (unknown before).
+    enforces: Enforced,
     archive: Option<report::ArchiveInfo>,
     target_dir: Option<PathBuf>,
     /// No target dir yet, but cargo can tell it (a build, not an archive).
@@ -875,6 +883,7 @@ impl Known {
             host: None,
             jobs: jobs_of(args),
             pids_max: args.sandbox.pids_max.and_then(cli::PidsMax::limit),
+            enforces: Enforced::default(),
             archive: None,
             target_dir: None,
             target_dir_from_cargo: false,
@@ -887,6 +896,7 @@ impl Known {
         self.host = Some(host_info(&run.host));
         self.jobs = run.jobs;
         self.pids_max = run.host.limits.pids_max;
+        self.enforces = run.host.enforces;
         self.archive = run.archive.clone();
     }
 
@@ -959,7 +969,7 @@ impl Known {
             return Ok(EXIT_INTERRUPTED);
         };
         let host = self.host.clone().unwrap_or_else(unprepared_host);
-        let settings = settings_of(&self.args, self.jobs, self.pids_max);
+        let settings = settings_of(&self.args, self.jobs, self.pids_max, &self.enforces);
         let report = self.report(host, settings, false, Vec::new());
         let mut files = ReportFiles::new(path);
         files.junit = self.args.junit.clone();
@@ -1200,9 +1210,16 @@ fn jobs_of(args: &TestArgs) -> usize {
     }
 }
 
-/// `pids_max`: the run's own, the default included, once the host is known.
-fn settings_of(args: &TestArgs, jobs: usize, pids_max: Option<u64>) -> Settings {
+/// `pids_max`: the run's own, the default included, once the host is known;
+/// `can`: what the host can enforce (unknown before it is prepared).
+fn settings_of(args: &TestArgs, jobs: usize, pids_max: Option<u64>, can: &Enforced) -> Settings {
     Settings {
+        enforced: Enforced::of(
+            can,
+            args.sandbox.memory_max.is_some(),
+            pids_max.is_some(),
+            args.sandbox.cpus.is_some(),
+        ),
         isolation: args.isolation.as_str(),
         jobs,
         memory_max: args.sandbox.memory_max,

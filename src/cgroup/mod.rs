@@ -7,10 +7,12 @@
 //! The filesystem root is a parameter so the parsing and layout can be
 //! exercised on a fake cgroupfs in a tempdir.
 
+mod enclosing;
 mod files;
 mod v1;
 mod v2;
 
+pub use enclosing::Enclosing;
 pub use files::CgroupError;
 /// Run names (pid and start time) tell a live run from a dead one's leftovers.
 pub use files::{RUN_PREFIX, run_dir_name, run_is_alive};
@@ -27,10 +29,16 @@ pub struct Limits {
 }
 
 /// What the kernel measured for one leaf. `None`: not available here.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeafStats {
     pub peak_memory_bytes: Option<u64>,
     pub oom_kills: Option<u64>,
+    /// Whether the leaf's own memory limit was reached (`Some(false)`
+    /// with an OOM kill: the kill came from outside the test's limit).
+    pub memory_limit_hit: Option<bool>,
+    /// With an OOM kill outside the leaf's limit: the nearest enclosing
+    /// cgroup we can read whose limit was reached.
+    pub enclosing_oom: Option<Enclosing>,
     pub pids_peak: Option<u64>,
     /// Forks and clones refused at the pids limit (`pids.events` max).
     pub pids_max_hits: Option<u64>,

@@ -2,6 +2,7 @@
 //! hierarchy. The sandbox's child joins each leaf by writing "0" to every
 //! leaf's `cgroup.procs` before it execs the init.
 
+use super::enclosing::{self, Layout};
 use super::files::{self, CgroupError, CgroupMount};
 use super::{HostView, LeafStats, Limits};
 use std::path::{Path, PathBuf};
@@ -241,11 +242,20 @@ impl LeafV1 {
 
     pub fn stats(&self) -> LeafStats {
         let mem = self.dir_of("memory");
+        let oom_kills =
+            mem.and_then(|d| files::sum_key_in_tree(d, "memory.oom_control", "oom_kill"));
+        let memory_limit_hit = mem.and_then(|d| Layout::V1.limit_hit(d));
         LeafStats {
             peak_memory_bytes: mem
                 .and_then(|d| files::read_u64(&d.join("memory.max_usage_in_bytes"))),
-            oom_kills: mem
-                .and_then(|d| files::sum_key_in_tree(d, "memory.oom_control", "oom_kill")),
+            oom_kills,
+            memory_limit_hit,
+            enclosing_oom: match (oom_kills, memory_limit_hit) {
+                (Some(1..), Some(false)) => {
+                    mem.and_then(|d| enclosing::find(Layout::V1, d, &enclosing::mounted_root))
+                }
+                _ => None,
+            },
             pids_peak: self
                 .dir_of("pids")
                 .and_then(|d| files::read_u64(&d.join("pids.peak"))),

@@ -5,6 +5,7 @@
 //! [`PROCS_LEAF`], the way container runtimes move their init. A later run
 //! that finds itself in that leaf uses its parent.
 
+use super::enclosing::{self, Layout};
 use super::files::{self, CgroupError, CgroupMount};
 use super::{HostView, LeafStats, Limits};
 use std::fs::File;
@@ -247,9 +248,18 @@ impl LeafV2 {
     }
 
     pub fn stats(&self) -> LeafStats {
+        let oom_kills = files::read_key(&self.dir.join("memory.events"), "oom_kill");
+        let memory_limit_hit = Layout::V2.limit_hit(&self.dir);
         LeafStats {
             peak_memory_bytes: files::read_u64(&self.dir.join("memory.peak")),
-            oom_kills: files::read_key(&self.dir.join("memory.events"), "oom_kill"),
+            oom_kills,
+            memory_limit_hit,
+            enclosing_oom: match (oom_kills, memory_limit_hit) {
+                (Some(1..), Some(false)) => {
+                    enclosing::find(Layout::V2, &self.dir, &enclosing::mounted_root)
+                }
+                _ => None,
+            },
             pids_peak: files::read_u64(&self.dir.join("pids.peak")),
             pids_max_hits: files::read_key(&self.dir.join("pids.events"), "max"),
             cpu_usec: files::read_key(&self.dir.join("cpu.stat"), "usage_usec"),

@@ -7,6 +7,7 @@
 pub mod attempts;
 pub mod budget;
 pub mod case;
+pub mod enforced;
 pub mod event;
 pub mod human;
 pub mod merged;
@@ -21,6 +22,7 @@ pub mod verdict;
 pub use attempts::{Attempt, Spread, StressStats};
 pub use budget::{Budgets, Regression};
 pub use case::TestCase;
+pub use enforced::{Enforced, OutsideOom};
 pub use event::{RunEvent, RunStart, Subscriber};
 pub use outcome::{Metric, Outcome};
 pub use record::{TestLimits, TestRecord, binary_id};

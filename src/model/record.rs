@@ -3,6 +3,7 @@
 
 use super::attempts::{Attempt, StressStats};
 use super::budget::{Budgets, Regression};
+use super::enforced::{Enforced, OutsideOom};
 use super::human::{human_bytes, human_duration};
 use super::{Metric, Outcome, Settings};
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,10 @@ pub struct TestRecord {
     /// Added to v1: what grew past the thresholds against --baseline.
     #[serde(default)]
     pub regressions: Vec<Regression>,
+    /// Added to v1: an OOM kill that was not at the test's own memory
+    /// limit: where it came from (absent: its own limit, or no OOM kill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_oom: Option<OutsideOom>,
 }
 
 /// The hard limits of one test (null: none).
@@ -91,6 +96,9 @@ pub struct TestLimits {
     pub pids_max: Option<u64>,
     pub cpus: Option<f64>,
     pub timeout_ms: Option<u64>,
+    /// Added to v1: whether each limit above was enforced.
+    #[serde(default)]
+    pub enforced: Enforced,
 }
 
 impl TestRecord {
@@ -134,6 +142,7 @@ impl TestRecord {
             budgets: None,
             over_budget: Vec::new(),
             regressions: Vec::new(),
+            outside_oom: None,
         }
     }
 
@@ -204,6 +213,15 @@ impl TestRecord {
         self.limits.memory_max.or(run.memory_max)
     }
 
+    /// Whether the memory limit this test ran under was enforced (null:
+    /// no limit, or not recorded).
+    pub fn memory_limit_enforced(&self, run: &Settings) -> Option<bool> {
+        match self.limits.memory_max {
+            Some(_) => self.limits.enforced.memory_max,
+            None => run.enforced.memory_max,
+        }
+    }
+
     /// The timeout this test ran under, in milliseconds.
     pub fn timeout_limit_ms(&self, run: &Settings) -> Option<u64> {
         self.limits.timeout_ms.or(run.timeout_ms)
@@ -218,9 +236,25 @@ impl TestRecord {
                 None => "timed out".into(),
             },
             Outcome::OomKilled => {
-                let mut r = match self.memory_limit(run) {
-                    Some(m) => format!("killed at the memory limit of {}", human_bytes(m)),
-                    None => "killed by the OOM killer".into(),
+                let limit = self.memory_limit(run);
+                let mut r = match (&self.outside_oom, limit) {
+                    (Some(o), Some(m)) => format!(
+                        "killed by the OOM killer outside the test's own memory limit of {}: {} was hit",
+                        human_bytes(m),
+                        o.describe()
+                    ),
+                    (Some(o), None) => format!(
+                        "killed by the OOM killer outside the test (it had no memory limit): {} was hit",
+                        o.describe()
+                    ),
+                    (None, Some(m)) if self.memory_limit_enforced(run) == Some(false) => format!(
+                        "killed by the OOM killer (the memory limit of {} was not enforced)",
+                        human_bytes(m)
+                    ),
+                    (None, Some(m)) => {
+                        format!("killed at the memory limit of {}", human_bytes(m))
+                    }
+                    (None, None) => "killed by the OOM killer".into(),
                 };
                 if let Some(p) = panic {
                     r += &format!(", after it panicked: {p}");

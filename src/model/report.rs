@@ -169,6 +169,10 @@ pub struct Settings {
     /// as its run was (absent: a run's defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<super::Policy>,
+    /// Added to v1: whether each run-wide limit above was enforced (a
+    /// test's own are in its record's `limits`).
+    #[serde(default)]
+    pub enforced: super::Enforced,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

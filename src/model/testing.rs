@@ -13,6 +13,7 @@ pub fn settings() -> Settings {
         timeout_ms: Some(3000),
         seccomp: None,
         policy: None,
+        enforced: Enforced::default(),
     }
 }
 

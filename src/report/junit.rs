@@ -297,6 +297,20 @@ fn case(
         ("peak_rss_bytes", main.peak_rss_bytes.map(|v| v.to_string())),
         ("cpu_ms", main.cpu_ms.map(|v| format!("{v:.3}"))),
         ("pids_peak", main.pids_peak.map(|v| v.to_string())),
+        // Whether each limit set held: a limit not enforced is never
+        // implied by a figure below it.
+        (
+            "memory_max_enforced",
+            t.limits.enforced.memory_max.map(|v| v.to_string()),
+        ),
+        (
+            "pids_max_enforced",
+            t.limits.enforced.pids_max.map(|v| v.to_string()),
+        ),
+        (
+            "cpus_enforced",
+            t.limits.enforced.cpus.map(|v| v.to_string()),
+        ),
     ];
     for (k, v) in props {
         if let Some(v) = v {

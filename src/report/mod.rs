@@ -200,6 +200,11 @@ mod tests {
             pids_max: Some(64),
             cpus: Some(1.5),
             timeout_ms: Some(3000),
+            enforced: crate::model::Enforced {
+                memory_max: Some(true),
+                pids_max: Some(false),
+                cpus: Some(true),
+            },
         };
         retried.budgets = Some(crate::budget::Budgets {
             memory_bytes: Some(1 << 20),

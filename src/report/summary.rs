@@ -139,6 +139,14 @@ fn totals(report: &Report, verdict: &Verdict) -> String {
             count(report.not_run.len(), "test", "tests")
         );
     }
+    let unenforced = report.unenforced_limits();
+    if !unenforced.is_empty() {
+        out += &format!(
+            "{:>12} not enforced: {} (no cgroup could set them; the tests ran without them)\n",
+            Style::new().yellow().bold().for_stderr().apply_to("Limits"),
+            unenforced.join(", ")
+        );
+    }
     let explained = verdict
         .failures()
         .any(|f| matches!(f.cause, Cause::Outcome { .. }));
@@ -419,6 +427,25 @@ mod tests {
             "     Summary [   0.330s] 3 tests run: 1 timed out, 1 OOM-killed, 1 setup error"
         );
         assert!(!out.contains(" 0 "), "{out}");
+    }
+
+    /// Issue 24: the limits set but not enforced are named once, the
+    /// run's and the tests' own together.
+    #[test]
+    fn limits_not_enforced_are_named() {
+        let mut t = record("t", "passed");
+        t.limits.pids_max = Some(64);
+        t.limits.enforced.pids_max = Some(false);
+        let mut r = report(vec![t]);
+        r.settings.enforced.memory_max = Some(false);
+        let out = plain(&render(&r));
+        assert!(
+            out.contains("Limits not enforced: memory_max, pids_max (no cgroup"),
+            "{out}"
+        );
+        r.settings.enforced.memory_max = Some(true);
+        r.tests[0].limits.enforced.pids_max = None;
+        assert!(!plain(&render(&r)).contains("not enforced"));
     }
 
     #[test]

@@ -24,6 +24,9 @@ const GITLAB: &str = "docs/ci/gitlab-ci.yml";
 const SHARDED_GITHUB: &str = "docs/ci/sharded-github-actions.yml";
 const SHARDED_GITLAB: &str = "docs/ci/sharded-gitlab-ci.yml";
 const K8S: &str = "docs/k8s/cargo-isolate-shards.yaml";
+const GITHUB_CONTAINER: &str = "docs/ci/github-actions-container.yml";
+const GITLAB_DOCKER: &str = "docs/ci/gitlab-ci-docker.yml";
+const K8S_JOB: &str = "docs/ci/kubernetes-job.yaml";
 
 fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -593,14 +596,14 @@ fn sharded_gitlab_pipeline_builds_once_runs_parallel_shards_and_merges() {
     assert_eq!(merge["artifacts"]["when"].as_str(), Some("always"));
 }
 
-/// The message `explain_namespace_failure` gives root when no namespace
-/// can be made, as src/host.rs spells it: the string literal of its root
-/// case, with Rust's line continuations and escapes applied.
+/// The message `explain_namespace_failure` gives root in a pod without
+/// CAP_SYS_ADMIN, as src/confinement.rs spells it: the string literal of
+/// that case, with Rust's line continuations and escapes applied.
 fn root_namespace_failure_message() -> String {
-    let src = std::fs::read_to_string(repo_path("src/host.rs")).unwrap();
+    let src = std::fs::read_to_string(repo_path("src/confinement.rs")).unwrap();
     let start = src
-        .find("\"  even root cannot make namespaces here")
-        .expect("src/host.rs: the root case of explain_namespace_failure moved; update this test")
+        .find("\"  no CAP_SYS_ADMIN:")
+        .expect("src/confinement.rs: the no-CAP_SYS_ADMIN case moved; update this test")
         + 1;
     let mut out = String::new();
     let mut chars = src[start..].chars().peekable();
@@ -620,8 +623,9 @@ fn root_namespace_failure_message() -> String {
             c => out.push(c),
         }
     }
+    let host = std::fs::read_to_string(repo_path("src/host.rs")).unwrap();
     assert!(
-        src.contains("\"cannot create the sandbox's namespaces: {detail}\\n\""),
+        host.contains("\"cannot create the sandbox's namespaces: {detail}\\n{}\""),
         "src/host.rs: the first line of explain_namespace_failure changed; update this test"
     );
     format!("error: cannot create the sandbox's namespaces: <detail>\n{out}")
@@ -880,11 +884,9 @@ fn discovery(path: &str) -> Option<Value> {
     })
 }
 
-#[test]
-fn kubectl_accepts_the_kubernetes_manifest() {
-    if !has_tool("kubectl", &["version", "--client"]) {
-        return skip("kubectl is not installed (apt-get install kubernetes-client; .ci/run does)");
-    }
+/// `kubectl apply --dry-run=client -f rel` against a fake API server:
+/// whether it succeeded, its stdout, and a message for a failure.
+fn kubectl_dry_run(rel: &str) -> (bool, String, String) {
     let server = FakeApiServer::start();
     let tmp = tempfile::Builder::new()
         .prefix("isolate-kubectl-")
@@ -911,20 +913,30 @@ fn kubectl_accepts_the_kubernetes_manifest() {
             "--request-timeout=30s",
             "-f",
         ])
-        .arg(repo_path(K8S))
+        .arg(repo_path(rel))
         .env("KUBECONFIG", &kubeconfig)
         // Its discovery cache and any client config go to the tempdir.
         .env("HOME", tmp.path())
         .output()
         .expect("run kubectl");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let requests = server.requests.lock().unwrap().join("\n");
-    assert!(
-        out.status.success(),
-        "kubectl apply --dry-run=client {K8S}: {}\n{stdout}{}\nrequests to the fake server:\n{requests}",
+    let why = format!(
+        "kubectl apply --dry-run=client {rel}: {}\n{stdout}{}\nrequests to the fake server:\n{requests}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(requests.contains("/apis/batch/v1"), "{why}");
+    (out.status.success(), stdout, why)
+}
+
+#[test]
+fn kubectl_accepts_the_kubernetes_manifest() {
+    if !has_tool("kubectl", &["version", "--client"]) {
+        return skip("kubectl is not installed (apt-get install kubernetes-client; .ci/run does)");
+    }
+    let (ok, stdout, why) = kubectl_dry_run(K8S);
+    assert!(ok, "{why}");
     for object in [
         "job.batch/cargo-isolate-shards",
         "persistentvolumeclaim/cargo-isolate-reports",
@@ -934,7 +946,80 @@ fn kubectl_accepts_the_kubernetes_manifest() {
             "{stdout}"
         );
     }
-    assert!(requests.contains("/apis/batch/v1"), "{requests}");
+}
+
+/// Issue 24: the examples for a job in a container (GitHub Actions
+/// `container:`, GitLab's Docker executor, a Kubernetes Job) give the
+/// container what the sandbox needs, name the narrower alternative and
+/// its flag, and use real flags; kubectl accepts the Job.
+#[test]
+fn container_examples_give_the_sandbox_what_it_needs() {
+    let mut helps = Helps::default();
+    let knows_unenforced = help_knows(helps.get(&["test".into()]), "--allow-unenforced-limits");
+    assert!(knows_unenforced);
+    for rel in [GITHUB_CONTAINER, GITLAB_DOCKER, K8S_JOB] {
+        let (text, docs) = load(rel);
+        let found = checked_invocations(rel, &text, &docs);
+        assert!(
+            !of(&found, "test").is_empty(),
+            "{rel}: no cargo isolate test"
+        );
+        let said = comments(&text);
+        for word in ["SYS_ADMIN", "--allow-unenforced-limits", "exit 96"] {
+            assert!(said.contains(word), "{rel}: the comments name {word}");
+        }
+    }
+
+    let (_, docs) = load(GITHUB_CONTAINER);
+    let job = &docs[0]["jobs"]["test"];
+    assert!(job["container"]["image"].as_str().is_some());
+    assert_eq!(job["container"]["options"].as_str(), Some("--privileged"));
+    let steps = vec_of(&job["steps"], "jobs.test.steps");
+    assert!(
+        !runs(steps).contains("sudo"),
+        "a container job runs as the image's root"
+    );
+
+    let (text, docs) = load(GITLAB_DOCKER);
+    assert!(docs[0]["test"]["image"].as_str().is_some());
+    assert!(
+        docs[0]["test"]["artifacts"]["reports"]["junit"]
+            .as_str()
+            .is_some()
+    );
+    let said = comments(&text);
+    for line in [
+        "privileged = true",
+        "cap_add = [\"SYS_ADMIN\"]",
+        "security_opt = [\"apparmor=unconfined\"]",
+    ] {
+        assert!(said.contains(line), "{GITLAB_DOCKER}: config.toml's {line}");
+    }
+
+    let (_, docs) = load(K8S_JOB);
+    let job = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("Job"))
+        .expect("a Job");
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["securityContext"]["privileged"].as_bool(),
+        Some(true)
+    );
+    assert!(
+        container["resources"]["limits"]["memory"]
+            .as_str()
+            .is_some()
+    );
+    if !has_tool("kubectl", &["version", "--client"]) {
+        return skip("kubectl is not installed (apt-get install kubernetes-client; .ci/run does)");
+    }
+    let (ok, stdout, why) = kubectl_dry_run(K8S_JOB);
+    assert!(ok, "{why}");
+    assert!(
+        stdout.contains("job.batch/cargo-isolate-tests created (dry run)"),
+        "{stdout}"
+    );
 }
 
 /// The example runs the tests as root (memory limits need a writable

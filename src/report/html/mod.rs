@@ -179,6 +179,15 @@ fn header(out: &mut String, report: &Report, baseline: Option<&Report>, verdict:
              enforced and memory and CPU were not measured.</p>\n",
         );
     }
+    let unenforced = report.unenforced_limits();
+    if !unenforced.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"banner warn\">Limits not enforced: {} (no cgroup here could set \
+             them; the tests ran without them).</p>",
+            esc(&unenforced.join(", "))
+        );
+    }
     badges(out, report);
     out.push_str("<dl class=\"facts\">\n");
     let mut fact = |name: &str, value: &str| {
@@ -206,15 +215,34 @@ fn header(out: &mut String, report: &Report, baseline: Option<&Report>, verdict:
     fact("rootless", if report.host.rootless { "yes" } else { "no" });
     fact("isolation", settings.isolation);
     fact("jobs", &settings.jobs.to_string());
+    let held = |v: String, enforced: Option<bool>| match enforced {
+        Some(false) => format!("{v} (not enforced)"),
+        _ => v,
+    };
     fact(
         "memory limit",
-        &or_none(settings.memory_max.map(human_bytes)),
+        &or_none(
+            settings
+                .memory_max
+                .map(|m| held(human_bytes(m), settings.enforced.memory_max)),
+        ),
     );
     fact(
         "pids limit",
-        &or_none(settings.pids_max.map(|n| n.to_string())),
+        &or_none(
+            settings
+                .pids_max
+                .map(|n| held(n.to_string(), settings.enforced.pids_max)),
+        ),
     );
-    fact("cpus", &or_none(settings.cpus.map(|n| n.to_string())));
+    fact(
+        "cpus",
+        &or_none(
+            settings
+                .cpus
+                .map(|n| held(n.to_string(), settings.enforced.cpus)),
+        ),
+    );
     fact("timeout", &or_none(settings.timeout_ms.map(human_duration)));
     if let Some(seccomp) = &settings.seccomp {
         fact("seccomp", seccomp);
@@ -598,6 +626,31 @@ mod tests {
         assert!(rows[1].get("bt").is_none() && rows[1].get("lt").is_none());
         assert!(rows[1].get("r").is_none(), "a passing test has no reason");
         assert!(!html.contains("Incomplete run"));
+    }
+
+    /// Issue 24: a limit set but not enforced reads so, in the facts, a
+    /// banner and the test's own limit; an enforced one reads plainly.
+    #[test]
+    fn a_limit_not_enforced_is_said_not_enforced() {
+        let mut t = record("t", "passed");
+        t.limits.memory_max = Some(64 << 20);
+        t.limits.enforced.memory_max = Some(false);
+        let mut r = report(vec![t]);
+        r.settings.memory_max = Some(32 << 20);
+        r.settings.enforced.memory_max = Some(false);
+        let html = render(&r, None);
+        assert!(html.contains("Limits not enforced: memory_max"), "{html}");
+        assert!(html.contains("<dd>32.0 MiB (not enforced)</dd>"), "{html}");
+        let data = embedded(&html);
+        assert_eq!(
+            data["tests"][0]["lm"],
+            json!([64 << 20, "64.0 MiB (not enforced)"])
+        );
+        r.settings.enforced.memory_max = Some(true);
+        r.tests[0].limits.enforced.memory_max = Some(true);
+        let html = render(&r, None);
+        assert!(!html.contains("not enforced"), "{html}");
+        assert!(html.contains("<dd>32.0 MiB</dd>"), "{html}");
     }
 
     /// The figures' texts are the terminal's: the page's script has no

@@ -308,7 +308,13 @@ fn row<'a>(
         duration: t.duration_ms.map(Shown::ms),
         cpu: t.cpu_ms.map(Shown::ms),
         peak_memory: t.peak_memory_bytes.map(Shown::bytes),
-        memory_limit: t.limits.memory_max.map(Shown::bytes),
+        memory_limit: t
+            .limits
+            .memory_max
+            .map(|m| match t.limits.enforced.memory_max {
+                Some(false) => Shown(m, format!("{} (not enforced)", human_bytes(m))),
+                _ => Shown::bytes(m),
+            }),
         timeout: t.limits.timeout_ms.map(Shown::limit_ms),
         memory_budget: budgets.memory_bytes.map(Shown::bytes),
         time_budget: budgets.time_ms.map(Shown::limit_ms),
