@@ -8,6 +8,7 @@ pub mod attempts;
 pub mod budget;
 pub mod case;
 pub mod event;
+pub mod hang;
 pub mod human;
 pub mod merged;
 pub mod names;
@@ -22,6 +23,7 @@ pub use attempts::{Attempt, Spread, StressStats};
 pub use budget::{Budgets, Regression};
 pub use case::TestCase;
 pub use event::{RunEvent, RunStart, Subscriber};
+pub use hang::{Hang, HungThread};
 pub use outcome::{Metric, Outcome};
 pub use record::{TestLimits, TestRecord, binary_id};
 pub use report::{

@@ -3,6 +3,7 @@
 
 use super::attempts::{Attempt, StressStats};
 use super::budget::{Budgets, Regression};
+use super::hang::Hang;
 use super::human::{human_bytes, human_duration};
 use super::{Metric, Outcome, Settings};
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,10 @@ pub struct TestRecord {
     /// Added to v1: what grew past the thresholds against --baseline.
     #[serde(default)]
     pub regressions: Vec<Regression>,
+    /// Added to v1: killed at its timeout, where each of its threads was
+    /// (absent: it was not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hang: Option<Hang>,
 }
 
 /// The hard limits of one test (null: none).
@@ -134,6 +139,7 @@ impl TestRecord {
             budgets: None,
             over_budget: Vec::new(),
             regressions: Vec::new(),
+            hang: None,
         }
     }
 
