@@ -140,6 +140,7 @@ mod tests {
                 cpu_usec: Some(1500),
             },
             elapsed: Duration::from_millis(20),
+            hang: None,
         }
     }
 

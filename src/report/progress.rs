@@ -192,6 +192,9 @@ pub fn failure_detail(t: &TestRecord, settings: &Settings, show_output: bool) ->
             for_terminal_line(replay)
         );
     }
+    if let Some(hang) = &t.hang {
+        out += &hang_detail(hang);
+    }
     if !show_output {
         return out;
     }
@@ -222,6 +225,48 @@ pub fn failure_detail(t: &TestRecord, settings: &Settings, show_output: bool) ->
     }
     if any {
         out.push('\n');
+    }
+    out
+}
+
+/// Threads of a hung test shown on the terminal; the report has them all.
+const HANG_THREADS_SHOWN: usize = 8;
+
+/// Where a test killed at its timeout was: one line per thread (its name
+/// and stack frames are the test's text, escaped), then why stacks are
+/// missing, if they are.
+fn hang_detail(hang: &crate::model::Hang) -> String {
+    let dim = Style::new().dim().for_stderr();
+    let total = hang.threads.len() as u64 + hang.threads_omitted;
+    let by = match &hang.debugger {
+        Some(d) => format!(", stacks by {d}"),
+        None => String::new(),
+    };
+    let mut out = format!(
+        "{:>12} {}\n",
+        "",
+        dim.apply_to(format!(
+            "when killed ({}{by}, read in {:.0} ms):",
+            count(total as usize, "thread", "threads"),
+            hang.inspect_ms
+        ))
+    );
+    for t in hang.threads.iter().take(HANG_THREADS_SHOWN) {
+        out += &format!("{:>12}   {}\n", "", for_terminal_line(&t.line()));
+    }
+    let more = total.saturating_sub(HANG_THREADS_SHOWN.min(hang.threads.len()) as u64);
+    if more > 0 {
+        out += &format!(
+            "{:>12}   {}\n",
+            "",
+            dim.apply_to(format!(
+                "and {more} more (the report keeps {})",
+                hang.threads.len()
+            ))
+        );
+    }
+    if let Some(note) = &hang.note {
+        out += &format!("{:>12}   {}\n", "", dim.apply_to(for_terminal_line(note)));
     }
     out
 }
