@@ -1016,6 +1016,7 @@ mod config_file;
 mod conventions;
 mod filtersets;
 mod flaky;
+mod hangs;
 mod house;
 mod html_report;
 mod junit_xml;
