@@ -158,3 +158,81 @@ fn a_hung_crowd_is_bounded_and_its_names_escaped() {
     );
     support::report::assert_follows_schema(&run.report, "a report with a crowd");
 }
+
+/// Rootless (uid 65534, from an archive): the test's user namespace is
+/// owned by the runner's uid, so the runner reads /proc and its debugger
+/// may attach as it does as root (there is no Yama ptrace_scope here; where
+/// one forbids it, the note says what the debugger said).
+#[test]
+fn a_hung_test_is_inspected_rootless() {
+    use std::os::unix::fs::PermissionsExt;
+    if !is_root() {
+        return skip("needs root to switch to uid 65534 with setpriv");
+    }
+    if !nobody_has_user_namespaces() {
+        return skip("unprivileged user namespaces are off here");
+    }
+    let (_tmp, dir) = fixture("hang");
+    let (bin_tmp, bin) = binary_for_nobody();
+    let archive = bin_tmp.path().join("hang.tar.zst");
+    let out = Command::new(BIN)
+        .args(["isolate", "archive", "-o"])
+        .arg(&archive)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let work = bin_tmp.path().join("work");
+    std::fs::create_dir_all(work.join("home")).unwrap();
+    for d in [&work, &work.join("home")] {
+        std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
+    }
+    let report = work.join("report.json");
+    let run = Run::of(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(["isolate", "test", "--timeout", "2s", "--archive-file"])
+            .arg(&archive)
+            .arg("--workspace-remap")
+            .arg(work.join("ws"))
+            .arg("--report")
+            .arg(&report)
+            .args(["waits_forever_on_a_condvar", "accepts_forever"])
+            .current_dir(&work)
+            .env("HOME", work.join("home"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null()),
+        &report,
+    );
+    let stderr = run.stderr();
+    assert_eq!(run.report["host"]["rootless"], true, "{stderr}");
+    let condvar = run.test("waits_forever_on_a_condvar");
+    assert_eq!(outcome(&condvar), "timed_out", "{stderr}");
+    let waiter = thread(&condvar, "waiter");
+    assert_eq!(waiter["syscall"], "futex", "{waiter}");
+    assert!(
+        waiter["wchan"]
+            .as_str()
+            .is_some_and(|w| w.contains("futex")),
+        "{waiter}"
+    );
+    let accept = run.test("accepts_forever");
+    let server = thread(&accept, "accepts_forever");
+    assert!(
+        matches!(server["syscall"].as_str(), Some("accept4" | "accept")),
+        "{server}"
+    );
+    note(&format!(
+        "rootless hang: debugger {}, note {}",
+        condvar["hang"]["debugger"], condvar["hang"]["note"]
+    ));
+    if has_tool("eu-stack", &["--version"]) || has_tool("gdb", &["--version"]) {
+        assert!(
+            frames(waiter).contains(&"hangs::hang_waiter_blocks_on_condvar"),
+            "{}",
+            condvar["hang"]
+        );
+    }
+}
