@@ -50,6 +50,21 @@ pub fn inspect(init_pid: i32, cgroup_procs: Option<&Path>) -> Hang {
     } else {
         read_stacks(&mut hang, &pids, deadline);
     }
+    let hidden: Vec<String> = pids
+        .iter()
+        .filter(|p| is_hidden(**p))
+        .map(|p| p.to_string())
+        .collect();
+    if !hidden.is_empty() {
+        let why = format!(
+            "/proc/PID/syscall of pid {} is not readable here: the process made itself non-dumpable, which only the host's root sees past",
+            hidden.join(", ")
+        );
+        hang.note = Some(match hang.note.take() {
+            Some(n) => format!("{why}; {n}"),
+            None => why,
+        });
+    }
     hang.inspect_ms = begun.elapsed().as_secs_f64() * 1000.0;
     hang
 }
@@ -110,6 +125,13 @@ fn pick_threads(processes: Vec<(i32, Vec<i32>)>) -> (Vec<(i32, i32)>, usize) {
     picked.sort_unstable();
     let left_out = all - picked.len();
     (picked, left_out)
+}
+
+/// Whether `pid`'s ptrace-guarded /proc files are closed to the runner (a
+/// non-dumpable process's belong to the host's root).
+fn is_hidden(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/syscall"))
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
 }
 
 /// A process's thread ids, in order.
@@ -256,6 +278,9 @@ fn read_stacks(hang: &mut Hang, pids: &[i32], deadline: Instant) {
         .iter()
         .copied()
         .filter(|p| hang.threads.iter().any(|t| t.pid == *p))
+        // What /proc hides from us, a debugger cannot read either (the
+        // note says so, below).
+        .filter(|p| !is_hidden(*p))
         .collect();
     if traced.len() > MAX_TRACED {
         notes.push(format!(
@@ -394,12 +419,29 @@ fn read_capped(pipe: Option<impl Read>) -> String {
     String::from_utf8_lossy(&kept).into_owned()
 }
 
-/// The last non-empty line of a debugger's stderr, for the note.
+/// What a debugger said about why it read nothing, for the note: the
+/// last line that names the failure (gdb ends with warnings of its own
+/// that say nothing about it), else its last non-empty line.
 fn last_words(err: &str) -> String {
-    let line = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
-    match line.is_empty() {
-        true => "it printed nothing".into(),
-        false => line.trim().chars().take(200).collect(),
+    const FAILURE: [&str; 5] = [
+        "not permitted",
+        "ptrace",
+        "Could not attach",
+        "No such process",
+        "rror",
+    ];
+    let lines: Vec<&str> = err
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = lines
+        .iter()
+        .rfind(|l| FAILURE.iter().any(|f| l.contains(f)))
+        .or(lines.last());
+    match line {
+        Some(l) => l.chars().take(200).collect(),
+        None => "it printed nothing".into(),
     }
 }
 
@@ -575,6 +617,15 @@ TID 11:\n#0  0x00007f63216 __futex_abstimed_wait_common\n\
                 "__rust_try",
             ]
         );
+    }
+
+    #[test]
+    fn the_note_quotes_the_failure_not_a_closing_warning() {
+        let gdb = "Attaching to process 12\nptrace: Operation not permitted.\n\
+                   warning: Target and debugger are in different PID namespaces\n";
+        assert_eq!(last_words(gdb), "ptrace: Operation not permitted.");
+        assert_eq!(last_words("a\nb\n\n"), "b");
+        assert_eq!(last_words(""), "it printed nothing");
     }
 
     #[test]

@@ -162,7 +162,9 @@ fn a_hung_crowd_is_bounded_and_its_names_escaped() {
 /// Rootless (uid 65534, from an archive): the test's user namespace is
 /// owned by the runner's uid, so the runner reads /proc and its debugger
 /// may attach as it does as root (there is no Yama ptrace_scope here; where
-/// one forbids it, the note says what the debugger said).
+/// one forbids it, the note says what the debugger said). The archive's
+/// workspace is remapped to its original paths, where the host holds other
+/// files: eu-stack would read those, so gdb reads the test's own.
 #[test]
 fn a_hung_test_is_inspected_rootless() {
     use std::os::unix::fs::PermissionsExt;
@@ -193,13 +195,19 @@ fn a_hung_test_is_inspected_rootless() {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(&bin)
-            .args(["isolate", "test", "--timeout", "2s", "--archive-file"])
+            // One at a time: gdb (see below) takes a second of CPU each.
+            .args(["isolate", "test", "-j", "1", "--timeout", "2s"])
+            .arg("--archive-file")
             .arg(&archive)
             .arg("--workspace-remap")
             .arg(work.join("ws"))
             .arg("--report")
             .arg(&report)
-            .args(["waits_forever_on_a_condvar", "accepts_forever"])
+            .args([
+                "waits_forever_on_a_condvar",
+                "accepts_forever",
+                "hides_from_debuggers",
+            ])
             .current_dir(&work)
             .env("HOME", work.join("home"))
             .env("NO_COLOR", "1")
@@ -235,4 +243,19 @@ fn a_hung_test_is_inspected_rootless() {
             condvar["hang"]
         );
     }
+    // A test that made itself non-dumpable is the host root's to trace:
+    // its threads are still named, with the state /proc shows anyone, and
+    // the note says why the rest is missing.
+    let hidden = run.test("hides_from_debuggers");
+    assert_eq!(outcome(&hidden), "timed_out", "{stderr}");
+    let th = thread(&hidden, "hides_from_debu");
+    assert_eq!(th["state"], "S", "{th}");
+    assert!(frames(th).is_empty(), "{th}");
+    let why = hidden["hang"]["note"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("non-dumpable") && why.contains("not readable"),
+        "{}",
+        hidden["hang"]
+    );
+    note(&format!("rootless, non-dumpable: {}", hidden["hang"]));
 }
