@@ -127,6 +127,22 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     if let Some(e) = &m.error {
         eprintln!("error: {e}");
     }
+    // Killed at its timeout: where each thread was (names escaped: they
+    // are the program's).
+    if let Some(hang) = &exec.hang {
+        for t in &hang.threads {
+            eprintln!(
+                "cargo-isolate: {}",
+                crate::report::escape::for_terminal_line(&t.line())
+            );
+        }
+        if let Some(note) = &hang.note {
+            eprintln!(
+                "cargo-isolate: {}",
+                crate::report::escape::for_terminal_line(note)
+            );
+        }
+    }
     Ok(match outcome {
         Outcome::SetupError => EXIT_SETUP,
         Outcome::TimedOut => 124,

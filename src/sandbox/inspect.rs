@@ -520,7 +520,8 @@ fn push_frame(stack: &mut Vec<String>, name: &str) {
     }
     let name = match rustc_demangle::try_demangle(name) {
         Ok(d) => format!("{d:#}"),
-        Err(_) => without_hash(name).to_string(),
+        // A C symbol's version (`clock_nanosleep@GLIBC_2.2.5`) says nothing.
+        Err(_) => without_hash(name.split('@').next().unwrap_or(name)).to_string(),
     };
     stack.push(name.chars().take(MAX_FRAME_CHARS).collect());
 }
@@ -638,6 +639,10 @@ TID 11:\n#0  0x00007f63216 __futex_abstimed_wait_common\n\
         assert!(stack.iter().all(|f| f.chars().count() == MAX_FRAME_CHARS));
         assert_eq!(without_hash("a::b::h0123456789abcdef"), "a::b");
         assert_eq!(without_hash("a::b::hello"), "a::b::hello");
+        push_frame(&mut stack, "__libc_start_main@@GLIBC_2.34");
+        let mut libc = Vec::new();
+        push_frame(&mut libc, "clock_nanosleep@GLIBC_2.2.5");
+        assert_eq!(libc, ["clock_nanosleep"]);
     }
 
     #[test]

@@ -259,3 +259,20 @@ fn a_hung_test_is_inspected_rootless() {
     );
     note(&format!("rootless, non-dumpable: {}", hidden["hang"]));
 }
+
+/// `cargo isolate run` says it too, on stderr, for any program.
+#[test]
+fn run_says_where_a_timed_out_program_waits() {
+    let out = Command::new(BIN)
+        .args(["run", "--timeout", "1s", "--", "/bin/sleep", "100"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(124), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("cargo-isolate: thread 'sleep' (tid "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains("nanosleep"), "{line}");
+}
