@@ -260,7 +260,7 @@ fn hang_detail(hang: &crate::model::Hang) -> String {
             "{:>12}   {}\n",
             "",
             dim.apply_to(format!(
-                "and {more} more (the report keeps {})",
+                "and {more} more (the report keeps {} of {total})",
                 hang.threads.len()
             ))
         );
@@ -620,5 +620,46 @@ mod tests {
         // Streamed already with --no-capture: the reason only.
         let text = plain(&failure_detail(&t, &settings, false));
         assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_hung_test_shows_a_line_per_thread_escaped_and_bounded() {
+        use crate::model::{Hang, HungThread};
+        let settings = settings();
+        let mut t = record("tests::hangs", "timed_out");
+        let thread = |tid: i32, name: &str| HungThread {
+            pid: 40,
+            tid,
+            name: name.into(),
+            state: "S".into(),
+            wchan: Some("futex_do_wait".into()),
+            syscall: Some("futex".into()),
+            stack: vec!["syscall".into(), "demo::waits".into()],
+        };
+        let mut threads = vec![thread(40, "main"), thread(41, "\x1b[2Jevil")];
+        threads.extend((42..52).map(|tid| thread(tid, "crowd")));
+        t.hang = Some(Hang {
+            threads,
+            threads_omitted: 3,
+            debugger: Some("eu-stack".into()),
+            note: Some("a note\r\x1b[1A".into()),
+            inspect_ms: 21.4,
+        });
+        let text = plain(&failure_detail(&t, &settings, false));
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "             when killed (15 threads, stacks by eu-stack, read in 21 ms):",
+                "               thread 'main' (tid 40) S futex_do_wait  futex  at demo::waits",
+                "               thread '\\x1b[2Jevil' (tid 41) S futex_do_wait  futex  at demo::waits",
+            ]
+        );
+        assert_eq!(lines.len(), 1 + 8 + 2, "{text}");
+        assert_eq!(
+            lines[9],
+            "               and 7 more (the report keeps 12 of 15)"
+        );
+        assert_eq!(lines[10], "               a note\\r\\x1b[1A");
     }
 }
