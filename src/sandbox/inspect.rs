@@ -9,8 +9,12 @@
 //! timeout path calls it, so a test that ends in time pays nothing.
 //!
 //! The debugger runs as the runner, outside the sandbox, on files the test
-//! chose: it gets no init files, no debuginfod and no auto-loaded scripts,
-//! and it reads the test's files through the test's own root.
+//! chose: it gets no init files, no debuginfod and no auto-loaded scripts.
+//! gdb reads the test's files through the test's own root; eu-stack (0.188
+//! has no sysroot) opens them at their paths on the host, so it is used
+//! only where each mapped file is the host's file at that path. A test
+//! could remap between that check and eu-stack's read: it would then see,
+//! in its own report, the symbol names of a host ELF file it named.
 
 use crate::model::{Hang, HungThread};
 use std::collections::{BTreeSet, HashMap};
