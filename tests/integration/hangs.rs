@@ -36,6 +36,7 @@ fn a_hung_test_says_where_each_thread_waits() {
         "waits_forever_on_a_condvar",
         "accepts_forever",
         "ends_in_time",
+        "spins_forever",
     ]);
     let stderr = run.stderr();
     assert_eq!(run.code(), 100, "{stderr}");
@@ -65,6 +66,11 @@ fn a_hung_test_says_where_each_thread_waits() {
         matches!(server["syscall"].as_str(), Some("accept4" | "accept")),
         "{server}"
     );
+    // A busy loop is not a wait: running, in no system call.
+    let spin = run.test("spins_forever");
+    let spinner = thread(&spin, "spins_forever");
+    assert_eq!(spinner["state"], "R", "{spinner}");
+    assert_eq!(spinner["syscall"], "running", "{spinner}");
     // The terminal says it in one line per thread, under the failure.
     assert!(
         stderr.contains("thread 'waiter' (tid ") && stderr.contains("  futex"),
