@@ -1025,6 +1025,26 @@ pub enum RunIgnored {
     All,
 }
 
+// How `show-config` writes the values of these types (see `settings::explain`).
+crate::settings::explain::describe_display!(
+    PortList,
+    HostEntry,
+    EnvSetting,
+    Seccomp,
+    SlowTimeout,
+    PidsMax
+);
+crate::settings::explain::describe_by_name!(
+    Isolation,
+    MessageFormat,
+    StatusLevel,
+    FinalStatusLevel,
+    NoTests,
+    BudgetMode,
+    Scratch,
+    RunIgnored,
+);
+
 /// Variables: the file's go first, so that `--env` given later wins; a
 /// profile's add to `[profile.default]`'s; per test, each variable comes
 /// from the first matching override that sets it.

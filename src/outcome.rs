@@ -150,6 +150,7 @@ mod tests {
                 ..LeafStats::default()
             },
             elapsed: Duration::from_millis(20),
+            hang: None,
         }
     }
 

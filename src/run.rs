@@ -528,6 +528,7 @@ fn run_unit(
             timeout.unwrap_or_default()
         ));
     }
+    rec.hang = exec.hang.clone();
     rec.stdout = exec.stdout.text();
     rec.stderr = exec.stderr.text();
     rec.find_panic();

@@ -41,32 +41,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     let mut env = crate::testenv::base_env(&args.sandbox);
     crate::testenv::apply_env_settings(&mut env, &args.sandbox);
     let env = sandbox::env_block(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())));
-    let scratch_root = match args.sandbox.scratch {
-        Scratch::Disk => {
-            let parent = PathBuf::from(format!("{RUN_SCRATCH}-{}", nix::unistd::getuid()));
-            // Checked before anything is made: a refusal leaves nothing.
-            let image = scratch::bound(
-                args.sandbox.scratch_size,
-                host.rootless,
-                args.sandbox.allow_unenforced_limits,
-                parent.parent().unwrap_or(Path::new("/")),
-                1,
-            )?;
-            // A predictable name in a shared dir: ours, 0700 and no link, or
-            // refused (another user may have made it first).
-            crate::owned::private_dir(&parent)
-                .map_err(|e| Error::setup(format!("--scratch disk: {e}")))?;
-            match ScratchRoot::create(&parent, image) {
-                Ok(root) => Some(root),
-                Err(e) => {
-                    // Ours, and empty unless another run of ours uses it.
-                    let _ = std::fs::remove_dir(&parent);
-                    return Err(e);
-                }
-            }
-        }
-        Scratch::Memory => None,
-    };
+    let scratch_root = scratch_root(args, &host)?;
     let scratch = match &scratch_root {
         Some(r) => Some(r.for_sandbox("run").map_err(Error::setup)?),
         None => None,
@@ -96,6 +71,43 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         return Ok(crate::error::EXIT_INTERRUPTED);
     }
     let m = outcome::classify(&exec);
+    say_what_happened(&m, &host, exec.hang.as_ref());
+    Ok(exit_code_of(&m))
+}
+
+/// `--scratch disk`: the run's scratch root, checked before anything is
+/// made; `None` for memory.
+fn scratch_root(args: &RunArgs, host: &Host) -> Result<Option<ScratchRoot>, Error> {
+    Ok(match args.sandbox.scratch {
+        Scratch::Disk => {
+            let parent = PathBuf::from(format!("{RUN_SCRATCH}-{}", nix::unistd::getuid()));
+            // Checked before anything is made: a refusal leaves nothing.
+            let image = scratch::bound(
+                args.sandbox.scratch_size,
+                host.rootless,
+                args.sandbox.allow_unenforced_limits,
+                parent.parent().unwrap_or(Path::new("/")),
+                1,
+            )?;
+            // A predictable name in a shared dir: ours, 0700 and no link, or
+            // refused (another user may have made it first).
+            crate::owned::private_dir(&parent)
+                .map_err(|e| Error::setup(format!("--scratch disk: {e}")))?;
+            match ScratchRoot::create(&parent, image) {
+                Ok(root) => Some(root),
+                Err(e) => {
+                    // Ours, and empty unless another run of ours uses it.
+                    let _ = std::fs::remove_dir(&parent);
+                    return Err(e);
+                }
+            }
+        }
+        Scratch::Memory => None,
+    })
+}
+
+/// The closing line: outcome, figures, and why, where it is known.
+fn say_what_happened(m: &outcome::Measured, host: &Host, hang: Option<&crate::model::Hang>) {
     let outcome = m.outcome();
     let mut line = format!("cargo-isolate: {}", outcome.as_str());
     if let Some(c) = m.exit_code {
@@ -133,7 +145,29 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
     if let Some(e) = &m.error {
         eprintln!("error: {e}");
     }
-    Ok(match outcome {
+    // Killed at its timeout: where each thread was (names escaped: they
+    // are the program's).
+    if let Some(hang) = hang {
+        for t in &hang.threads {
+            eprintln!(
+                "cargo-isolate: {}",
+                crate::report::escape::for_terminal_line(&t.line())
+            );
+        }
+        if let Some(note) = &hang.note {
+            eprintln!(
+                "cargo-isolate: {}",
+                crate::report::escape::for_terminal_line(note)
+            );
+        }
+    }
+}
+
+/// The program's own exit code, 124 at the timeout (as timeout(1)), 128+N
+/// for a signal, 96 when the sandbox could not run it.
+fn exit_code_of(m: &outcome::Measured) -> u8 {
+    let outcome = m.outcome();
+    match outcome {
         Outcome::SetupError => EXIT_SETUP,
         Outcome::TimedOut => 124,
         _ => match (m.exit_code, &m.signal) {
@@ -147,7 +181,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
             }
             (None, None) => EXIT_SETUP,
         },
-    })
+    }
 }
 
 /// Where `run --scratch disk` keeps its scratch (`-<uid>` added): /var/tmp,

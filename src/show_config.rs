@@ -145,3 +145,101 @@ pub fn to_json(s: &Shown) -> serde_json::Value {
         "test-groups": s.test_groups.iter().map(|(n, m)| (n.clone(), json!({"max-threads": m}))).collect::<serde_json::Map<_, _>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Base, ConfigError};
+    use std::path::{Path, PathBuf};
+
+    fn load(text: &str, profile: &str) -> Result<Config, ConfigError> {
+        let base = Base {
+            dir: PathBuf::from("/"),
+            what: "the workspace",
+        };
+        crate::config::parse(text, Path::new(".config/isolate.toml"), profile, &base)
+    }
+
+    /// `cargo isolate test ARGS` as parsed, and which flags were given.
+    fn typed(args: &[&str]) -> (TestArgs, Explicit) {
+        use clap::{CommandFactory, FromArgMatches};
+        let argv = ["cargo-isolate", "test"].iter().chain(args);
+        let matches = crate::cli::Cli::command()
+            .try_get_matches_from(argv)
+            .unwrap();
+        let explicit = Explicit::of(&matches);
+        match crate::cli::Cli::from_arg_matches(&matches).unwrap().command {
+            crate::cli::Command::Test(t) => (*t, explicit),
+            _ => unreachable!("a test command"),
+        }
+    }
+
+    #[test]
+    fn show_config_names_the_layer_each_value_came_from() {
+        use crate::settings::Source;
+        let text = r#"
+    [profile.default]
+    memory-max = "256M"
+    env = { A = "1" }
+
+    [profile.ci]
+    retries = 2
+    stress-count = 3
+
+    [[profile.ci.overrides]]
+    filter = "test(/slow/)"
+    timeout = "5m"
+    "#;
+        let c = load(text, "ci").unwrap();
+        let (args, explicit) = typed(&["--env", "B=2", "--cpus", "0.5"]);
+        let shown = explain(&c, &args, &explicit);
+        let of = |key: &str| {
+            let e = shown.settings.iter().find(|e| e.key == key).unwrap();
+            (e.value.clone(), e.sources.clone())
+        };
+        let profile = |p: &str| Source::Profile(p.to_string());
+        assert_eq!(
+            of("memory-max"),
+            (Some("256M".into()), vec![profile("profile.default")])
+        );
+        assert_eq!(
+            of("retries"),
+            (Some("2".into()), vec![profile("profile.ci")])
+        );
+        assert_eq!(of("cpus"), (Some("0.5".into()), vec![Source::CommandLine]));
+        assert_eq!(
+            of("env"),
+            (
+                Some("[A=1, B=2]".into()),
+                vec![Source::CommandLine, profile("profile.default")]
+            ),
+            "a list has the command line's and the file's"
+        );
+        // The stress group is the chosen profile's, whole.
+        assert_eq!(of("stress-duration"), (None, vec![profile("profile.ci")]));
+        assert_eq!(
+            of("no-capture"),
+            (Some("false".into()), vec![Source::Default])
+        );
+        assert_eq!(shown.overrides.len(), 1);
+        let (layer, filter, sets) = &shown.overrides[0];
+        assert_eq!(
+            (layer.as_str(), filter.as_str()),
+            ("profile.ci override 1", "test(/slow/)")
+        );
+        assert_eq!(sets, &[("timeout".to_string(), "5m".to_string())]);
+    }
+
+    #[test]
+    fn show_config_lists_every_setting_of_the_table() {
+        let c = load("", "default").unwrap();
+        let (args, explicit) = typed(&[]);
+        let shown = explain(&c, &args, &explicit);
+        let keys: Vec<String> = shown.settings.iter().map(|e| e.key.clone()).collect();
+        let rows: Vec<String> = crate::settings::rows_of::<TestArgs>()
+            .iter()
+            .map(|r| r.key())
+            .collect();
+        assert_eq!(keys, rows);
+    }
+}

@@ -133,7 +133,7 @@ fn plus(controllers: &[String]) -> String {
 
 /// Whether this process is on a cgroup v2 tree with a memory controller in
 /// a cgroup it may not write: what a delegated scope from systemd fixes
-/// (see `crate::user_scope`). `false` where there is no v2 tree or where
+/// (the systemd scope a rootless run asks for). `false` where there is no v2 tree or where
 /// [`RunV2::create`] can already use it.
 pub fn wants_delegation(view: &HostView) -> bool {
     let mounts = files::parse_cgroup_mounts(&view.mountinfo);

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod case;
 pub mod enforced;
 pub mod event;
+pub mod hang;
 pub mod human;
 pub mod merged;
 pub mod names;
@@ -24,6 +25,7 @@ pub use budget::{Budgets, Regression};
 pub use case::TestCase;
 pub use enforced::{Enforced, OutsideOom};
 pub use event::{RunEvent, RunStart, Subscriber};
+pub use hang::{Hang, HungThread};
 pub use outcome::{Metric, Outcome};
 pub use record::{TestLimits, TestRecord, binary_id};
 pub use report::{

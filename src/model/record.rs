@@ -4,6 +4,7 @@
 use super::attempts::{Attempt, StressStats};
 use super::budget::{Budgets, Regression};
 use super::enforced::{Enforced, OutsideOom};
+use super::hang::Hang;
 use super::human::{human_bytes, human_duration};
 use super::{Metric, Outcome, Settings};
 use serde::{Deserialize, Serialize};
@@ -87,6 +88,10 @@ pub struct TestRecord {
     /// limit: where it came from (absent: its own limit, or no OOM kill).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outside_oom: Option<OutsideOom>,
+    /// Added to v1: killed at its timeout, where each of its threads was
+    /// (absent: it was not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hang: Option<Hang>,
 }
 
 /// The hard limits of one test (null: none).
@@ -143,6 +148,7 @@ impl TestRecord {
             over_budget: Vec::new(),
             regressions: Vec::new(),
             outside_oom: None,
+            hang: None,
         }
     }
 

@@ -192,6 +192,9 @@ pub fn failure_detail(t: &TestRecord, settings: &Settings, show_output: bool) ->
             for_terminal_line(replay)
         );
     }
+    if let Some(hang) = &t.hang {
+        out += &hang_detail(hang);
+    }
     if !show_output {
         return out;
     }
@@ -222,6 +225,48 @@ pub fn failure_detail(t: &TestRecord, settings: &Settings, show_output: bool) ->
     }
     if any {
         out.push('\n');
+    }
+    out
+}
+
+/// Threads of a hung test shown on the terminal; the report has them all.
+const HANG_THREADS_SHOWN: usize = 8;
+
+/// Where a test killed at its timeout was: one line per thread (its name
+/// and stack frames are the test's text, escaped), then why stacks are
+/// missing, if they are.
+fn hang_detail(hang: &crate::model::Hang) -> String {
+    let dim = Style::new().dim().for_stderr();
+    let total = hang.threads.len() as u64 + hang.threads_omitted;
+    let by = match &hang.debugger {
+        Some(d) => format!(", stacks by {d}"),
+        None => String::new(),
+    };
+    let mut out = format!(
+        "{:>12} {}\n",
+        "",
+        dim.apply_to(format!(
+            "when killed ({}{by}, read in {:.0} ms):",
+            count(total as usize, "thread", "threads"),
+            hang.inspect_ms
+        ))
+    );
+    for t in hang.threads.iter().take(HANG_THREADS_SHOWN) {
+        out += &format!("{:>12}   {}\n", "", for_terminal_line(&t.line()));
+    }
+    let more = total.saturating_sub(HANG_THREADS_SHOWN.min(hang.threads.len()) as u64);
+    if more > 0 {
+        out += &format!(
+            "{:>12}   {}\n",
+            "",
+            dim.apply_to(format!(
+                "and {more} more (the report keeps {} of {total})",
+                hang.threads.len()
+            ))
+        );
+    }
+    if let Some(note) = &hang.note {
+        out += &format!("{:>12}   {}\n", "", dim.apply_to(for_terminal_line(note)));
     }
     out
 }
@@ -575,5 +620,46 @@ mod tests {
         // Streamed already with --no-capture: the reason only.
         let text = plain(&failure_detail(&t, &settings, false));
         assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_hung_test_shows_a_line_per_thread_escaped_and_bounded() {
+        use crate::model::{Hang, HungThread};
+        let settings = settings();
+        let mut t = record("tests::hangs", "timed_out");
+        let thread = |tid: i32, name: &str| HungThread {
+            pid: 40,
+            tid,
+            name: name.into(),
+            state: "S".into(),
+            wchan: Some("futex_do_wait".into()),
+            syscall: Some("futex".into()),
+            stack: vec!["syscall".into(), "demo::waits".into()],
+        };
+        let mut threads = vec![thread(40, "main"), thread(41, "\x1b[2Jevil")];
+        threads.extend((42..52).map(|tid| thread(tid, "crowd")));
+        t.hang = Some(Hang {
+            threads,
+            threads_omitted: 3,
+            debugger: Some("eu-stack".into()),
+            note: Some("a note\r\x1b[1A".into()),
+            inspect_ms: 21.4,
+        });
+        let text = plain(&failure_detail(&t, &settings, false));
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "             when killed (15 threads, stacks by eu-stack, read in 21 ms):",
+                "               thread 'main' (tid 40) S futex_do_wait  futex  at demo::waits",
+                "               thread '\\x1b[2Jevil' (tid 41) S futex_do_wait  futex  at demo::waits",
+            ]
+        );
+        assert_eq!(lines.len(), 1 + 8 + 2, "{text}");
+        assert_eq!(
+            lines[9],
+            "               and 7 more (the report keeps 12 of 15)"
+        );
+        assert_eq!(lines[10], "               a note\\r\\x1b[1A");
     }
 }

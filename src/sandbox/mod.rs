@@ -7,6 +7,7 @@
 
 pub mod gate;
 pub mod init;
+pub mod inspect;
 mod multicast;
 pub mod netfault;
 mod netlink;
@@ -108,6 +109,8 @@ pub struct Execution {
     /// Wall time from the test's go (or the spawn, if it never started)
     /// to its end and report, as the runner saw it.
     pub elapsed: Duration,
+    /// Killed at its timeout: where its threads were (see [`inspect`]).
+    pub hang: Option<crate::model::Hang>,
 }
 
 /// The tail of an output stream and how much was dropped from its head.
@@ -461,13 +464,22 @@ impl Watch {
         if let Some(gate) = req.gate {
             gate.test_ended();
         }
+        let elapsed = self.started.unwrap_or(self.spawned).elapsed();
+        // Before the kill, and only on this path: what a hung test was
+        // doing, which its killing would erase.
+        let hang = match (self.timed_out && !self.cancelled, &teardown.init) {
+            (true, Some(init)) => {
+                let procs = req.cgroup.and_then(|l| l.procs_files().into_iter().next());
+                Some(inspect::inspect(init.pid, procs.as_deref()))
+            }
+            _ => None,
+        };
         if self.timed_out || self.cancelled {
             sys::pidfd_kill(pidfd).map_err(io_err("kill the sandbox"))?;
             if let Some(leaf) = req.cgroup {
                 leaf.kill_all();
             }
         }
-        let elapsed = self.started.unwrap_or(self.spawned).elapsed();
         // With its report in, the init's exit status tells nothing more:
         // the init tears its namespaces down (a millisecond or two) while
         // the caller goes on, and the Teardown reaps it.
@@ -508,6 +520,7 @@ impl Watch {
             stderr: self.stderr,
             cgroup: req.cgroup.map(|l| l.stats()).unwrap_or_default(),
             elapsed,
+            hang,
         };
         Ok((execution, teardown))
     }

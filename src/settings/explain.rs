@@ -48,9 +48,10 @@ pub trait Describe {
     fn describe(&self) -> String;
 }
 
+/// `Describe` by `Display`, for each type named.
 macro_rules! describe_display {
     ($($t:ty),* $(,)?) => {
-        $(impl Describe for $t {
+        $(impl $crate::settings::Describe for $t {
             fn describe(&self) -> String {
                 self.to_string()
             }
@@ -58,37 +59,21 @@ macro_rules! describe_display {
     };
 }
 
-/// A `ValueEnum` by its flag name (a blanket impl would clash with the
-/// ones above, so each enum is listed).
+/// `Describe` of a `ValueEnum` by its flag name, for each type named (a
+/// blanket impl would clash with the ones by `Display`).
 macro_rules! describe_by_name {
     ($($t:ty),* $(,)?) => {
-        $(impl Describe for $t {
+        $(impl $crate::settings::Describe for $t {
             fn describe(&self) -> String {
-                super::show::name(self).into_iter().flatten().collect()
+                $crate::settings::show::name(self).into_iter().flatten().collect()
             }
         })*
     };
 }
 
+pub(crate) use {describe_by_name, describe_display};
+
 describe_display!(u32, u64, usize, f64, bool, String);
-describe_display!(
-    crate::cli::PortList,
-    crate::cli::HostEntry,
-    crate::cli::EnvSetting,
-    crate::cli::Seccomp,
-    crate::cli::SlowTimeout,
-    crate::cli::PidsMax,
-);
-describe_by_name!(
-    crate::cli::Isolation,
-    crate::cli::MessageFormat,
-    crate::cli::StatusLevel,
-    crate::cli::FinalStatusLevel,
-    crate::cli::NoTests,
-    crate::cli::BudgetMode,
-    crate::cli::Scratch,
-    crate::cli::RunIgnored,
-);
 
 impl Describe for Duration {
     fn describe(&self) -> String {
@@ -158,7 +143,7 @@ mod tests {
     #[test]
     fn values_read_as_their_flags_write_them() {
         assert_eq!(Duration::from_secs(90).describe(), "1m30s");
-        assert_eq!(crate::cli::StatusLevel::Retry.describe(), "retry");
+        assert_eq!(true.describe(), "true");
         assert_eq!(vec![1u32, 2].describe(), "[1, 2]");
         assert_eq!(from_shown(vec![Some("512M".into())]), "512M");
         assert_eq!(

@@ -479,3 +479,39 @@ fn a_runs_html_page_has_its_baseline_and_a_refused_baseline_stops_the_run() {
         "the run went on: {stderr}"
     );
 }
+
+/// A hung test's row expands to where each of its threads was, one line
+/// each with its stack folded under it; a thread's name and frames are
+/// the test's text (here markup), never markup on the page.
+#[test]
+fn html_report_shows_where_a_hung_tests_threads_were() {
+    let (_tmp, dir) = fixture("hang");
+    let run = isolate_test(&dir, &["--timeout", "2s", "waits_forever_on_a_condvar"]);
+    let mut report = run.report.clone();
+    let hung = report["tests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["hang"].is_object())
+        .unwrap_or_else(|| panic!("no hang in {}", run.stderr()));
+    let threads = hung["hang"]["threads"].as_array_mut().unwrap();
+    let want = threads.len();
+    assert!(want >= 2, "{threads:?}");
+    threads[0]["name"] = json!(HOSTILE_ID);
+    threads[0]["stack"] = json!([HOSTILE_OUT, "hangs::main"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("report.json");
+    write_report(&json, &report);
+    let html_path = tmp.path().join("hang.html");
+    let html = report_html(&json, &html_path, None);
+    assert!(html.contains("when killed") || html.contains("\"hg\""));
+    let Some(browser) = chromium() else {
+        return no_browser();
+    };
+    let dom = selftest(&browser, &html_path);
+    assert_eq!(
+        attribute(&dom, "data-selftest-hang").as_deref(),
+        Some(want.to_string().as_str()),
+        "the page's self-test checked every thread line"
+    );
+}

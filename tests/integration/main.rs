@@ -1056,6 +1056,7 @@ mod containers;
 mod conventions;
 mod filtersets;
 mod flaky;
+mod hangs;
 mod house;
 mod html_report;
 mod junit_xml;

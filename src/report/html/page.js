@@ -316,6 +316,26 @@ function attempts(r, where) {
   });
   return box;
 }
+// Where each thread of a test killed at its timeout was: one line per
+// thread, its stack folded under it.
+function hang(hg) {
+  const box = h('div', 'hang');
+  box.append(h('div', 'outhead', 'when killed \u2014 ' + String(hg.h)));
+  for (const t of Array.isArray(hg.t) ? hg.t : []) {
+    const one = h('div', 'hang-thread');
+    const frames = Array.isArray(t.s) ? t.s : [];
+    if (frames.length) {
+      const fold = h('details');
+      fold.append(h('summary', 'hang-line', t.l), h('pre', null, frames.join('\n')));
+      one.append(fold);
+    } else {
+      one.append(h('div', 'hang-line', t.l));
+    }
+    box.append(one);
+  }
+  if (typeof hg.n === 'string') box.append(h('div', 'muted', hg.n));
+  return box;
+}
 function detail(r) {
   const box = h('div', 'detail-box');
   const dl = h('dl', 'kv');
@@ -360,6 +380,7 @@ function detail(r) {
   add('started at', x.st);
   box.append(dl);
   if (r.at.length) box.append(attempts(r, 'below'));
+  if (r.hg) box.append(hang(r.hg));
   const a = out(box, 'stderr', r.se);
   const c = out(box, 'stdout', r.so);
   if (!a && !c) box.append(h('p', 'muted', 'No output captured.'));
@@ -724,6 +745,17 @@ function selftest() {
       grid.tbody.querySelector('tr.row').click();
       if (grid.tbody.querySelector('tr.detail')) fail('a clicked row did not collapse');
     }
+    // A hung test's details show each of its threads, as text.
+    let hungLines = 0;
+    for (const r of T.filter((t) => t.hg)) {
+      const lines = Array.from(detail(r).querySelectorAll('.hang-thread .hang-line'));
+      if (lines.length !== r.hg.t.length) fail(r.i + ': ' + lines.length + ' thread lines, want ' + r.hg.t.length);
+      lines.forEach((l, j) => {
+        if (l.textContent !== r.hg.t[j].l || l.children.length) fail(r.i + ': thread line ' + j + ' is not its text');
+      });
+      hungLines += lines.length;
+    }
+    body.setAttribute('data-selftest-hang', String(hungLines));
     drawCharts();
     if (T.some((r) => val(r.m) !== null) && !document.querySelector('#chart-mem rect')) fail('no memory bars');
     if (T.some((r) => val(r.d) !== null) && !document.querySelector('#chart-hist rect')) fail('no histogram');

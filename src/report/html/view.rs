@@ -113,6 +113,9 @@ pub struct Row<'a> {
     /// What an expanded row shows besides.
     #[serde(rename = "x", skip_serializing_if = "Details::is_empty")]
     pub details: Details<'a>,
+    /// Killed at its timeout: where each of its threads was.
+    #[serde(rename = "hg", skip_serializing_if = "Option::is_none")]
+    pub hang: Option<HangRow<'a>>,
     /// Its figures in the baseline; absent: not in it.
     #[serde(rename = "p", skip_serializing_if = "Option::is_none")]
     pub before: Option<Before>,
@@ -136,6 +139,55 @@ pub struct AttemptRow {
     pub stdout: Option<Output>,
     #[serde(rename = "se", skip_serializing_if = "Option::is_none")]
     pub stderr: Option<Output>,
+}
+
+/// A hung test's threads, as the terminal says them (one line each, by
+/// [`crate::model::HungThread::line`]) with each one's stack.
+#[derive(Debug, Serialize)]
+pub struct HangRow<'a> {
+    /// "3 threads, stacks by eu-stack, read in 29 ms".
+    #[serde(rename = "h")]
+    pub head: String,
+    #[serde(rename = "t")]
+    pub threads: Vec<HangThreadRow<'a>>,
+    /// Why stacks or threads are missing.
+    #[serde(rename = "n", skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HangThreadRow<'a> {
+    #[serde(rename = "l")]
+    pub line: String,
+    /// Innermost frame first.
+    #[serde(rename = "s", skip_serializing_if = "<[_]>::is_empty")]
+    pub stack: &'a [String],
+}
+
+impl<'a> HangRow<'a> {
+    fn of(hang: &'a crate::model::Hang) -> HangRow<'a> {
+        let total = hang.threads.len() as u64 + hang.threads_omitted;
+        let mut head = format!("{total} thread{}", if total == 1 { "" } else { "s" });
+        if hang.threads_omitted > 0 {
+            head += &format!(" ({} kept)", hang.threads.len());
+        }
+        if let Some(d) = &hang.debugger {
+            head += &format!(", stacks by {d}");
+        }
+        head += &format!(", read in {:.0} ms", hang.inspect_ms);
+        HangRow {
+            head,
+            threads: hang
+                .threads
+                .iter()
+                .map(|t| HangThreadRow {
+                    line: t.line(),
+                    stack: &t.stack,
+                })
+                .collect(),
+            note: hang.note.as_deref(),
+        }
+    }
 }
 
 /// The tail of one output stream.
@@ -340,6 +392,7 @@ fn row<'a>(
             pids_limit: t.limits.pids_max,
             cpus_limit: t.limits.cpus,
         },
+        hang: t.hang.as_ref().map(HangRow::of),
         before: before.and_then(|b| b.get(t.id.as_str())).map(|[m, d, c]| {
             Before(
                 m.map(|m| Shown::bytes(m as u64)),
