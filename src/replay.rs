@@ -92,16 +92,17 @@ fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
         "--manifest-path",
         c.manifest_path.as_ref().map(|p| p.display()),
     );
-    w.pair("-p", &b.package);
+    // By name and version: a bare name is ambiguous to cargo when the
+    // graph holds another version of the package.
+    let spec = match b.package_spec.is_empty() {
+        true => &b.package,
+        false => &b.package_spec,
+    };
+    w.pair("-p", spec);
     match b.kind.as_str() {
         "bin" | "test" | "example" | "bench" => w.pair(&format!("--{}", b.kind), &b.target),
         _ => w.flag("--lib", true),
     }
-    for f in &c.features {
-        w.pair("--features", f);
-    }
-    w.flag("--all-features", c.all_features);
-    w.flag("--no-default-features", c.no_default_features);
     w.flag("--release", c.release);
     w.opt("--cargo-profile", c.cargo_profile.as_ref());
     w.opt("--target-dir", c.target_dir.as_ref().map(|p| p.display()));
@@ -225,6 +226,44 @@ mod tests {
         assert_eq!(
             flags.words.join(" "),
             "--memory-max 64M --cpus 1.5 --timeout 2m30s --env A=1 --net-reject 7878,5432 --seed 7"
+        );
+    }
+
+    /// Retries, stress and features shaped the run: the table carries
+    /// them too, with a value a shell gets back whole once quoted.
+    #[test]
+    fn a_replay_carries_retries_stress_and_features() {
+        use crate::cli::{Cli, Command};
+        use clap::Parser;
+        let argv = [
+            "cargo-isolate",
+            "test",
+            "--features",
+            "a b",
+            "--no-default-features",
+            "--retries",
+            "1",
+            "--flaky-fails",
+            "--stress-count",
+            "5",
+        ];
+        let Command::Test(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        let mut flags = Flags {
+            words: Vec::new(),
+            longs: &LONGS,
+        };
+        args.replay(
+            &Default::default(),
+            &args,
+            BUILT_IN.as_ref().unwrap(),
+            &mut flags,
+        );
+        let line: Vec<String> = flags.words.iter().map(|w| quote(w)).collect();
+        assert_eq!(
+            line.join(" "),
+            "--features 'a b' --no-default-features --retries 1 --flaky-fails --stress-count 5"
         );
     }
 

@@ -51,6 +51,10 @@ pub struct TestRecord {
     /// the last run's when none failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stress: Option<StressStats>,
+    /// One run of a stress run: its number, for the terminal's `RUN 3 TRY
+    /// 2` (the report's `attempt` says it too, but not apart from a retry).
+    #[serde(skip)]
+    pub stress_run: Option<u32>,
     /// Added to v1: the command that runs this test alone again in the
     /// same sandbox (limits, faults, environment choices, seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +129,7 @@ impl TestRecord {
             flaky: false,
             attempts: Vec::new(),
             stress: None,
+            stress_run: None,
             replay: None,
             panic_message: None,
             panic_location: None,
