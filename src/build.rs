@@ -19,6 +19,10 @@ pub struct TestBinary {
     /// empty in an archive made before it was kept.
     #[serde(default)]
     pub package_spec: String,
+    /// What `--features` may name beside `-p` this package (none when
+    /// cargo metadata did not describe it).
+    #[serde(default)]
+    pub feature_names: Option<FeatureNames>,
     pub package_id: PackageId,
     /// The cargo target name.
     pub target: String,
@@ -28,6 +32,17 @@ pub struct TestBinary {
     pub manifest_dir: PathBuf,
     /// `harness = false`: one unit, no libtest listing.
     pub custom_harness: bool,
+}
+
+/// The names `cargo test -p PKG --features` accepts: the package's own
+/// features (optional dependencies included) and, as `dep/feature`, its
+/// dependencies; cargo refuses any other (`the package 'b' does not
+/// contain this feature`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FeatureNames {
+    pub own: Vec<String>,
+    /// By the name the manifest gives them (a rename, else the package's).
+    pub dependencies: Vec<String>,
 }
 
 impl TestBinary {
@@ -104,6 +119,7 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
                     binaries.push(TestBinary {
                         package: String::new(),
                         package_spec: String::new(),
+                        feature_names: None,
                         package_id: a.package_id.clone(),
                         target: a.target.name.clone(),
                         kind: normalise_kind(&kind),
@@ -152,6 +168,14 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
         if let Some(pkg) = metadata.packages.iter().find(|p| p.id == b.package_id) {
             b.package = pkg.name.to_string();
             b.package_spec = package_spec(&metadata.packages, pkg);
+            b.feature_names = Some(FeatureNames {
+                own: pkg.features.keys().cloned().collect(),
+                dependencies: pkg
+                    .dependencies
+                    .iter()
+                    .map(|d| d.rename.clone().unwrap_or_else(|| d.name.clone()))
+                    .collect(),
+            });
             b.custom_harness = !uses_libtest(pkg, &b.target, &b.kind);
         } else {
             b.package = package_name_from_id(&b.package_id);

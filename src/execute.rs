@@ -18,6 +18,8 @@ pub struct BinaryContext {
     pub package: String,
     /// How `-p` names the package unambiguously (`name@version`).
     pub package_spec: String,
+    /// What `--features` may name with that `-p`.
+    pub feature_names: Option<crate::build::FeatureNames>,
     pub target: String,
     pub kind: String,
     /// Its namespaces (none with isolation none).

@@ -212,6 +212,7 @@ mod tests {
         TestBinary {
             package: "pkg".into(),
             package_spec: "pkg@0.1.0".into(),
+            feature_names: None,
             package_id: PackageId { repr: "pkg".into() },
             target: target.into(),
             kind: "test".into(),

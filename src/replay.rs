@@ -6,6 +6,7 @@
 //! and kept in each record, quoted for a POSIX shell so that any test
 //! name pastes safely.
 
+use crate::build::FeatureNames;
 use crate::cli::TestArgs;
 use crate::execute::BinaryContext;
 use crate::plan::RunUnit;
@@ -60,7 +61,16 @@ impl Replay<'_> {
             longs: &LONGS,
         };
         if let Some(built_in) = &*BUILT_IN {
-            args.replay(&u.settings, typed, built_in, &mut flags);
+            // The run's features that this package takes: another
+            // member's would make cargo refuse the replay.
+            let mut own = args.clone();
+            own.cargo.features =
+                features_for(&b.package, &args.cargo.features, b.feature_names.as_ref());
+            if args.archive_file.is_some() {
+                // Nothing is built: cargo's flags mean nothing there.
+                own.cargo = Default::default();
+            }
+            own.replay(&u.settings, typed, built_in, &mut flags);
         }
         w.0.extend(flags.words);
         if !self.passthrough.is_empty() {
@@ -109,6 +119,33 @@ fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
     w.flag("--locked", c.locked);
     w.flag("--offline", c.offline);
     w.flag("--frozen", c.frozen);
+}
+
+/// Of the run's `--features`, those that `-p package` takes (see
+/// [`FeatureNames`]), as one list; all of them when the names are unknown.
+/// Under resolver 2 a member's feature applies to that member alone, so
+/// dropping another's keeps this package's build as it was.
+fn features_for(package: &str, given: &[String], names: Option<&FeatureNames>) -> Vec<String> {
+    let Some(names) = names else {
+        return given.to_vec();
+    };
+    let takes = |feature: &&str| match feature.split_once('/') {
+        None => names.own.iter().any(|f| f == feature),
+        Some((dep, _)) => {
+            let dep = dep.strip_suffix('?').unwrap_or(dep);
+            dep == package || names.dependencies.iter().any(|d| d == dep)
+        }
+    };
+    let kept: Vec<&str> = given
+        .iter()
+        .flat_map(|f| f.split([' ', ',']))
+        .filter(|f| !f.is_empty())
+        .filter(takes)
+        .collect();
+    match kept.is_empty() {
+        true => Vec::new(),
+        false => vec![kept.join(",")],
+    }
 }
 
 struct Words(Vec<String>);
@@ -265,6 +302,27 @@ mod tests {
             line.join(" "),
             "--features 'a b' --no-default-features --retries 1 --flaky-fails --stress-count 5"
         );
+    }
+
+    /// Only the features `-p` of this package takes: another member's
+    /// would make cargo refuse the replay.
+    #[test]
+    fn a_replay_keeps_the_features_its_package_takes() {
+        let names = FeatureNames {
+            own: vec!["x".into(), "serde".into()],
+            dependencies: vec!["dup01".into()],
+        };
+        let given = [
+            "x other".to_string(),
+            "dup01/fast,alpha/y".into(),
+            "b/z".into(),
+        ];
+        assert_eq!(
+            features_for("b", &given, Some(&names)),
+            ["x,dup01/fast,b/z"]
+        );
+        assert!(features_for("b", &["other".into()], Some(&names)).is_empty());
+        assert_eq!(features_for("b", &given, None), given);
     }
 
     #[test]

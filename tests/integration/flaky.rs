@@ -671,7 +671,8 @@ fn run_replay(dir: &Path, replay: &str, report: &Path) -> Output {
 
 /// A workspace whose `dup` 0.2 has `dup` 0.1 in its dev-dependencies:
 /// `-p dup` is ambiguous to cargo (exit 101), so the replay names the
-/// package by version, keeps the features, and runs; the fixture sits
+/// package by version, keeps its features (not another member's, which
+/// cargo would refuse beside `-p dup`), and runs; the fixture sits
 /// under a directory whose name is shell syntax, given with
 /// --manifest-path, so that the replay's quoting is tried too.
 #[test]
@@ -690,10 +691,11 @@ fn a_replay_runs_where_the_graph_holds_two_versions_of_the_package() {
             "--manifest-path",
             manifest.to_str().unwrap(),
             "--features",
-            "extra",
+            "extra,solo",
         ],
     );
     assert_eq!(run.code(), 100, "{}", run.stderr());
+    assert_eq!(outcome(&run.test("tests::has_its_feature")), "passed");
     let t = run.test("versions::differ");
     assert_eq!(outcome(&t), "failed", "{t:#}");
     let panic = t["panic_message"].as_str().unwrap();
@@ -707,6 +709,8 @@ fn a_replay_runs_where_the_graph_holds_two_versions_of_the_package() {
     ] {
         assert!(replay.contains(part), "{part} not in {replay}");
     }
+    // Not `other`'s feature, which `-p dup` refuses.
+    assert!(!replay.contains("solo"), "{replay}");
     // The terminal prints the same command under the failure.
     let err = run.stderr();
     let printed = err
@@ -783,6 +787,10 @@ fn each_run_of_a_stress_run_is_retried_and_counted_apart() {
     let err = run.stderr();
     assert!(err.contains("TRY 1 FAIL"), "{err}");
     assert!(err.contains("TRY 2 PASS"), "{err}");
+    assert!(
+        err.contains("flaky, pass rate at the first attempt"),
+        "{err}"
+    );
     // The replay carries both, and rerun it counts the same.
     let replay = t["replay"].as_str().unwrap();
     for part in ["--retries 1", "--stress-count 3"] {
