@@ -142,6 +142,15 @@ impl TestRecord {
         }
     }
 
+    /// The number of the attempt the record's figures are from, among
+    /// its attempts: the last listed (under a stress run `attempt` is the
+    /// run's number instead).
+    pub fn last_attempt(&self) -> u32 {
+        self.attempts
+            .last()
+            .map_or(self.attempt.unwrap_or(1), |a| a.attempt)
+    }
+
     /// One attempt of this test as a record of its own: its
     /// figures, outcome and output tails, this record's names and limits.
     pub fn of_attempt(&self, a: &Attempt) -> TestRecord {

@@ -193,7 +193,7 @@ fn failures(report: &Report, listed: Listed) -> String {
             "{:>12} {}: passed on attempt {} of {}\n",
             flaky_style.apply_to("FLAKY"),
             super::progress::styled_id(t),
-            t.attempt.unwrap_or(1),
+            t.last_attempt(),
             t.attempts.len()
         );
         // Each failed attempt: how it ended, in how long, and why.

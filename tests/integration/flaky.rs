@@ -787,6 +787,11 @@ fn each_run_of_a_stress_run_is_retried_and_counted_apart() {
     let err = run.stderr();
     assert!(err.contains("TRY 1 FAIL"), "{err}");
     assert!(err.contains("TRY 2 PASS"), "{err}");
+    assert!(err.contains("RUN 1 TRY 2 PASS"), "{err}");
+    assert!(
+        err.contains("FLAKY flaky flaky::fails_on_first_attempt: passed on attempt 2 of 2"),
+        "{err}"
+    );
     assert!(
         err.contains("flaky, pass rate at the first attempt"),
         "{err}"
