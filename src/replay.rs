@@ -42,8 +42,34 @@ static BUILT_IN: LazyLock<Option<TestArgs>> = LazyLock::new(|| {
     TestArgs::from_arg_matches(&matches).ok()
 });
 
+/// The binary a replay selects, as cargo and the report name it.
+struct Binary<'a> {
+    package: &'a str,
+    /// `-p`'s package id spec (`name@version`); empty: the name.
+    spec: &'a str,
+    target: &'a str,
+    kind: &'a str,
+    feature_names: Option<&'a FeatureNames>,
+}
+
+impl<'a> From<&'a BinaryContext> for Binary<'a> {
+    fn from(b: &'a BinaryContext) -> Binary<'a> {
+        Binary {
+            package: &b.package,
+            spec: &b.package_spec,
+            target: &b.target,
+            kind: &b.kind,
+            feature_names: b.feature_names.as_ref(),
+        }
+    }
+}
+
 impl Replay<'_> {
     pub fn command(&self, b: &BinaryContext, u: &RunUnit) -> String {
+        self.command_for(&Binary::from(b), u)
+    }
+
+    fn command_for(&self, b: &Binary<'_>, u: &RunUnit) -> String {
         let (args, typed) = (self.args, self.typed);
         let mut w = Words(vec!["cargo".into(), "isolate".into(), "test".into()]);
         selection(&mut w, args, b);
@@ -64,8 +90,7 @@ impl Replay<'_> {
             // The run's features that this package takes: another
             // member's would make cargo refuse the replay.
             let mut own = args.clone();
-            own.cargo.features =
-                features_for(&b.package, &args.cargo.features, b.feature_names.as_ref());
+            own.cargo.features = features_for(b.package, &args.cargo.features, b.feature_names);
             if args.archive_file.is_some() {
                 // Nothing is built: cargo's flags mean nothing there.
                 own.cargo = Default::default();
@@ -83,7 +108,7 @@ impl Replay<'_> {
 
 /// Which binary: from an archive by its binary id, since nothing is
 /// built; else cargo's package and target flags and the build's own.
-fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
+fn selection(w: &mut Words, args: &TestArgs, b: &Binary<'_>) {
     if let Some(archive) = &args.archive_file {
         w.pair("--archive-file", &archive.display().to_string());
         w.opt(
@@ -93,7 +118,7 @@ fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
         w.flag("--trust-archive-config", args.trust_archive_config);
         w.opt("--archive-max-bytes", args.archive_max_bytes.map(size));
         w.opt("--archive-max-entries", args.archive_max_entries);
-        let id = crate::model::binary_id(&b.package, &b.target, &b.kind);
+        let id = crate::model::binary_id(b.package, b.target, b.kind);
         w.pair("-E", &format!("binary_id(={id})"));
         return;
     }
@@ -104,13 +129,13 @@ fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
     );
     // By name and version: a bare name is ambiguous to cargo when the
     // graph holds another version of the package.
-    let spec = match b.package_spec.is_empty() {
-        true => &b.package,
-        false => &b.package_spec,
+    let spec = match b.spec.is_empty() {
+        true => b.package,
+        false => b.spec,
     };
     w.pair("-p", spec);
-    match b.kind.as_str() {
-        "bin" | "test" | "example" | "bench" => w.pair(&format!("--{}", b.kind), &b.target),
+    match b.kind {
+        "bin" | "test" | "example" | "bench" => w.pair(&format!("--{}", b.kind), b.target),
         _ => w.flag("--lib", true),
     }
     w.flag("--release", c.release);
@@ -323,6 +348,67 @@ mod tests {
         );
         assert!(features_for("b", &["other".into()], Some(&names)).is_empty());
         assert_eq!(features_for("b", &given, None), given);
+    }
+
+    /// Pasted into a shell, a replay is the same words again: a package
+    /// spec with a path in it (a whole package id), a manifest path and a
+    /// test name full of shell syntax are data, never run.
+    #[test]
+    fn a_replay_pastes_back_as_the_same_words() {
+        use crate::cli::{Cli, Command};
+        use clap::Parser;
+        let manifest = "/tmp/it's $(touch pwned)/`id`;x/Cargo.toml";
+        let argv = ["cargo-isolate", "test", "--manifest-path", manifest];
+        let Command::Test(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        let replay = Replay {
+            args: &args,
+            typed: &args,
+            passthrough: &[],
+        };
+        let spec = "path+file:///tmp/it's%20$(touch%20pwned)/dup#0.2.0";
+        let name = "m::it's \"$(touch pwned)\" `id` ; | & > x";
+        let binary = Binary {
+            package: "dup",
+            spec,
+            target: "dup",
+            kind: "lib",
+            feature_names: None,
+        };
+        let unit = RunUnit {
+            id: format!("dup {name}"),
+            binary: 0,
+            name: Some(name.into()),
+            skip_as_ignored: false,
+            args: Vec::new(),
+            settings: Default::default(),
+        };
+        let line = replay.command_for(&binary, &unit);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("set -- {line}; printf '%s\\0' \"$@\""))
+            .current_dir(std::env::temp_dir())
+            .output()
+            .unwrap();
+        let words: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(String::from)
+            .collect();
+        let want = [
+            "cargo",
+            "isolate",
+            "test",
+            "--manifest-path",
+            manifest,
+            "-p",
+            spec,
+            "--lib",
+            "--exact",
+            name,
+        ];
+        assert_eq!(words, want, "{line}");
     }
 
     #[test]
