@@ -15,6 +15,14 @@ use std::process::{Command, Stdio};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestBinary {
     pub package: String,
+    /// The package as `-p` names it unambiguously (see [`package_spec`]);
+    /// empty in an archive made before it was kept.
+    #[serde(default)]
+    pub package_spec: String,
+    /// What `--features` may name beside `-p` this package (none when
+    /// cargo metadata did not describe it).
+    #[serde(default)]
+    pub feature_names: Option<FeatureNames>,
     pub package_id: PackageId,
     /// The cargo target name.
     pub target: String,
@@ -24,6 +32,17 @@ pub struct TestBinary {
     pub manifest_dir: PathBuf,
     /// `harness = false`: one unit, no libtest listing.
     pub custom_harness: bool,
+}
+
+/// The names `cargo test -p PKG --features` accepts: the package's own
+/// features (optional dependencies included) and, as `dep/feature`, its
+/// dependencies; cargo refuses any other (`the package 'b' does not
+/// contain this feature`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FeatureNames {
+    pub own: Vec<String>,
+    /// By the name the manifest gives them (a rename, else the package's).
+    pub dependencies: Vec<String>,
 }
 
 impl TestBinary {
@@ -99,6 +118,8 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
                 if a.profile.test {
                     binaries.push(TestBinary {
                         package: String::new(),
+                        package_spec: String::new(),
+                        feature_names: None,
                         package_id: a.package_id.clone(),
                         target: a.target.name.clone(),
                         kind: normalise_kind(&kind),
@@ -146,9 +167,22 @@ pub fn build(args: &CargoArgs) -> Result<BuildOutput, Error> {
     for b in &mut binaries {
         if let Some(pkg) = metadata.packages.iter().find(|p| p.id == b.package_id) {
             b.package = pkg.name.to_string();
+            b.package_spec = package_spec(&metadata.packages, pkg);
+            b.feature_names = Some(FeatureNames {
+                own: pkg.features.keys().cloned().collect(),
+                dependencies: pkg
+                    .dependencies
+                    .iter()
+                    .map(|d| d.rename.clone().unwrap_or_else(|| d.name.clone()))
+                    .collect(),
+            });
             b.custom_harness = !uses_libtest(pkg, &b.target, &b.kind);
         } else {
             b.package = package_name_from_id(&b.package_id);
+            b.package_spec = match b.package_id.repr.contains('#') {
+                true => b.package_id.repr.clone(),
+                false => b.package.clone(),
+            };
         }
     }
     // By binary id, as nextest orders them: lists, runs and reports agree.
@@ -268,6 +302,22 @@ fn uses_libtest(pkg: &Package, target: &str, kind: &str) -> bool {
         t.get("name").and_then(|n| n.as_str()) == Some(target)
             && t.get("harness").and_then(|h| h.as_bool()) == Some(false)
     })
+}
+
+/// `pkg` as a package id spec that `cargo test -p` takes in any graph:
+/// `name@version`, since a bare name is ambiguous when the graph holds two
+/// versions (a workspace's crate and the release its dev-dependencies
+/// pull in); the whole package id (`path+file:///x/dup#0.2.0`, itself a
+/// spec since cargo 1.77) where another source has the same version too.
+fn package_spec(packages: &[Package], pkg: &Package) -> String {
+    let twins = packages
+        .iter()
+        .filter(|p| p.name == pkg.name && p.version == pkg.version)
+        .count();
+    match twins > 1 && pkg.id.repr.contains('#') {
+        true => pkg.id.repr.clone(),
+        false => format!("{}@{}", pkg.name, pkg.version),
+    }
 }
 
 /// "path+file:///x/demo#0.1.0" or "demo 0.1.0 (path+file:///x)".

@@ -56,7 +56,7 @@ pub struct TestArgs in test_args {
     pub filters: Vec<String>,
 
     #[command(flatten)]
-    pub cargo: CargoArgs,
+    pub cargo: CargoArgs => nested(CargoArgs) {},
 
     /// Match TESTNAME exactly, as libtest's --exact.
     #[arg(long, help_heading = "Test selection")]
@@ -278,6 +278,7 @@ pub struct TestArgs in test_args {
     pub retries: Option<u32> => test(u32) {
         file: i64, check: c::whole(0, u32::MAX.into()),
         archive: true,
+        replay: show::plain,
     },
     /// Fail the run (exit 100) when a test was flaky; by default a test
     /// that passed on a retry passes.
@@ -285,6 +286,7 @@ pub struct TestArgs in test_args {
     pub flaky_fails: bool => run(bool) {
         file: bool, check: c::flag(),
         archive: true,
+        replay: show::flag,
     },
     /// Run the selected tests N times each, -j at a time, each run in a
     /// fresh sandbox, and report per test its runs, failures, pass rate and
@@ -295,6 +297,7 @@ pub struct TestArgs in test_args {
         group: "stress",
         alias: "repeat",
         archive: true,
+        replay: show::plain,
     },
     /// Run the selected tests over and over until this much time has
     /// passed (e.g. 10m); with --fail-fast, until the first failure.
@@ -303,6 +306,7 @@ pub struct TestArgs in test_args {
         file: String, check: c::text(parse_duration),
         group: "stress",
         archive: true,
+        replay: show::duration,
     },
     /// Shuffle the order tests start in with this seed (printed, and in
     /// each replay command), given to each test as CARGO_ISOLATE_SEED and,
@@ -427,10 +431,12 @@ impl TestArgs {
     }
 }
 
-/// Cargo's selection and build flags, passed to `cargo test --no-run`.
+settings! {
+/// Cargo's selection and build flags, passed to `cargo test --no-run`;
+/// the feature flags are rows (a replay carries them).
 #[derive(Debug, Args, Default, Clone)]
 #[command(next_help_heading = "Cargo options")]
-pub struct CargoArgs {
+pub struct CargoArgs in cargo_args {
     /// Package to test (repeatable).
     #[arg(short = 'p', long = "package", value_name = "SPEC")]
     pub package: Vec<String>,
@@ -472,13 +478,15 @@ pub struct CargoArgs {
     pub all_targets: bool,
     /// Features to activate.
     #[arg(short = 'F', long, value_name = "FEATURES")]
-    pub features: Vec<String>,
+    pub features: Vec<String> => cli(Vec<String>) {
+        replay: show::each(show::plain),
+    },
     /// Activate all features.
     #[arg(long)]
-    pub all_features: bool,
+    pub all_features: bool => cli(bool) { replay: show::flag, },
     /// Do not activate the default feature.
     #[arg(long)]
-    pub no_default_features: bool,
+    pub no_default_features: bool => cli(bool) { replay: show::flag, },
     /// Build in release mode.
     #[arg(short = 'r', long)]
     pub release: bool,
@@ -501,6 +509,7 @@ pub struct CargoArgs {
     /// Both --locked and --offline.
     #[arg(long)]
     pub frozen: bool,
+}
 }
 
 impl CargoArgs {

@@ -16,6 +16,10 @@ use std::time::Duration;
 /// What every unit of one test binary shares.
 pub struct BinaryContext {
     pub package: String,
+    /// How `-p` names the package unambiguously (`name@version`).
+    pub package_spec: String,
+    /// What `--features` may name with that `-p`.
+    pub feature_names: Option<crate::build::FeatureNames>,
     pub target: String,
     pub kind: String,
     /// Its namespaces (none with isolation none).
@@ -81,7 +85,8 @@ pub struct Identity<'a> {
     pub binary_id: &'a str,
     /// None while listing, or for a `harness = false` target.
     pub test_name: Option<&'a str>,
-    /// 1-based; under a stress run, the run's number.
+    /// 1-based: the attempt (retries), within its run under a stress run
+    /// (as nextest's NEXTEST_ATTEMPT; the run is `stress`).
     pub attempt: u32,
     /// How many attempts it may get: 1 + its retries.
     pub total_attempts: u32,

@@ -211,6 +211,8 @@ mod tests {
     fn bin(target: &str, custom: bool) -> TestBinary {
         TestBinary {
             package: "pkg".into(),
+            package_spec: "pkg@0.1.0".into(),
+            feature_names: None,
             package_id: PackageId { repr: "pkg".into() },
             target: target.into(),
             kind: "test".into(),

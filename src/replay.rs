@@ -6,6 +6,7 @@
 //! and kept in each record, quoted for a POSIX shell so that any test
 //! name pastes safely.
 
+use crate::build::FeatureNames;
 use crate::cli::TestArgs;
 use crate::execute::BinaryContext;
 use crate::plan::RunUnit;
@@ -41,8 +42,34 @@ static BUILT_IN: LazyLock<Option<TestArgs>> = LazyLock::new(|| {
     TestArgs::from_arg_matches(&matches).ok()
 });
 
+/// The binary a replay selects, as cargo and the report name it.
+struct Binary<'a> {
+    package: &'a str,
+    /// `-p`'s package id spec (`name@version`); empty: the name.
+    spec: &'a str,
+    target: &'a str,
+    kind: &'a str,
+    feature_names: Option<&'a FeatureNames>,
+}
+
+impl<'a> From<&'a BinaryContext> for Binary<'a> {
+    fn from(b: &'a BinaryContext) -> Binary<'a> {
+        Binary {
+            package: &b.package,
+            spec: &b.package_spec,
+            target: &b.target,
+            kind: &b.kind,
+            feature_names: b.feature_names.as_ref(),
+        }
+    }
+}
+
 impl Replay<'_> {
     pub fn command(&self, b: &BinaryContext, u: &RunUnit) -> String {
+        self.command_for(&Binary::from(b), u)
+    }
+
+    fn command_for(&self, b: &Binary<'_>, u: &RunUnit) -> String {
         let (args, typed) = (self.args, self.typed);
         let mut w = Words(vec!["cargo".into(), "isolate".into(), "test".into()]);
         selection(&mut w, args, b);
@@ -60,7 +87,15 @@ impl Replay<'_> {
             longs: &LONGS,
         };
         if let Some(built_in) = &*BUILT_IN {
-            args.replay(&u.settings, typed, built_in, &mut flags);
+            // The run's features that this package takes: another
+            // member's would make cargo refuse the replay.
+            let mut own = args.clone();
+            own.cargo.features = features_for(b.package, &args.cargo.features, b.feature_names);
+            if args.archive_file.is_some() {
+                // Nothing is built: cargo's flags mean nothing there.
+                own.cargo = Default::default();
+            }
+            own.replay(&u.settings, typed, built_in, &mut flags);
         }
         w.0.extend(flags.words);
         if !self.passthrough.is_empty() {
@@ -73,7 +108,7 @@ impl Replay<'_> {
 
 /// Which binary: from an archive by its binary id, since nothing is
 /// built; else cargo's package and target flags and the build's own.
-fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
+fn selection(w: &mut Words, args: &TestArgs, b: &Binary<'_>) {
     if let Some(archive) = &args.archive_file {
         w.pair("--archive-file", &archive.display().to_string());
         w.opt(
@@ -83,7 +118,7 @@ fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
         w.flag("--trust-archive-config", args.trust_archive_config);
         w.opt("--archive-max-bytes", args.archive_max_bytes.map(size));
         w.opt("--archive-max-entries", args.archive_max_entries);
-        let id = crate::model::binary_id(&b.package, &b.target, &b.kind);
+        let id = crate::model::binary_id(b.package, b.target, b.kind);
         w.pair("-E", &format!("binary_id(={id})"));
         return;
     }
@@ -92,22 +127,50 @@ fn selection(w: &mut Words, args: &TestArgs, b: &BinaryContext) {
         "--manifest-path",
         c.manifest_path.as_ref().map(|p| p.display()),
     );
-    w.pair("-p", &b.package);
-    match b.kind.as_str() {
-        "bin" | "test" | "example" | "bench" => w.pair(&format!("--{}", b.kind), &b.target),
+    // By name and version: a bare name is ambiguous to cargo when the
+    // graph holds another version of the package.
+    let spec = match b.spec.is_empty() {
+        true => b.package,
+        false => b.spec,
+    };
+    w.pair("-p", spec);
+    match b.kind {
+        "bin" | "test" | "example" | "bench" => w.pair(&format!("--{}", b.kind), b.target),
         _ => w.flag("--lib", true),
     }
-    for f in &c.features {
-        w.pair("--features", f);
-    }
-    w.flag("--all-features", c.all_features);
-    w.flag("--no-default-features", c.no_default_features);
     w.flag("--release", c.release);
     w.opt("--cargo-profile", c.cargo_profile.as_ref());
     w.opt("--target-dir", c.target_dir.as_ref().map(|p| p.display()));
     w.flag("--locked", c.locked);
     w.flag("--offline", c.offline);
     w.flag("--frozen", c.frozen);
+}
+
+/// Of the run's `--features`, those that `-p package` takes (see
+/// [`FeatureNames`]), as one list; all of them when the names are unknown.
+/// Under resolver 2 a member's feature applies to that member alone, so
+/// dropping another's keeps this package's build as it was.
+fn features_for(package: &str, given: &[String], names: Option<&FeatureNames>) -> Vec<String> {
+    let Some(names) = names else {
+        return given.to_vec();
+    };
+    let takes = |feature: &&str| match feature.split_once('/') {
+        None => names.own.iter().any(|f| f == feature),
+        Some((dep, _)) => {
+            let dep = dep.strip_suffix('?').unwrap_or(dep);
+            dep == package || names.dependencies.iter().any(|d| d == dep)
+        }
+    };
+    let kept: Vec<&str> = given
+        .iter()
+        .flat_map(|f| f.split([' ', ',']))
+        .filter(|f| !f.is_empty())
+        .filter(takes)
+        .collect();
+    match kept.is_empty() {
+        true => Vec::new(),
+        false => vec![kept.join(",")],
+    }
 }
 
 struct Words(Vec<String>);
@@ -226,6 +289,126 @@ mod tests {
             flags.words.join(" "),
             "--memory-max 64M --cpus 1.5 --timeout 2m30s --env A=1 --net-reject 7878,5432 --seed 7"
         );
+    }
+
+    /// Retries, stress and features shaped the run: the table carries
+    /// them too, with a value a shell gets back whole once quoted.
+    #[test]
+    fn a_replay_carries_retries_stress_and_features() {
+        use crate::cli::{Cli, Command};
+        use clap::Parser;
+        let argv = [
+            "cargo-isolate",
+            "test",
+            "--features",
+            "a b",
+            "--no-default-features",
+            "--retries",
+            "1",
+            "--flaky-fails",
+            "--stress-count",
+            "5",
+        ];
+        let Command::Test(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        let mut flags = Flags {
+            words: Vec::new(),
+            longs: &LONGS,
+        };
+        args.replay(
+            &Default::default(),
+            &args,
+            BUILT_IN.as_ref().unwrap(),
+            &mut flags,
+        );
+        let line: Vec<String> = flags.words.iter().map(|w| quote(w)).collect();
+        assert_eq!(
+            line.join(" "),
+            "--features 'a b' --no-default-features --retries 1 --flaky-fails --stress-count 5"
+        );
+    }
+
+    /// Only the features `-p` of this package takes: another member's
+    /// would make cargo refuse the replay.
+    #[test]
+    fn a_replay_keeps_the_features_its_package_takes() {
+        let names = FeatureNames {
+            own: vec!["x".into(), "serde".into()],
+            dependencies: vec!["dup01".into()],
+        };
+        let given = [
+            "x other".to_string(),
+            "dup01/fast,alpha/y".into(),
+            "b/z".into(),
+        ];
+        assert_eq!(
+            features_for("b", &given, Some(&names)),
+            ["x,dup01/fast,b/z"]
+        );
+        assert!(features_for("b", &["other".into()], Some(&names)).is_empty());
+        assert_eq!(features_for("b", &given, None), given);
+    }
+
+    /// Pasted into a shell, a replay is the same words again: a package
+    /// spec with a path in it (a whole package id), a manifest path and a
+    /// test name full of shell syntax are data, never run.
+    #[test]
+    fn a_replay_pastes_back_as_the_same_words() {
+        use crate::cli::{Cli, Command};
+        use clap::Parser;
+        let manifest = "/tmp/it's $(touch pwned)/`id`;x/Cargo.toml";
+        let argv = ["cargo-isolate", "test", "--manifest-path", manifest];
+        let Command::Test(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        let replay = Replay {
+            args: &args,
+            typed: &args,
+            passthrough: &[],
+        };
+        let spec = "path+file:///tmp/it's%20$(touch%20pwned)/dup#0.2.0";
+        let name = "m::it's \"$(touch pwned)\" `id` ; | & > x";
+        let binary = Binary {
+            package: "dup",
+            spec,
+            target: "dup",
+            kind: "lib",
+            feature_names: None,
+        };
+        let unit = RunUnit {
+            id: format!("dup {name}"),
+            binary: 0,
+            name: Some(name.into()),
+            skip_as_ignored: false,
+            args: Vec::new(),
+            settings: Default::default(),
+        };
+        let line = replay.command_for(&binary, &unit);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("set -- {line}; printf '%s\\0' \"$@\""))
+            .current_dir(std::env::temp_dir())
+            .output()
+            .unwrap();
+        let words: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(String::from)
+            .collect();
+        let want = [
+            "cargo",
+            "isolate",
+            "test",
+            "--manifest-path",
+            manifest,
+            "-p",
+            spec,
+            "--lib",
+            "--exact",
+            name,
+        ];
+        assert_eq!(words, want, "{line}");
     }
 
     #[test]

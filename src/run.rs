@@ -345,7 +345,8 @@ fn worker(
 }
 
 /// A unit, and again in a fresh sandbox while it fails and retries are
-/// left (none under a stress run, which counts failures instead). The
+/// left; under a stress run, each run so (the run's record is its last
+/// attempt, flaky when a retry passed: the tally counts it apart). The
 /// record is the last attempt's, with every attempt listed when there
 /// were several, and `flaky` when a retry passed.
 fn run_with_retries(
@@ -356,14 +357,19 @@ fn run_with_retries(
     worker: Worker<'_>,
     on_attempt: &dyn Fn(&TestRecord),
 ) -> Result<Option<TestRecord>, Error> {
-    let retries = match stress_run {
-        Some(_) => 0,
-        None => unit.settings.retries.unwrap_or(0),
-    };
+    let retries = unit.settings.retries.unwrap_or(0);
     // The same command replays any attempt: made once per unit.
     let replay = cfg
         .replay
         .map(|r| r.command(&cfg.exec.binaries[unit.binary], unit));
+    // Under a stress run a record's `attempt` is its run's number (the
+    // report's meaning, and the tally's order); its attempts say the rest.
+    let as_run = |mut rec: TestRecord| {
+        if let Some(n) = stress_run {
+            rec.attempt = Some(n);
+        }
+        rec
+    };
     let mut attempts = Vec::new();
     let mut attempt = 1;
     // The attempt before this one, which stands if a retry never starts.
@@ -373,21 +379,17 @@ fn run_with_retries(
             1 => format!("t{item}"),
             n => format!("t{item}r{n}"),
         };
-        let number = stress_run.unwrap_or(attempt);
-        let Some(mut rec) = run_unit(cfg, unit, &leaf, number, stress_run, worker)? else {
-            return Ok(previous.map(|rec| last_attempt(rec, attempts, attempt - 1)));
+        let Some(mut rec) = run_unit(cfg, unit, &leaf, attempt, stress_run, worker)? else {
+            return Ok(previous.map(|rec| as_run(last_attempt(rec, attempts, attempt - 1))));
         };
         rec.replay = replay.clone();
-        if stress_run.is_some() {
-            rec.attempt = stress_run;
-            return Ok(Some(rec));
-        }
+        rec.stress_run = stress_run;
         let failed = !rec.outcome.is_success();
         // A setup error is the sandbox's, not the test's: retrying it
         // would call an infrastructure failure flaky.
         let retry = failed && attempt <= retries && rec.outcome != Outcome::SetupError;
         if attempts.is_empty() && !retry {
-            return Ok(Some(rec));
+            return Ok(Some(as_run(rec)));
         }
         attempts.push(flaky::Attempt::of(
             &rec,
@@ -395,7 +397,7 @@ fn run_with_retries(
             crate::model::attempts::ATTEMPT_OUTPUT_TAIL,
         ));
         if !retry || cfg.exec.cancel.is_some_and(|c| c.cancelled()) {
-            return Ok(Some(last_attempt(rec, attempts, attempt)));
+            return Ok(Some(as_run(last_attempt(rec, attempts, attempt))));
         }
         rec.attempt = Some(attempt);
         on_attempt(&rec);
@@ -487,10 +489,7 @@ fn run_unit(
         binary_id: &rec.binary_id,
         test_name: unit.name.as_deref(),
         attempt,
-        total_attempts: match stress_run {
-            Some(_) => 1,
-            None => 1 + unit.settings.retries.unwrap_or(0),
-        },
+        total_attempts: 1 + unit.settings.retries.unwrap_or(0),
         stress: stress_run.map(|n| (n, cfg.stress.and_then(|s| s.count))),
     };
     let exec = execute::execute(

@@ -135,6 +135,8 @@ pub fn context(
     };
     BinaryContext {
         package: b.package.clone(),
+        package_spec: b.package_spec.clone(),
+        feature_names: b.feature_names.clone(),
         target: b.target.clone(),
         kind: b.kind.clone(),
         namespaces: host.namespaces(variant.isolation),

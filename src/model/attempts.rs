@@ -98,11 +98,20 @@ impl Spread {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StressStats {
     pub runs: u64,
-    /// Runs that did not pass.
+    /// Runs that did not pass (with --retries: not on any attempt).
     pub failures: u64,
-    /// passed runs / runs, from 0 to 1.
+    /// Runs that passed on their first attempt / runs, from 0 to 1: a
+    /// retry that passed does not raise it.
     pub pass_rate: f64,
-    /// How many runs ended each way ("passed": 47, "failed": 3).
+    /// Added to v1: runs that passed on their first attempt.
+    #[serde(default)]
+    pub first_attempt_passes: u64,
+    /// Added to v1: with --retries, runs that failed and then passed on a
+    /// retry (`runs` = first-attempt passes + flaky + failures).
+    #[serde(default)]
+    pub flaky: u64,
+    /// How many runs ended each way, by each run's last attempt
+    /// ("passed": 47, "failed": 3).
     pub outcomes: std::collections::BTreeMap<Outcome, u64>,
     pub duration_ms: Spread,
     pub cpu_ms: Spread,

@@ -53,6 +53,10 @@ pub struct TestRecord {
     /// the last run's when none failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stress: Option<StressStats>,
+    /// One run of a stress run: its number, for the terminal's `RUN 3 TRY
+    /// 2` (the report's `attempt` says it too, but not apart from a retry).
+    #[serde(skip)]
+    pub stress_run: Option<u32>,
     /// Added to v1: the command that runs this test alone again in the
     /// same sandbox (limits, faults, environment choices, seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +142,7 @@ impl TestRecord {
             flaky: false,
             attempts: Vec::new(),
             stress: None,
+            stress_run: None,
             replay: None,
             panic_message: None,
             panic_location: None,
@@ -150,6 +155,15 @@ impl TestRecord {
             outside_oom: None,
             hang: None,
         }
+    }
+
+    /// The number of the attempt the record's figures are from, among
+    /// its attempts: the last listed (under a stress run `attempt` is the
+    /// run's number instead).
+    pub fn last_attempt(&self) -> u32 {
+        self.attempts
+            .last()
+            .map_or(self.attempt.unwrap_or(1), |a| a.attempt)
     }
 
     /// One attempt of this test as a record of its own: its

@@ -304,7 +304,7 @@ fn flaky_message(t: &TestRecord, settings: &Settings, fails: bool) -> String {
     };
     let mut m = format!(
         "flaky: {which}, passed on attempt {} of {}",
-        t.attempt.unwrap_or(1),
+        t.last_attempt(),
         t.attempts.len().max(1)
     );
     if fails {

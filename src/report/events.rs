@@ -42,7 +42,7 @@ impl EventStream {
     fn attempt_finished(&mut self, record: &TestRecord, retry: bool) {
         let mut fields = json!({
             "id": record.id,
-            "attempt": record.attempt.unwrap_or(1),
+            "attempt": record.last_attempt(),
             "outcome": record.outcome,
             "started_at": record.started_at,
             "duration_ms": record.duration_ms,

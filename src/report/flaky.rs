@@ -9,26 +9,37 @@ use crate::model::{Outcome, TestRecord};
 #[derive(Debug, Default)]
 pub struct StressTally {
     runs: u64,
+    /// Runs that failed, then passed on a retry.
+    flaky: u64,
     outcomes: std::collections::BTreeMap<Outcome, u64>,
     duration: Vec<f64>,
     cpu: Vec<f64>,
     memory: Vec<f64>,
     /// (run number, record) of the earliest failing run seen so far.
     first_failure: Option<(u32, Box<TestRecord>)>,
+    /// The earliest flaky run, whose figures and attempts the record
+    /// shows when none failed.
+    first_flaky: Option<(u32, Box<TestRecord>)>,
     /// The latest passing run, whose figures the record shows when none
-    /// failed.
+    /// failed nor was flaky.
     last: Option<Box<TestRecord>>,
 }
 
 impl StressTally {
-    /// One finished run; `run` is its 1-based number in the schedule.
+    /// One finished run (its last attempt, flaky when a retry passed);
+    /// `run` is its 1-based number in the schedule.
     pub fn add(&mut self, run: u32, rec: TestRecord) {
         self.runs += 1;
         *self.outcomes.entry(rec.outcome).or_default() += 1;
         self.duration.extend(rec.duration_ms);
         self.cpu.extend(rec.cpu_ms);
         self.memory.extend(rec.peak_memory_bytes.map(|b| b as f64));
-        if rec.outcome == Outcome::Passed {
+        if rec.outcome == Outcome::Passed && rec.flaky {
+            self.flaky += 1;
+            if self.first_flaky.as_ref().is_none_or(|(n, _)| run < *n) {
+                self.first_flaky = Some((run, Box::new(rec)));
+            }
+        } else if rec.outcome == Outcome::Passed {
             self.last = Some(Box::new(rec));
         } else if self.first_failure.as_ref().is_none_or(|(n, _)| run < *n) {
             self.first_failure = Some((run, Box::new(rec)));
@@ -36,34 +47,41 @@ impl StressTally {
     }
 
     /// The test's one record: the first failure's figures and output if
-    /// a run failed, else the last run's; the spread in `stress`.
+    /// a run failed, else the first flaky run's (flaky, with its
+    /// attempts), else the last run's; the spread in `stress`.
     pub fn finish(self) -> Option<TestRecord> {
         let passed = self.outcomes.get(&Outcome::Passed).copied().unwrap_or(0);
         let failures = self.runs - passed;
+        let first_attempt_passes = passed - self.flaky;
         let first_failure = self
             .first_failure
             .as_ref()
             .map(|(n, r)| Attempt::of(r, *n, usize::MAX));
-        let mut rec = match (self.first_failure, self.last) {
-            (Some((n, r)), _) => {
+        let mut rec = match (self.first_failure, self.first_flaky, self.last) {
+            (Some((n, r)), _, _) | (None, Some((n, r)), _) => {
                 let mut r = *r;
                 r.attempt = Some(n);
                 r
             }
-            (None, Some(r)) => *r,
-            (None, None) => return None,
+            (None, None, Some(r)) => *r,
+            (None, None, None) => return None,
         };
-        if rec.outcome == Outcome::Passed {
+        if rec.outcome == Outcome::Passed && !rec.flaky {
             rec.attempt = None;
         }
+        // Flaky as a whole when no run failed and one needed a retry:
+        // `--flaky-fails` and the summary see it as a retried test.
+        rec.flaky = failures == 0 && self.flaky > 0;
         rec.stress = Some(StressStats {
             runs: self.runs,
             failures,
             pass_rate: if self.runs == 0 {
                 0.0
             } else {
-                passed as f64 / self.runs as f64
+                first_attempt_passes as f64 / self.runs as f64
             },
+            first_attempt_passes,
+            flaky: self.flaky,
             outcomes: self.outcomes,
             duration_ms: Spread::of(&self.duration),
             cpu_ms: Spread::of(&self.cpu),
@@ -124,6 +142,43 @@ mod tests {
         assert_eq!(rec.stress.as_ref().unwrap().pass_rate, 1.0);
         assert!(rec.stress.as_ref().unwrap().first_failure.is_none());
         assert!(StressTally::default().finish().is_none());
+    }
+
+    /// With retries each run counts once: by its first attempt for the
+    /// pass rate, as flaky when a retry passed, as a failure when none did.
+    #[test]
+    fn retried_runs_count_first_attempts_and_flaky_apart() {
+        let retried = |outcome: &'static str| {
+            let mut r = run(outcome, 2.0);
+            r.flaky = outcome == "passed";
+            r.attempts = vec![
+                Attempt::of(&run("failed", 1.0), 1, 10),
+                Attempt::of(&r, 2, 10),
+            ];
+            r
+        };
+        let mut t = StressTally::default();
+        t.add(1, run("passed", 1.0));
+        t.add(3, retried("passed"));
+        t.add(2, retried("passed"));
+        t.add(4, run("passed", 1.0));
+        let rec = t.finish().unwrap();
+        let s = rec.stress.as_ref().unwrap();
+        assert_eq!((s.runs, s.failures, s.flaky), (4, 0, 2));
+        assert_eq!((s.first_attempt_passes, s.pass_rate), (2, 0.5));
+        // The record is the first flaky run's, flaky, with its attempts.
+        assert!(rec.flaky);
+        assert_eq!((rec.outcome, rec.attempt), (Outcome::Passed, Some(2)));
+        assert_eq!(rec.attempts.len(), 2);
+
+        let mut t = StressTally::default();
+        t.add(1, retried("passed"));
+        t.add(2, retried("failed"));
+        let rec = t.finish().unwrap();
+        let s = rec.stress.as_ref().unwrap();
+        assert_eq!((s.runs, s.failures, s.flaky, s.pass_rate), (2, 1, 1, 0.0));
+        assert!(!rec.flaky, "a failed run outweighs a flaky one");
+        assert_eq!((rec.outcome, rec.attempt), (Outcome::Failed, Some(2)));
     }
 
     #[test]

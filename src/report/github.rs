@@ -342,7 +342,7 @@ fn flaky_section(report: &Report, policy: Policy) -> String {
         md += &format!(
             "{}: passed on attempt {} of {}\n\n",
             escape::markdown_code(&t.id),
-            t.attempt.unwrap_or(1),
+            t.last_attempt(),
             t.attempts.len()
         );
         md += "| attempt | outcome | duration | why |\n|---|---|---|---|\n";

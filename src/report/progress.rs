@@ -88,6 +88,10 @@ pub fn outcome_style(outcome: Outcome) -> Style {
 /// SIGSEGV (the signal), plus OOM and SETUP ERR.
 pub fn label(t: &TestRecord) -> String {
     let word = word(t.outcome, t.signal.as_deref());
+    // One run of a stress run, retried: "RUN 3 TRY 2 PASS".
+    if let (Some(run), Some(last)) = (t.stress_run, t.attempts.last()) {
+        return format!("RUN {run} TRY {} {word}", last.attempt);
+    }
     match (t.attempts.is_empty(), t.attempt) {
         // A retried test's last attempt: "TRY 3 PASS", as nextest.
         (false, Some(n)) => format!("TRY {n} {word}"),
@@ -343,7 +347,10 @@ impl Progress {
         let line = format!(
             "{:>12} [{:>9} {:>10}] {}: {}\n",
             outcome_style(a.outcome).apply_to(format!(
-                "TRY {} {}",
+                "{}TRY {} {}",
+                a.stress_run
+                    .map(|r| format!("RUN {r} "))
+                    .unwrap_or_default(),
                 a.attempt.unwrap_or(1),
                 word(a.outcome, a.signal.as_deref())
             )),

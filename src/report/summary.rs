@@ -201,7 +201,7 @@ fn failures(report: &Report, listed: Listed) -> String {
             "{:>12} {}: passed on attempt {} of {}\n",
             flaky_style.apply_to("FLAKY"),
             super::progress::styled_id(t),
-            t.attempt.unwrap_or(1),
+            t.last_attempt(),
             t.attempts.len()
         );
         // Each failed attempt: how it ended, in how long, and why.
@@ -296,17 +296,31 @@ fn stress_table(report: &Report) -> String {
         v.map(|v| format!("{:.1}", v / (1u64 << 20) as f64))
             .unwrap_or("-".into())
     };
-    let mut out = String::from(
-        "\nStress (per test: runs, failed, pass rate; time ms and peak MiB as min/median/max):\n",
-    );
+    // With retries, flaky runs are a column: the pass rate counts first
+    // attempts only.
+    let retried = rows
+        .iter()
+        .any(|t| t.stress.as_ref().is_some_and(|s| s.flaky > 0));
+    let mut out = String::from(match retried {
+        true => {
+            "\nStress (per test: runs, failed, flaky, pass rate at the first attempt; time ms and peak MiB as min/median/max):\n"
+        }
+        false => {
+            "\nStress (per test: runs, failed, pass rate; time ms and peak MiB as min/median/max):\n"
+        }
+    });
     for t in rows {
         let Some(s) = &t.stress else { continue };
+        let flaky = match retried {
+            true => format!(" {:>5} flaky", s.flaky),
+            false => String::new(),
+        };
         let style = match s.failures {
             0 => outcome_style(Outcome::Passed),
             _ => outcome_style(Outcome::Failed),
         };
         out += &format!(
-            "  {:>6} runs {:>5} failed {} {:>17} ms {:>17} MiB  {}\n",
+            "  {:>6} runs {:>5} failed{flaky} {} {:>17} ms {:>17} MiB  {}\n",
             s.runs,
             s.failures,
             style.apply_to(format!("{:>6.1}%", s.pass_rate * 100.0)),

@@ -649,3 +649,188 @@ fn a_seed_gives_the_same_order_every_time() {
             .ends_with("--seed 42")
     );
 }
+
+/// Runs `replay` (a line from a report or the terminal) through `sh -c` in
+/// `dir`, with this build's cargo-isolate on PATH and `report` added.
+fn run_replay(dir: &Path, replay: &str, report: &Path) -> Output {
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{replay} --report '{}'",
+            report.display().to_string().replace('\'', r"'\''")
+        ))
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A workspace whose `dup` 0.2 has `dup` 0.1 in its dev-dependencies:
+/// `-p dup` is ambiguous to cargo (exit 101), so the replay names the
+/// package by version, keeps its features (not another member's, which
+/// cargo would refuse beside `-p dup`), and runs; the fixture sits
+/// under a directory whose name is shell syntax, given with
+/// --manifest-path, so that the replay's quoting is tried too.
+#[test]
+fn a_replay_runs_where_the_graph_holds_two_versions_of_the_package() {
+    let tmp = tempfile::Builder::new()
+        .prefix("isolate-it-")
+        .tempdir()
+        .unwrap();
+    let hostile = tmp.path().join("it's $(touch pwned) `touch pwned2`");
+    let dir = hostile.join("twoversions");
+    copy_dir(&fixtures_dir().join("twoversions"), &dir);
+    let manifest = dir.join("Cargo.toml");
+    let run = isolate_test(
+        &dir,
+        &[
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+            "--features",
+            "extra,solo",
+        ],
+    );
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    assert_eq!(outcome(&run.test("tests::has_its_feature")), "passed");
+    let t = run.test("versions::differ");
+    assert_eq!(outcome(&t), "failed", "{t:#}");
+    let panic = t["panic_message"].as_str().unwrap();
+    assert!(panic.contains("(extra: true)"), "{panic}");
+    let replay = t["replay"].as_str().unwrap();
+    for part in [
+        "-p dup@0.2.0",
+        "--lib",
+        "--exact versions::differ",
+        "--features extra",
+    ] {
+        assert!(replay.contains(part), "{part} not in {replay}");
+    }
+    // Not `other`'s feature, which `-p dup` refuses.
+    assert!(!replay.contains("solo"), "{replay}");
+    // The terminal prints the same command under the failure.
+    let err = run.stderr();
+    let printed = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay: "))
+        .unwrap_or_else(|| panic!("no replay line in:\n{err}"));
+    assert_eq!(printed, replay);
+    // Pasted into a shell in the same directory: it runs that test, which
+    // fails the same way (not cargo's 101 for an ambiguous package).
+    let report = unique_report(&dir);
+    let out = run_replay(&dir, replay, &report);
+    assert_code(&out, 100);
+    let again = read_report(&report);
+    let tests = again["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 1, "the replay runs that test alone");
+    assert_eq!(tests[0]["name"], "versions::differ");
+    assert_eq!(tests[0]["outcome"], "failed");
+    assert_eq!(tests[0]["panic_message"], t["panic_message"]);
+    // The directory's name was quoted, never run.
+    for leftover in [
+        tmp.path().join("pwned"),
+        dir.join("pwned"),
+        dir.join("pwned2"),
+    ] {
+        assert!(!leftover.exists(), "{} was made", leftover.display());
+    }
+}
+
+/// Retries under a stress run: each run that fails is retried; the record
+/// counts runs that passed at once, flaky runs and failed runs apart, and
+/// its replay carries both flags.
+#[test]
+fn each_run_of_a_stress_run_is_retried_and_counted_apart() {
+    let (_tmp, dir) = fixture("flaky");
+    let run = isolate_test(
+        &dir,
+        &[
+            "--stress-count",
+            "3",
+            "--retries",
+            "1",
+            "--exact",
+            "flaky::fails_on_first_attempt",
+            "flaky::always_passes",
+        ],
+    );
+    // Flaky runs do not fail it.
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let t = run.test("flaky::fails_on_first_attempt");
+    let s = &t["stress"];
+    assert_eq!(s["runs"], 3, "{t:#}");
+    assert_eq!(s["flaky"], 3, "{s:#}");
+    assert_eq!(s["failures"], 0, "{s:#}");
+    assert_eq!(s["first_attempt_passes"], 0, "{s:#}");
+    assert_eq!(s["pass_rate"], 0.0, "{s:#}");
+    assert_eq!((outcome(&t), &t["flaky"]), ("passed", &Value::Bool(true)));
+    // The record is a flaky run's: both its attempts.
+    let attempts = t["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{t:#}");
+    assert_eq!(attempts[0]["outcome"], "failed");
+    assert_eq!(attempts[1]["outcome"], "passed");
+    let steady = &run.test("flaky::always_passes")["stress"];
+    assert_eq!(
+        (
+            &steady["runs"],
+            &steady["flaky"],
+            &steady["first_attempt_passes"]
+        ),
+        (&Value::from(3), &Value::from(0), &Value::from(3)),
+        "{steady:#}"
+    );
+    assert_eq!(steady["pass_rate"], 1.0);
+    assert_eq!(run.report["summary"]["flaky"], 1);
+    let err = run.stderr();
+    assert!(err.contains("TRY 1 FAIL"), "{err}");
+    assert!(err.contains("TRY 2 PASS"), "{err}");
+    assert!(err.contains("RUN 1 TRY 2 PASS"), "{err}");
+    assert!(
+        err.contains("FLAKY flaky flaky::fails_on_first_attempt: passed on attempt 2 of 2"),
+        "{err}"
+    );
+    assert!(
+        err.contains("flaky, pass rate at the first attempt"),
+        "{err}"
+    );
+    // The replay carries both, and rerun it counts the same.
+    let replay = t["replay"].as_str().unwrap();
+    for part in ["--retries 1", "--stress-count 3"] {
+        assert!(replay.contains(part), "{part} not in {replay}");
+    }
+    let report = unique_report(&dir);
+    let out = run_replay(&dir, replay, &report);
+    assert_code(&out, 0);
+    let again = read_report(&report);
+    let s = &again["tests"][0]["stress"];
+    assert_eq!(
+        (&s["runs"], &s["flaky"]),
+        (&Value::from(3), &Value::from(3))
+    );
+
+    // A test that fails every attempt fails each run, after its retry.
+    let run = isolate_test(
+        &dir,
+        &[
+            "--stress-count",
+            "2",
+            "--retries",
+            "1",
+            "--env",
+            "FLAKY_ONE_IN=1",
+            "--exact",
+            "flaky::fails_one_run_in_n",
+        ],
+    );
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    let t = run.test("flaky::fails_one_run_in_n");
+    let s = &t["stress"];
+    assert_eq!(
+        (&s["runs"], &s["failures"], &s["flaky"]),
+        (&Value::from(2), &Value::from(2), &Value::from(0))
+    );
+    assert_eq!(t["attempts"].as_array().unwrap().len(), 2, "{t:#}");
+}
