@@ -12,6 +12,7 @@ mod execute;
 mod failpoint;
 mod filterset;
 mod host;
+mod hunt;
 mod listing;
 mod model;
 mod netfaults;
@@ -79,7 +80,10 @@ fn main() -> ExitCode {
 fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error> {
     if matches!(
         cli.command,
-        cli::Command::Run(_) | cli::Command::Test(_) | cli::Command::List(_)
+        cli::Command::Run(_)
+            | cli::Command::Test(_)
+            | cli::Command::List(_)
+            | cli::Command::Hunt(_)
     ) {
         // The zygote first, which clones every sandbox (see sandbox::zygote).
         sandbox::start_zygote()?;
@@ -94,5 +98,6 @@ fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error>
         cli::Command::Archive(args) => archive::run(&args),
         cli::Command::Test(args) => test_command::run(&args, explicit),
         cli::Command::List(args) => test_command::list_command(&args, explicit),
+        cli::Command::Hunt(args) => hunt::run(&args, explicit),
     }
 }
