@@ -10,7 +10,8 @@
 //! three, four... together, stopping after the first size at which
 //! something fails. Each cell runs each test `--runs` times at most (or
 //! shares `--time-budget` with the cells left), in batches, and stops a
-//! test early once it failed `--stop-after-failures` times.
+//! test early once it failed `--stop-after-failures` times (a batch is
+//! never more runs than the closest test needs to reach that).
 //!
 //! A condition *fails* when some run failed and the whole 95% Wilson
 //! interval of its pass rate ([`stats`]) lies below the baseline's pass
@@ -56,9 +57,6 @@ const DEFAULT_RUNS: u32 = 20;
 const BUDGET_RUNS: u32 = 10_000;
 /// A run that hangs ends as timed out after this, unless --timeout says.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Rounds per batch at least: fewer batches, and the early stop still
-/// comes after a handful of runs.
-const BATCH_ROUNDS: usize = 5;
 
 pub fn run(args: &HuntArgs, explicit: &Explicit) -> Result<u8, Error> {
     refuse_test_only_flags(&args.test)?;
@@ -320,7 +318,16 @@ impl Hunt<'_> {
                 .map(|&i| self.runs.saturating_sub(done(&ran[i])))
                 .max()
                 .unwrap_or(0);
-            let rounds = left.min(jobs.max(BATCH_ROUNDS) as u64) as u32;
+            // No more rounds than the closest test needs to fail to its
+            // stop (so that the stop is exact), but enough to keep `jobs`
+            // sandboxes busy.
+            let to_stop = active
+                .iter()
+                .map(|&i| self.stop_after.saturating_sub(ran[i].tally.failures()))
+                .min()
+                .unwrap_or(1);
+            let rounds = left.min(to_stop.max(jobs as u64)).max(1);
+            let rounds = u32::try_from(rounds).unwrap_or(u32::MAX);
             let batch: Vec<RunUnit> = active.iter().map(|&i| units[i].clone()).collect();
             let records = self.prepared.run(&Batch {
                 units: &batch,

@@ -44,7 +44,19 @@ pub fn wilson(successes: u64, n: u64) -> (f64, f64) {
     let denom = 1.0 + z2 / n_f;
     let centre = (p + z2 / (2.0 * n_f)) / denom;
     let half = Z95 * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    // At 0 and n the bounds are exactly 0 and 1; the float arithmetic
+    // leaves a few ulps, which would put an observed 0% outside.
+    let lo = if successes == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if successes >= n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    (lo, hi)
 }
 
 /// Whether a condition fails: some run failed, and the whole interval of
@@ -104,6 +116,11 @@ mod tests {
         };
         assert!(width(50, 100) < width(5, 10));
         assert_eq!(wilson(0, 0), (0.0, 1.0));
+        // Exact at the ends, so that 0% and 100% are inside.
+        for n in 1..200 {
+            assert_eq!(wilson(0, n).0, 0.0, "0/{n}");
+            assert_eq!(wilson(n, n).1, 1.0, "{n}/{n}");
+        }
         // More successes than trials is clamped, never NaN.
         assert_eq!(wilson(7, 5), wilson(5, 5));
     }

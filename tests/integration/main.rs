@@ -1018,6 +1018,7 @@ mod filtersets;
 mod flaky;
 mod house;
 mod html_report;
+mod hunt;
 mod junit_xml;
 mod leaks;
 mod merge;
