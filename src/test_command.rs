@@ -1214,8 +1214,8 @@ fn compare(report: &mut Report, baseline: &Baseline, config: &Config, units: &[p
 // ------------------------------------------------------------------ hunt
 
 /// A run resolved, built, listed and planned once, whose tests `cargo
-/// isolate hunt` then runs again and again under changed settings (see
-/// `crate::hunt`): `test`'s own phases, without its reporter.
+/// isolate hunt` then runs again and again under changed settings:
+/// `test`'s own phases, without its reporter.
 pub struct Prepared {
     run: Resolved,
     planned: Planned,

@@ -62,7 +62,7 @@ pub fn run(args: &HuntArgs, explicit: &Explicit) -> Result<u8, Error> {
     refuse_test_only_flags(&args.test)?;
     crate::report::progress::init_color(args.test.color.as_deref());
     let started = Instant::now();
-    let mut grid = Grid::of(&args.axes);
+    let mut grid = Grid::of(&parse_axes(&args.axes)?);
     let mut test_args = args.test.clone();
     test_args.sandbox.timeout = test_args.sandbox.timeout.or(Some(DEFAULT_TIMEOUT));
     let any_cpus = grid
@@ -129,6 +129,22 @@ pub fn run(args: &HuntArgs, explicit: &Explicit) -> Result<u8, Error> {
     } else {
         EXIT_OK
     })
+}
+
+/// The `--axis` values, read here rather than by clap, so that the
+/// command line's module need not know the hunt's: refused as clap
+/// refuses a value (exit 2).
+fn parse_axes(given: &[String]) -> Result<Vec<grid::Axis>, Error> {
+    given
+        .iter()
+        .map(|s| {
+            grid::parse_axis(s).map_err(|e| {
+                Error::Usage(format!(
+                    "invalid value '{s}' for '--axis <NAME=V,V...>': {e}"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// `test`'s flags that mean nothing to a hunt, or would change what it
