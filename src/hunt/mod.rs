@@ -117,6 +117,9 @@ pub fn run(args: &HuntArgs, explicit: &Explicit) -> Result<u8, Error> {
     let complete = hunt.all(&grid, &singles)?;
     let report = hunt.report(&grid, notes, args, started, complete);
     eprint!("\n{}", report.terminal());
+    if !complete {
+        eprintln!("interrupted: the table holds the conditions tried so far");
+    }
     write(&report, args.output.clone(), &prepared)?;
     Ok(if !complete {
         EXIT_INTERRUPTED
@@ -326,7 +329,7 @@ impl Hunt<'_> {
         let units: Vec<RunUnit> = self.units.iter().map(|u| under(u, cell)).collect();
         let mut ran: Vec<Ran> = units.iter().map(|_| Ran::default()).collect();
         let mut active: Vec<usize> = (0..units.len()).collect();
-        eprint!("  [{n:>2}/{of}] {:<24} ", cell.label());
+        eprint!("  [{n:>2}/{of}] {:<28} ", cell.label());
         while !active.is_empty() && !signals::cancelled() {
             let done = |r: &Ran| r.tally.runs + r.setup_errors;
             let left = active
