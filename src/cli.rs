@@ -44,6 +44,11 @@ pub enum Command {
     /// Build the tests and write one file with everything a run needs on
     /// another machine of the same platform (`test --archive-file`).
     Archive(Box<ArchiveArgs>),
+    /// Run a few tests again and again under harsher conditions (fewer
+    /// CPUs, packet loss, delay, bandwidth, copies at once, seeds) and
+    /// say which makes them fail, how sure that is, and its replay.
+    /// Takes `test`'s flags (its selection, and the baseline's settings).
+    Hunt(Box<HuntArgs>),
 }
 
 settings! {
@@ -429,6 +434,36 @@ impl TestArgs {
             self.max_fail
         }
     }
+}
+
+/// `cargo isolate hunt`: `test`'s flags, which select the tests and give
+/// the baseline's settings, and the hunt's own.
+#[derive(Debug, Args, Clone)]
+pub struct HuntArgs {
+    #[command(flatten)]
+    pub test: TestArgs,
+    /// An axis and its values (repeatable; the axes given replace the
+    /// default grid): cpus=0.5,0.1,0.02, loss=1%,5%,20%, delay=10ms,50ms,
+    /// rate=1mbit,100kbit, jobs=2,4 (copies at once), seed=1,2,3; values
+    /// are tried mildest first, and the baseline's (unlimited, 0, 1, none)
+    /// are left out [default: cpus, loss, delay, rate and jobs as above].
+    #[arg(long = "axis", value_name = "NAME=V,V...", help_heading = "Hunt")]
+    pub axes: Vec<String>,
+    /// Run each test this many times under each condition at most
+    /// [default: 20, or as many as --time-budget allows].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Hunt")]
+    pub runs: Option<u32>,
+    /// Spend about this long on the whole hunt (e.g. 5m), shared evenly
+    /// by the conditions left.
+    #[arg(long = "time-budget", value_name = "DURATION", value_parser = parse_duration, help_heading = "Hunt")]
+    pub time_budget: Option<Duration>,
+    /// Stop running a test under a condition once it failed this often.
+    #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Hunt")]
+    pub stop_after_failures: u64,
+    /// Where to write the table as JSON; the Markdown table goes beside it,
+    /// with `.md` [default: <target-dir>/isolate/hunt.json].
+    #[arg(short = 'o', long, value_name = "PATH", help_heading = "Hunt")]
+    pub output: Option<PathBuf>,
 }
 
 settings! {

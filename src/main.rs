@@ -13,6 +13,7 @@ mod execute;
 mod failpoint;
 mod filterset;
 mod host;
+mod hunt;
 mod listing;
 mod model;
 mod netfaults;
@@ -61,7 +62,10 @@ fn main() -> ExitCode {
     };
     // An ordinary user on cgroup v2: the run goes on in a delegated scope
     // of their systemd, if it gives one (this execs; see user_scope).
-    if matches!(cli.command, cli::Command::Test(_) | cli::Command::Run(_)) {
+    if matches!(
+        cli.command,
+        cli::Command::Test(_) | cli::Command::Run(_) | cli::Command::Hunt(_)
+    ) {
         user_scope::enter(&args);
     }
     // A panic is a bug of the runner: exit 96 with a message that says
@@ -87,7 +91,10 @@ fn main() -> ExitCode {
 fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error> {
     if matches!(
         cli.command,
-        cli::Command::Run(_) | cli::Command::Test(_) | cli::Command::List(_)
+        cli::Command::Run(_)
+            | cli::Command::Test(_)
+            | cli::Command::List(_)
+            | cli::Command::Hunt(_)
     ) {
         // The zygote first, which clones every sandbox (see sandbox::zygote).
         sandbox::start_zygote()?;
@@ -103,5 +110,6 @@ fn try_main(cli: cli::Cli, explicit: &cli::Explicit) -> Result<u8, error::Error>
         cli::Command::Test(args) => test_command::run(&args, explicit),
         cli::Command::List(args) => test_command::list_command(&args, explicit),
         cli::Command::ShowConfig(args) => show_config::run(&args, explicit),
+        cli::Command::Hunt(args) => hunt::run(&args, explicit),
     }
 }

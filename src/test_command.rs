@@ -1279,3 +1279,156 @@ fn compare(report: &mut Report, baseline: &Baseline, config: &Config, units: &[p
     });
     report.summary = Summary::of(&report.tests);
 }
+
+// ------------------------------------------------------------------ hunt
+
+/// A run resolved, built, listed and planned once, whose tests `cargo
+/// isolate hunt` then runs again and again under changed settings:
+/// `test`'s own phases, without its reporter.
+pub struct Prepared {
+    run: Resolved,
+    planned: Planned,
+}
+
+/// One batch of a hunt: these units (their settings already changed),
+/// `rounds` times each, `jobs` sandboxes at once, under `seed` if any.
+pub struct Batch<'a> {
+    pub units: &'a [plan::RunUnit],
+    pub rounds: u32,
+    pub jobs: usize,
+    pub seed: Option<u64>,
+}
+
+impl Prepared {
+    /// `cpus`: a CPU limit some batch will set, so that the run's cgroup
+    /// is made with the cpu controller; the run's own limit stays what the
+    /// command line and the configuration say, and each unit carries its
+    /// own.
+    pub fn new(
+        cli_args: &TestArgs,
+        explicit: &Explicit,
+        cpus: Option<f64>,
+    ) -> Result<Prepared, Error> {
+        let mut known = Known::new(cli_args);
+        let opened = open_archive_phase(cli_args, &mut known)?;
+        let mut asked = cli_args.clone();
+        asked.sandbox.cpus = asked.sandbox.cpus.or(cpus);
+        let mut run = resolve_phase(&asked, explicit, opened.as_ref())?;
+        let own = run.config.apply(cli_args, explicit).sandbox.cpus;
+        run.args.sandbox.cpus = own;
+        run.typed.sandbox.cpus = cli_args.sandbox.cpus;
+        run.host.limits.cpus = own;
+        let (built, target_dir) = build_phase(&run.args, opened)?;
+        let planned = plan_phase(&run, built, target_dir)?;
+        Ok(Prepared { run, planned })
+    }
+
+    /// The selected tests, ignored ones left out.
+    pub fn units(&self) -> Vec<plan::RunUnit> {
+        let units = self.planned.units.iter();
+        units.filter(|u| !u.skip_as_ignored).cloned().collect()
+    }
+
+    /// The run's arguments, the configuration applied.
+    pub fn args(&self) -> &TestArgs {
+        &self.run.args
+    }
+
+    pub fn target_dir(&self) -> &Path {
+        &self.planned.target_dir
+    }
+
+    /// Whether the run's cgroup can hold a sandbox to a number of CPUs.
+    pub fn enforces_cpus(&self) -> bool {
+        let cpus = Limits {
+            cpus: Some(1.0),
+            ..Limits::default()
+        };
+        let cgroup = self.run.host.cgroup.as_ref();
+        cgroup.is_some_and(|c| c.unsupported(&cpus).is_empty())
+    }
+
+    /// Whether faults like these can be made here (as `test` checks them
+    /// before its run): `Err` says why not.
+    pub fn can_make(&self, faults: &sandbox::netfault::NetFaults) -> Result<(), String> {
+        let args = &self.run.args;
+        if args.isolation == Isolation::None || args.reuse_netns {
+            return Err(
+                "network faults need each test's own network (not with --isolation none or --reuse-netns)"
+                    .into(),
+            );
+        }
+        host::probe_net_faults(&self.run.host, &args.sandbox, faults).map_err(|e| e.to_string())
+    }
+
+    /// Runs one batch; each unit's record tallies its runs (`stress`).
+    pub fn run(&self, batch: &Batch<'_>) -> Result<Vec<TestRecord>, Error> {
+        let args = &self.run.args;
+        let mut units = batch.units.to_vec();
+        if let Some(seed) = batch.seed {
+            // Per-test isolation only (the hunt refuses per-binary): the
+            // binaries are not looked at.
+            seeded(&mut units, seed, args.isolation, &[]);
+        }
+        let cfg = RunConfig {
+            exec: Exec {
+                host: &self.run.host,
+                binaries: &self.planned.contexts,
+                timeout: args.sandbox.timeout,
+                output_limit: args.output_limit as usize,
+                echo_output: false,
+                cancel: signals::pipe(),
+                scratch: self.planned.scratch.as_ref(),
+                profile: &self.run.config.profile,
+            },
+            jobs: batch.jobs,
+            max_fail: None,
+            reuse_netns: false,
+            stress: Some(run::Stress {
+                count: Some(batch.rounds),
+                until: None,
+            }),
+            replay: None,
+            slow_after: None,
+            test_groups: self.run.config.test_groups.clone(),
+            memory_total: match args.memory_total {
+                Some(total) => total.limit(),
+                None => host::memory_for_tests(),
+            },
+        };
+        let ran = run::run_all(&cfg, &units, &mut |_| {});
+        match ran.error {
+            Some(e) => Err(e),
+            None => Ok(ran.records),
+        }
+    }
+
+    /// The `cargo isolate test` line that runs `unit` (its settings as a
+    /// batch gave them) `runs` times, `jobs` at once, under `seed`.
+    pub fn replay(
+        &self,
+        unit: &plan::RunUnit,
+        seed: Option<u64>,
+        jobs: usize,
+        runs: u64,
+    ) -> String {
+        let (mut args, mut typed) = (self.run.args.clone(), self.run.typed.clone());
+        args.seed = seed.or(args.seed);
+        typed.seed = seed.or(typed.seed);
+        let replay = replay::Replay {
+            args: &args,
+            typed: &typed,
+            passthrough: &self.planned.filter.passthrough,
+        };
+        let line = replay.command(&self.planned.contexts[unit.binary], unit);
+        let stress = format!("-j {jobs} --stress-count {}", runs.max(1));
+        // Before a `--` and the binary's own arguments, when there are any.
+        match (
+            self.planned.filter.passthrough.is_empty(),
+            line.strip_prefix("cargo isolate test "),
+        ) {
+            (false, Some(rest)) => format!("cargo isolate test {stress} {rest}"),
+            _ => format!("{line} {stress}"),
+        }
+    }
+}

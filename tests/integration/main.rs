@@ -1059,6 +1059,7 @@ mod flaky;
 mod hangs;
 mod house;
 mod html_report;
+mod hunt;
 mod junit_xml;
 mod leaks;
 mod merge;
