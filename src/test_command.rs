@@ -21,7 +21,7 @@ use crate::replay;
 use crate::report::files::ReportFiles;
 use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, TestRecord, Tool};
 use crate::run::{self, Ran, RunConfig};
-use crate::sandbox;
+use crate::sandbox::netfault::{DelayMechanism, NetFaults};
 use crate::sandboxes::{self, Variant};
 use crate::scratch::{self, ScratchRoot};
 use crate::settings::Settings as _;
@@ -346,6 +346,7 @@ fn plan_phase(
         cancel: signals::pipe(),
         scratch: scratch.as_ref(),
         profile: &run.config.profile,
+        net_delay: Default::default(),
     };
     let cases = discover::discover(&list_exec, run.jobs, &built.binaries, &|i| {
         selection.excludes_binary(&built.binaries[i])
@@ -608,7 +609,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
     if args.reuse_netns && run.host.rootless {
         eprintln!("warning: --reuse-netns needs root; every test gets a fresh network namespace");
     }
-    check_network_faults(planned, reuse_netns, &run.host, &args.sandbox)?;
+    let net_delay = check_network_faults(planned, reuse_netns, &run.host, &args.sandbox)?;
     let replay = replay::Replay {
         args,
         typed: &run.typed,
@@ -624,6 +625,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
             cancel: signals::pipe(),
             scratch: planned.scratch.as_ref(),
             profile: &run.config.profile,
+            net_delay: net_delay.unwrap_or_default(),
         },
         jobs: run.jobs,
         max_fail: args.max_fail(),
@@ -640,7 +642,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
     for note in &planned.filter.notes {
         eprintln!("note: {note}");
     }
-    let start = run_start(run, planned);
+    let start = run_start(run, planned, net_delay);
     reporter.on(&RunEvent::RunStarted(&start));
     Ok(run::run_all(&cfg, &planned.units, &mut |e| reporter.on(e)))
 }
@@ -653,7 +655,7 @@ fn stress_of(args: &TestArgs) -> Option<run::Stress> {
 }
 
 /// What the banner and the first event say of the run.
-fn run_start(run: &Resolved, planned: &Planned) -> RunStart {
+fn run_start(run: &Resolved, planned: &Planned, net_delay: Option<DelayMechanism>) -> RunStart {
     let args = &run.args;
     let units = &planned.units;
     let tests = units.iter().filter(|u| !u.skip_as_ignored).count();
@@ -674,6 +676,9 @@ fn run_start(run: &Resolved, planned: &Planned) -> RunStart {
     let mut notes = args.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
     if let Some(p) = &run.partition {
         notes += &format!(", share {p}");
+    }
+    if let Some(m) = net_delay {
+        notes += &format!(", --net-delay by {}", m.as_str());
     }
     let stress = stress_of(args).is_some();
     RunStart {
@@ -1019,14 +1024,15 @@ fn load_config(args: &TestArgs, archive: Option<&archive::Opened>) -> Result<Con
 
 /// Network faults need the test's own network namespace, and a kernel
 /// that has what they are made of: both are checked before any test runs
-/// (each distinct set of faults once, in an empty sandbox).
+/// (each distinct set of faults once, in an empty sandbox). Returns what
+/// makes a delay of all traffic (netem, else NFQUEUE) when a test has one.
 fn check_network_faults(
     planned: &Planned,
     reuse_netns: bool,
     host: &Host,
     sandbox_args: &crate::cli::SandboxArgs,
-) -> Result<(), Error> {
-    let mut distinct: Vec<sandbox::netfault::NetFaults> = Vec::new();
+) -> Result<Option<DelayMechanism>, Error> {
+    let mut distinct: Vec<NetFaults> = Vec::new();
     for u in planned.units.iter().filter(|u| !u.skip_as_ignored) {
         let faults = u.settings.net_faults();
         if faults.is_empty() {
@@ -1043,14 +1049,30 @@ fn check_network_faults(
                 }
             )));
         }
+        faults
+            .check()
+            .map_err(|e| Error::Usage(format!("{}: {e}", u.id)))?;
         if !distinct.contains(&faults) {
             distinct.push(faults);
         }
     }
+    let mut delay = None;
     for f in &distinct {
-        host::probe_net_faults(host, sandbox_args, f)?;
+        match (f.delay_by(), delay) {
+            (Some(DelayMechanism::Auto), None) => {
+                delay = Some(host::net_delay_mechanism(host, sandbox_args, f)?);
+            }
+            (Some(DelayMechanism::Auto), Some(m)) => {
+                host::probe_net_faults(host, sandbox_args, &f.with_mechanism(m))?
+            }
+            _ => host::probe_net_faults(host, sandbox_args, f)?,
+        }
     }
-    Ok(())
+    // A delay of some ports only is NFQUEUE's on every kernel.
+    if delay.is_none() && distinct.iter().any(NetFaults::delay_needs_nfqueue) {
+        delay = Some(DelayMechanism::Nfqueue);
+    }
+    Ok(delay)
 }
 
 /// `--archive-file`: unpacked (or found unpacked) and read. Cargo's own

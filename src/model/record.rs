@@ -82,6 +82,10 @@ pub struct TestRecord {
     /// Added to v1: what grew past the thresholds against --baseline.
     #[serde(default)]
     pub regressions: Vec<Regression>,
+    /// Added to v1: what made its --net-delay/--net-jitter, "netem" or
+    /// "nfqueue" (absent: no delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_delay_mechanism: Option<String>,
 }
 
 /// The hard limits of one test (null: none).
@@ -134,6 +138,7 @@ impl TestRecord {
             budgets: None,
             over_budget: Vec::new(),
             regressions: Vec::new(),
+            net_delay_mechanism: None,
         }
     }
 

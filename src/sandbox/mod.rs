@@ -10,6 +10,7 @@ pub mod init;
 mod multicast;
 pub mod netfault;
 mod netlink;
+mod nfqueue;
 pub mod seccomp;
 pub mod spec;
 mod sys;
