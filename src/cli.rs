@@ -783,11 +783,11 @@ fn parse_port_ranges(s: &str) -> Result<PortRanges, String> {
 /// `--net-direction`: which packets of the --net-ports are faulted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum NetDirection {
-    /// Packets from the ports: the replies of a server on them.
+    // Plain comments: a variant's doc would add a long help to `run -h`.
+    // Packets from the ports: the replies of a server on them.
     In,
-    /// Packets to the ports: the requests to a server on them.
+    // Packets to the ports: the requests to a server on them.
     Out,
-    /// Both.
     Both,
 }
 

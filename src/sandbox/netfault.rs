@@ -1375,6 +1375,131 @@ mod tests {
         );
     }
 
+    fn selected() -> NetFaults {
+        NetFaults {
+            loss_ppm: 50_000,
+            delay_us: Some(50_000),
+            port_ranges: vec![(9000, 9010), (443, 443)],
+            ..NetFaults::default()
+        }
+    }
+
+    #[test]
+    fn selected_faults_take_each_packet_once_per_protocol_and_direction() {
+        let both: Vec<String> = nft_rules(&selected(), true)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            both,
+            [
+                "tcp dport @fault_ports numgen random mod 1000000 < 50000 drop",
+                "tcp sport @fault_ports tcp dport != @fault_ports numgen random mod 1000000 < 50000 drop",
+                "udp dport @fault_ports numgen random mod 1000000 < 50000 drop",
+                "udp sport @fault_ports udp dport != @fault_ports numgen random mod 1000000 < 50000 drop",
+                "tcp dport @fault_ports xt target NFQUEUE num 0 bypass",
+                "tcp sport @fault_ports tcp dport != @fault_ports xt target NFQUEUE num 0 bypass",
+                "udp dport @fault_ports xt target NFQUEUE num 0 bypass",
+                "udp sport @fault_ports udp dport != @fault_ports xt target NFQUEUE num 0 bypass",
+            ]
+        );
+        let out = NetFaults {
+            direction: Direction::Out,
+            ..selected()
+        };
+        let rules: Vec<String> = nft_rules(&out, true)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert!(
+            rules.iter().all(|r| r.contains("dport @fault_ports ")),
+            "{rules:?}"
+        );
+        let inn = NetFaults {
+            direction: Direction::In,
+            ..selected()
+        };
+        let rules: Vec<String> = nft_rules(&inn, true)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert!(
+            rules.iter().all(|r| r.contains("sport @fault_ports ")),
+            "{rules:?}"
+        );
+        assert!(rules.iter().all(|r| !r.contains("!=")), "{rules:?}");
+        // Without ports, every packet, once.
+        let all = NetFaults {
+            port_ranges: vec![],
+            ..selected()
+        };
+        assert_eq!(
+            nft_rules(&all, true),
+            [
+                NftRule::Loss {
+                    ppm: 50_000,
+                    select: Select::All
+                },
+                NftRule::Queue {
+                    select: Select::All
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn the_delay_goes_to_nfqueue_with_ports_and_a_direction_needs_them() {
+        assert_eq!(selected().delay_by(), Some(DelayMechanism::Nfqueue));
+        let all = NetFaults {
+            port_ranges: vec![],
+            ..selected()
+        };
+        assert_eq!(all.delay_by(), Some(DelayMechanism::Auto));
+        assert_eq!(
+            all.with_mechanism(DelayMechanism::Netem).delay_by(),
+            Some(DelayMechanism::Netem)
+        );
+        assert_eq!(NetFaults::default().delay_by(), None);
+        let lost = NetFaults {
+            direction: Direction::In,
+            ..all
+        };
+        assert!(lost.check().unwrap_err().contains("--net-ports"));
+        assert!(selected().check().is_ok());
+    }
+
+    #[test]
+    fn the_queue_rule_is_xt_nfqueue_in_an_output_chain_over_every_selected_port() {
+        let f = NetFaults {
+            direction: Direction::Out,
+            ..selected()
+        };
+        let b = nft_batch(&f, &nft_rules(&f, true)).unwrap();
+        let msgs = messages(&b.bytes);
+        let ty = |m: &(u16, u16, u32, &[u8])| m.0 & 0xff;
+        // begin, table, input, output, set, its elements, 2 loss, 2 queue, end
+        assert_eq!(msgs.len(), 11);
+        let output = attrs(&msgs[3].3[4..]);
+        assert_eq!(attr(&output, NFTA_CHAIN_NAME), b"output\0");
+        let hook = attrs(attr(&output, NFTA_CHAIN_HOOK));
+        assert_eq!(
+            attr(&hook, NFTA_HOOK_HOOKNUM),
+            NF_INET_LOCAL_OUT.to_be_bytes()
+        );
+        assert_eq!(ty(&msgs[5]), NFT_MSG_NEWSETELEM);
+        let elems = attrs(attr(&attrs(&msgs[5].3[4..]), NFTA_SET_ELEM_LIST_ELEMENTS));
+        assert_eq!(elems.len(), 12, "9000..=9010 and 443");
+        let queue = attrs(&msgs[8].3[4..]);
+        assert_eq!(attr(&queue, NFTA_RULE_CHAIN), b"output\0");
+        let exprs = attrs(attr(&queue, NFTA_RULE_EXPRESSIONS));
+        let last = attrs(exprs.last().unwrap().1);
+        assert_eq!(attr(&last, NFTA_EXPR_NAME), b"target\0");
+        let target = attrs(attr(&last, NFTA_EXPR_DATA));
+        assert_eq!(attr(&target, NFTA_TARGET_NAME), b"NFQUEUE\0");
+        assert_eq!(attr(&target, NFTA_TARGET_REV), 3u32.to_be_bytes());
+        assert_eq!(attr(&target, NFTA_TARGET_INFO).len(), 8);
+    }
+
     #[test]
     fn many_ports_are_split_into_element_messages() {
         let f = NetFaults {
