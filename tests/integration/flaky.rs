@@ -417,15 +417,27 @@ fn a_delay_doubles_into_the_round_trip_with_netem_or_nfqueue() {
     println!(
         "MEASURE --net-delay 50ms ({mechanism}): median {rtt} ms, min {min}, max {max}; {base} ms without"
     );
-    // Within 10% of 2 x 50 ms, the median of 20 round trips.
     assert!(base < 20.0, "{base} ms without a delay");
     let added = rtt - base;
-    assert!(
-        (90.0..=110.0).contains(&added),
-        "median round trip {rtt} ms, {base} ms without"
-    );
     // Never early: no datagram escapes its delay.
     assert!(min >= 99.0, "fastest round trip {min} ms");
+    // Within 10% of 2 x 50 ms, the median of 20 round trips. In the
+    // emulated guest (ISOLATE_IT_PREBUILT: the cgroup v2 lane) the echo's
+    // own user-space turns take milliseconds each and vary with the tests
+    // beside it (a median of 111.9 to 113.4 ms there, fastest 102 ms): the
+    // fastest round trip holds the 10% there, the median 30%.
+    let emulated = std::env::var_os("ISOLATE_IT_PREBUILT").is_some();
+    let tolerance = match emulated {
+        false => 10.0,
+        true => {
+            assert!(min <= 110.0, "fastest round trip {min} ms");
+            30.0
+        }
+    };
+    assert!(
+        (100.0 - tolerance..=100.0 + tolerance).contains(&added),
+        "median round trip {rtt} ms, {base} ms without"
+    );
 }
 
 /// `--net-jitter 10ms` spreads each datagram's delay uniformly over
