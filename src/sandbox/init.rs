@@ -16,7 +16,10 @@
 //!
 //! Single-threaded by construction: it is a clone of the zygote, a
 //! single-threaded exec of this binary, so it may allocate freely between
-//! fork and exec (and `sys::fork_single_threaded` checks it).
+//! fork and exec (and `sys::fork_single_threaded` checks it). What must
+//! run beside the test is a child, not a thread: the `--net-delay`
+//! delayer (`nfqueue.rs`), forked into the test's network namespace
+//! before the test starts and killed with the test's leftovers.
 
 use super::spec::{InitSpec, MountStep, overlay_escape};
 use super::sys::{self, InitFds, InitStdio};
