@@ -48,7 +48,7 @@ tests=(
   boundary::a_root_test_keeps_what_it_owns
   boundary::a_root_test_cannot_raise_its_own_memory_limit
   sys_is_the_sandboxs_own_or_the_hosts_when_asked
-  flaky::delay_works_where_netem_exists_and_says_what_is_missing_elsewhere
+  flaky::a_delay_doubles_into_the_round_trip_with_netem_or_nfqueue
   flaky::a_test_that_passes_on_a_retry_is_flaky_with_every_attempt
   flaky::hosts_points_a_fixed_name_at_a_loopback_fake
   leaks::nothing_leaks_between_tests_on_one_worker

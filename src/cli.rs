@@ -766,19 +766,37 @@ pub struct NetArgs in net_args {
         archive: true,
         replay: show::with(crate::netfaults::format_rate),
     },
-    /// Delay every packet (netem), e.g. 50ms.
+    /// Delay every packet once on its way through lo (netem, or the
+    /// kernel's NFQUEUE where netem is missing), e.g. 50ms.
     #[arg(long, value_name = "DURATION", value_parser = crate::netfaults::parse_delay_us)]
     pub net_delay: Option<u32> => test(u32) {
         file: String, check: c::text(crate::netfaults::parse_delay_us),
         archive: true,
         replay: show::with(crate::netfaults::format_duration_us),
     },
-    /// Vary the delay by up to this much (netem), e.g. 10ms.
+    /// Vary the delay by up to this much (uniform ±, as netem), e.g. 10ms.
     #[arg(long, value_name = "DURATION", value_parser = crate::netfaults::parse_jitter_us)]
     pub net_jitter: Option<u32> => test(u32) {
         file: String, check: c::text(crate::netfaults::parse_jitter_us),
         archive: true,
         replay: show::with(crate::netfaults::format_duration_us),
+    },
+    /// Apply --net-loss, --net-delay and --net-jitter only to TCP and UDP
+    /// packets of these ports or ranges, e.g. 5432,8000-8100 (all traffic
+    /// when absent).
+    #[arg(long, value_name = "PORT[-PORT],...", value_parser = parse_port_ranges)]
+    pub net_ports: Option<PortRanges> => test(PortRanges) {
+        file: String, check: c::text(parse_port_ranges),
+        archive: true,
+        replay: show::plain,
+    },
+    /// With --net-ports: `out` faults the packets sent to those ports
+    /// (requests), `in` those sent from them (replies), `both` either.
+    #[arg(long, value_enum, value_name = "in|out|both", requires = "net_ports")]
+    pub net_direction: Option<NetDirection> => test(NetDirection) {
+        file: String, check: c::choice(),
+        archive: true,
+        replay: show::name,
     },
 }
 }
@@ -796,6 +814,31 @@ impl std::fmt::Display for PortList {
 
 fn parse_port_list(s: &str) -> Result<PortList, String> {
     crate::netfaults::parse_ports(s).map(PortList)
+}
+
+/// The `--net-ports` value: inclusive ranges, sorted and merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRanges(pub Vec<(u16, u16)>);
+
+impl std::fmt::Display for PortRanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::netfaults::format_port_ranges(&self.0))
+    }
+}
+
+fn parse_port_ranges(s: &str) -> Result<PortRanges, String> {
+    crate::netfaults::parse_port_ranges(s).map(PortRanges)
+}
+
+/// `--net-direction`: which packets of the --net-ports are faulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetDirection {
+    // Plain comments: a variant's doc would add a long help to `run -h`.
+    // Packets from the ports: the replies of a server on them.
+    In,
+    // Packets to the ports: the requests to a server on them.
+    Out,
+    Both,
 }
 
 /// One `--hosts NAME=ADDR`.
@@ -1072,6 +1115,7 @@ pub enum RunIgnored {
 // How `show-config` writes the values of these types (see `settings::explain`).
 crate::settings::explain::describe_display!(
     PortList,
+    PortRanges,
     HostEntry,
     EnvSetting,
     Seccomp,
@@ -1080,6 +1124,7 @@ crate::settings::explain::describe_display!(
 );
 crate::settings::explain::describe_by_name!(
     Isolation,
+    NetDirection,
     MessageFormat,
     StatusLevel,
     FinalStatusLevel,

@@ -6,6 +6,7 @@ use crate::cgroup::{Leaf, Limits};
 use crate::config::TestSettings;
 use crate::error::Error;
 use crate::host::Host;
+use crate::sandbox::netfault::DelayMechanism;
 use crate::sandbox::{self, Admit, InitSpec, Namespaces, Output};
 use crate::scratch::{ScratchDir, ScratchRoot};
 use crate::signals::CancelPipe;
@@ -42,6 +43,9 @@ pub struct Exec<'a> {
     pub scratch: Option<&'a ScratchRoot>,
     /// The configuration profile, told to each test.
     pub profile: &'a str,
+    /// What makes a delay of all traffic, as the preflight found (auto:
+    /// the sandbox tries netem, then NFQUEUE).
+    pub net_delay: DelayMechanism,
 }
 
 /// What a worker lends each sandbox it runs: its network namespace (with
@@ -162,7 +166,7 @@ pub fn execute(
     // The worker's namespace, not one of the test's own.
     spec.own_network &= netns.is_none();
     spec.net_faults = match spec.own_network {
-        true => settings.net_faults(),
+        true => settings.net_faults().with_mechanism(cfg.net_delay),
         false => Default::default(),
     };
     // A retry or a stress run tells the test which one it is: nothing

@@ -8,7 +8,7 @@ use crate::cli::{DEFAULT_PIDS_MAX, Isolation, PidsMax, SandboxArgs, Seccomp};
 use crate::confinement::Confinement;
 use crate::error::Error;
 use crate::model::Enforced;
-use crate::sandbox::netfault::NetFaults;
+use crate::sandbox::netfault::{DelayMechanism, NetFaultError, NetFaults};
 use crate::sandbox::seccomp::{Filters, Profile};
 use crate::sandbox::spec::MountStep;
 use crate::sandbox::{self, InitEnd, InitSpec, Namespaces, Output, RootLayout};
@@ -261,6 +261,30 @@ pub fn init_spec(
 /// load, rather than every test.
 pub fn probe_net_faults(host: &Host, args: &SandboxArgs, faults: &NetFaults) -> Result<(), Error> {
     probe(host, args, faults).map_err(Error::setup)
+}
+
+/// What makes `faults`' delay here: netem when the kernel has it, else
+/// NFQUEUE; each tried in an empty sandbox, so that a kernel with neither
+/// fails the run at once.
+pub fn net_delay_mechanism(
+    host: &Host,
+    args: &SandboxArgs,
+    faults: &NetFaults,
+) -> Result<DelayMechanism, Error> {
+    let netem = faults.with_mechanism(DelayMechanism::Netem);
+    match probe(host, args, &netem) {
+        Ok(()) => Ok(DelayMechanism::Netem),
+        Err(msg) if msg.contains(&NetFaultError::NoNetem.to_string()) => {
+            let nfqueue = faults.with_mechanism(DelayMechanism::Nfqueue);
+            probe(host, args, &nfqueue).map_err(|e| {
+                Error::setup(format!(
+                    "{e}\n  (this kernel has no netem qdisc either, module sch_netem: `modprobe sch_netem` as root gives --net-delay another way)"
+                ))
+            })?;
+            Ok(DelayMechanism::Nfqueue)
+        }
+        Err(msg) => Err(Error::setup(msg)),
+    }
 }
 
 /// Builds one empty sandbox to see that namespaces and mounts work here.

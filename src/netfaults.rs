@@ -79,6 +79,67 @@ pub fn parse_ports(s: &str) -> Result<Vec<u16>, String> {
     Ok(ports.into_iter().collect())
 }
 
+const RANGES_HINT: &str =
+    "expected ports or port ranges from 1 to 65535 separated by commas, e.g. 80,1000-2000";
+
+/// `--net-ports`: "80,1000-2000", spaces allowed around each item: ports
+/// and inclusive ranges from 1 to 65535, sorted, overlapping and adjacent
+/// ones merged, at least one.
+pub fn parse_port_ranges(s: &str) -> Result<Vec<(u16, u16)>, String> {
+    let mut ranges = Vec::new();
+    for item in s.split(',') {
+        let t = item.trim();
+        if t.is_empty() {
+            return Err(match s.trim().is_empty() {
+                true => RANGES_HINT.to_string(),
+                false => format!("an empty item in {s:?}: {RANGES_HINT}"),
+            });
+        }
+        let (first, last) = match t.split_once('-') {
+            Some((a, b)) => (range_end(a.trim())?, range_end(b.trim())?),
+            None => (range_end(t)?, range_end(t)?),
+        };
+        if first > last {
+            return Err(format!(
+                "{t:?} runs backwards: write the lower port first, e.g. {last}-{first}"
+            ));
+        }
+        ranges.push((first, last));
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+    for (first, last) in ranges {
+        match merged.last_mut() {
+            Some(prev) if u32::from(first) <= u32::from(prev.1) + 1 => prev.1 = prev.1.max(last),
+            _ => merged.push((first, last)),
+        }
+    }
+    Ok(merged)
+}
+
+fn range_end(t: &str) -> Result<u16, String> {
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{t:?} is not a port number: {RANGES_HINT}"));
+    }
+    match t.parse::<u16>() {
+        Ok(0) => Err(format!("port 0 is not a port: {RANGES_HINT}")),
+        Ok(p) => Ok(p),
+        Err(_) => Err(format!("port {t} is out of range: {RANGES_HINT}")),
+    }
+}
+
+/// Ranges as `parse_port_ranges` reads them back: "80,1000-2000".
+pub fn format_port_ranges(ranges: &[(u16, u16)]) -> String {
+    ranges
+        .iter()
+        .map(|&(a, b)| match a == b {
+            true => a.to_string(),
+            false => format!("{a}-{b}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// "1mbit", "500kbit", "10mbps", "1.5gbit", case-insensitive: bits per
 /// second, at least 8 (the kernel counts whole bytes per second).
 pub fn parse_rate(s: &str) -> Result<u64, String> {
@@ -355,6 +416,46 @@ mod tests {
             .join(",");
         assert_eq!(line, "1,22,443,8080");
         assert_eq!(parse_ports(&line), Ok(ports));
+    }
+
+    #[test]
+    fn port_ranges_are_sorted_and_merged() {
+        assert_eq!(parse_port_ranges("80"), Ok(vec![(80, 80)]));
+        assert_eq!(
+            parse_port_ranges(" 2000-3000 , 80,81, 1000 - 2000"),
+            Ok(vec![(80, 81), (1000, 3000)])
+        );
+        assert_eq!(parse_port_ranges("1-65535,443"), Ok(vec![(1, 65535)]));
+        assert_eq!(parse_port_ranges("65535,65534"), Ok(vec![(65534, 65535)]));
+        for bad in [
+            "",
+            "0",
+            "0-5",
+            "5-",
+            "-5",
+            "2000-1000",
+            "1-65536",
+            "a-b",
+            "80,,81",
+            "1--2",
+        ] {
+            let e = parse_port_ranges(bad).unwrap_err();
+            assert!(e.contains("e.g. "), "{bad:?}: {e}");
+        }
+        assert!(
+            parse_port_ranges("2000-1000")
+                .unwrap_err()
+                .contains("runs backwards")
+        );
+    }
+
+    #[test]
+    fn port_ranges_round_trip_through_their_printer() {
+        for line in ["80", "80,443", "1000-2000", "1-65535", "22,1000-2000,8080"] {
+            let r = parse_port_ranges(line).unwrap();
+            assert_eq!(format_port_ranges(&r), line);
+            assert_eq!(parse_port_ranges(&format_port_ranges(&r)), Ok(r));
+        }
     }
 
     #[test]

@@ -441,6 +441,12 @@ fn run_unit(
     }
     let limits = execute::limits_of(&cfg.exec, &unit.settings);
     let timeout = execute::timeout_of(&cfg.exec, &unit.settings);
+    rec.net_delay_mechanism = unit
+        .settings
+        .net_faults()
+        .with_mechanism(cfg.exec.net_delay)
+        .delay_by()
+        .map(|m| m.as_str().to_string());
     rec.limits = TestLimits {
         memory_max: limits.memory_max_bytes,
         pids_max: limits.pids_max,

@@ -23,6 +23,7 @@ use crate::report::files::ReportFiles;
 use crate::report::{self, HostInfo, Report, RunnerInfo, Settings, Summary, TestRecord, Tool};
 use crate::run::{self, Ran, RunConfig};
 use crate::sandbox;
+use crate::sandbox::netfault::{DelayMechanism, NetFaults};
 use crate::sandboxes::{self, Variant};
 use crate::scratch::{self, ScratchRoot};
 use crate::settings::Settings as _;
@@ -378,6 +379,7 @@ fn plan_phase(
         cancel: signals::pipe(),
         scratch: scratch.as_ref(),
         profile: &run.config.profile,
+        net_delay: Default::default(),
     };
     let cases = discover::discover(&list_exec, run.jobs, &built.binaries, &|i| {
         selection.excludes_binary(&built.binaries[i])
@@ -657,7 +659,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
     if args.reuse_netns && run.host.rootless {
         eprintln!("warning: --reuse-netns needs root; every test gets a fresh network namespace");
     }
-    check_network_faults(planned, reuse_netns, &run.host, &args.sandbox)?;
+    let net_delay = check_network_faults(planned, reuse_netns, &run.host, &args.sandbox)?;
     let replay = replay::Replay {
         args,
         typed: &run.typed,
@@ -673,6 +675,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
             cancel: signals::pipe(),
             scratch: planned.scratch.as_ref(),
             profile: &run.config.profile,
+            net_delay: net_delay.unwrap_or_default(),
         },
         jobs: run.jobs,
         max_fail: args.max_fail(),
@@ -689,7 +692,7 @@ fn run_phase(run: &Resolved, planned: &Planned, reporter: &mut Reporter) -> Resu
     for note in &planned.filter.notes {
         eprintln!("note: {note}");
     }
-    let start = run_start(run, planned);
+    let start = run_start(run, planned, net_delay);
     reporter.on(&RunEvent::RunStarted(&start));
     Ok(run::run_all(&cfg, &planned.units, &mut |e| reporter.on(e)))
 }
@@ -702,7 +705,7 @@ fn stress_of(args: &TestArgs) -> Option<run::Stress> {
 }
 
 /// What the banner and the first event say of the run.
-fn run_start(run: &Resolved, planned: &Planned) -> RunStart {
+fn run_start(run: &Resolved, planned: &Planned, net_delay: Option<DelayMechanism>) -> RunStart {
     let args = &run.args;
     let units = &planned.units;
     let tests = units.iter().filter(|u| !u.skip_as_ignored).count();
@@ -726,6 +729,9 @@ fn run_start(run: &Resolved, planned: &Planned) -> RunStart {
     }
     if let Some(unit) = crate::user_scope::unit() {
         notes += &format!(", systemd scope {unit}");
+    }
+    if let Some(m) = net_delay {
+        notes += &format!(", --net-delay by {}", m.as_str());
     }
     let stress = stress_of(args).is_some();
     RunStart {
@@ -1079,14 +1085,15 @@ fn load_config(args: &TestArgs, archive: Option<&archive::Opened>) -> Result<Con
 
 /// Network faults need the test's own network namespace, and a kernel
 /// that has what they are made of: both are checked before any test runs
-/// (each distinct set of faults once, in an empty sandbox).
+/// (each distinct set of faults once, in an empty sandbox). Returns what
+/// makes a delay of all traffic (netem, else NFQUEUE) when a test has one.
 fn check_network_faults(
     planned: &Planned,
     reuse_netns: bool,
     host: &Host,
     sandbox_args: &crate::cli::SandboxArgs,
-) -> Result<(), Error> {
-    let mut distinct: Vec<sandbox::netfault::NetFaults> = Vec::new();
+) -> Result<Option<DelayMechanism>, Error> {
+    let mut distinct: Vec<NetFaults> = Vec::new();
     for u in planned.units.iter().filter(|u| !u.skip_as_ignored) {
         let faults = u.settings.net_faults();
         if faults.is_empty() {
@@ -1103,14 +1110,30 @@ fn check_network_faults(
                 }
             )));
         }
+        faults
+            .check()
+            .map_err(|e| Error::Usage(format!("{}: {e}", u.id)))?;
         if !distinct.contains(&faults) {
             distinct.push(faults);
         }
     }
+    let mut delay = None;
     for f in &distinct {
-        host::probe_net_faults(host, sandbox_args, f)?;
+        match (f.delay_by(), delay) {
+            (Some(DelayMechanism::Auto), None) => {
+                delay = Some(host::net_delay_mechanism(host, sandbox_args, f)?);
+            }
+            (Some(DelayMechanism::Auto), Some(m)) => {
+                host::probe_net_faults(host, sandbox_args, &f.with_mechanism(m))?
+            }
+            _ => host::probe_net_faults(host, sandbox_args, f)?,
+        }
     }
-    Ok(())
+    // A delay of some ports only is NFQUEUE's on every kernel.
+    if delay.is_none() && distinct.iter().any(NetFaults::delay_needs_nfqueue) {
+        delay = Some(DelayMechanism::Nfqueue);
+    }
+    Ok(delay)
 }
 
 /// `--archive-file`: unpacked (or found unpacked) and read. Cargo's own
@@ -1288,6 +1311,8 @@ fn compare(report: &mut Report, baseline: &Baseline, config: &Config, units: &[p
 pub struct Prepared {
     run: Resolved,
     planned: Planned,
+    /// What makes a delay here, once a condition with one was checked.
+    net_delay: std::cell::Cell<DelayMechanism>,
 }
 
 /// One batch of a hunt: these units (their settings already changed),
@@ -1320,7 +1345,11 @@ impl Prepared {
         run.host.limits.cpus = own;
         let (built, target_dir) = build_phase(&run.args, opened)?;
         let planned = plan_phase(&run, built, target_dir)?;
-        Ok(Prepared { run, planned })
+        Ok(Prepared {
+            run,
+            planned,
+            net_delay: Default::default(),
+        })
     }
 
     /// The selected tests, ignored ones left out.
@@ -1358,7 +1387,15 @@ impl Prepared {
                     .into(),
             );
         }
-        host::probe_net_faults(&self.run.host, &args.sandbox, faults).map_err(|e| e.to_string())
+        let (host, sandbox) = (&self.run.host, &args.sandbox);
+        // A delay is netem's where the kernel has it, else NFQUEUE's (as
+        // `test` decides it); the batches use what was found.
+        if faults.delay_by() == Some(DelayMechanism::Auto) {
+            let m = host::net_delay_mechanism(host, sandbox, faults).map_err(|e| e.to_string())?;
+            self.net_delay.set(m);
+            return Ok(());
+        }
+        host::probe_net_faults(host, sandbox, faults).map_err(|e| e.to_string())
     }
 
     /// Runs one batch; each unit's record tallies its runs (`stress`).
@@ -1380,6 +1417,7 @@ impl Prepared {
                 cancel: signals::pipe(),
                 scratch: self.planned.scratch.as_ref(),
                 profile: &self.run.config.profile,
+                net_delay: self.net_delay.get(),
             },
             jobs: batch.jobs,
             max_fail: None,

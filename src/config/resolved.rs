@@ -6,7 +6,7 @@
 use crate::budget::{Threshold, Thresholds};
 use crate::cli::{NetArgs, PortList, test_args};
 use crate::filterset::Filterset;
-use crate::sandbox::netfault::NetFaults;
+use crate::sandbox::netfault::{Direction, NetFaults};
 
 /// What a profile (or the command line, or an override) sets, as far as
 /// it does: `TestArgs`'s shape, `None` where unset.
@@ -54,6 +54,9 @@ impl NetArgs {
             rate_bps: n.net_rate,
             delay_us: n.net_delay,
             jitter_us: n.net_jitter,
+            port_ranges: n.net_ports.clone().map(|p| p.0).unwrap_or_default(),
+            direction: direction(n.net_direction),
+            delay_mechanism: Default::default(),
         }
     }
 }
@@ -66,6 +69,17 @@ fn faults(n: &crate::cli::net_args::Test) -> NetFaults {
         rate_bps: n.net_rate,
         delay_us: n.net_delay,
         jitter_us: n.net_jitter,
+        port_ranges: n.net_ports.clone().map(|p| p.0).unwrap_or_default(),
+        direction: direction(n.net_direction),
+        delay_mechanism: Default::default(),
+    }
+}
+
+fn direction(d: Option<crate::cli::NetDirection>) -> Direction {
+    match d {
+        Some(crate::cli::NetDirection::In) => Direction::In,
+        Some(crate::cli::NetDirection::Out) => Direction::Out,
+        Some(crate::cli::NetDirection::Both) | None => Direction::Both,
     }
 }
 

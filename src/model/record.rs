@@ -96,6 +96,10 @@ pub struct TestRecord {
     /// (absent: it was not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hang: Option<Hang>,
+    /// Added to v1: what made its --net-delay/--net-jitter, "netem" or
+    /// "nfqueue" (absent: no delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_delay_mechanism: Option<String>,
 }
 
 /// The hard limits of one test (null: none).
@@ -154,6 +158,7 @@ impl TestRecord {
             regressions: Vec::new(),
             outside_oom: None,
             hang: None,
+            net_delay_mechanism: None,
         }
     }
 

@@ -16,7 +16,10 @@
 //!
 //! Single-threaded by construction: it is a clone of the zygote, a
 //! single-threaded exec of this binary, so it may allocate freely between
-//! fork and exec (and `sys::fork_single_threaded` checks it).
+//! fork and exec (and `sys::fork_single_threaded` checks it). What must
+//! run beside the test is a child, not a thread: the `--net-delay`
+//! delayer (`nfqueue.rs`), forked into the test's network namespace
+//! before the test starts and killed with the test's leftovers.
 
 use super::spec::{InitSpec, MountStep, overlay_escape};
 use super::sys::{self, InitFds, InitStdio};
@@ -25,6 +28,7 @@ use nix::sched::{CloneFlags, unshare};
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::os::unix::net::UnixStream;
@@ -708,18 +712,23 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     if !flags.is_empty() {
         unshare(flags).step(|| "make the test's network, uts and ipc namespaces".into())?;
     }
+    let mut ready = "ready";
     if spec.own_network {
         sys::loopback_up().step(|| "bring the loopback interface up".into())?;
         super::multicast::add_loopback_routes().step(|| "add the multicast routes on lo".into())?;
         if !spec.net_faults.is_empty() {
-            super::netfault::apply(&spec.net_faults)
+            let delay = super::netfault::apply(&spec.net_faults)
                 .map_err(|e| InitError(format!("set up the network faults: {e}")))?;
+            if delay == Some(super::netfault::DelayMechanism::Nfqueue) {
+                // The init starts the delayer in this namespace.
+                ready = READY_NFQUEUE;
+            }
         }
     }
     if let Some(name) = &spec.hostname {
         nix::unistd::sethostname(name).step(|| format!("set the hostname to {name}"))?;
     }
-    init.send("ready")?;
+    init.send(ready)?;
     init.expect("go")?;
     if spec.test_userns {
         // Mounts copied into a less privileged mount namespace are locked
@@ -753,7 +762,15 @@ fn prepare_init_side(
     pid: libc::pid_t,
     gate: UnixStream,
 ) -> Result<Instant, InitError> {
-    test.expect("ready")?;
+    match test.next()?.as_deref() {
+        Some("ready") => {}
+        Some(READY_NFQUEUE) => start_delayer(spec, pid)?,
+        other => {
+            return Err(InitError(format!(
+                "the test's process broke the setup handshake (expected \"ready\", got {other:?})"
+            )));
+        }
+    }
     if spec.test_userns {
         write_id_maps(spec, pid)?;
     }
@@ -765,6 +782,66 @@ fn prepare_init_side(
         Some(other) => Err(InitError(format!(
             "the test's process said {other:?} instead of exec'ing"
         ))),
+    }
+}
+
+/// What the test's process says when its packets wait in NFQUEUE.
+const READY_NFQUEUE: &str = "ready nfqueue";
+
+/// Forks the delayer (`nfqueue.rs`) into the network namespace of the
+/// test's process `test_pid`, and returns once it serves the queue: a
+/// delay missing from the test's first packets would be a wrong result.
+fn start_delayer(spec: &InitSpec, test_pid: libc::pid_t) -> Result<(), InitError> {
+    let f = &spec.net_faults;
+    let delay = std::time::Duration::from_micros(u64::from(f.delay_us.unwrap_or(0)));
+    let jitter = std::time::Duration::from_micros(u64::from(f.jitter_us.unwrap_or(0)));
+    let netns = fs::File::open(format!("/proc/{test_pid}/ns/net"))
+        .step(|| "open the test's network namespace for the delayer".into())?;
+    let (status_r, status_w) = sys::pipe_cloexec().step(|| "create a pipe".into())?;
+    match sys::fork_single_threaded().step(|| "fork the delayer".into())? {
+        sys::Forked::Child => {
+            drop(status_r);
+            let mut status = fs::File::from(status_w);
+            let bound = sys::close_fds_except(&[status.as_raw_fd(), netns.as_raw_fd()])
+                .map_err(|e| format!("close the init's fds: {e}"))
+                // Killed with the init, whatever namespaces it has.
+                .and_then(|()| {
+                    sys::set_parent_death_signal()
+                        .map_err(|e| format!("set the parent death signal: {e}"))
+                })
+                .and_then(|()| {
+                    nix::sched::setns(&netns, CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| format!("join the test's network namespace: {e}"))
+                })
+                .and_then(|()| super::nfqueue::Delayer::bind(delay, jitter));
+            drop(netns);
+            match bound {
+                Ok(delayer) => {
+                    let _ = writeln!(status, "ok");
+                    drop(status);
+                    let _ = delayer.serve();
+                }
+                Err(e) => {
+                    let _ = writeln!(status, "fail {e}");
+                }
+            }
+            sys::exit_now(1);
+        }
+        sys::Forked::Parent(_) => {
+            drop((status_w, netns));
+            let mut line = String::new();
+            BufReader::new(fs::File::from(status_r))
+                .read_line(&mut line)
+                .step(|| "read the delayer's status".into())?;
+            match line.trim_end() {
+                "ok" => Ok(()),
+                l => Err(InitError(format!(
+                    "start the --net-delay delayer (NFQUEUE): {}",
+                    l.strip_prefix("fail ")
+                        .unwrap_or("it died before it served the queue")
+                ))),
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod inspect;
 mod multicast;
 pub mod netfault;
 mod netlink;
+mod nfqueue;
 pub mod seccomp;
 pub mod spec;
 mod sys;

@@ -2,7 +2,16 @@
 //! which (it travels in the sandbox's JSON spec) and [`apply`] makes them,
 //! as one nftables batch (an `inet` table whose input chain rejects or
 //! drops ports and drops packets at random) and one qdisc on `lo` (netem
-//! for delay and jitter, tbf for a rate alone).
+//! for delay and jitter, tbf for a rate alone). Where netem is missing, or
+//! the delay applies to some ports only, an output chain hands packets to
+//! the kernel's NFQUEUE instead and the init's delayer (`nfqueue.rs`)
+//! gives them back late.
+//!
+//! `--net-ports` selects TCP and UDP packets by port: `out` those whose
+//! destination is one of them (what a test sends to a server there), `in`
+//! those whose source is (the server's replies), `both` either. On `lo`
+//! every packet leaves and enters the namespace, so the test's own
+//! sockets are what tells the directions apart.
 //!
 //! Both go straight over netlink, encoded by hand in `netlink.rs` (see
 //! there why no crate): the rules are first built as data ([`NftRule`],
@@ -43,16 +52,92 @@ pub struct NetFaults {
     /// netem delay and jitter, microseconds.
     pub delay_us: Option<u32>,
     pub jitter_us: Option<u32>,
+    /// The ports (inclusive ranges) loss and delay apply to; empty: all
+    /// packets.
+    pub port_ranges: Vec<(u16, u16)>,
+    /// Which packets of `port_ranges`.
+    pub direction: Direction,
+    /// What makes the delay.
+    pub delay_mechanism: DelayMechanism,
+}
+
+/// `--net-direction`, relative to `--net-ports`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Packets from the ports (replies).
+    In,
+    /// Packets to the ports (requests).
+    Out,
+    #[default]
+    Both,
+}
+
+/// What delays packets: netem on lo, or NFQUEUE and the init's delayer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DelayMechanism {
+    /// netem when the kernel has it and every packet is delayed, else
+    /// NFQUEUE.
+    #[default]
+    Auto,
+    Netem,
+    Nfqueue,
+}
+
+impl DelayMechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DelayMechanism::Auto => "auto",
+            DelayMechanism::Netem => "netem",
+            DelayMechanism::Nfqueue => "nfqueue",
+        }
+    }
 }
 
 impl NetFaults {
     pub fn is_empty(&self) -> bool {
-        nft_rules(self).is_empty() && self.qdisc().is_none()
+        nft_rules(self, false).is_empty() && self.qdisc(true).is_none()
     }
 
-    /// A delay or jitter is set, which only netem makes.
-    pub fn needs_netem(&self) -> bool {
+    /// A delay or jitter is set.
+    pub fn needs_delay(&self) -> bool {
         self.delay_us.is_some_and(|d| d > 0) || self.jitter_us.is_some_and(|j| j > 0)
+    }
+
+    /// The delay must go through NFQUEUE whatever the kernel has: netem on
+    /// lo delays every packet, and cannot select ports.
+    pub fn delay_needs_nfqueue(&self) -> bool {
+        self.needs_delay() && !self.port_ranges.is_empty()
+    }
+
+    /// A direction says which packets of `--net-ports`: on lo, without
+    /// ports, every packet is both.
+    pub fn check(&self) -> Result<(), String> {
+        match (self.direction, self.port_ranges.is_empty()) {
+            (Direction::In | Direction::Out, true) => Err(
+                "--net-direction selects packets to or from --net-ports: on lo every packet is both; give --net-ports too".into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// What makes the delay, as far as known before the sandbox tries
+    /// (`None`: there is none).
+    pub fn delay_by(&self) -> Option<DelayMechanism> {
+        match self.needs_delay() {
+            false => None,
+            true if self.delay_needs_nfqueue() => Some(DelayMechanism::Nfqueue),
+            true => Some(self.delay_mechanism),
+        }
+    }
+
+    /// The same faults, the delay made by `m`.
+    pub fn with_mechanism(&self, m: DelayMechanism) -> NetFaults {
+        NetFaults {
+            delay_mechanism: m,
+            ..self.clone()
+        }
     }
 
     /// The kernel's rates are in bytes per second: a rate under 8 bit/s
@@ -61,9 +146,10 @@ impl NetFaults {
         self.rate_bps.filter(|&r| r > 0).map(|r| (r / 8).max(1))
     }
 
-    fn qdisc(&self) -> Option<Qdisc> {
+    /// The qdisc on lo: netem when it makes the delay, else tbf for a rate.
+    fn qdisc(&self, netem: bool) -> Option<Qdisc> {
         let rate = self.rate_bytes_per_second();
-        if self.needs_netem() {
+        if netem && self.needs_delay() {
             Some(Qdisc::Netem {
                 latency_ns: u64::from(self.delay_us.unwrap_or(0)) * 1000,
                 jitter_ns: u64::from(self.jitter_us.unwrap_or(0)) * 1000,
@@ -83,6 +169,8 @@ pub enum NetFaultError {
         "--net-delay/--net-jitter need the kernel's netem qdisc (module sch_netem), which this kernel does not have: load it with `modprobe sch_netem` as root, or run without --net-delay/--net-jitter"
     )]
     NoNetem,
+    #[error("{0}")]
+    Invalid(String),
     #[error(
         "--net-loss/--net-reject/--net-drop need the kernel's nftables with its inet family (nf_tables), which this kernel does not have ({errno}): load it with `modprobe nf_tables` as root, or run without --net-loss/--net-reject/--net-drop"
     )]
@@ -107,17 +195,37 @@ fn netlink_error(step: impl Into<String>) -> impl FnOnce(io::Error) -> NetFaultE
 
 /// Makes `f` in the current network namespace, whose `lo` is up. Needs
 /// CAP_NET_ADMIN over that namespace (its own user namespace will do).
-pub fn apply(f: &NetFaults) -> Result<(), NetFaultError> {
+/// Returns what delays packets (`None`: nothing does): with
+/// [`DelayMechanism::Nfqueue`] they wait in queue [`super::nfqueue::QUEUE_NUM`]
+/// until a delayer serves it, and pass undelayed while none does.
+pub fn apply(f: &NetFaults) -> Result<Option<DelayMechanism>, NetFaultError> {
+    f.check().map_err(NetFaultError::Invalid)?;
+    let mut mechanism = f.delay_by();
     // The qdisc first: a kernel without netem is the likeliest failure,
     // and its message stands alone.
-    if let Some(q) = f.qdisc() {
-        add_qdisc(&q)?;
+    let netem = matches!(
+        mechanism,
+        Some(DelayMechanism::Netem | DelayMechanism::Auto)
+    );
+    if let Some(q) = f.qdisc(netem) {
+        match add_qdisc(&q) {
+            Err(NetFaultError::NoNetem) if mechanism == Some(DelayMechanism::Auto) => {
+                mechanism = Some(DelayMechanism::Nfqueue);
+                if let Some(tbf) = f.qdisc(false) {
+                    add_qdisc(&tbf)?;
+                }
+            }
+            Err(e) => return Err(e),
+            Ok(()) if netem => mechanism = Some(DelayMechanism::Netem),
+            Ok(()) => {}
+        }
     }
-    let rules = nft_rules(f);
+    let queue = mechanism == Some(DelayMechanism::Nfqueue);
+    let rules = nft_rules(f, queue);
     if !rules.is_empty() {
         add_nft_rules(f, &rules)?;
     }
-    Ok(())
+    Ok(mechanism)
 }
 
 // ---- nftables -----------------------------------------------------------
@@ -212,6 +320,14 @@ const NFT_TYPE_INET_SERVICE: u32 = 13;
 
 const TABLE: &str = "cargo_isolate";
 const CHAIN: &str = "input";
+const OUTPUT_CHAIN: &str = "output";
+const NF_INET_LOCAL_OUT: u32 = 3;
+/// Inverts a lookup: `!= @set`.
+const NFT_LOOKUP_F_INV: u32 = 1;
+const NFTA_LOOKUP_FLAGS: u16 = 5;
+const NFTA_TARGET_NAME: u16 = 1;
+const NFTA_TARGET_REV: u16 = 2;
+const NFTA_TARGET_INFO: u16 = 3;
 /// What numgen draws from: one draw per packet, in parts per million.
 const LOSS_MODULUS: u32 = 1_000_000;
 /// Ports per NEWSETELEM message: 16 bytes each keeps a message at 16 KiB,
@@ -225,6 +341,13 @@ enum L4 {
 }
 
 impl L4 {
+    fn name(self) -> &'static str {
+        match self {
+            L4::Tcp => "tcp",
+            L4::Udp => "udp",
+        }
+    }
+
     fn ipproto(self) -> u8 {
         match self {
             L4::Tcp => libc::IPPROTO_TCP as u8,
@@ -237,6 +360,8 @@ impl L4 {
 enum PortSet {
     Reject,
     Drop,
+    /// `--net-ports`: what loss and delay apply to.
+    Fault,
 }
 
 impl PortSet {
@@ -244,6 +369,7 @@ impl PortSet {
         match self {
             PortSet::Reject => "reject_ports",
             PortSet::Drop => "drop_ports",
+            PortSet::Fault => "fault_ports",
         }
     }
 
@@ -252,11 +378,81 @@ impl PortSet {
         match self {
             PortSet::Reject => 1,
             PortSet::Drop => 2,
+            PortSet::Fault => 3,
         }
     }
 }
 
-/// One rule of the input chain, in order.
+/// Which header field a selection reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PortField {
+    Sport,
+    Dport,
+}
+
+/// Which packets a loss or queue rule takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Select {
+    All,
+    /// `meta l4proto P th FIELD @fault_ports`, and with `not_dport` also
+    /// `th dport != @fault_ports`: a packet both from and to the ports
+    /// (`both`) is taken once, by the rule on its destination.
+    Ports {
+        l4: L4,
+        field: PortField,
+        not_dport: bool,
+    },
+}
+
+impl fmt::Display for Select {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Select::All => Ok(()),
+            Select::Ports {
+                l4,
+                field,
+                not_dport,
+            } => {
+                let proto = l4.name();
+                let field = match field {
+                    PortField::Sport => "sport",
+                    PortField::Dport => "dport",
+                };
+                write!(f, "{proto} {field} @fault_ports ")?;
+                if not_dport {
+                    write!(f, "{proto} dport != @fault_ports ")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The selections `f` makes: every packet, or per protocol and direction.
+fn selections(f: &NetFaults) -> Vec<Select> {
+    if f.port_ranges.is_empty() {
+        return vec![Select::All];
+    }
+    let mut out = Vec::new();
+    for l4 in [L4::Tcp, L4::Udp] {
+        let port = |field, not_dport| Select::Ports {
+            l4,
+            field,
+            not_dport,
+        };
+        match f.direction {
+            Direction::Out => out.push(port(PortField::Dport, false)),
+            Direction::In => out.push(port(PortField::Sport, false)),
+            Direction::Both => {
+                out.push(port(PortField::Dport, false));
+                out.push(port(PortField::Sport, true));
+            }
+        }
+    }
+    out
+}
+
+/// One rule, in order: the input chain's, then the output chain's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NftRule {
     /// `meta l4proto P th dport @set` then the verdict: a TCP reset or an
@@ -264,7 +460,10 @@ enum NftRule {
     /// rejected ports, drop for dropped ones.
     Port { l4: L4, set: PortSet },
     /// `numgen random mod 1000000 < ppm drop`.
-    Loss { ppm: u32 },
+    Loss { ppm: u32, select: Select },
+    /// The output chain's: the packet goes to NFQUEUE queue 0, or on at
+    /// once while no delayer serves it (bypass).
+    Queue { select: Select },
 }
 
 impl fmt::Display for NftRule {
@@ -279,11 +478,18 @@ impl fmt::Display for NftRule {
                 let verdict = match (set, l4) {
                     (PortSet::Reject, L4::Tcp) => "reject with tcp reset",
                     (PortSet::Reject, L4::Udp) => "reject",
-                    (PortSet::Drop, _) => "drop",
+                    (PortSet::Drop | PortSet::Fault, _) => "drop",
                 };
                 write!(f, "{proto} dport @{} {verdict}", set.name())
             }
-            NftRule::Loss { ppm } => write!(f, "numgen random mod {LOSS_MODULUS} < {ppm} drop"),
+            NftRule::Loss { ppm, select } => {
+                write!(f, "{select}numgen random mod {LOSS_MODULUS} < {ppm} drop")
+            }
+            NftRule::Queue { select } => write!(
+                f,
+                "{select}xt target NFQUEUE num {} bypass",
+                super::nfqueue::QUEUE_NUM
+            ),
         }
     }
 }
@@ -300,13 +506,31 @@ impl NftRule {
             } => Some("nft_reject_inet"),
             NftRule::Port { .. } => None,
             NftRule::Loss { .. } => Some("nft_numgen"),
+            NftRule::Queue { .. } => Some("nft_compat, xt_NFQUEUE and nfnetlink_queue"),
+        }
+    }
+
+    fn chain(&self) -> &'static str {
+        match self {
+            NftRule::Queue { .. } => OUTPUT_CHAIN,
+            _ => CHAIN,
+        }
+    }
+
+    fn uses_fault_ports(&self) -> bool {
+        match self {
+            NftRule::Loss { select, .. } | NftRule::Queue { select } => {
+                matches!(select, Select::Ports { .. })
+            }
+            NftRule::Port { .. } => false,
         }
     }
 }
 
 /// The rules `f` needs: rejects first, so a port in both lists is rejected,
-/// then drops, then the random loss for everything else.
-fn nft_rules(f: &NetFaults) -> Vec<NftRule> {
+/// then drops, then the random loss for everything else (or the selected
+/// ports); with `queue`, the output chain's NFQUEUE rules.
+fn nft_rules(f: &NetFaults, queue: bool) -> Vec<NftRule> {
     let mut rules = Vec::new();
     for (ports, set) in [
         (&f.reject_ports, PortSet::Reject),
@@ -318,11 +542,24 @@ fn nft_rules(f: &NetFaults) -> Vec<NftRule> {
         }
     }
     if f.loss_ppm > 0 {
-        rules.push(NftRule::Loss {
-            ppm: f.loss_ppm.min(LOSS_MODULUS),
-        });
+        for select in selections(f) {
+            rules.push(NftRule::Loss {
+                ppm: f.loss_ppm.min(LOSS_MODULUS),
+                select,
+            });
+        }
+    }
+    if queue {
+        for select in selections(f) {
+            rules.push(NftRule::Queue { select });
+        }
     }
     rules
+}
+
+/// Every port of `ranges`, in order.
+fn expand(ranges: &[(u16, u16)]) -> Vec<u16> {
+    ranges.iter().flat_map(|&(a, b)| a..=b).collect()
 }
 
 /// An encoded request, and what each of its messages does, to name the one
@@ -423,9 +660,33 @@ fn nft_batch(f: &NetFaults, rules: &[NftRule]) -> Result<Request, TooLong> {
                 .attr_str(NFTA_CHAIN_TYPE, "filter");
         },
     )?;
+    if rules.iter().any(|r| r.chain() == OUTPUT_CHAIN) {
+        b.nft(
+            NFT_MSG_NEWCHAIN,
+            NLM_F_CREATE,
+            format!(
+                "add the chain {OUTPUT_CHAIN} (type filter hook output priority 0) to table inet {TABLE}"
+            ),
+            |m| {
+                m.attr_str(NFTA_CHAIN_TABLE, TABLE)
+                    .attr_str(NFTA_CHAIN_NAME, OUTPUT_CHAIN)
+                    .nest(NLA_F_NESTED | NFTA_CHAIN_HOOK, |m| {
+                        m.attr_be32(NFTA_HOOK_HOOKNUM, NF_INET_LOCAL_OUT)
+                            .attr_be32(NFTA_HOOK_PRIORITY, 0);
+                    })
+                    .attr_be32(NFTA_CHAIN_POLICY, NF_ACCEPT)
+                    .attr_str(NFTA_CHAIN_TYPE, "filter");
+            },
+        )?;
+    }
+    let fault_ports = match rules.iter().any(NftRule::uses_fault_ports) {
+        true => expand(&f.port_ranges),
+        false => Vec::new(),
+    };
     for (ports, set) in [
         (&f.reject_ports, PortSet::Reject),
         (&f.drop_ports, PortSet::Drop),
+        (&fault_ports, PortSet::Fault),
     ] {
         if ports.is_empty() {
             continue;
@@ -486,7 +747,7 @@ fn nft_batch(f: &NetFaults, rules: &[NftRule]) -> Result<Request, TooLong> {
             },
             |m| {
                 m.attr_str(NFTA_RULE_TABLE, TABLE)
-                    .attr_str(NFTA_RULE_CHAIN, CHAIN)
+                    .attr_str(NFTA_RULE_CHAIN, rule.chain())
                     .nest(NLA_F_NESTED | NFTA_RULE_EXPRESSIONS, |m| {
                         encode_rule(m, rule)
                     });
@@ -526,10 +787,11 @@ fn encode_rule(m: &mut Message, rule: &NftRule) {
                     m.attr_be32(NFTA_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH)
                         .attr(NFTA_REJECT_ICMP_CODE, &[NFT_REJECT_ICMPX_PORT_UNREACH]);
                 }),
-                (PortSet::Drop, _) => drop_verdict(m),
+                (PortSet::Drop | PortSet::Fault, _) => drop_verdict(m),
             }
         }
-        NftRule::Loss { ppm } => {
+        NftRule::Loss { ppm, select } => {
+            encode_select(m, select);
             expr(m, "numgen", |m| {
                 m.attr_be32(NFTA_NG_DREG, NFT_REG_1)
                     .attr_be32(NFTA_NG_MODULUS, LOSS_MODULUS)
@@ -547,7 +809,61 @@ fn encode_rule(m: &mut Message, rule: &NftRule) {
             cmp(m, NFT_CMP_LT, &ppm.to_be_bytes());
             drop_verdict(m);
         }
+        NftRule::Queue { select } => {
+            encode_select(m, select);
+            // nftables' own `queue` expression (nft_queue) is often not
+            // built where the xtables target is: see nfqueue.rs.
+            expr(m, "target", |m| {
+                m.attr_str(NFTA_TARGET_NAME, "NFQUEUE")
+                    .attr_be32(NFTA_TARGET_REV, super::nfqueue::TARGET_REVISION)
+                    .attr(NFTA_TARGET_INFO, &super::nfqueue::target_info());
+            });
+        }
     }
+}
+
+/// `meta l4proto P th FIELD @fault_ports [th dport != @fault_ports]`.
+fn encode_select(m: &mut Message, select: Select) {
+    let Select::Ports {
+        l4,
+        field,
+        not_dport,
+    } = select
+    else {
+        return;
+    };
+    expr(m, "meta", |m| {
+        m.attr_be32(NFTA_META_KEY, NFT_META_L4PROTO)
+            .attr_be32(NFTA_META_DREG, NFT_REG_1);
+    });
+    cmp(m, NFT_CMP_EQ, &[l4.ipproto()]);
+    let offset = match field {
+        PortField::Sport => 0,
+        PortField::Dport => 2,
+    };
+    port_lookup(m, offset, false);
+    if not_dport {
+        port_lookup(m, 2, true);
+    }
+}
+
+/// Bytes `offset`..+2 of the TCP or UDP header looked up in fault_ports.
+fn port_lookup(m: &mut Message, offset: u32, inverted: bool) {
+    expr(m, "payload", |m| {
+        m.attr_be32(NFTA_PAYLOAD_DREG, NFT_REG_1)
+            .attr_be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER)
+            .attr_be32(NFTA_PAYLOAD_OFFSET, offset)
+            .attr_be32(NFTA_PAYLOAD_LEN, 2);
+    });
+    let set = PortSet::Fault;
+    expr(m, "lookup", |m| {
+        m.attr_str(NFTA_LOOKUP_SET, set.name())
+            .attr_be32(NFTA_LOOKUP_SREG, NFT_REG_1)
+            .attr_be32(NFTA_LOOKUP_SET_ID, set.id());
+        if inverted {
+            m.attr_be32(NFTA_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+        }
+    });
 }
 
 fn expr(m: &mut Message, name: &str, data: impl FnOnce(&mut Message)) {
@@ -900,7 +1216,10 @@ mod tests {
 
     #[test]
     fn rules_print_as_nft_lists_them_rejects_first() {
-        let rules: Vec<String> = nft_rules(&faults()).iter().map(|r| r.to_string()).collect();
+        let rules: Vec<String> = nft_rules(&faults(), false)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
         assert_eq!(
             rules,
             [
@@ -917,30 +1236,30 @@ mod tests {
     fn no_table_without_a_rule_and_no_qdisc_without_a_shaping_fault() {
         let none = NetFaults::default();
         assert!(none.is_empty());
-        assert!(nft_rules(&none).is_empty());
-        assert_eq!(none.qdisc(), None);
+        assert!(nft_rules(&none, false).is_empty());
+        assert_eq!(none.qdisc(true), None);
         let rate_only = NetFaults {
             rate_bps: Some(8_000_000),
             ..NetFaults::default()
         };
         assert!(!rate_only.is_empty());
-        assert!(nft_rules(&rate_only).is_empty());
-        assert!(!rate_only.needs_netem());
-        assert!(matches!(rate_only.qdisc(), Some(Qdisc::Tbf { .. })));
+        assert!(nft_rules(&rate_only, false).is_empty());
+        assert!(!rate_only.needs_delay());
+        assert!(matches!(rate_only.qdisc(true), Some(Qdisc::Tbf { .. })));
         let zero_jitter = NetFaults {
             jitter_us: Some(0),
             ..NetFaults::default()
         };
         assert!(zero_jitter.is_empty());
-        assert!(!zero_jitter.needs_netem());
+        assert!(!zero_jitter.needs_delay());
         assert!(!faults().is_empty());
-        assert_eq!(faults().qdisc(), None);
+        assert_eq!(faults().qdisc(true), None);
     }
 
     #[test]
     fn the_batch_is_begin_table_chain_sets_rules_end_each_acked() {
         let f = faults();
-        let b = nft_batch(&f, &nft_rules(&f)).unwrap();
+        let b = nft_batch(&f, &nft_rules(&f, false)).unwrap();
         let msgs = messages(&b.bytes);
         let types: Vec<u16> = msgs.iter().map(|m| m.0).collect();
         let nft = |t: u16| (NFNL_SUBSYS_NFTABLES << 8) | t;
@@ -1008,7 +1327,7 @@ mod tests {
     #[test]
     fn the_chain_hooks_input_at_priority_zero() {
         let f = faults();
-        let b = nft_batch(&f, &nft_rules(&f)).unwrap();
+        let b = nft_batch(&f, &nft_rules(&f, false)).unwrap();
         let chain = attrs(&messages(&b.bytes)[2].3[4..]);
         assert_eq!(attr(&chain, NFTA_CHAIN_TYPE), b"filter\0");
         let hook = attrs(attr(&chain, NFTA_CHAIN_HOOK));
@@ -1022,7 +1341,7 @@ mod tests {
             loss_ppm: 300_000,
             ..NetFaults::default()
         };
-        let b = nft_batch(&f, &nft_rules(&f)).unwrap();
+        let b = nft_batch(&f, &nft_rules(&f, false)).unwrap();
         let msgs = messages(&b.bytes);
         assert_eq!(msgs.len(), 5); // begin, table, chain, rule, end
         let rule = attrs(&msgs[3].3[4..]);
@@ -1047,7 +1366,138 @@ mod tests {
             loss_ppm: u32::MAX,
             ..NetFaults::default()
         };
-        assert_eq!(nft_rules(&f), [NftRule::Loss { ppm: LOSS_MODULUS }]);
+        assert_eq!(
+            nft_rules(&f, false),
+            [NftRule::Loss {
+                ppm: LOSS_MODULUS,
+                select: Select::All
+            }]
+        );
+    }
+
+    fn selected() -> NetFaults {
+        NetFaults {
+            loss_ppm: 50_000,
+            delay_us: Some(50_000),
+            port_ranges: vec![(9000, 9010), (443, 443)],
+            ..NetFaults::default()
+        }
+    }
+
+    #[test]
+    fn selected_faults_take_each_packet_once_per_protocol_and_direction() {
+        let both: Vec<String> = nft_rules(&selected(), true)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            both,
+            [
+                "tcp dport @fault_ports numgen random mod 1000000 < 50000 drop",
+                "tcp sport @fault_ports tcp dport != @fault_ports numgen random mod 1000000 < 50000 drop",
+                "udp dport @fault_ports numgen random mod 1000000 < 50000 drop",
+                "udp sport @fault_ports udp dport != @fault_ports numgen random mod 1000000 < 50000 drop",
+                "tcp dport @fault_ports xt target NFQUEUE num 0 bypass",
+                "tcp sport @fault_ports tcp dport != @fault_ports xt target NFQUEUE num 0 bypass",
+                "udp dport @fault_ports xt target NFQUEUE num 0 bypass",
+                "udp sport @fault_ports udp dport != @fault_ports xt target NFQUEUE num 0 bypass",
+            ]
+        );
+        let out = NetFaults {
+            direction: Direction::Out,
+            ..selected()
+        };
+        let rules: Vec<String> = nft_rules(&out, true)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert!(
+            rules.iter().all(|r| r.contains("dport @fault_ports ")),
+            "{rules:?}"
+        );
+        let inn = NetFaults {
+            direction: Direction::In,
+            ..selected()
+        };
+        let rules: Vec<String> = nft_rules(&inn, true)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert!(
+            rules.iter().all(|r| r.contains("sport @fault_ports ")),
+            "{rules:?}"
+        );
+        assert!(rules.iter().all(|r| !r.contains("!=")), "{rules:?}");
+        // Without ports, every packet, once.
+        let all = NetFaults {
+            port_ranges: vec![],
+            ..selected()
+        };
+        assert_eq!(
+            nft_rules(&all, true),
+            [
+                NftRule::Loss {
+                    ppm: 50_000,
+                    select: Select::All
+                },
+                NftRule::Queue {
+                    select: Select::All
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn the_delay_goes_to_nfqueue_with_ports_and_a_direction_needs_them() {
+        assert_eq!(selected().delay_by(), Some(DelayMechanism::Nfqueue));
+        let all = NetFaults {
+            port_ranges: vec![],
+            ..selected()
+        };
+        assert_eq!(all.delay_by(), Some(DelayMechanism::Auto));
+        assert_eq!(
+            all.with_mechanism(DelayMechanism::Netem).delay_by(),
+            Some(DelayMechanism::Netem)
+        );
+        assert_eq!(NetFaults::default().delay_by(), None);
+        let lost = NetFaults {
+            direction: Direction::In,
+            ..all
+        };
+        assert!(lost.check().unwrap_err().contains("--net-ports"));
+        assert!(selected().check().is_ok());
+    }
+
+    #[test]
+    fn the_queue_rule_is_xt_nfqueue_in_an_output_chain_over_every_selected_port() {
+        let f = NetFaults {
+            direction: Direction::Out,
+            ..selected()
+        };
+        let b = nft_batch(&f, &nft_rules(&f, true)).unwrap();
+        let msgs = messages(&b.bytes);
+        let ty = |m: &(u16, u16, u32, &[u8])| m.0 & 0xff;
+        // begin, table, input, output, set, its elements, 2 loss, 2 queue, end
+        assert_eq!(msgs.len(), 11);
+        let output = attrs(&msgs[3].3[4..]);
+        assert_eq!(attr(&output, NFTA_CHAIN_NAME), b"output\0");
+        let hook = attrs(attr(&output, NFTA_CHAIN_HOOK));
+        assert_eq!(
+            attr(&hook, NFTA_HOOK_HOOKNUM),
+            NF_INET_LOCAL_OUT.to_be_bytes()
+        );
+        assert_eq!(ty(&msgs[5]), NFT_MSG_NEWSETELEM);
+        let elems = attrs(attr(&attrs(&msgs[5].3[4..]), NFTA_SET_ELEM_LIST_ELEMENTS));
+        assert_eq!(elems.len(), 12, "9000..=9010 and 443");
+        let queue = attrs(&msgs[8].3[4..]);
+        assert_eq!(attr(&queue, NFTA_RULE_CHAIN), b"output\0");
+        let exprs = attrs(attr(&queue, NFTA_RULE_EXPRESSIONS));
+        let last = attrs(exprs.last().unwrap().1);
+        assert_eq!(attr(&last, NFTA_EXPR_NAME), b"target\0");
+        let target = attrs(attr(&last, NFTA_EXPR_DATA));
+        assert_eq!(attr(&target, NFTA_TARGET_NAME), b"NFQUEUE\0");
+        assert_eq!(attr(&target, NFTA_TARGET_REV), 3u32.to_be_bytes());
+        assert_eq!(attr(&target, NFTA_TARGET_INFO).len(), 8);
     }
 
     #[test]
@@ -1056,7 +1506,7 @@ mod tests {
             drop_ports: (1..=u16::MAX).collect(),
             ..NetFaults::default()
         };
-        let b = nft_batch(&f, &nft_rules(&f)).unwrap();
+        let b = nft_batch(&f, &nft_rules(&f, false)).unwrap();
         let msgs = messages(&b.bytes);
         let elems: Vec<_> = msgs
             .iter()
@@ -1095,7 +1545,7 @@ mod tests {
             rate_bps: Some(8_000_000),
             ..NetFaults::default()
         };
-        let q = f.qdisc().unwrap();
+        let q = f.qdisc(true).unwrap();
         let opts = qdisc_options(&q);
         let word = |i: usize| u32::from_ne_bytes(opts[i * 4..i * 4 + 4].try_into().unwrap());
         // 100 ms in 64 ns ticks, the limit, the 10 ms jitter in ticks.
@@ -1147,7 +1597,7 @@ mod tests {
             ..NetFaults::default()
         };
         assert!(matches!(
-            f.qdisc(),
+            f.qdisc(true),
             Some(Qdisc::Tbf {
                 rate_bytes_per_second: 1,
                 ..

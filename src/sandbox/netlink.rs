@@ -254,6 +254,10 @@ impl Socket {
         Ok(Socket { fd })
     }
 
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
     /// Grows the socket's buffers (never shrinks them) to hold a request
     /// of `send_bytes` and `answers` acks. Best effort: the kernel caps
     /// both at net.core.{w,r}mem_max; a request still too large fails to

@@ -679,6 +679,31 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     check(ret as libc::c_int)
 }
 
+/// Closes every fd from 3 up but those in `keep` (`close_range(2)`): a
+/// long-lived helper forked from the init must not hold the report
+/// channel or the runner's gate open.
+pub fn close_fds_except(keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<libc::c_uint> = keep
+        .iter()
+        .filter_map(|&fd| libc::c_uint::try_from(fd).ok())
+        .filter(|&fd| fd >= 3)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first: libc::c_uint = 3;
+    for fd in keep.into_iter().chain([libc::c_uint::MAX]) {
+        if fd > first {
+            let last = if fd == libc::c_uint::MAX { fd } else { fd - 1 };
+            // SAFETY: close_range with integer arguments only; the fds it
+            // closes are this process's own, and none is in use by Rust
+            // code that outlives this call but those kept.
+            check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) } as libc::c_int)?;
+        }
+        first = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
 /// Makes the init non-dumpable: a test, even root in its own namespace,
 /// then cannot ptrace it or open its `/proc/1/fd`, `mem` or `environ`
 /// (ptrace_may_access needs CAP_SYS_PTRACE in the init's user namespace).
