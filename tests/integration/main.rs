@@ -676,9 +676,10 @@ fn binary_for_nobody() -> (tempfile::TempDir, PathBuf) {
 
 /// "cpu 412.3 ms" from `cargo isolate run`'s closing line.
 fn cpu_ms_of(stderr: &str) -> f64 {
+    // The closing line; lines about a timed-out program's threads follow it.
     let line = stderr
         .lines()
-        .rfind(|l| l.starts_with("cargo-isolate: "))
+        .rfind(|l| l.starts_with("cargo-isolate: ") && l.contains(", cpu "))
         .unwrap();
     let after = line.split(", cpu ").nth(1).unwrap();
     after.split(' ').next().unwrap().parse().unwrap()
