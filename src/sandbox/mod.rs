@@ -468,8 +468,13 @@ impl Watch {
         let elapsed = self.started.unwrap_or(self.spawned).elapsed();
         // Before the kill, and only on this path: what a hung test was
         // doing, which its killing would erase.
+        // Its figures are taken first: the test runs on while it is
+        // inspected (up to seconds with a debugger), which is not its own
+        // time or CPU.
+        let mut at_timeout = None;
         let hang = match (self.timed_out && !self.cancelled, &teardown.init) {
             (true, Some(init)) => {
+                at_timeout = req.cgroup.map(|l| l.stats());
                 let procs = req.cgroup.and_then(|l| l.procs_files().into_iter().next());
                 Some(inspect::inspect(init.pid, procs.as_deref()))
             }
@@ -519,7 +524,9 @@ impl Watch {
             cancelled: self.cancelled,
             stdout: self.stdout,
             stderr: self.stderr,
-            cgroup: req.cgroup.map(|l| l.stats()).unwrap_or_default(),
+            cgroup: at_timeout
+                .or_else(|| req.cgroup.map(|l| l.stats()))
+                .unwrap_or_default(),
             elapsed,
             hang,
         };
