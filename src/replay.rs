@@ -87,15 +87,26 @@ impl Replay<'_> {
             longs: &LONGS,
         };
         if let Some(built_in) = &*BUILT_IN {
-            // The run's features that this package takes: another
-            // member's would make cargo refuse the replay.
-            let mut own = args.clone();
-            own.cargo.features = features_for(b.package, &args.cargo.features, b.feature_names);
-            if args.archive_file.is_some() {
-                // Nothing is built: cargo's flags mean nothing there.
-                own.cargo = Default::default();
+            // A replay is made for every test: the arguments are copied
+            // only when their cargo flags must change.
+            let cargo = &args.cargo;
+            let plain = cargo.features.is_empty()
+                && !cargo.all_features
+                && !cargo.no_default_features
+                && args.archive_file.is_none();
+            if plain {
+                args.replay(&u.settings, typed, built_in, &mut flags);
+            } else {
+                // The run's features that this package takes: another
+                // member's would make cargo refuse the replay.
+                let mut own = args.clone();
+                own.cargo.features = features_for(b.package, &cargo.features, b.feature_names);
+                if args.archive_file.is_some() {
+                    // Nothing is built: cargo's flags mean nothing there.
+                    own.cargo = Default::default();
+                }
+                own.replay(&u.settings, typed, built_in, &mut flags);
             }
-            own.replay(&u.settings, typed, built_in, &mut flags);
         }
         w.0.extend(flags.words);
         if !self.passthrough.is_empty() {

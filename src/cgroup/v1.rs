@@ -244,7 +244,11 @@ impl LeafV1 {
         let mem = self.dir_of("memory");
         let oom_kills =
             mem.and_then(|d| files::sum_key_in_tree(d, "memory.oom_control", "oom_kill"));
-        let memory_limit_hit = mem.and_then(|d| Layout::V1.limit_hit(d));
+        // Only an OOM kill asks whose limit it was: five more reads a test.
+        let memory_limit_hit = match oom_kills {
+            Some(1..) => mem.and_then(|d| Layout::V1.limit_hit(d)),
+            _ => None,
+        };
         LeafStats {
             peak_memory_bytes: mem
                 .and_then(|d| files::read_u64(&d.join("memory.max_usage_in_bytes"))),

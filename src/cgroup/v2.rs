@@ -249,7 +249,11 @@ impl LeafV2 {
 
     pub fn stats(&self) -> LeafStats {
         let oom_kills = files::read_key(&self.dir.join("memory.events"), "oom_kill");
-        let memory_limit_hit = Layout::V2.limit_hit(&self.dir);
+        // Only an OOM kill asks whose limit it was.
+        let memory_limit_hit = match oom_kills {
+            Some(1..) => Layout::V2.limit_hit(&self.dir),
+            _ => None,
+        };
         LeafStats {
             peak_memory_bytes: files::read_u64(&self.dir.join("memory.peak")),
             oom_kills,
