@@ -23,7 +23,7 @@ for l in sys.stdin:
 pre=$PWD/target/cgroup-v2-lane
 rm -rf "$pre"
 mkdir -p "$pre"
-for f in faults probes multi hostile fidelity flaky leaky signals; do
+for f in faults probes multi hostile fidelity flaky leaky signals hungry; do
   cp -r "fixtures/$f" "$pre/"
   (cd "$pre/$f" && cargo test --locked --workspace --no-run -q)
 done
@@ -54,6 +54,7 @@ tests=(
   leaks::nothing_leaks_between_tests_on_one_worker
   second_wall::a_root_test_reaches_no_host_cgroup_and_no_key
   second_wall::a_seccomp_profile_refuses_what_it_names
+  containers::an_oom_kill_at_an_enclosing_limit_names_that_cgroup
 )
 # The fork bomb runs alone in a guest of its own: its 4096 tasks burn through
 # pids and memory that the tests beside it would otherwise compete for.

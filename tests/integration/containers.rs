@@ -133,27 +133,61 @@ struct Enclosing {
 }
 
 impl Enclosing {
+    /// A memory cgroup limited to `limit` beside this process's own: a
+    /// child of its v1 memory cgroup, or on v2 a sibling of its cgroup
+    /// (whose processes forbid it children with controllers).
     fn create(limit: &str) -> Option<Enclosing> {
         let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-        let path = own.lines().find_map(|l| {
+        let v1 = own.lines().find_map(|l| {
             let mut parts = l.splitn(3, ':');
             let (_, ctl, path) = (parts.next()?, parts.next()?, parts.next()?);
             ctl.split(',')
                 .any(|c| c == "memory")
                 .then(|| path.to_string())
-        })?;
-        let mount = Path::new("/sys/fs/cgroup/memory");
+        });
+        let (mount, parent, files) = match v1 {
+            Some(path) if Path::new("/sys/fs/cgroup/memory").is_dir() => (
+                Path::new("/sys/fs/cgroup/memory"),
+                path,
+                &["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"][..],
+            ),
+            _ => {
+                let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+                let parent = Path::new(path).parent()?.to_str()?.to_string();
+                let mount = Path::new("/sys/fs/cgroup");
+                let control = mount
+                    .join(parent.trim_start_matches('/'))
+                    .join("cgroup.subtree_control");
+                let enabled = std::fs::read_to_string(control).ok()?;
+                if !enabled.split_whitespace().any(|c| c == "memory") {
+                    return None;
+                }
+                (mount, parent, &["memory.max", "memory.swap.max"][..])
+            }
+        };
         let name = format!(
             "{}/isolate-it-enclosing-{}",
-            path.trim_end_matches('/'),
+            parent.trim_end_matches('/'),
             std::process::id()
         );
         let dir = mount.join(name.trim_start_matches('/'));
         std::fs::create_dir(&dir).ok()?;
         let e = Enclosing { dir, name };
-        for file in ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"] {
+        if files[0] == "memory.max" {
+            // Its children (the runner's leaf) need the controllers too.
+            for c in ["+memory", "+pids", "+cpu"] {
+                let _ = std::fs::write(e.dir.join("cgroup.subtree_control"), c);
+            }
+        }
+        for file in files {
             if e.dir.join(file).exists() {
-                std::fs::write(e.dir.join(file), limit).unwrap();
+                // The swap limit on v2 is in addition to memory: none.
+                let value = if *file == "memory.swap.max" {
+                    "0"
+                } else {
+                    limit
+                };
+                std::fs::write(e.dir.join(file), value).unwrap();
             }
         }
         Some(e)
@@ -161,8 +195,20 @@ impl Enclosing {
 }
 
 impl Drop for Enclosing {
+    /// With what the run left in it: on v2 the runner moved itself into a
+    /// leaf there, which outlives it (empty).
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.dir);
+        fn remove(dir: &Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        remove(&e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+        remove(&self.dir);
     }
 }
 
@@ -180,11 +226,13 @@ fn an_oom_kill_at_an_enclosing_limit_names_that_cgroup() {
     // Packed outside the limit: the build is not what is measured.
     let archive = archive_of("hungry", tmp.path());
     let Some(enclosing) = Enclosing::create("150M") else {
-        return skip("no cgroup v1 memory hierarchy to make an enclosing limit in");
+        return skip("no memory cgroup here to make an enclosing limit in");
     };
     let report = tmp.path().join("report.json");
+    // Each command in a leaf of its own below the limit: on v2 a cgroup
+    // whose children have controllers (a run made some) holds no process.
     let script = format!(
-        "echo $$ > {}/cgroup.procs && exec \"$@\"",
+        "d={}/sh-$$ && mkdir \"$d\" && echo $$ > \"$d/cgroup.procs\" && exec \"$@\"",
         enclosing.dir.display()
     );
     let mut cmd = Command::new("/bin/sh");
