@@ -28,16 +28,9 @@ impl RunV2 {
         mounts: &[CgroupMount],
         memberships: &[(Vec<String>, String)],
     ) -> Result<Option<RunV2>, CgroupError> {
-        let Some(mount) = mounts.iter().find(|m| m.v2) else {
+        let Some((own, available)) = own_cgroup(view, mounts, memberships) else {
             return Ok(None);
         };
-        let Some((_, path)) = memberships.iter().find(|(c, _)| c.is_empty()) else {
-            return Ok(None);
-        };
-        let Some(own) = files::own_dir(view, mount, path) else {
-            return Ok(None);
-        };
-        let available = files::read(own.join("cgroup.controllers")).unwrap_or_default();
         let controllers: Vec<String> = WANTED
             .iter()
             .filter(|c| available.split_whitespace().any(|a| a == **c))
@@ -138,17 +131,24 @@ fn plus(controllers: &[String]) -> String {
 pub fn wants_delegation(view: &HostView) -> bool {
     let mounts = files::parse_cgroup_mounts(&view.mountinfo);
     let memberships = files::parse_proc_self_cgroup(&view.proc_self_cgroup);
-    let Some(mount) = mounts.iter().find(|m| m.v2) else {
+    let Some((own, available)) = own_cgroup(view, &mounts, &memberships) else {
         return false;
     };
-    let Some((_, path)) = memberships.iter().find(|(c, _)| c.is_empty()) else {
-        return false;
-    };
-    let Some(own) = files::own_dir(view, mount, path) else {
-        return false;
-    };
-    let available = files::read(own.join("cgroup.controllers")).unwrap_or_default();
     available.split_whitespace().any(|c| c == "memory") && !writable(&own)
+}
+
+/// This process's v2 cgroup as a directory here, and the controllers it
+/// has (`cgroup.controllers`); `None` without a v2 tree holding it.
+fn own_cgroup(
+    view: &HostView,
+    mounts: &[CgroupMount],
+    memberships: &[(Vec<String>, String)],
+) -> Option<(PathBuf, String)> {
+    let mount = mounts.iter().find(|m| m.v2)?;
+    let (_, path) = memberships.iter().find(|(c, _)| c.is_empty())?;
+    let own = files::own_dir(view, mount, path)?;
+    let available = files::read(own.join("cgroup.controllers")).unwrap_or_default();
+    Some((own, available))
 }
 
 fn writable(dir: &Path) -> bool {

@@ -3,40 +3,11 @@
 //! an enclosing cgroup's limit (a container's, a CI job's) is told apart
 //! from one at the test's own limit.
 
-use super::{BIN, binary_for_nobody, fixture};
+use super::{BIN, archive_of, binary_for_nobody, nobodys_dir};
 use crate::support::report::Run;
 use crate::support::skip::{is_root, nobody_has_user_namespaces, skip};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// `name`'s fixture packed by root into `dir/<name>.tar.zst`, readable by all.
-fn archive_of(name: &str, dir: &Path) -> PathBuf {
-    let (_tmp, src) = fixture(name);
-    let archive = dir.join(format!("{name}.tar.zst"));
-    let out = Command::new(BIN)
-        .args(["isolate", "archive", "--archive-file"])
-        .arg(&archive)
-        .current_dir(&src)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
-    archive
-}
-
-/// A directory under `parent` that uid 65534 owns.
-fn nobodys_dir(parent: &Path, name: &str) -> PathBuf {
-    let d = parent.join(name);
-    std::fs::create_dir(&d).unwrap();
-    std::os::unix::fs::chown(&d, Some(65534), Some(65534)).unwrap();
-    d
-}
 
 /// Rootless there is no cgroup: `--allow-unenforced-limits` runs without
 /// the memory limit, and the report, JUnit and the summary say it was not

@@ -173,29 +173,16 @@ fn a_hung_crowd_is_bounded_and_its_names_escaped() {
 /// files: eu-stack would read those, so gdb reads the test's own.
 #[test]
 fn a_hung_test_is_inspected_rootless() {
-    use std::os::unix::fs::PermissionsExt;
     if !is_root() {
         return skip("needs root to switch to uid 65534 with setpriv");
     }
     if !nobody_has_user_namespaces() {
         return skip("unprivileged user namespaces are off here");
     }
-    let (_tmp, dir) = fixture("hang");
     let (bin_tmp, bin) = binary_for_nobody();
-    let archive = bin_tmp.path().join("hang.tar.zst");
-    let out = Command::new(BIN)
-        .args(["isolate", "archive", "-o"])
-        .arg(&archive)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert_code(&out, 0);
-    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let work = bin_tmp.path().join("work");
-    std::fs::create_dir_all(work.join("home")).unwrap();
-    for d in [&work, &work.join("home")] {
-        std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
-    }
+    let archive = archive_of("hang", bin_tmp.path());
+    let work = nobodys_dir(bin_tmp.path(), "work");
+    nobodys_dir(&work, "home");
     let report = work.join("report.json");
     let run = Run::of(
         Command::new("setpriv")

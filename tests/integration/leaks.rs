@@ -358,7 +358,6 @@ fn the_finders_fail_without_the_sandbox() {
 /// root, and nothing of it is found.
 #[test]
 fn nothing_leaks_between_tests_on_one_worker_rootless() {
-    use std::os::unix::fs::PermissionsExt;
     if !is_root() {
         return skip("needs root to switch to uid 65534 with setpriv");
     }
@@ -370,19 +369,9 @@ fn nothing_leaks_between_tests_on_one_worker_rootless() {
     let (_tmp, dir) = fixture("leaky");
     let (bin_tmp, bin) = binary_for_nobody();
     let archive = bin_tmp.path().join("leaky.tar.zst");
-    let out = Command::new(BIN)
-        .args(["isolate", "archive", "-o"])
-        .arg(&archive)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert_code(&out, 0);
-    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let work = bin_tmp.path().join("work");
-    std::fs::create_dir_all(work.join("home")).unwrap();
-    for d in [&work, &work.join("home")] {
-        std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
-    }
+    archive_into(&dir, &archive);
+    let work = nobodys_dir(bin_tmp.path(), "work");
+    nobodys_dir(&work, "home");
     let report = work.join("report.json");
     let run = Run::of(
         Command::new("setpriv")

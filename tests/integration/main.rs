@@ -674,6 +674,41 @@ fn binary_for_nobody() -> (tempfile::TempDir, PathBuf) {
     (tmp, bin)
 }
 
+/// `name`'s fixture packed by root into `dir/<name>.tar.zst`, readable by all.
+pub(crate) fn archive_of(name: &str, dir: &Path) -> PathBuf {
+    let (_tmp, src) = fixture(name);
+    let archive = dir.join(format!("{name}.tar.zst"));
+    archive_into(&src, &archive);
+    archive
+}
+
+/// The workspace at `src` packed by root into `archive`, readable by all
+/// (the rootless tests run it as uid 65534).
+pub(crate) fn archive_into(src: &Path, archive: &Path) {
+    let out = Command::new(BIN)
+        .args(["isolate", "archive", "--archive-file"])
+        .arg(archive)
+        .current_dir(src)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// A directory under `parent` that uid 65534 owns.
+pub(crate) fn nobodys_dir(parent: &Path, name: &str) -> PathBuf {
+    let d = parent.join(name);
+    std::fs::create_dir(&d).unwrap();
+    std::os::unix::fs::chown(&d, Some(65534), Some(65534)).unwrap();
+    d
+}
+
 /// "cpu 412.3 ms" from `cargo isolate run`'s closing line.
 fn cpu_ms_of(stderr: &str) -> f64 {
     // The closing line; lines about a timed-out program's threads follow it.
