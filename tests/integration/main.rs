@@ -1092,6 +1092,7 @@ mod containers;
 mod conventions;
 mod filtersets;
 mod flaky;
+mod guide;
 mod hangs;
 mod house;
 mod html_report;
