@@ -194,8 +194,7 @@ fn run_page(page: &str) {
                 std::fs::write(&to, text).unwrap();
             }
             Block::Console(console) => {
-                count += console.steps.len();
-                run_console(&scratch, console, &mut cwd, &mut drifts);
+                count += run_console(&scratch, console, &mut cwd, &mut drifts);
             }
         }
     }
@@ -225,12 +224,14 @@ fn run_page(page: &str) {
     );
 }
 
+/// Runs a block's commands; how many ran (a `cd` is not one).
 fn run_console<'a>(
     scratch: &Scratch,
     console: &'a Console,
     cwd: &mut PathBuf,
     drifts: &mut Vec<Drift<'a>>,
-) {
+) -> usize {
+    let mut ran = 0;
     for step in &console.steps {
         // `cd DIR` alone moves the page, as it would the reader's shell.
         if let Some(to) = step
@@ -242,12 +243,14 @@ fn run_console<'a>(
             assert!(cwd.is_dir(), "$ {}: no such directory", step.command);
             continue;
         }
+        ran += 1;
         let (code, output) = scratch.run(&step.command, cwd, console.as_nobody);
         if code != step.code || !examples::output_matches(&step.output, &output, console.any_order)
         {
             drifts.push(Drift { step, code, output });
         }
     }
+    ran
 }
 
 /// Each drifted step's `?` line and output replaced by what it printed.

@@ -5,8 +5,9 @@
 //! (`$ ` lines, `\` continues one), each optionally followed by `? N` (its
 //! exit code, 0 when absent) and by the output it prints. In the output a
 //! line `...` stands for any lines, `[..]` for any text within a line, a
-//! duration or size (`0.015s`, `64.8 MiB`) for any other, and a run of
-//! spaces for any run (columns are aligned to the widest value). A block
+//! duration or size (`0.015s`, `64.8 MiB`) for any other, a progress
+//! counter `(3/7)` for any `(k/7)` (tests finish in their own order), and a
+//! run of spaces for any run (columns are aligned to the widest value). A block
 //! with `file=PATH` among its options is a file the next commands read.
 //!
 //! Pure text in, text out: no process is run here.
@@ -159,6 +160,11 @@ fn console(body: &[&str], first: usize, indent: &str, options: &[&str]) -> Resul
 static MEASURE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|s|B|KiB|MiB|GiB|TiB)\b").unwrap());
 
+const ANY_MEASURE: &str = r"\s*\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|s|B|KiB|MiB|GiB|TiB)\b";
+
+/// A progress counter, `(3/7)`: which test finished third varies.
+static COUNTER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\(\d+/(\d+)\)").unwrap());
+
 /// The regex a pattern line stands for (see the module doc).
 fn line_regex(pattern: &str) -> Regex {
     let mut re = String::from("^");
@@ -166,11 +172,22 @@ fn line_regex(pattern: &str) -> Regex {
         if k > 0 {
             re.push_str(".*");
         }
+        let mut wild: Vec<(usize, usize, String)> = MEASURE
+            .find_iter(literal)
+            .map(|m| (m.start(), m.end(), ANY_MEASURE.to_string()))
+            .collect();
+        for c in COUNTER.captures_iter(literal) {
+            let m = c.get(0).unwrap();
+            wild.push((m.start(), m.end(), format!(r"\(\d+/{}\)", &c[1])));
+        }
+        wild.sort();
         let mut last = 0;
-        for m in MEASURE.find_iter(literal) {
-            re.push_str(&spaced(&literal[last..m.start()]));
-            re.push_str(r"\s*\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|s|B|KiB|MiB|GiB|TiB)\b");
-            last = m.end();
+        for (start, end, any) in wild {
+            if start >= last {
+                re.push_str(&spaced(&literal[last..start]));
+                re.push_str(&any);
+                last = end;
+            }
         }
         re.push_str(&spaced(&literal[last..]));
     }
@@ -312,9 +329,13 @@ mod tests {
             p,
             "        FAIL [   0.015s  876.0 KiB] (1/7) demo tests::adds_numbers"
         ));
+        assert!(line_matches(
+            p,
+            "        PASS [   0.015s  876.0 KiB] (5/7) demo tests::adds_numbers"
+        ));
         assert!(!line_matches(
             p,
-            "        PASS [   0.015s  876.0 KiB] (2/7) demo tests::adds_numbers"
+            "        PASS [   0.015s  876.0 KiB] (1/8) demo tests::adds_numbers"
         ));
         // A count is not a measure.
         assert!(!line_matches(
