@@ -154,7 +154,7 @@ def main():
             ("stress runs", ["run", "--stress-count", "3", "-E", "test(alpha_greets)"], ["test", "--stress-count", "3", "-E", "test(alpha_greets)"], "summary"),
             ("show-config", ["show-config", "test-groups"], ["show-config"], "lines"),
             ("archive", ["archive", "--archive-file", os.path.join(tmp, "n.tar.zst")], ["archive", "--archive-file", os.path.join(tmp, "i.tar.zst")], "exit"),
-            ("run from the archive", ["run", "--archive-file", os.path.join(tmp, "n.tar.zst"), "--workspace-remap", ws, "-E", "package(alpha)"], ["test", "--archive-file", os.path.join(tmp, "i.tar.zst"), "-E", "package(alpha)"], "summary"),
+            ("run from the archive", ["run", "--archive-file", os.path.join(tmp, "n.tar.zst"), "--workspace-remap", ws, "-E", "package(alpha)"], ["test", "--archive-file", os.path.join(tmp, "i.tar.zst"), "--workspace-remap", os.path.join(tmp, "unpacked"), "-E", "package(alpha)"], "summary"),
         ]
         rows = []
         for habit, n_args, i_args, read, *override in cases:
