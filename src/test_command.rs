@@ -133,7 +133,7 @@ impl Resolved {
             .iter()
             .map(|f| {
                 f.compile(&workspace)
-                    .map_err(|e| invalid_filterset(f.source(), &e))
+                    .map_err(|e| invalid_filterset(self.filterset_origin(), f.source(), &e))
             })
             .collect::<Result<_, _>>()?;
         Ok(Selection {
@@ -232,6 +232,18 @@ fn resolve_phase(
     })
 }
 
+impl Resolved {
+    /// What the expressions are, for an error about one: the command
+    /// line's, or the profile's `default-filter` standing in for them.
+    fn filterset_origin(&self) -> &'static str {
+        if self.typed.filtersets.is_empty() && !self.args.filtersets.is_empty() {
+            "default-filter of the configuration"
+        } else {
+            "-E expression"
+        }
+    }
+}
+
 /// Where a run setting came from, in words: "the command line", "profile.ci"...
 fn origin(config: &Config, typed: &TestArgs, explicit: &Explicit, field: &str) -> String {
     let key = field.replace('_', "-");
@@ -252,13 +264,15 @@ fn origin(config: &Config, typed: &TestArgs, explicit: &Explicit, field: &str) -
 fn parse_filtersets(exprs: &[String]) -> Result<Vec<ParsedFilterset>, Error> {
     exprs
         .iter()
-        .map(|e| ParsedFilterset::parse(e).map_err(|err| invalid_filterset(e, &err)))
+        .map(|e| {
+            ParsedFilterset::parse(e).map_err(|err| invalid_filterset("-E expression", e, &err))
+        })
         .collect()
 }
 
 /// The expression, carets under the part at fault, and why: exit 94.
-fn invalid_filterset(expr: &str, err: &crate::filterset::FiltersetError) -> Error {
-    Error::Filterset(format!("invalid -E expression:\n{}", err.render(expr)))
+fn invalid_filterset(what: &str, expr: &str, err: &crate::filterset::FiltersetError) -> Error {
+    Error::Filterset(format!("invalid {what}:\n{}", err.render(expr)))
 }
 
 /// `--baseline OLD.json`, read with the strict report loader.

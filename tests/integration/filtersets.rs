@@ -114,6 +114,23 @@ fn a_bad_filterset_exits_94_showing_the_expression() {
     // A name that is there but selects nothing runs nothing: exit 4.
     let (code, err) = refused(&dir, &["-E", "package(lone) & platform(host)"]);
     assert_eq!(code, Some(4), "{err}");
+    // The profile's default-filter stands in for -E when none is given:
+    // its error names it, not an -E the user never typed.
+    std::fs::create_dir_all(dir.join(".config")).unwrap();
+    std::fs::write(
+        dir.join(".config/isolate.toml"),
+        "[profile.default]\ndefault-filter = \"package(nope)\"\n",
+    )
+    .unwrap();
+    let (code, err) = refused(&dir, &[]);
+    assert_eq!(code, Some(94), "{err}");
+    assert!(
+        err.contains("invalid default-filter of the configuration:\npackage(nope)\n"),
+        "{err}"
+    );
+    let (code, err) = refused(&dir, &["-E", "package(nope)"]);
+    assert_eq!(code, Some(94), "{err}");
+    assert!(err.contains("invalid -E expression:\n"), "{err}");
 }
 
 /// The graph travels in the archive: the run reads it there, with the
