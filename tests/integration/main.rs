@@ -970,23 +970,47 @@ fn sigkill_of_the_runner_leaves_no_test_running() {
 
 // ------------------------------------------------------ golden interfaces
 
-/// The README shows the real `-h` output; it must not drift.
+/// The commands reference shows each command's usage line as `-h` prints
+/// it. The page is made from clap's definition and a unit test keeps it
+/// current (`reference_page`); this asks the binary itself, walking the
+/// `Commands:` of each help.
 #[test]
-fn readme_shows_the_current_help() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    for sub in ["test", "run"] {
+fn the_commands_page_shows_each_usage_line() {
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guide/src/reference/commands.md");
+    let page = std::fs::read_to_string(page).unwrap();
+    let mut todo = vec![Vec::<String>::new()];
+    let mut seen = 0;
+    while let Some(path) = todo.pop() {
         let out = Command::new(BIN)
-            .args(["isolate", sub, "-h"])
+            .arg("isolate")
+            .args(&path)
+            .arg("-h")
             .output()
             .unwrap();
         let help = String::from_utf8(out.stdout).unwrap();
-        let block = format!("$ cargo isolate {sub} -h\n{help}```");
+        let usage = help.lines().find(|l| l.starts_with("Usage: ")).unwrap();
         assert!(
-            readme.contains(&block),
-            "README.md is out of date: paste this in:\n{block}"
+            page.contains(&format!("```text\n{usage}\n```")),
+            "commands.md does not show `cargo isolate {}`'s usage line {usage:?}: run `ISOLATE_BLESS=1 cargo test --bin cargo-isolate reference_page`",
+            path.join(" ")
         );
+        seen += 1;
+        // Its commands: the lines of `Commands:` indented by two (more is
+        // a wrapped description).
+        let listed = help
+            .lines()
+            .skip_while(|l| *l != "Commands:")
+            .skip(1)
+            .take_while(|l| l.starts_with("  "));
+        for line in listed.filter(|l| !l.starts_with("   ")) {
+            let name = line.split_whitespace().next().unwrap();
+            if name != "help" {
+                todo.push(path.iter().cloned().chain([name.to_string()]).collect());
+            }
+        }
     }
+    // The root, seven commands and report's three.
+    assert_eq!(seen, 11, "commands seen");
 }
 
 #[test]
