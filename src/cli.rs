@@ -15,7 +15,7 @@ use std::time::Duration;
     term_width = 100,
     version,
     about = "Run every test in a fresh Linux sandbox and report how it ended, its peak memory, CPU and time",
-    after_help = "Exit codes: 0 all passed, 100 a test did not pass, 101 build failed, 96 setup error, 4 no tests ran, 2 usage error."
+    after_help = "Exit codes: 0 all passed, 100 a test did not pass, 101 build failed, 96 setup error, 94 invalid filterset, 4 no tests ran, 2 usage error, 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]

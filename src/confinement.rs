@@ -106,7 +106,7 @@ impl Confinement {
                     (kernel.apparmor_restrict_unprivileged_userns = 1, Ubuntu 23.10+) and \
                     cargo-isolate has no profile that allows them:\n  \
                     install the profile from the repository's docs/apparmor/cargo-isolate \
-                    (see the README: `sudo install -m 644 docs/apparmor/cargo-isolate \
+                    (the guide's Getting started: `sudo install -m 644 docs/apparmor/cargo-isolate \
                     /etc/apparmor.d/ && sudo apparmor_parser -r /etc/apparmor.d/cargo-isolate`),\n  \
                     or allow them for all with `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`, or run as root"
                 .into();

@@ -860,12 +860,12 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_shows_the_default_profile() {
-        let readme = include_str!("../../README.md");
+    fn the_guide_shows_the_default_profile() {
+        let page = include_str!("../../docs/guide/src/sandbox.md");
         let table = default_table();
         assert!(
-            readme.contains(&table),
-            "README.md should hold, as it is:\n{table}"
+            page.contains(&table),
+            "docs/guide/src/sandbox.md should hold, as it is:\n{table}"
         );
     }
 

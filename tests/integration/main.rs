@@ -1116,6 +1116,7 @@ mod containers;
 mod conventions;
 mod filtersets;
 mod flaky;
+mod guide;
 mod hangs;
 mod house;
 mod html_report;

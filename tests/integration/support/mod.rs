@@ -2,5 +2,6 @@
 //! ([`skip`]), and the reports ([`report`]): reading them, checked against
 //! the schema, writing and building them.
 
+pub(crate) mod examples;
 pub(crate) mod report;
 pub(crate) mod skip;
