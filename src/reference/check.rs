@@ -217,8 +217,8 @@ fn the_two_way_check_can_fail() {
     let commands = super::on_disk("commands.md")
         .replacen("#### `--memory-max`\n", "", 1)
         .replacen(
-            "#### `--cpus` {#run--cpus}\n",
-            "#### `--cpus` {#run--cpus}\n\n#### `--no-such-flag`\n",
+            "## `cargo isolate run`\n",
+            "## `cargo isolate run`\n\n#### `--no-such-flag`\n",
             1,
         );
     let settings = super::on_disk("settings.md")

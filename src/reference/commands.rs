@@ -129,7 +129,7 @@ const HEAD: &str = "# Commands and flags
 /// A command's section: its heading, about, usage, and its arguments by
 /// their help heading.
 fn command(out: &mut String, headings: &mut Headings, at: &At<'_>) {
-    let (line, _) = headings.line(2, &format!("`cargo isolate {}`", at.path), at.path);
+    let (line, _) = headings.line(2, &format!("`cargo isolate {}`", at.path));
     out.push_str(&line);
     out.push_str(&format!(
         "{}\n\n```text\n{}\n```\n\n",
@@ -162,7 +162,7 @@ fn command(out: &mut String, headings: &mut Headings, at: &At<'_>) {
         });
     }
     for (group, args) in groups(&own) {
-        out.push_str(&headings.line(3, &group, at.path).0);
+        out.push_str(&headings.line(3, &group).0);
         for a in args {
             argument(out, headings, at, a);
         }
@@ -203,7 +203,7 @@ fn name(a: &Arg) -> String {
 
 /// An argument's section, and one per visible alias.
 fn argument(out: &mut String, headings: &mut Headings, at: &At<'_>, a: &Arg) {
-    let (line, id) = headings.line(4, &format!("`{}`", name(a)), at.path);
+    let (line, id) = headings.line(4, &format!("`{}`", name(a)));
     out.push_str(&line);
     out.push_str(&format!("`{}`\n\n", signature(a)));
     let help = a.get_long_help().or(a.get_help());
@@ -219,7 +219,7 @@ fn argument(out: &mut String, headings: &mut Headings, at: &At<'_>, a: &Arg) {
     }
     for alias in a.get_visible_aliases().unwrap_or_default() {
         let alias = format!("--{alias}");
-        out.push_str(&headings.line(4, &format!("`{alias}`"), at.path).0);
+        out.push_str(&headings.line(4, &format!("`{alias}`")).0);
         out.push_str(&format!("Another name for [`{}`](#{id}).\n\n", name(a)));
     }
 }

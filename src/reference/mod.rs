@@ -50,27 +50,23 @@ fn anchor(text: &str) -> String {
         .collect()
 }
 
-/// The headings of a page, each with an id of its own: the first of a
-/// text gets mdBook's, a later one an explicit `{#<prefix>-<id>}`, so
-/// that no id depends on how many came before.
+/// The headings of a page and the ids mdBook gives them: a text's first
+/// heading its id, a later one `-1`, `-2`... after it, so an id depends
+/// only on the headings before it on the generated page.
 #[derive(Default)]
 struct Headings(BTreeSet<String>);
 
 impl Headings {
-    /// `#` × `level`, `text`, and its id where mdBook's is taken; and the
-    /// id.
-    fn line(&mut self, level: usize, text: &str, prefix: &str) -> (String, String) {
+    /// `#` × `level` and `text`; and the heading's id.
+    fn line(&mut self, level: usize, text: &str) -> (String, String) {
         let natural = anchor(text);
-        let hashes = "#".repeat(level);
-        if self.0.insert(natural.clone()) {
-            return (format!("{hashes} {text}\n\n"), natural);
+        let mut id = natural.clone();
+        let mut n = 0;
+        while !self.0.insert(id.clone()) {
+            n += 1;
+            id = format!("{natural}-{n}");
         }
-        let id = match natural.starts_with('-') {
-            true => format!("{}{natural}", anchor(prefix)),
-            false => format!("{}-{natural}", anchor(prefix)),
-        };
-        assert!(self.0.insert(id.clone()), "two headings with the id {id}");
-        (format!("{hashes} {text} {{#{id}}}\n\n"), id)
+        (format!("{} {text}\n\n", "#".repeat(level)), id)
     }
 }
 

@@ -20,7 +20,7 @@ pub fn page() -> String {
     out.push_str(EXAMPLE_INTRO);
     out.push_str(&format!("```toml\n{EXAMPLE}```\n\n"));
     for (key, text) in table_keys(&rows) {
-        out.push_str(&headings.line(2, &format!("`{key}`"), "file").0);
+        out.push_str(&headings.line(2, &format!("`{key}`")).0);
         out.push_str(text);
         out.push_str("\n\n");
     }
@@ -30,7 +30,7 @@ pub fn page() -> String {
     }
     for row in rows.iter().filter(|r| r.alias.is_some()) {
         let (alias, key) = (row.alias.unwrap_or_default(), row.key());
-        out.push_str(&headings.line(2, &format!("`{alias}`"), "alias").0);
+        out.push_str(&headings.line(2, &format!("`{alias}`")).0);
         out.push_str(&format!("Another spelling of [`{key}`](#{key}).\n\n"));
     }
     out
@@ -156,7 +156,7 @@ fn table_keys(rows: &[Row]) -> Vec<(&'static str, &'static str)> {
 }
 
 fn section(out: &mut String, headings: &mut Headings, row: &Row, arg: Option<&clap::Arg>) {
-    out.push_str(&headings.line(2, &format!("`{}`", row.key()), "setting").0);
+    out.push_str(&headings.line(2, &format!("`{}`", row.key())).0);
     for f in facts(row, arg) {
         out.push_str(&format!("- {f}\n"));
     }
@@ -164,7 +164,7 @@ fn section(out: &mut String, headings: &mut Headings, row: &Row, arg: Option<&cl
     out.push_str(&paragraphs(&row.doc));
     out.push_str("\n\n");
     for (key, text) in row.sub_keys {
-        out.push_str(&headings.line(3, &format!("`{key}`"), &row.key()).0);
+        out.push_str(&headings.line(3, &format!("`{key}`")).0);
         out.push_str(&format!("In the table form of `{}`. {text}\n\n", row.key()));
     }
 }
