@@ -115,6 +115,20 @@ fn head(root: &Command, commands: &[(String, &Command)]) -> String {
          `cargo isolate --version` (`-V`) prints the version. {}\n\n",
         after.unwrap_or_default()
     ));
+    let reading: Vec<String> = commands
+        .iter()
+        .filter(|(_, c)| shown(c).any(|a| a.get_id() == "config_file"))
+        .map(|(p, _)| format!("`{p}`"))
+        .collect();
+    out.push_str(&format!(
+        "{} read the configuration file: there a flag that is also a key of the file links to \
+         it on [Settings](settings.md), and the command line wins over the file.\n\n",
+        match reading.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => "No command".into(),
+        }
+    ));
     out
 }
 
