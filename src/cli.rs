@@ -1470,17 +1470,18 @@ impl<'de> serde::Deserialize<'de> for SlowTimeoutToml {
                 Ok(SlowTimeoutToml::Period(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SlowTimeoutToml, A::Error> {
-                const KEYS: &[&str] = &["period", "terminate-after"];
+                use crate::settings::FileType;
+                const KEYS: [&str; 2] = [SlowTimeoutToml::KEYS[0].0, SlowTimeoutToml::KEYS[1].0];
                 let (mut period, mut terminate_after) = (None, None);
                 while let Some(k) = map.next_key::<String>()? {
                     match k.as_str() {
-                        "period" => period = Some(map.next_value()?),
-                        "terminate-after" => terminate_after = Some(map.next_value()?),
-                        _ => return Err(de::Error::unknown_field(&k, KEYS)),
+                        k if k == KEYS[0] => period = Some(map.next_value()?),
+                        k if k == KEYS[1] => terminate_after = Some(map.next_value()?),
+                        _ => return Err(de::Error::unknown_field(&k, &KEYS)),
                     }
                 }
                 Ok(SlowTimeoutToml::Table {
-                    period: period.ok_or_else(|| de::Error::missing_field("period"))?,
+                    period: period.ok_or_else(|| de::Error::missing_field(KEYS[0]))?,
                     terminate_after,
                 })
             }
@@ -1504,6 +1505,16 @@ impl SlowTimeoutToml {
 
 impl crate::settings::FileType for SlowTimeoutToml {
     const NAME: &'static str = "string, or a table of period and terminate-after";
+    const KEYS: &'static [(&'static str, &'static str)] = &[
+        (
+            "period",
+            "The period, as the flag's PERIOD (e.g. `\"30s\"`; `\"0s\"` never says a test slow). Required in the table form.",
+        ),
+        (
+            "terminate-after",
+            "End the test as timed out after this many periods (an integer, at least 1), as nextest's `slow-timeout = { period = \"30s\", terminate-after = 4 }`.",
+        ),
+    ];
 }
 
 /// `--pids-max`: a number, or no limit at all (not even the default).

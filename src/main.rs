@@ -21,6 +21,8 @@ mod outcome;
 mod owned;
 mod partition;
 mod plan;
+#[cfg(test)]
+mod reference;
 mod replay;
 mod report;
 mod report_command;

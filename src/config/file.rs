@@ -147,3 +147,47 @@ impl<'de> Deserialize<'de> for OverrideToml {
         Ok(OverrideToml { filter, keys })
     }
 }
+
+/// The keys a derived table (`FileToml`, `TestGroupToml`) accepts, as
+/// serde's derive names them: what it hands `deserialize_struct`.
+#[cfg(test)]
+pub fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    /// A deserializer that only answers which fields were asked for.
+    struct Fields;
+    #[derive(Debug)]
+    struct Asked(&'static [&'static str]);
+    impl std::fmt::Display for Asked {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{:?}", self.0)
+        }
+    }
+    impl std::error::Error for Asked {}
+    impl de::Error for Asked {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Asked(&[])
+        }
+    }
+    impl<'de> Deserializer<'de> for Fields {
+        type Error = Asked;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Asked> {
+            Err(Asked(&[]))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Asked> {
+            Err(Asked(fields))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    match T::deserialize(Fields) {
+        Ok(_) => &[],
+        Err(Asked(fields)) => fields,
+    }
+}

@@ -10,8 +10,8 @@
 //! first matching override that sets it, then the chosen profile, then
 //! `[profile.default]`. Relative paths in the file are relative to the
 //! workspace. Errors name the file, line and column, and show the line as
-//! written ([`ConfigError`]). `docs/settings.md` is the reference page
-//! the table makes (`reference`).
+//! written ([`ConfigError`]). The guide's settings reference is made
+//! from the table and [`FileKeys`] (in the `reference` module).
 //!
 //! `file` is the file as written, `resolve` checks and layers it into
 //! `resolved`, `archive` limits what an archive's own file may set,
@@ -19,8 +19,6 @@
 
 mod archive;
 mod file;
-#[cfg(test)]
-mod reference;
 mod resolve;
 mod resolved;
 #[cfg(test)]
@@ -39,6 +37,33 @@ use crate::cli;
 use crate::filterset::TestInfo;
 use crate::settings::Settings;
 use std::path::{Path, PathBuf};
+
+/// Every key the file's parser accepts, by the table it is in, from the
+/// parser's own lists: for the reference page and its check.
+#[cfg(test)]
+#[derive(Debug)]
+pub struct FileKeys {
+    /// The file's top level (`profile`, `test-groups`).
+    pub top: &'static [&'static str],
+    /// A `[profile.<name>]`: every setting's key and alias, `overrides`.
+    pub profile: &'static [&'static str],
+    /// An override: its settings' keys and aliases, `filter`.
+    pub overrides: &'static [&'static str],
+    /// A `[test-groups.<name>]`.
+    pub test_group: &'static [&'static str],
+}
+
+#[cfg(test)]
+impl FileKeys {
+    pub fn get() -> FileKeys {
+        FileKeys {
+            top: file::fields_of::<file::FileToml>(),
+            profile: &file::PROFILE_KEYS,
+            overrides: &file::OVERRIDE_KEYS,
+            test_group: file::fields_of::<file::TestGroupToml>(),
+        }
+    }
+}
 
 /// Where the file is looked for, relative to the workspace root.
 pub const DEFAULT_PATH: &str = ".config/isolate.toml";

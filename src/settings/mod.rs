@@ -6,7 +6,7 @@
 //! of it merge, whether a replay carries it. From that one place come the
 //! command line, the keys of a profile and of an override (with errors
 //! placed in the text), the precedence, the replay command and
-//! `docs/settings.md`.
+//! the guide's settings reference (`docs/guide/src/reference/settings.md`).
 //!
 //! A row, after its clap attributes and field:
 //!
@@ -177,6 +177,9 @@ pub struct Row {
     /// An untrusted archive's configuration may set it.
     pub archive: bool,
     pub replayed: bool,
+    /// The keys of the value's table form, if it has one, each with what
+    /// it says (`slow-timeout`'s `period` and `terminate-after`).
+    pub sub_keys: &'static [(&'static str, &'static str)],
 }
 
 impl Row {
@@ -303,6 +306,9 @@ impl<T: Clone> Merge<Vec<T>> for Append {
 /// What the file writes for a value type, on the reference page.
 pub trait FileType {
     const NAME: &'static str;
+    /// The keys of its table form, each with what it says: the reading
+    /// accepts these and no other.
+    const KEYS: &'static [(&'static str, &'static str)] = &[];
 }
 
 macro_rules! file_types {
@@ -639,10 +645,13 @@ macro_rules! __setting {
             given_by_env: $crate::settings::__setting!(@opt [$($e)?]),
             archive: false $(|| $ar)?,
             replayed: false $(|| { let _ = stringify!($show); true })?,
+            sub_keys: $crate::settings::__setting!(@file_keys [$($x)?]),
         })
     };
     (@file_name []) => { "" };
     (@file_name [$x:ty]) => { <$x as $crate::settings::FileType>::NAME };
+    (@file_keys []) => { &[] };
+    (@file_keys [$x:ty]) => { <$x as $crate::settings::FileType>::KEYS };
 
     // A key of the file, read.
     (@read $f:expr, $key:ident, $map:ident, $name:expr) => {};
