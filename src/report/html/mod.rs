@@ -36,7 +36,7 @@ use crate::model::{Policy, Verdict};
 use crate::outcome::Outcome;
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use view::measured_ms;
+use view::{held, measured_ms};
 
 /// The page's style sheet.
 const CSS: &str = include_str!("page.css");
@@ -215,10 +215,6 @@ fn header(out: &mut String, report: &Report, baseline: Option<&Report>, verdict:
     fact("rootless", if report.host.rootless { "yes" } else { "no" });
     fact("isolation", settings.isolation);
     fact("jobs", &settings.jobs.to_string());
-    let held = |v: String, enforced: Option<bool>| match enforced {
-        Some(false) => format!("{v} (not enforced)"),
-        _ => v,
-    };
     fact(
         "memory limit",
         &or_none(
@@ -635,6 +631,10 @@ mod tests {
         let mut t = record("t", "passed");
         t.limits.memory_max = Some(64 << 20);
         t.limits.enforced.memory_max = Some(false);
+        t.limits.pids_max = Some(4096);
+        t.limits.enforced.pids_max = Some(false);
+        t.limits.cpus = Some(0.5);
+        t.limits.enforced.cpus = Some(false);
         let mut r = report(vec![t]);
         r.settings.memory_max = Some(32 << 20);
         r.settings.enforced.memory_max = Some(false);
@@ -646,11 +646,21 @@ mod tests {
             data["tests"][0]["lm"],
             json!([64 << 20, "64.0 MiB (not enforced)"])
         );
+        // Each limit of the row, not only memory's.
+        assert_eq!(data["tests"][0]["x"]["lp"], json!("4096 (not enforced)"));
+        assert_eq!(data["tests"][0]["x"]["lc"], json!("0.5 (not enforced)"));
         r.settings.enforced.memory_max = Some(true);
-        r.tests[0].limits.enforced.memory_max = Some(true);
+        r.tests[0].limits.enforced = crate::model::Enforced {
+            memory_max: Some(true),
+            pids_max: Some(true),
+            cpus: Some(true),
+        };
         let html = render(&r, None);
         assert!(!html.contains("not enforced"), "{html}");
         assert!(html.contains("<dd>32.0 MiB</dd>"), "{html}");
+        let data = embedded(&html);
+        assert_eq!(data["tests"][0]["x"]["lp"], json!("4096"));
+        assert_eq!(data["tests"][0]["x"]["lc"], json!("0.5"));
     }
 
     /// The figures' texts are the terminal's: the page's script has no

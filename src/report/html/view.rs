@@ -223,10 +223,11 @@ pub struct Details<'a> {
     pub peak_rss: Option<Shown<u64>>,
     #[serde(rename = "pids", skip_serializing_if = "Option::is_none")]
     pub pids_peak: Option<u64>,
+    /// The limits as text, "(not enforced)" where no cgroup set them.
     #[serde(rename = "lp", skip_serializing_if = "Option::is_none")]
-    pub pids_limit: Option<u64>,
+    pub pids_limit: Option<String>,
     #[serde(rename = "lc", skip_serializing_if = "Option::is_none")]
-    pub cpus_limit: Option<f64>,
+    pub cpus_limit: Option<String>,
 }
 
 impl Details<'_> {
@@ -363,10 +364,7 @@ fn row<'a>(
         memory_limit: t
             .limits
             .memory_max
-            .map(|m| match t.limits.enforced.memory_max {
-                Some(false) => Shown(m, format!("{} (not enforced)", human_bytes(m))),
-                _ => Shown::bytes(m),
-            }),
+            .map(|m| Shown(m, held(human_bytes(m), t.limits.enforced.memory_max))),
         timeout: t.limits.timeout_ms.map(Shown::limit_ms),
         memory_budget: budgets.memory_bytes.map(Shown::bytes),
         time_budget: budgets.time_ms.map(Shown::limit_ms),
@@ -389,8 +387,14 @@ fn row<'a>(
             exit_code: t.exit_code,
             peak_rss: t.peak_rss_bytes.map(Shown::bytes),
             pids_peak: t.pids_peak,
-            pids_limit: t.limits.pids_max,
-            cpus_limit: t.limits.cpus,
+            pids_limit: t
+                .limits
+                .pids_max
+                .map(|p| held(p.to_string(), t.limits.enforced.pids_max)),
+            cpus_limit: t
+                .limits
+                .cpus
+                .map(|c| held(c.to_string(), t.limits.enforced.cpus)),
         },
         hang: t.hang.as_ref().map(HangRow::of),
         before: before.and_then(|b| b.get(t.id.as_str())).map(|[m, d, c]| {
@@ -488,6 +492,14 @@ fn tail(s: &str, max: usize) -> &str {
 }
 
 /// A measured duration: "12.5 ms", "1.234 s", "2m 05s".
+/// A limit's text, marked where it was set but no cgroup enforced it.
+pub fn held(text: String, enforced: Option<bool>) -> String {
+    match enforced {
+        Some(false) => format!("{text} (not enforced)"),
+        _ => text,
+    }
+}
+
 pub fn measured_ms(ms: f64) -> String {
     if ms < 1000.0 {
         format!("{ms:.1} ms")
