@@ -54,7 +54,9 @@ impl Scratch {
             .prefix("isolate-guide-")
             .tempdir()
             .unwrap();
-        let dir = tmp.path().join("cargo-isolate");
+        // Canonical, as the paths the tool prints are, so that it shows
+        // as `~/cargo-isolate` also under a TMPDIR behind a symlink.
+        let dir = tmp.path().canonicalize().unwrap().join("cargo-isolate");
         copy_dir(&fixtures_dir(), &dir.join("fixtures"));
         let bin = tmp.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
@@ -241,6 +243,13 @@ fn run_console<'a>(
         {
             *cwd = cwd.join(to.trim());
             assert!(cwd.is_dir(), "$ {}: no such directory", step.command);
+            // Commands run as root: a page never leaves its scratch copy.
+            *cwd = cwd.canonicalize().unwrap();
+            assert!(
+                cwd.starts_with(&scratch.dir),
+                "$ {}: outside the page's copy of the repository",
+                step.command
+            );
             continue;
         }
         ran += 1;

@@ -70,6 +70,15 @@ pub(crate) fn parse(page: &str) -> Result<Vec<Block>, String> {
         let lang = words.next().unwrap_or("");
         let options: Vec<&str> = words.collect();
         if let Some(path) = options.iter().find_map(|o| o.strip_prefix("file=")) {
+            // A page writes only inside its scratch copy: never an absolute
+            // path, never up and out of it (the harness runs as root).
+            let p = std::path::Path::new(path);
+            if p.is_absolute() || p.components().any(|c| c.as_os_str() == "..") {
+                return Err(format!(
+                    "line {}: file={path} leaves the page's directory",
+                    i + 1
+                ));
+            }
             let mut text = body.join("\n");
             text.push('\n');
             blocks.push(Block::File {
@@ -314,6 +323,8 @@ mod tests {
         assert!(parse("```console,fast\n$ true\n```\n").is_err());
         assert!(parse("```console\n$ true\n? x\n```\n").is_err());
         assert!(parse("```console\n$ true\n").is_err());
+        assert!(parse("```toml,file=/etc/passwd\nx\n```\n").is_err());
+        assert!(parse("```toml,file=a/../../b\nx\n```\n").is_err());
         // Other languages are not examples.
         assert_eq!(parse("```sh\ncargo isolate test\n```\n").unwrap(), []);
     }
