@@ -58,9 +58,15 @@ impl Scratch {
         // as `~/cargo-isolate` also under a TMPDIR behind a symlink.
         let dir = tmp.path().canonicalize().unwrap().join("cargo-isolate");
         copy_dir(&fixtures_dir(), &dir.join("fixtures"));
+        // One binary for both users, where uid 65534 can read it (not our
+        // target dir): a hard link where the file systems allow, else a
+        // copy (115 MB a page, a debug build).
         let bin = tmp.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
-        std::fs::copy(BIN, bin.join("cargo-isolate")).unwrap();
+        let exe = bin.join("cargo-isolate");
+        if std::fs::hard_link(BIN, &exe).is_err() {
+            std::fs::copy(BIN, &exe).unwrap();
+        }
         // cargo finds `cargo-isolate` on PATH, but puts its own bin dir
         // first unless PATH names it: name it, after ours.
         let cargo_home = std::env::var("CARGO_HOME")
@@ -72,23 +78,26 @@ impl Scratch {
             bin.display(),
             cargo_home.join("bin").display()
         );
-        // uid 65534 gets the binary and a `cargo` that only knows `isolate`
-        // (cargo and its toolchain live under /root, which it cannot read).
+        // uid 65534 gets a `cargo` that only knows `isolate` (cargo and its
+        // toolchain live under /root, which it cannot read).
         let nobin = tmp.path().join("nobody-bin");
         std::fs::create_dir(&nobin).unwrap();
-        std::fs::copy(BIN, nobin.join("cargo-isolate")).unwrap();
         std::fs::write(
             nobin.join("cargo"),
             "#!/bin/sh\n[ \"$1\" = isolate ] && exec cargo-isolate \"$@\"\necho 'cargo: only `cargo isolate` is here' >&2; exit 127\n",
         )
         .unwrap();
-        for p in [tmp.path(), &nobin, &nobin.join("cargo")] {
+        for p in [tmp.path(), &bin, &nobin, &nobin.join("cargo")] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let nobody_home = crate::nobodys_dir(tmp.path(), "home");
         chown_tree(&dir);
         Scratch {
-            nobody_path: format!("{}:/usr/local/bin:/usr/bin:/bin", nobin.display()),
+            nobody_path: format!(
+                "{}:{}:/usr/local/bin:/usr/bin:/bin",
+                nobin.display(),
+                bin.display()
+            ),
             nobody_home,
             _tmp: tmp,
             dir,
