@@ -122,6 +122,16 @@ struct Resolved {
 }
 
 impl Resolved {
+    /// What the expressions are, for an error about one: the command
+    /// line's, or the profile's `default-filter` standing in for them.
+    fn filterset_origin(&self) -> &'static str {
+        if self.typed.filtersets.is_empty() && !self.args.filtersets.is_empty() {
+            "default-filter of the configuration"
+        } else {
+            "-E expression"
+        }
+    }
+
     /// What selects the tests, the -E expressions compiled against the
     /// built workspace: a package, binary or binary id that is not there
     /// is an error (exit 94), as in nextest.
@@ -230,18 +240,6 @@ fn resolve_phase(
         archive,
         relocation: opened.map(|o| o.relocation.clone()),
     })
-}
-
-impl Resolved {
-    /// What the expressions are, for an error about one: the command
-    /// line's, or the profile's `default-filter` standing in for them.
-    fn filterset_origin(&self) -> &'static str {
-        if self.typed.filtersets.is_empty() && !self.args.filtersets.is_empty() {
-            "default-filter of the configuration"
-        } else {
-            "-E expression"
-        }
-    }
 }
 
 /// Where a run setting came from, in words: "the command line", "profile.ci"...
