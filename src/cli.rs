@@ -257,7 +257,8 @@ pub struct TestArgs in test_args {
     #[arg(long, help_heading = "Running")]
     pub list: bool,
 
-    /// Sandboxes at once [default: number of CPUs].
+    /// Tests at once [default: number of CPUs]; with 1, one after another in
+    /// the listed order.
     #[arg(short = 'j', long, visible_alias = "test-threads", value_name = "N", value_parser = parse_jobs, help_heading = "Running")]
     pub jobs: Option<usize> => run(usize) { file: i64, check: c::whole(1, usize::MAX as u64), },
     /// The test group a test belongs to (an override's key, as nextest's

@@ -13,7 +13,7 @@ use crate::report::TestLimits;
 use crate::report::TestRecord;
 use crate::report::flaky;
 use crate::sandbox::{self, StartGate, Turn};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -84,7 +84,6 @@ pub struct Ran {
 
 /// The counters every worker shares.
 struct Shared {
-    next: AtomicUsize,
     stop: AtomicBool,
     not_passed: AtomicU64,
     gate: StartGate,
@@ -98,7 +97,6 @@ pub fn run_all(
     on_event: &mut dyn FnMut(&RunEvent<'_>),
 ) -> Ran {
     let shared = Shared {
-        next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         not_passed: AtomicU64::new(0),
         gate: StartGate::new(cfg.jobs, cfg.memory_total, cfg.test_groups.clone()),
@@ -283,7 +281,7 @@ fn worker(
         if shared.stop.load(Ordering::SeqCst) || cfg.exec.cancel.is_some_and(|c| c.cancelled()) {
             break;
         }
-        let i = shared.next.fetch_add(1, Ordering::SeqCst);
+        let i = turn.next_ticket();
         // Under a stress run the schedule goes round the units again and
         // again: item i is unit i % n, round i / n.
         let (index, round) = match cfg.stress {
@@ -498,6 +496,7 @@ fn run_unit(
         total_attempts: 1 + unit.settings.retries.unwrap_or(0),
         stress: stress_run.map(|n| (n, cfg.stress.and_then(|s| s.count))),
     };
+    crate::failpoint::stall("slow-setup", &unit.id);
     let exec = execute::execute(
         &cfg.exec,
         unit.binary,

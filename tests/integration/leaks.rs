@@ -4,7 +4,8 @@
 //! place, a background process, sockets on a fixed port, network sysctls,
 //! SysV and POSIX IPC objects with fixed keys, the hostname, 200 MiB of
 //! memory), and a finder, `b_finds::<kind>`, that fails naming what it found.
-//! With `-j 1` one worker runs them in id order: every leaver, then every
+//! With `-j 1` they run one after another in id order (the next sandbox is
+//! set up meanwhile, but its test waits its turn): every leaver, then every
 //! finder. A failing finder names the leak.
 //!
 //! The finders can fail: in one shared sandbox (`--isolation per-binary`)

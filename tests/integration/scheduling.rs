@@ -236,3 +236,32 @@ fn group_selects_the_tests_the_overrides_put_in_it() {
         "{stderr}"
     );
 }
+
+/// `-j 1` runs the tests one after the other as listed, even when the
+/// next one's sandbox (set up while the previous test runs) is slow: the
+/// one after it, ready first, waits its turn. On the old scheduler the
+/// stalled test started third.
+#[test]
+fn with_one_job_tests_start_in_the_listed_order_when_a_setup_is_slow() {
+    let (_tmp, dir) = fixture("memsched");
+    let report = unique_report(&dir);
+    let run = Run::of(
+        Command::new(BIN)
+            .args(["isolate", "test", "-j", "1", "-E", "test(/light_0/)"])
+            .args(["--report", report.to_str().unwrap()])
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .env(
+                "CARGO_ISOLATE_FAILPOINT",
+                "slow-setup:memsched tests::light_02",
+            )
+            .stdin(Stdio::null()),
+        &report,
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let mut started = intervals(&run.report);
+    started.sort_by(|x, y| x.1.total_cmp(&y.1));
+    let order: Vec<&str> = started.iter().map(|t| t.0.as_str()).collect();
+    let listed: Vec<String> = (1..=9).map(|n| format!("tests::light_0{n}")).collect();
+    assert_eq!(order, listed, "the starts: {started:?}");
+}
