@@ -369,7 +369,9 @@ pub struct TestArgs in test_args {
     /// Say a test is slow once it has run PERIOD, and again each PERIOD
     /// (`SLOW` on the terminal, `test-slow` in the JSON events); 0 never
     /// says it. PERIOD,terminate-after=N also ends it as timed out after N
-    /// periods, as nextest's slow-timeout does (e.g. 30s,terminate-after=4).
+    /// periods, as nextest's slow-timeout does (e.g. 30s,terminate-after=4);
+    /// ,grace-period=D first sends its processes SIGTERM and kills them D
+    /// later (default: at once).
     #[arg(long, value_name = "PERIOD", env = "CARGO_ISOLATE_SLOW_TIMEOUT", value_parser = parse_slow_timeout, default_value = "60s", help_heading = "Running")]
     pub slow_timeout: SlowTimeout => test(SlowTimeout) {
         file: SlowTimeoutToml, check: c::by(SlowTimeoutToml::resolve),
@@ -1372,6 +1374,9 @@ pub struct SlowTimeout {
     /// Zero: never said slow.
     pub period: Duration,
     pub terminate_after: Option<std::num::NonZeroU32>,
+    /// At a timeout, SIGTERM and this long before the kill (nextest's;
+    /// `None`: killed at once).
+    pub grace_period: Option<Duration>,
 }
 
 impl SlowTimeout {
@@ -1385,40 +1390,53 @@ impl std::fmt::Display for SlowTimeout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let period = humantime::format_duration(self.period).to_string();
         f.write_str(&period.replace(' ', ""))?;
-        match self.terminate_after {
-            Some(n) => write!(f, ",terminate-after={n}"),
+        if let Some(n) = self.terminate_after {
+            write!(f, ",terminate-after={n}")?;
+        }
+        match self.grace_period {
+            Some(g) => {
+                let g = humantime::format_duration(g).to_string();
+                write!(f, ",grace-period={}", g.replace(' ', ""))
+            }
             None => Ok(()),
         }
     }
 }
 
-/// `30s` or `30s,terminate-after=4`; a period of 0 never says a test slow.
+/// `30s`, `30s,terminate-after=4` or `30s,terminate-after=4,grace-period=5s`;
+/// a period of 0 never says a test slow.
 pub fn parse_slow_timeout(s: &str) -> Result<SlowTimeout, String> {
-    let (period, rest) = match s.split_once(',') {
-        Some((p, r)) => (p, Some(r.trim())),
-        None => (s, None),
-    };
-    let n = match rest {
-        None => None,
-        Some(r) => match r.strip_prefix("terminate-after=") {
-            Some(n) => Some(n.trim().parse::<i64>().map_err(|_| {
+    let mut parts = s.split(',');
+    let period = parts.next().unwrap_or_default();
+    let (mut n, mut grace) = (None, None);
+    for part in parts.map(str::trim) {
+        if let Some(v) = part.strip_prefix("terminate-after=")
+            && n.is_none()
+        {
+            n = Some(v.trim().parse::<i64>().map_err(|_| {
                 format!("terminate-after takes a whole number of periods, e.g. {period},terminate-after=2")
-            })?),
-            None => return Err(format!("expected PERIOD or PERIOD,terminate-after=N, e.g. {period},terminate-after=2")),
-        },
-    };
-    slow_timeout(period, n)
+            })?);
+        } else if let Some(v) = part.strip_prefix("grace-period=")
+            && grace.is_none()
+        {
+            grace = Some(v);
+        } else {
+            return Err(format!(
+                "expected PERIOD[,terminate-after=N][,grace-period=DURATION], each once, e.g. {period},terminate-after=2"
+            ));
+        }
+    }
+    slow_timeout(period, n, grace)
 }
 
-/// The period (0 or a duration) and the number of periods, checked.
-fn slow_timeout(period: &str, terminate_after: Option<i64>) -> Result<SlowTimeout, String> {
-    let zero = period
-        .trim()
-        .trim_end_matches(char::is_alphabetic)
-        .trim()
-        .parse::<f64>()
-        == Ok(0.0);
-    let period = match zero {
+/// The period (0 or a duration), the number of periods and the grace
+/// period, checked.
+fn slow_timeout(
+    period: &str,
+    terminate_after: Option<i64>,
+    grace_period: Option<&str>,
+) -> Result<SlowTimeout, String> {
+    let period = match is_zero_duration(period) {
         true => Duration::ZERO,
         false => parse_duration(period)?,
     };
@@ -1441,20 +1459,37 @@ fn slow_timeout(period: &str, terminate_after: Option<i64>) -> Result<SlowTimeou
             None => return Err("terminate-after must be at least 1".into()),
         },
     };
+    // 0 is nextest's "kill at once", which is what no grace period does.
+    let grace_period = match grace_period.map(str::trim) {
+        None => None,
+        Some(g) if is_zero_duration(g) => None,
+        Some(g) => Some(parse_duration(g).map_err(|e| format!("grace-period: {e}"))?),
+    };
     Ok(SlowTimeout {
         period,
         terminate_after,
+        grace_period,
     })
 }
 
+/// `0`, `0s`, `0ms`...
+fn is_zero_duration(s: &str) -> bool {
+    s.trim()
+        .trim_end_matches(char::is_alphabetic)
+        .trim()
+        .parse::<f64>()
+        == Ok(0.0)
+}
+
 /// How the file writes a slow timeout: `"60s"`, or as nextest's
-/// `{ period = "60s", terminate-after = 2 }`.
+/// `{ period = "60s", terminate-after = 2, grace-period = "10s" }`.
 #[derive(Debug, Clone)]
 pub enum SlowTimeoutToml {
     Period(String),
     Table {
         period: String,
         terminate_after: Option<i64>,
+        grace_period: Option<String>,
     },
 }
 
@@ -1465,25 +1500,31 @@ impl<'de> serde::Deserialize<'de> for SlowTimeoutToml {
         impl<'de> Visitor<'de> for Form {
             type Value = SlowTimeoutToml;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a period (\"60s\") or { period = \"60s\", terminate-after = 2 }")
+                f.write_str("a period (\"60s\") or { period = \"60s\", terminate-after = 2, grace-period = \"10s\" }")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<SlowTimeoutToml, E> {
                 Ok(SlowTimeoutToml::Period(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SlowTimeoutToml, A::Error> {
                 use crate::settings::FileType;
-                const KEYS: [&str; 2] = [SlowTimeoutToml::KEYS[0].0, SlowTimeoutToml::KEYS[1].0];
-                let (mut period, mut terminate_after) = (None, None);
+                const KEYS: [&str; 3] = [
+                    SlowTimeoutToml::KEYS[0].0,
+                    SlowTimeoutToml::KEYS[1].0,
+                    SlowTimeoutToml::KEYS[2].0,
+                ];
+                let (mut period, mut terminate_after, mut grace_period) = (None, None, None);
                 while let Some(k) = map.next_key::<String>()? {
                     match k.as_str() {
                         k if k == KEYS[0] => period = Some(map.next_value()?),
                         k if k == KEYS[1] => terminate_after = Some(map.next_value()?),
+                        k if k == KEYS[2] => grace_period = Some(map.next_value()?),
                         _ => return Err(de::Error::unknown_field(&k, &KEYS)),
                     }
                 }
                 Ok(SlowTimeoutToml::Table {
                     period: period.ok_or_else(|| de::Error::missing_field(KEYS[0]))?,
                     terminate_after,
+                    grace_period,
                 })
             }
         }
@@ -1499,13 +1540,14 @@ impl SlowTimeoutToml {
             SlowTimeoutToml::Table {
                 period,
                 terminate_after,
-            } => slow_timeout(period, *terminate_after),
+                grace_period,
+            } => slow_timeout(period, *terminate_after, grace_period.as_deref()),
         }
     }
 }
 
 impl crate::settings::FileType for SlowTimeoutToml {
-    const NAME: &'static str = "string, or a table of period and terminate-after";
+    const NAME: &'static str = "string, or a table of period, terminate-after and grace-period";
     const KEYS: &'static [(&'static str, &'static str)] = &[
         (
             "period",
@@ -1514,6 +1556,10 @@ impl crate::settings::FileType for SlowTimeoutToml {
         (
             "terminate-after",
             "End the test as timed out after this many periods (an integer, at least 1), as nextest's `slow-timeout = { period = \"30s\", terminate-after = 4 }`.",
+        ),
+        (
+            "grace-period",
+            "At a timeout (this one or `timeout`), send each of the test's processes SIGTERM and kill them this long later, as nextest's `grace-period` (e.g. `\"10s\"`). Without it, or `\"0s\"`, they are killed at once (nextest waits 10 s by default).",
         ),
     ];
 }
@@ -1926,16 +1972,28 @@ mod tests {
             st("30s"),
             Ok(SlowTimeout {
                 period: Duration::from_secs(30),
-                terminate_after: None
+                terminate_after: None,
+                grace_period: None,
             })
         );
         assert_eq!(
             st("500ms,terminate-after=2"),
             Ok(SlowTimeout {
                 period: Duration::from_millis(500),
-                terminate_after: n(2)
+                terminate_after: n(2),
+                grace_period: None,
             })
         );
+        assert_eq!(
+            st("500ms, terminate-after=2, grace-period=1.5s"),
+            Ok(SlowTimeout {
+                period: Duration::from_millis(500),
+                terminate_after: n(2),
+                grace_period: Some(Duration::from_millis(1500)),
+            })
+        );
+        // nextest's 0: killed at once, as without one.
+        assert_eq!(st("1s,grace-period=0s").unwrap().grace_period, None);
         assert_eq!(
             st("500ms,terminate-after=2").unwrap().limit(),
             Some(Duration::from_secs(1))
@@ -1949,7 +2007,11 @@ mod tests {
             ("1s,terminate-after=0", "at least 1"),
             ("1s,terminate-after=-1", "at least 1"),
             ("1s,terminate-after=x", "whole number"),
-            ("1s,after=2", "PERIOD,terminate-after=N"),
+            ("1s,after=2", "PERIOD[,terminate-after=N]"),
+            ("1s,terminate-after=2,terminate-after=3", "each once"),
+            ("1s,grace-period=1s,grace-period=2s", "each once"),
+            ("1s,grace-period=soon", "grace-period: expected a duration"),
+            ("1s,grace-period=2y", "grace-period: "),
             ("1y,terminate-after=2", "at most 1 year"),
             ("soon", "expected a duration"),
         ] {
@@ -1957,7 +2019,13 @@ mod tests {
             assert!(e.contains(says), "{bad}: {e}");
         }
         // What the replay prints reads back to the same value.
-        for s in ["1m30s", "250ms,terminate-after=4", "0s"] {
+        for s in [
+            "1m30s",
+            "250ms,terminate-after=4",
+            "0s",
+            "1s,terminate-after=2,grace-period=500ms",
+            "1s,grace-period=10s",
+        ] {
             let v = st(s).unwrap();
             assert_eq!(v.to_string(), s);
             assert_eq!(st(&v.to_string()), Ok(v));

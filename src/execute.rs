@@ -184,6 +184,7 @@ pub fn execute(
             echo: cfg.echo_output,
         },
         timeout: timeout_of(cfg, settings),
+        grace: settings.slow_timeout.and_then(|st| st.grace_period),
         cancel: cfg.cancel.map(|c| c.fd()),
         netns: netns.map(std::os::fd::AsFd::as_fd),
         gate: worker.gate,

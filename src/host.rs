@@ -318,6 +318,7 @@ fn probe(host: &Host, args: &SandboxArgs, faults: &NetFaults) -> Result<(), Stri
             echo: false,
         },
         timeout: Some(std::time::Duration::from_secs(30)),
+        grace: None,
         cancel: None,
         netns: None,
         gate: None,

@@ -111,7 +111,9 @@ pub fn classify(exec: &Execution) -> Measured {
     } else {
         Outcome::SetupError
     });
-    if exec.timed_out || (oom && m.signal.is_none() && m.exit_code.is_none()) {
+    // Killed, unless it ended in its grace period: then its own exit.
+    let killed = exec.timed_out && !exec.grace.is_some_and(|g| g.ended_in_it);
+    if killed || (oom && m.signal.is_none() && m.exit_code.is_none()) {
         m.signal = Some("SIGKILL".into());
     }
     m
@@ -151,6 +153,7 @@ mod tests {
             },
             elapsed: Duration::from_millis(20),
             hang: None,
+            grace: None,
         }
     }
 
@@ -174,6 +177,30 @@ mod tests {
         let m = classify(&exec(reported(libc::SIGSEGV), 0, false));
         assert_eq!(m.outcome(), Outcome::Signaled);
         assert_eq!(m.signal.as_deref(), Some("SIGSEGV"));
+    }
+
+    #[test]
+    fn a_test_that_ended_in_its_grace_period_keeps_its_own_exit() {
+        let grace = |ended_in_it| crate::sandbox::Grace {
+            period: Duration::from_secs(3),
+            ended_in_it,
+        };
+        let mut e = exec(reported(0), 0, true);
+        e.grace = Some(grace(true));
+        let m = classify(&e);
+        assert_eq!(m.outcome(), Outcome::TimedOut);
+        assert_eq!((m.exit_code, m.signal.as_deref()), (Some(0), None));
+        let mut e = exec(
+            InitEnd::Died {
+                wait_status: libc::SIGKILL,
+            },
+            0,
+            true,
+        );
+        e.grace = Some(grace(false));
+        let m = classify(&e);
+        assert_eq!(m.outcome(), Outcome::TimedOut);
+        assert_eq!(m.signal.as_deref(), Some("SIGKILL"));
     }
 
     #[test]

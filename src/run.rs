@@ -527,10 +527,20 @@ fn run_unit(
     let timed_out = m.outcome() == Outcome::TimedOut;
     m.record_into(&mut rec);
     if timed_out {
-        rec.error = Some(format!(
-            "killed after the timeout of {:?}",
-            timeout.unwrap_or_default()
-        ));
+        let timeout = timeout.unwrap_or_default();
+        rec.error = Some(match exec.grace {
+            None => format!("killed after the timeout of {timeout:?}"),
+            Some(g) if g.ended_in_it => format!(
+                "timed out after {timeout:?}{}, ended within the grace period of {:?}",
+                crate::model::GRACE_NOTE,
+                g.period
+            ),
+            Some(g) => format!(
+                "timed out after {timeout:?}{}, killed after the grace period of {:?}",
+                crate::model::GRACE_NOTE,
+                g.period
+            ),
+        });
     }
     rec.hang = exec.hang.clone();
     rec.stdout = exec.stdout.text();

@@ -59,6 +59,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Error> {
         cgroup: leaf.as_ref(),
         output: Output::Inherit,
         timeout: args.sandbox.timeout,
+        grace: None,
         cancel: cancel.map(|c| c.fd()),
         netns: None,
         gate: None,

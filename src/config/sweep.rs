@@ -74,6 +74,7 @@ const KEYS: &[&str] = &[
     "slow-timeout",
     "period",
     "terminate-after",
+    "grace-period",
     "env",
     "ro-bind",
     "memory-budget",

@@ -775,17 +775,18 @@ fn an_override_refuses_a_run_key_at_its_place() {
 }
 
 /// `slow-timeout` as nextest writes it: a period, or a table with
-/// terminate-after; per setting, like any other; errors at their place.
+/// terminate-after and grace-period; per setting, like any other; errors at their place.
 #[test]
 fn a_slow_timeout_is_a_period_or_a_table() {
     let c = load(
-        "[profile.default]\nslow-timeout = \"30s\"\n\n[[profile.default.overrides]]\nfilter = \"test(hangs)\"\nslow-timeout = { period = \"500ms\", terminate-after = 2 }\n\n[[profile.default.overrides]]\nfilter = \"test(hangs)\"\nmemory-max = \"64M\"\n",
+        "[profile.default]\nslow-timeout = \"30s\"\n\n[[profile.default.overrides]]\nfilter = \"test(hangs)\"\nslow-timeout = { period = \"500ms\", terminate-after = 2, grace-period = \"2s\" }\n\n[[profile.default.overrides]]\nfilter = \"test(hangs)\"\nmemory-max = \"64M\"\n",
         "default",
     )
     .unwrap();
     let t = c.settings_for(&info("tests::hangs"));
     let st = t.slow_timeout.unwrap();
     assert_eq!(st.limit(), Some(Duration::from_secs(1)));
+    assert_eq!(st.grace_period, Some(Duration::from_secs(2)));
     assert_eq!(t.sandbox.memory_max, Some(64 << 20), "the next override's");
     let t = c.settings_for(&info("tests::adds"));
     assert_eq!(
@@ -796,9 +797,14 @@ fn a_slow_timeout_is_a_period_or_a_table() {
     for (text, col, says) in [
         ("slow-timeout = 30", 16, "a period"),
         (
-            "slow-timeout = { period = \"1s\", grace-period = \"1s\" }",
+            "slow-timeout = { period = \"1s\", on-timeout = \"pass\" }",
             16,
-            "grace-period",
+            "unknown field `on-timeout`, expected one of `period`, `terminate-after`, `grace-period`",
+        ),
+        (
+            "slow-timeout = { period = \"1s\", grace-period = \"soon\" }",
+            16,
+            "grace-period: expected a duration",
         ),
         (
             "slow-timeout = { terminate-after = 2 }",

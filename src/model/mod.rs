@@ -27,7 +27,7 @@ pub use enforced::{Enforced, OutsideOom};
 pub use event::{RunEvent, RunStart, Subscriber};
 pub use hang::{Hang, HungThread};
 pub use outcome::{Metric, Outcome};
-pub use record::{TestLimits, TestRecord, binary_id};
+pub use record::{GRACE_NOTE, TestLimits, TestRecord, binary_id};
 pub use report::{
     ArchiveInfo, BaselineInfo, HostInfo, PartitionInfo, Report, RunnerInfo, Settings, Summary, Tool,
 };

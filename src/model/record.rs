@@ -114,6 +114,10 @@ pub struct TestLimits {
     pub enforced: Enforced,
 }
 
+/// Where a timed-out test's error says how its grace period went (after
+/// SIGTERM: "ended within" or "killed after" it).
+pub const GRACE_NOTE: &str = "; sent SIGTERM";
+
 impl TestRecord {
     /// A record with nothing measured yet (every figure null).
     pub fn new(
@@ -256,10 +260,18 @@ impl TestRecord {
         let panic = self.panic_message.as_deref();
         match self.outcome {
             Outcome::Passed | Outcome::Ignored => self.outcome.as_str().into(),
-            Outcome::TimedOut => match self.timeout_limit_ms(run) {
-                Some(ms) => format!("timed out after {}", human_duration(ms)),
-                None => "timed out".into(),
-            },
+            Outcome::TimedOut => {
+                let after = match self.timeout_limit_ms(run) {
+                    Some(ms) => format!("timed out after {}", human_duration(ms)),
+                    None => "timed out".into(),
+                };
+                // How its grace period went, as the error says it.
+                let grace = self
+                    .error
+                    .as_deref()
+                    .and_then(|e| e.find(GRACE_NOTE).map(|i| &e[i..]));
+                format!("{after}{}", grace.unwrap_or_default())
+            }
             Outcome::OomKilled => {
                 let limit = self.memory_limit(run);
                 let mut r = match (&self.outside_oom, limit) {

@@ -76,7 +76,7 @@ pub fn inspect(init_pid: i32, cgroup_procs: Option<&Path>) -> Hang {
 /// The test's processes: the init's descendants (an orphan in the pid
 /// namespace is the init's child) and its cgroup's members, the init
 /// itself left out (it is ours).
-fn processes(init_pid: i32, cgroup_procs: Option<&Path>) -> Vec<i32> {
+pub(super) fn processes(init_pid: i32, cgroup_procs: Option<&Path>) -> Vec<i32> {
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {

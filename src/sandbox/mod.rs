@@ -76,6 +76,10 @@ pub struct Request<'a> {
     pub cgroup: Option<&'a Leaf>,
     pub output: Output,
     pub timeout: Option<Duration>,
+    /// At the timeout, SIGTERM to the test's processes and this long for
+    /// them to end before the kill (nextest's grace period); `None`: the
+    /// kill at once.
+    pub grace: Option<Duration>,
     /// Becomes readable when the run is cancelled (Ctrl-C).
     pub cancel: Option<BorrowedFd<'a>>,
     /// Join this network namespace instead of making a fresh one.
@@ -112,6 +116,16 @@ pub struct Execution {
     pub elapsed: Duration,
     /// Killed at its timeout: where its threads were (see [`inspect`]).
     pub hang: Option<crate::model::Hang>,
+    /// Timed out with a grace period: how it went.
+    pub grace: Option<Grace>,
+}
+
+/// A timed-out test's grace period: its length, and whether the test
+/// ended in it (else it was killed at its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grace {
+    pub period: Duration,
+    pub ended_in_it: bool,
 }
 
 /// The tail of an output stream and how much was dropped from its head.
@@ -284,6 +298,9 @@ struct Watch {
     /// The test's clock (and its timeout) starts at the go; until then the
     /// timeout bounds the sandbox's setup.
     started: Option<Instant>,
+    /// Timed out and sent SIGTERM: the end of its grace period.
+    grace_until: Option<Instant>,
+    grace: Option<Grace>,
     timed_out: bool,
     cancelled: bool,
     out_open: bool,
@@ -314,6 +331,8 @@ impl Watch {
             gate: Some(ends.gate),
             spawned: ends.spawned,
             started: None,
+            grace_until: None,
+            grace: None,
             timed_out: false,
             cancelled: false,
             report: Vec::new(),
@@ -327,13 +346,15 @@ impl Watch {
         }
     }
 
-    /// How long the next poll may wait: until the timeout, if any.
+    /// How long the next poll may wait: until the timeout, if any (or the
+    /// end of the grace period that followed it).
     fn wait(&mut self, req: &Request<'_>) -> Option<PollTimeout> {
-        let Some(t) = req.timeout else {
-            return Some(PollTimeout::NONE);
+        let end = match (self.grace_until, req.timeout) {
+            (Some(end), _) => end,
+            (None, Some(t)) => self.started.unwrap_or(self.spawned) + t,
+            (None, None) => return Some(PollTimeout::NONE),
         };
-        let left =
-            (self.started.unwrap_or(self.spawned) + t).saturating_duration_since(Instant::now());
+        let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
             self.timed_out = true;
             return None;
@@ -429,6 +450,34 @@ impl Watch {
         }
     }
 
+    /// nextest's grace period: SIGTERM to each of the test's processes (not
+    /// the init, which is ours), then their output and the init's report
+    /// read as usual until they are gone or `grace` has passed. The test
+    /// stays timed out either way; what it did meanwhile is in its output.
+    fn give_grace(
+        &mut self,
+        req: &Request<'_>,
+        pidfd: &OwnedFd,
+        init_pid: libc::pid_t,
+        grace: Duration,
+    ) -> Result<(), SandboxError> {
+        let procs = req.cgroup.and_then(|l| l.procs_files().into_iter().next());
+        for pid in inspect::processes(init_pid, procs.as_deref()) {
+            sys::terminate_pid(pid);
+        }
+        self.grace_until = Some(Instant::now() + grace);
+        self.timed_out = false;
+        let watched = self.until_reported(req, pidfd);
+        // Set again only if the grace period ran out.
+        let ended_in_it = !self.timed_out;
+        self.grace = Some(Grace {
+            period: grace,
+            ended_in_it,
+        });
+        self.timed_out = true;
+        watched
+    }
+
     /// The init is ready (or failed): the go once the gate admits the
     /// test. False: a signal came while waiting for a slot.
     fn at_the_gate(&mut self, req: &Request<'_>) -> bool {
@@ -480,6 +529,13 @@ impl Watch {
             }
             _ => None,
         };
+        if let (true, Some(grace), Some(init)) = (
+            self.timed_out && !self.cancelled && self.started.is_some(),
+            req.grace,
+            &teardown.init,
+        ) {
+            self.give_grace(req, pidfd, init.pid, grace)?;
+        }
         if self.timed_out || self.cancelled {
             sys::pidfd_kill(pidfd).map_err(io_err("kill the sandbox"))?;
             if let Some(leaf) = req.cgroup {
@@ -529,6 +585,7 @@ impl Watch {
                 .unwrap_or_default(),
             elapsed,
             hang,
+            grace: self.grace,
         };
         Ok((execution, teardown))
     }

@@ -567,6 +567,15 @@ pub fn kill_all_in_namespace() {
     }
 }
 
+/// SIGTERM to `pid` (a grace period's first word); a process already gone
+/// is fine.
+pub fn terminate_pid(pid: libc::pid_t) {
+    // SAFETY: kill with integer arguments.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+}
+
 pub fn kill_pid(pid: libc::pid_t) {
     // SAFETY: kill with integer arguments.
     unsafe {

@@ -269,3 +269,65 @@ fn run_says_where_a_timed_out_program_waits() {
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(line.contains("nanosleep"), "{line}");
 }
+
+/// nextest's grace period: at the timeout each of the test's processes
+/// gets SIGTERM and the time to clean up, and the test is still timed
+/// out; one that ignores SIGTERM is killed when the grace period ends.
+/// Without one the kill comes at once, and the cleanup never runs.
+#[test]
+fn a_grace_period_lets_a_timed_out_test_clean_up_and_then_kills() {
+    let slow = "500ms,terminate-after=2,grace-period=30s";
+    let (_tmp, run) = hang_run(&[
+        "--slow-timeout",
+        slow,
+        "--exact",
+        "ends_on_sigterm_saying_so",
+    ]);
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    support::report::assert_follows_schema(&run.report, "a test that ended in its grace period");
+    let t = run.test("ends_on_sigterm_saying_so");
+    assert_eq!(outcome(&t), "timed_out", "{t}");
+    let stdout = t["stdout"].as_str().unwrap_or_default();
+    assert!(stdout.contains("cleaned up on SIGTERM"), "{t}");
+    // Its own exit, not a kill, and the error says which.
+    assert_eq!(
+        (t["exit_code"].as_i64(), t["signal"].as_str()),
+        (Some(0), None),
+        "{t}"
+    );
+    let error = t["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("timed out after 1s; sent SIGTERM, ended within the grace period of 30s"),
+        "{error}"
+    );
+    // It ended at the SIGTERM: nothing waited for the 30 s.
+    let run_ms = run.report["duration_ms"].as_f64().unwrap();
+    assert!(run_ms < 20_000.0, "the run took {run_ms} ms");
+
+    let (_tmp, run) = hang_run(&[
+        "--slow-timeout",
+        "500ms,terminate-after=2,grace-period=1s",
+        "--exact",
+        "ignores_sigterm",
+    ]);
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    let t = run.test("ignores_sigterm");
+    assert_eq!(outcome(&t), "timed_out");
+    assert_eq!(t["signal"], "SIGKILL", "{t}");
+    let error = t["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("timed out after 1s; sent SIGTERM, killed after the grace period of 1s"),
+        "{error}"
+    );
+
+    let (_tmp, run) = hang_run(&[
+        "--slow-timeout",
+        "500ms,terminate-after=2",
+        "--exact",
+        "ends_on_sigterm_saying_so",
+    ]);
+    let t = run.test("ends_on_sigterm_saying_so");
+    assert_eq!(outcome(&t), "timed_out", "{t}");
+    let stdout = t["stdout"].as_str().unwrap_or_default();
+    assert!(!stdout.contains("cleaned up"), "killed at once, yet: {t}");
+}
