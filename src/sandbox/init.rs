@@ -606,8 +606,11 @@ fn cstring(path: &Path) -> Result<CString, InitError> {
         .step(|| format!("path {} has a NUL byte", path.display()))
 }
 
-/// The handshake between the init and the test's process before exec, one
-/// line each way: the test says what it did, the init answers "go".
+/// The handshake between the init and the test's process before exec, a
+/// line at a time: the test says "ready" (its namespaces made), the init
+/// "rooted" (id maps written, root finished), the test "set" (mounts
+/// locked, filter installed: nothing left but the exec), and the init
+/// "go" once the runner lets the test start.
 struct Channel {
     to: fs::File,
     from: BufReader<fs::File>,
@@ -729,7 +732,9 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
         nix::unistd::sethostname(name).step(|| format!("set the hostname to {name}"))?;
     }
     init.send(ready)?;
-    init.expect("go")?;
+    // Everything below waits for the init's id maps and root, and is done
+    // before the go: what is left after it is the exec.
+    init.expect("rooted")?;
     if spec.test_userns {
         // Mounts copied into a less privileged mount namespace are locked
         // (mount_namespaces(7)): no remount, no unmount, no look beneath.
@@ -748,10 +753,13 @@ fn prepare_test_side(spec: &InitSpec, init: &mut Channel) -> Result<(), InitErro
     // Only 0, 1 and 2 reach the test: the report channel and the setup
     // pipe close at exec.
     sys::cloexec_from(3).step(|| "close the init's fds".into())?;
-    // Last, so that nothing above runs under it; execve stays allowed.
+    // Last, so that nothing above runs under it; the two words below
+    // (write, read) and execve stay allowed.
     spec.seccomp
         .install()
-        .step(|| "install the seccomp filter (--seccomp none goes without)".into())
+        .step(|| "install the seccomp filter (--seccomp none goes without)".into())?;
+    init.send("set")?;
+    init.expect("go")
 }
 
 /// The init's side: id maps, sysfs, the host root gone, the runner's go,
@@ -775,6 +783,11 @@ fn prepare_init_side(
         write_id_maps(spec, pid)?;
     }
     finish_root(spec, pid)?;
+    test.send("rooted")?;
+    test.expect("set")?;
+    if spec.test_userns {
+        hold_mount_namespace(pid);
+    }
     let start = await_start(gate)?;
     test.send("go")?;
     match test.next()? {
@@ -782,6 +795,18 @@ fn prepare_init_side(
         Some(other) => Err(InitError(format!(
             "the test's process said {other:?} instead of exec'ing"
         ))),
+    }
+}
+
+/// Keeps the test's own mount namespace (its locked copy of the root)
+/// until this init exits. Freeing a mount namespace waits for an RCU grace
+/// period; held here, that wait comes after the report, when the runner
+/// has moved on, and not inside the test's exit, before its status
+/// reaches us. Without it (it cannot fail the test) only speed is lost.
+fn hold_mount_namespace(test_pid: libc::pid_t) {
+    if let Ok(ns) = fs::File::open(format!("/proc/{test_pid}/ns/mnt")) {
+        // Closed by the exit, after the report.
+        std::mem::forget(ns);
     }
 }
 
