@@ -370,8 +370,8 @@ pub struct TestArgs in test_args {
     /// (`SLOW` on the terminal, `test-slow` in the JSON events); 0 never
     /// says it. PERIOD,terminate-after=N also ends it as timed out after N
     /// periods, as nextest's slow-timeout does (e.g. 30s,terminate-after=4);
-    /// ,grace-period=D first sends its processes SIGTERM and kills them D
-    /// later (default: at once).
+    /// ,grace-period=D then sends its processes SIGTERM and kills them D
+    /// later (default: at once; never past --timeout).
     #[arg(long, value_name = "PERIOD", env = "CARGO_ISOLATE_SLOW_TIMEOUT", value_parser = parse_slow_timeout, default_value = "60s", help_heading = "Running")]
     pub slow_timeout: SlowTimeout => test(SlowTimeout) {
         file: SlowTimeoutToml, check: c::by(SlowTimeoutToml::resolve),
@@ -1559,7 +1559,7 @@ impl crate::settings::FileType for SlowTimeoutToml {
         ),
         (
             "grace-period",
-            "At a timeout (this one or `timeout`), send each of the test's processes SIGTERM and kill them this long later, as nextest's `grace-period` (e.g. `\"10s\"`). Without it, or `\"0s\"`, they are killed at once (nextest waits 10 s by default).",
+            "After the terminate-after periods, send each of the test's processes SIGTERM and kill them this long later, as nextest's `grace-period` (e.g. `\"10s\"`). Without it, or `\"0s\"`, they are killed at once (nextest waits 10 s by default). A `timeout` stays hard: when it comes first the test is killed at once, and no grace period runs past it.",
         ),
     ];
 }

@@ -3,6 +3,7 @@
 //! (`run`) runs tests through it, and discovery its listings.
 
 use crate::cgroup::{Leaf, Limits};
+use crate::cli::SlowTimeout;
 use crate::config::TestSettings;
 use crate::error::Error;
 use crate::host::Host;
@@ -184,7 +185,10 @@ pub fn execute(
             echo: cfg.echo_output,
         },
         timeout: timeout_of(cfg, settings),
-        grace: settings.slow_timeout.and_then(|st| st.grace_period),
+        grace: grace_of(
+            settings.slow_timeout,
+            settings.sandbox.timeout.or(cfg.timeout),
+        ),
         cancel: cfg.cancel.map(|c| c.fd()),
         netns: netns.map(std::os::fd::AsFd::as_fd),
         gate: worker.gate,
@@ -207,6 +211,20 @@ pub fn timeout_of(cfg: &Exec<'_>, s: &TestSettings) -> Option<Duration> {
     match s.slow_timeout.and_then(|st| st.limit()) {
         Some(slow) => Some(timeout.map_or(slow, |t| t.min(slow))),
         None => timeout,
+    }
+}
+
+/// slow-timeout's grace period, after its terminate-after periods. A hard
+/// `timeout` (`--timeout`, the run's or a test's) stays hard: when it
+/// comes first the test is killed at once, and no grace period runs past
+/// it, whatever a configuration file (an archive's, say) sets.
+pub fn grace_of(slow: Option<SlowTimeout>, hard: Option<Duration>) -> Option<Duration> {
+    let slow = slow?;
+    let (grace, soft) = (slow.grace_period?, slow.limit()?);
+    match hard {
+        Some(hard) if hard <= soft => None,
+        Some(hard) => Some(grace.min(hard - soft)),
+        None => Some(grace),
     }
 }
 
@@ -242,4 +260,35 @@ fn with_env(base: &[CString], extra: &[(String, String)]) -> Vec<CString> {
             .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok()),
     );
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grace_period_never_runs_past_a_hard_timeout() {
+        let secs = Duration::from_secs;
+        let slow = |grace| {
+            Some(SlowTimeout {
+                period: secs(1),
+                terminate_after: std::num::NonZeroU32::new(2),
+                grace_period: grace,
+            })
+        };
+        // After terminate-after (2 s), as asked.
+        assert_eq!(grace_of(slow(Some(secs(10))), None), Some(secs(10)));
+        // A hard timeout at 5 s leaves 3 s of it.
+        assert_eq!(grace_of(slow(Some(secs(10))), Some(secs(5))), Some(secs(3)));
+        // One that comes first kills at once.
+        assert_eq!(grace_of(slow(Some(secs(10))), Some(secs(2))), None);
+        assert_eq!(grace_of(slow(Some(secs(10))), Some(secs(1))), None);
+        // No grace period, no terminate-after: nothing.
+        assert_eq!(grace_of(slow(None), None), None);
+        let no_limit = slow(Some(secs(10))).map(|s| SlowTimeout {
+            terminate_after: None,
+            ..s
+        });
+        assert_eq!(grace_of(no_limit, None), None);
+    }
 }

@@ -272,8 +272,9 @@ fn run_says_where_a_timed_out_program_waits() {
 
 /// nextest's grace period: at the timeout each of the test's processes
 /// gets SIGTERM and the time to clean up, and the test is still timed
-/// out; one that ignores SIGTERM is killed when the grace period ends.
-/// Without one the kill comes at once, and the cleanup never runs.
+/// out; one that ignores SIGTERM is killed when the grace period ends,
+/// which never runs past a hard --timeout. Without one the kill comes at
+/// once, and the cleanup never runs.
 #[test]
 fn a_grace_period_lets_a_timed_out_test_clean_up_and_then_kills() {
     let slow = "500ms,terminate-after=2,grace-period=30s";
@@ -319,6 +320,27 @@ fn a_grace_period_lets_a_timed_out_test_clean_up_and_then_kills() {
         error.contains("timed out after 1s; sent SIGTERM, killed after the grace period of 1s"),
         "{error}"
     );
+
+    // Hostile: a configuration (an archive's, say) with a long grace period
+    // cannot stretch a hard --timeout: of its 60 s, 2 s are left.
+    let slow = "500ms,terminate-after=2,grace-period=60s";
+    let (_tmp, run) = hang_run(&[
+        "--timeout",
+        "3s",
+        "--slow-timeout",
+        slow,
+        "--exact",
+        "ignores_sigterm",
+    ]);
+    let t = run.test("ignores_sigterm");
+    assert_eq!(outcome(&t), "timed_out");
+    let error = t["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("killed after the grace period of 2s"),
+        "{error}"
+    );
+    let run_ms = run.report["duration_ms"].as_f64().unwrap();
+    assert!(run_ms < 30_000.0, "the run took {run_ms} ms");
 
     let (_tmp, run) = hang_run(&[
         "--slow-timeout",
