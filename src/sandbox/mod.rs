@@ -468,8 +468,9 @@ impl Watch {
         self.grace_until = Some(Instant::now() + grace);
         self.timed_out = false;
         let watched = self.until_reported(req, pidfd);
-        // Set again only if the grace period ran out.
-        let ended_in_it = !self.timed_out;
+        // Set again only if the grace period ran out; a signal meanwhile
+        // (the run stops) is no end of the test's own.
+        let ended_in_it = !self.timed_out && !self.cancelled;
         self.grace = Some(Grace {
             period: grace,
             ended_in_it,
