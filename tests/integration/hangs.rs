@@ -270,6 +270,23 @@ fn run_says_where_a_timed_out_program_waits() {
     assert!(line.contains("nanosleep"), "{line}");
 }
 
+/// `test` alone under `--slow-timeout SLOW` (and `extra` flags): its
+/// record, timed out, and the whole run's milliseconds.
+fn graced(test: &str, slow: &str, extra: &[&str]) -> (Value, f64) {
+    let mut args = vec!["--slow-timeout", slow, "--exact", test];
+    args.extend_from_slice(extra);
+    let (_tmp, run) = hang_run(&args);
+    assert_eq!(run.code(), 100, "{}", run.stderr());
+    support::report::assert_follows_schema(&run.report, "a timed-out test");
+    let t = run.test(test);
+    assert_eq!(outcome(&t), "timed_out", "{t}");
+    (t, run.report["duration_ms"].as_f64().unwrap())
+}
+
+fn error_of(t: &Value) -> &str {
+    t["error"].as_str().unwrap_or_default()
+}
+
 /// nextest's grace period: at the timeout each of the test's processes
 /// gets SIGTERM and the time to clean up, and the test is still timed
 /// out; one that ignores SIGTERM is killed when the grace period ends,
@@ -278,16 +295,7 @@ fn run_says_where_a_timed_out_program_waits() {
 #[test]
 fn a_grace_period_lets_a_timed_out_test_clean_up_and_then_kills() {
     let slow = "500ms,terminate-after=2,grace-period=30s";
-    let (_tmp, run) = hang_run(&[
-        "--slow-timeout",
-        slow,
-        "--exact",
-        "ends_on_sigterm_saying_so",
-    ]);
-    assert_eq!(run.code(), 100, "{}", run.stderr());
-    support::report::assert_follows_schema(&run.report, "a test that ended in its grace period");
-    let t = run.test("ends_on_sigterm_saying_so");
-    assert_eq!(outcome(&t), "timed_out", "{t}");
+    let (t, run_ms) = graced("ends_on_sigterm_saying_so", slow, &[]);
     let stdout = t["stdout"].as_str().unwrap_or_default();
     assert!(stdout.contains("cleaned up on SIGTERM"), "{t}");
     // Its own exit, not a kill, and the error says which.
@@ -296,60 +304,26 @@ fn a_grace_period_lets_a_timed_out_test_clean_up_and_then_kills() {
         (Some(0), None),
         "{t}"
     );
-    let error = t["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("timed out after 1s; sent SIGTERM, ended within the grace period of 30s"),
-        "{error}"
-    );
+    let says = "timed out after 1s; sent SIGTERM, ended within the grace period of 30s";
+    assert!(error_of(&t).contains(says), "{t}");
     // It ended at the SIGTERM: nothing waited for the 30 s.
-    let run_ms = run.report["duration_ms"].as_f64().unwrap();
     assert!(run_ms < 20_000.0, "the run took {run_ms} ms");
 
-    let (_tmp, run) = hang_run(&[
-        "--slow-timeout",
-        "500ms,terminate-after=2,grace-period=1s",
-        "--exact",
-        "ignores_sigterm",
-    ]);
-    assert_eq!(run.code(), 100, "{}", run.stderr());
-    let t = run.test("ignores_sigterm");
-    assert_eq!(outcome(&t), "timed_out");
+    let slow = "500ms,terminate-after=2,grace-period=1s";
+    let (t, _) = graced("ignores_sigterm", slow, &[]);
     assert_eq!(t["signal"], "SIGKILL", "{t}");
-    let error = t["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("timed out after 1s; sent SIGTERM, killed after the grace period of 1s"),
-        "{error}"
-    );
+    let says = "timed out after 1s; sent SIGTERM, killed after the grace period of 1s";
+    assert!(error_of(&t).contains(says), "{t}");
 
     // Hostile: a configuration (an archive's, say) with a long grace period
     // cannot stretch a hard --timeout: of its 60 s, 2 s are left.
     let slow = "500ms,terminate-after=2,grace-period=60s";
-    let (_tmp, run) = hang_run(&[
-        "--timeout",
-        "3s",
-        "--slow-timeout",
-        slow,
-        "--exact",
-        "ignores_sigterm",
-    ]);
-    let t = run.test("ignores_sigterm");
-    assert_eq!(outcome(&t), "timed_out");
-    let error = t["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("killed after the grace period of 2s"),
-        "{error}"
-    );
-    let run_ms = run.report["duration_ms"].as_f64().unwrap();
+    let (t, run_ms) = graced("ignores_sigterm", slow, &["--timeout", "3s"]);
+    let says = "killed after the grace period of 2s";
+    assert!(error_of(&t).contains(says), "{t}");
     assert!(run_ms < 30_000.0, "the run took {run_ms} ms");
 
-    let (_tmp, run) = hang_run(&[
-        "--slow-timeout",
-        "500ms,terminate-after=2",
-        "--exact",
-        "ends_on_sigterm_saying_so",
-    ]);
-    let t = run.test("ends_on_sigterm_saying_so");
-    assert_eq!(outcome(&t), "timed_out", "{t}");
+    let (t, _) = graced("ends_on_sigterm_saying_so", "500ms,terminate-after=2", &[]);
     let stdout = t["stdout"].as_str().unwrap_or_default();
     assert!(!stdout.contains("cleaned up"), "killed at once, yet: {t}");
 }
