@@ -29,7 +29,7 @@ RUST_BACKTRACE=0 ISOLATE_IT_TIMEOUT_SECS=20 \
 ISOLATE_IT_PREBUILT=$pre ISOLATE_IT_DELEGATED=$deleg \
   "$itbin" --exact --include-ignored --test-threads 2 "$@" || status=$?
 
-left=$(find /sys/fs/cgroup -type d -name 'cargo-isolate-[0-9]*' | head)
+left=$(find /sys/fs/cgroup -type d -name 'cargo-isolate-[0-9]*' | awk 'NR <= 10')
 if [ -n "$left" ]; then
   echo "guest: cgroups left behind:"; echo "$left"; status=1
 fi

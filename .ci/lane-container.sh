@@ -44,7 +44,9 @@ cp "$bin" "$root/usr/bin/cargo-isolate"
 cp /bin/dash "$root/usr/bin/sh"
 # What the binary, the shell and Rust test binaries link: libc, libm,
 # libgcc_s, the loader.
-libgcc=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ {print $NF; exit}')
+# awk reads to the end: with pipefail, a reader that stops early makes the
+# writer's SIGPIPE the pipeline's status (141), as a CI run once saw.
+libgcc=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ && !found {print $NF; found = 1}')
 for lib in $( (ldd "$bin"; ldd /bin/dash) | grep -o '/[^ ]*' | sort -u) $libgcc; do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"

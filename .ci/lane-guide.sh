@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MDBOOK_VERSION=0.5.4
-if ! mdbook --version 2>/dev/null | grep -q "v$MDBOOK_VERSION"; then
+if ! mdbook --version 2>/dev/null | grep "v$MDBOOK_VERSION" >/dev/null; then
   echo "== installing mdBook $MDBOOK_VERSION (for the guide)"
   cargo install --locked --quiet mdbook --version "$MDBOOK_VERSION"
 fi

@@ -138,7 +138,9 @@ ensure_qemu() {
   # packages (these CI images have qemu-utils 10.x, which Breaks
   # qemu-system-common << 8), installing 7.2 would REMOVE them, so take
   # qemu-system-x86 from the same backports suite instead.
-  if apt-get -s install --no-install-recommends qemu-system-x86 2>/dev/null | grep -q '^Remv '; then
+  # grep without -q reads to the end: under pipefail an early exit would
+  # make apt-get's SIGPIPE the pipeline's status.
+  if apt-get -s install --no-install-recommends qemu-system-x86 2>/dev/null | grep '^Remv ' >/dev/null; then
     local codename; codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
     if ! grep -rqs -- "${codename}-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
       note "first use: adding ${codename}-backports to the apt sources"
@@ -190,7 +192,7 @@ ensure_kernel() {
   if [[ -z $pkg && -s $CACHE/kernel-pkg ]]; then pkg=$(cat "$CACHE/kernel-pkg"); fi
   if [[ -z $pkg ]]; then
     apt_update_once
-    pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
+    pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ && !found {print $2; found = 1}')
     [[ -n $pkg ]] || die "cannot resolve linux-image-amd64 to a kernel package"
   fi
   # Keyed by the module lists too, so that editing them refreshes it.
@@ -206,7 +208,7 @@ ensure_kernel() {
     # point. (xz-utils, not busybox: busybox's unxz lacks the x86 BCJ filter.
     # xz complains about the bytes after the stream, hence the "|| true".)
     z=$x/boot/vmlinuz-$kver
-    off=$(LC_ALL=C grep -abo $'\xfd7zXZ' "$z" | head -n1 | cut -d: -f1)
+    off=$(LC_ALL=C grep -abo $'\xfd7zXZ' "$z" | awk -F: 'NR == 1 {print $1}')
     [[ -n $off ]] || die "no xz payload in $z"
     tail -c +$((off + 1)) "$z" | xz -dc > "$KDIR.tmp/vmlinux" 2>/dev/null || true
     [[ $(head -c4 "$KDIR.tmp/vmlinux") == $'\x7fELF' ]] || die "could not unpack vmlinux from $z"
@@ -219,7 +221,7 @@ ensure_kernel() {
     add_mod() {
       local m=$1 optional=${2:-} f d
       [[ -n ${seen[$m]:-} ]] && return 0
-      f=$(find "$x/lib/modules/$kver" \( -name "$m.ko" -o -name "${m//_/-}.ko" \) | head -n1)
+      f=$(find "$x/lib/modules/$kver" \( -name "$m.ko" -o -name "${m//_/-}.ko" \) -print -quit)
       if [[ -z $f ]]; then
         [[ -n $optional ]] && { log "module $m not in $pkg (built in or absent): skipped"; return 0; }
         die "module $m not found in $pkg"
