@@ -45,17 +45,13 @@ fn a_lib_and_a_bin_of_the_same_name_get_distinct_nextest_ids() {
 #[test]
 fn tests_know_they_run_under_cargo_isolate() {
     let (_tmp, dir) = fixture("same");
-    let report = unique_report(&dir);
-    let run = Run::of(
-        Command::new(BIN)
-            .args(["isolate", "test", "--retries", "2", "--report"])
-            .arg(&report)
-            .arg("shows_env")
-            .current_dir(&dir)
-            .env("NO_COLOR", "1")
-            .env("CARGO_ISOLATE_TEST_NAME", "forged")
-            .env("NEXTEST_BINARY_ID", "forged"),
-        &report,
+    let run = isolate_test_with_env(
+        &dir,
+        &["--retries", "2", "shows_env"],
+        &[
+            ("CARGO_ISOLATE_TEST_NAME", "forged"),
+            ("NEXTEST_BINARY_ID", "forged"),
+        ],
     );
     let out = run.test("tests::shows_env")["stdout"]
         .as_str()

@@ -82,6 +82,12 @@ fn copy_dir(src: &Path, dst: &Path) {
 
 /// `cargo isolate test ARGS` in `dir`, with the report in the tempdir.
 fn isolate_test(dir: &Path, args: &[&str]) -> Run {
+    isolate_test_with_env(dir, args, &[])
+}
+
+/// [`isolate_test`] with `env` set for the runner (a failpoint, a forged
+/// variable).
+fn isolate_test_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let report = unique_report(dir);
     Run::of(
         Command::new(BIN)
@@ -91,6 +97,7 @@ fn isolate_test(dir: &Path, args: &[&str]) -> Run {
             .args(args)
             .current_dir(dir)
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null()),
         &report,
     )

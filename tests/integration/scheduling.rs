@@ -244,19 +244,13 @@ fn group_selects_the_tests_the_overrides_put_in_it() {
 #[test]
 fn with_one_job_tests_start_in_the_listed_order_when_a_setup_is_slow() {
     let (_tmp, dir) = fixture("memsched");
-    let report = unique_report(&dir);
-    let run = Run::of(
-        Command::new(BIN)
-            .args(["isolate", "test", "-j", "1", "-E", "test(/light_0/)"])
-            .args(["--report", report.to_str().unwrap()])
-            .current_dir(&dir)
-            .env("NO_COLOR", "1")
-            .env(
-                "CARGO_ISOLATE_FAILPOINT",
-                "slow-setup:memsched tests::light_02",
-            )
-            .stdin(Stdio::null()),
-        &report,
+    let run = isolate_test_with_env(
+        &dir,
+        &["-j", "1", "-E", "test(/light_0/)"],
+        &[(
+            "CARGO_ISOLATE_FAILPOINT",
+            "slow-setup:memsched tests::light_02",
+        )],
     );
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let mut started = intervals(&run.report);
